@@ -1,0 +1,87 @@
+import Foundation
+import Yams
+
+extension ConfigLoader {
+    static func parseSink(_ node: Node, _ path: String, _ reader: ConfigReader) -> SinkConfig? {
+        let keys = ["name", "http", "mqtt", "types", "batch", "retry", "rate_limit"]
+        guard let m = MapNode(node, path: path, reader: reader, allowed: keys) else { return nil }
+        let name = m.string("name", required: true)
+        if m.has("http") == m.has("mqtt") {
+            reader.report(m.node, m.sub("http"), "give exactly one of 'http' or 'mqtt'")
+        }
+        var kind: SinkConfig.Kind?
+        if let h = m.map("http", allowed: ["url", "headers", "bearer_token", "bearer_token_file", "tls", "timeout"]) {
+            if let url = h.string("url", required: true) {
+                if let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil {
+                    var http = SinkConfig.HTTP(url: url)
+                    http.headers = h.pairs("headers").map { ($0.key, $0.value) }
+                    http.bearerToken = h.secret("bearer_token")
+                    if let tls = h.map("tls", allowed: ["ca_file", "cert_file", "key_file"]) {
+                        http.caFile = tls.string("ca_file")
+                        http.certFile = tls.string("cert_file")
+                        http.keyFile = tls.string("key_file")
+                        if (http.certFile == nil) != (http.keyFile == nil) {
+                            reader.report(tls.node, tls.sub("cert_file"), "mTLS needs both 'cert_file' and 'key_file'")
+                        }
+                        for key in ["ca_file", "cert_file", "key_file"] {
+                            if let file = tls.string(key), !FileManager.default.isReadableFile(atPath: file) {
+                                reader.report(tls[key], tls.sub(key), "cannot read \(file)")
+                            }
+                        }
+                    }
+                    http.timeout = h.duration("timeout") ?? http.timeout
+                    kind = .http(http)
+                } else {
+                    reader.report(h["url"], h.sub("url"), "expected an http:// or https:// URL, found '\(url)'")
+                }
+            }
+        }
+        if let q = m.map("mqtt", allowed: ["url", "client_id", "username", "password", "password_file", "topic", "qos", "protocol"]) {
+            let url = q.string("url", required: true)
+            if let url, !(url.hasPrefix("mqtt://") || url.hasPrefix("mqtts://")) {
+                reader.report(q["url"], q.sub("url"), "expected an mqtt:// or mqtts:// URL, found '\(url)'")
+            }
+            let clientID = q.string("client_id", required: true)
+            if let url, let clientID {
+                var mqtt = SinkConfig.MQTT(url: url, clientID: clientID)
+                mqtt.username = q.string("username")
+                mqtt.password = q.secret("password")
+                mqtt.topic = q.string("topic") ?? mqtt.topic
+                mqtt.qos = q.int("qos", in: 0...2) ?? 1
+                if let p = q.oneOf("protocol", ["3", "3.1.1", "4", "5"]) { mqtt.protocolVersion = p == "5" ? 5 : 4 }
+                kind = .mqtt(mqtt)
+            }
+        }
+        var sink = SinkConfig(name: name ?? "", kind: kind ?? .http(.init(url: "")))
+        if let types = m.strings("types") {
+            for (i, pattern) in types.enumerated() where !EventType.all.contains(where: { TypeFilter([pattern]).matches($0.name) }) {
+                reader.report(m.list("types")[i].node, m.sub("types[\(i)]"), "'\(pattern)' matches no event type")
+            }
+            sink.types = TypeFilter(types)
+        }
+        if let b = m.map("batch", allowed: ["max_events", "max_bytes", "linger"]) {
+            sink.batch.maxEvents = b.int("max_events", in: 1...100_000) ?? sink.batch.maxEvents
+            sink.batch.maxBytes = b.size("max_bytes", minimum: 1024) ?? sink.batch.maxBytes
+            sink.batch.linger = b.duration("linger", positive: false) ?? sink.batch.linger
+        }
+        if let r = m.map("retry", allowed: ["initial", "max", "multiplier"]) {
+            sink.retry.initial = r.duration("initial") ?? sink.retry.initial
+            sink.retry.max = r.duration("max") ?? sink.retry.max
+            if let mult = r.double("multiplier") {
+                if mult >= 1 { sink.retry.multiplier = mult } else {
+                    reader.report(r["multiplier"], r.sub("multiplier"), "must be at least 1")
+                }
+            }
+            if sink.retry.max < sink.retry.initial {
+                reader.report(r.node, r.sub("max"), "'max' must not be less than 'initial'")
+            }
+        }
+        if let text = m.string("rate_limit") {
+            if let rate = ConfigValues.rate(text) { sink.rateLimit = rate } else {
+                reader.report(m["rate_limit"], m.sub("rate_limit"), "expected events per second such as '2000/s', found '\(text)'")
+            }
+        }
+        guard name != nil, kind != nil else { return nil }
+        return sink
+    }
+}

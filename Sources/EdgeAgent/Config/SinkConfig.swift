@@ -1,0 +1,47 @@
+/// A destination the outbox forwards to (SPEC 3 `sinks`, 5).
+public struct SinkConfig: Sendable {
+    public var name: String
+    public var kind: Kind
+    public var types: TypeFilter = .all
+    public var batch = Batch()
+    public var retry = Retry()
+    /// Events per second while draining; nil is unlimited.
+    public var rateLimit: Double?
+
+    public enum Kind: Sendable {
+        case http(HTTP)
+        case mqtt(MQTT)
+    }
+
+    public struct HTTP: Sendable {
+        public var url: String
+        public var headers: [(name: String, value: String)] = []
+        public var bearerToken: String?
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var timeout: Duration = .seconds(10)
+    }
+
+    public struct MQTT: Sendable {
+        public var url: String
+        public var clientID: String
+        public var username: String?
+        public var password: String?
+        public var topic: String = "plants/{site}/lines/{line}/{type}"
+        public var qos: Int = 1
+        public var protocolVersion: Int = 4
+    }
+
+    public struct Batch: Sendable {
+        public var maxEvents = 500
+        public var maxBytes: Int64 = 1 << 20
+        public var linger: Duration = .milliseconds(100)
+    }
+
+    public struct Retry: Sendable, Equatable {
+        public var initial: Duration = .milliseconds(500)
+        public var max: Duration = .seconds(10)
+        public var multiplier: Double = 2
+    }
+}

@@ -1,0 +1,60 @@
+/// An event's CloudEvents `type` and the drop class the outbox derives from it (SPEC 5.3).
+public struct EventType: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public init(stringLiteral value: String) { self.name = value }
+    public var description: String { name }
+
+    public static let stateChanged: EventType = "machine.state.changed"
+    public static let downtimeStarted: EventType = "machine.downtime.started"
+    public static let downtimeEnded: EventType = "machine.downtime.ended"
+    public static let productionCompleted: EventType = "production.completed"
+    public static let productionScrapped: EventType = "production.scrapped"
+    public static let deviceConnectionChanged: EventType = "device.connection.changed"
+    public static let tagChanged: EventType = "tag.changed"
+    public static let eventsDropped: EventType = "outbox.events.dropped"
+    public static let outboxCreated: EventType = "outbox.created"
+
+    /// Every type the agent emits; sinks' `types` patterns are checked against these.
+    public static let all: [EventType] = [
+        .stateChanged, .downtimeStarted, .downtimeEnded, .productionCompleted, .productionScrapped,
+        .deviceConnectionChanged, .tagChanged, .eventsDropped, .outboxCreated,
+    ]
+
+    public enum DropClass: Int, Sendable, Comparable {
+        case critical = 0, normal = 1, low = 2
+        public static func < (a: DropClass, b: DropClass) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    public var dropClass: DropClass {
+        if name.hasPrefix("production.") || name.hasPrefix("machine.downtime.") { return .critical }
+        if name == "tag.changed" { return .low }
+        return .normal
+    }
+}
+
+/// A sink's `types` filter: glob patterns where `*` matches any run of characters.
+public struct TypeFilter: Sendable, Equatable {
+    public let patterns: [String]
+    public init(_ patterns: [String]) { self.patterns = patterns }
+    public static let all = TypeFilter([])
+
+    public func matches(_ type: String) -> Bool {
+        patterns.isEmpty || patterns.contains { Self.glob($0[...], type[...]) }
+    }
+
+    static func glob(_ pattern: Substring, _ text: Substring) -> Bool {
+        guard let first = pattern.first else { return text.isEmpty }
+        if first == "*" {
+            let rest = pattern.dropFirst()
+            var t = text
+            while true {
+                if glob(rest, t) { return true }
+                if t.isEmpty { return false }
+                t = t.dropFirst()
+            }
+        }
+        guard let c = text.first, c == first else { return false }
+        return glob(pattern.dropFirst(), text.dropFirst())
+    }
+}

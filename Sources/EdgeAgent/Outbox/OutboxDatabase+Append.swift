@@ -1,0 +1,50 @@
+/// Appending: the single writer's group commit.
+extension OutboxDatabase {
+    /// Appends `events` and the producers' `state` in ONE transaction (one fsync for the batch).
+    /// Throws `OutboxError(.full)` and writes nothing when the outbox is full of critical events:
+    /// the producer pauses and keeps its state, so no quantity is lost.
+    @discardableResult
+    public func append(_ events: [Event], state: [(key: String, value: String)] = [], now: Timestamp = .now()) throws -> [StoredEvent] {
+        let before = lastSequence
+        do {
+            try enforceQuota(now: now)
+            return try db.transaction {
+                let stored = try insert(events, now: now)
+                if !state.isEmpty {
+                    let statement = try db.prepare(
+                        "INSERT INTO state(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                    for (key, value) in state { try statement.run([.text(key), .text(value)]) }
+                }
+                return stored
+            }
+        } catch {
+            lastSequence = before
+            throw error
+        }
+    }
+
+    /// Inserts inside the caller's transaction, numbering from the last sequence.
+    @discardableResult
+    func insert(_ events: [Event], now: Timestamp) throws -> [StoredEvent] {
+        guard !events.isEmpty else { return [] }
+        var stored: [StoredEvent] = []
+        stored.reserveCapacity(events.count)
+        let statement = insertEvent
+        for event in events {
+            lastSequence += 1
+            let (id, body) = encoder.encode(event, sequence: lastSequence, recorded: now)
+            statement.reset()
+            try statement.bind(lastSequence, at: 1)
+            try statement.bind(id, at: 2)
+            try statement.bind(event.type.name, at: 3)
+            try statement.bind(Int64(event.type.dropClass.rawValue), at: 4)
+            try statement.bind(event.time.milliseconds, at: 5)
+            try statement.bind(now.milliseconds, at: 6)
+            try statement.bind(body, at: 7)
+            try statement.step()
+            stored.append(StoredEvent(sequence: lastSequence, id: id, type: event.type.name, time: event.time, body: body))
+        }
+        try setMeta("last_seq", String(lastSequence))
+        return stored
+    }
+}

@@ -1,0 +1,92 @@
+/// What forwarders do with the outbox: claim a batch in order, then settle it.
+public struct Claim: Sendable {
+    public var events: [StoredEvent]
+    /// Events re-queued by `dead retry` or `replay`, not the cursor's next batch.
+    public var requeued: Bool
+    /// Where the cursor may move once this batch is settled: past events the sink's
+    /// `types` filter skips, too.
+    public var through: Int64
+}
+
+/// A dead letter: an event the sink rejected on its own.
+public struct DeadLetter: Sendable, Equatable {
+    public var sequence: Int64
+    public var status: Int
+    public var response: String
+    public init(sequence: Int64, status: Int, response: String) {
+        self.sequence = sequence
+        self.status = status
+        self.response = response
+    }
+}
+
+extension OutboxDatabase {
+    static func filterSQL(_ filter: TypeFilter, firstParameter: Int) -> String {
+        guard !filter.patterns.isEmpty else { return "1" }
+        return "(" + filter.patterns.indices.map { "type GLOB ?\(firstParameter + $0)" }.joined(separator: " OR ") + ")"
+    }
+
+    /// The next batch for `sink`: re-queued events first, then the events after its cursor,
+    /// at most `maxEvents` and `maxBytes` (but always one, however large).
+    public func claim(sink: String, filter: TypeFilter, maxEvents: Int, maxBytes: Int) throws -> Claim {
+        let requeue = try db.prepare("""
+            SELECT e.seq, e.id, e.type, e.time_ms, e.body FROM requeue r JOIN events e ON e.seq = r.seq
+            WHERE r.sink = ?1 ORDER BY r.seq LIMIT ?2
+            """)
+        try requeue.bind([.text(sink), .int(Int64(maxEvents))])
+        var (events, cut) = try collect(requeue, maxBytes: maxBytes)
+        if !events.isEmpty {
+            return Claim(events: events, requeued: true, through: 0)
+        }
+        let cursor = try db.scalar("SELECT cursor FROM sinks WHERE name = ?1", [.text(sink)]) ?? 0
+        let newest = try db.scalar("SELECT max(seq) FROM events") ?? cursor
+        let select = try db.prepare("""
+            SELECT seq, id, type, time_ms, body FROM events
+            WHERE seq > ?1 AND seq <= ?2 AND \(Self.filterSQL(filter, firstParameter: 4)) ORDER BY seq LIMIT ?3
+            """)
+        try select.bind([.int(cursor), .int(newest), .int(Int64(maxEvents))] + filter.patterns.map { .text($0) })
+        (events, cut) = try collect(select, maxBytes: maxBytes)
+        let through = (cut || events.count == maxEvents) ? (events.last?.sequence ?? cursor) : max(newest, cursor)
+        return Claim(events: events, requeued: false, through: through)
+    }
+
+    private func collect(_ statement: SQLiteStatement, maxBytes: Int) throws -> ([StoredEvent], Bool) {
+        var events: [StoredEvent] = []
+        var bytes = 2
+        while try statement.step() {
+            let body = statement.text(4)
+            if !events.isEmpty, bytes + body.utf8.count + 1 > maxBytes {
+                statement.reset()
+                return (events, true)
+            }
+            bytes += body.utf8.count + 1
+            events.append(StoredEvent(sequence: statement.int(0), id: statement.text(1), type: statement.text(2),
+                                      time: Timestamp(milliseconds: statement.int(3)), body: body))
+        }
+        return (events, false)
+    }
+
+    /// Records a claim's outcome: the cursor moves to `claim.through` (or the re-queue entries go),
+    /// delivered events are counted, rejected ones are dead-lettered.
+    public func settle(sink: String, claim: Claim, delivered: Int, dead: [DeadLetter], now: Timestamp = .now()) throws {
+        try db.transaction {
+            if claim.requeued {
+                let delete = try db.prepare("DELETE FROM requeue WHERE sink = ?1 AND seq = ?2")
+                for event in claim.events { try delete.run([.text(sink), .int(event.sequence)]) }
+                try db.prepare("UPDATE sinks SET delivered = delivered + ?2 WHERE name = ?1")
+                    .run([.text(sink), .int(Int64(delivered))])
+            } else {
+                try db.prepare("UPDATE sinks SET cursor = max(cursor, ?2), delivered = delivered + ?3 WHERE name = ?1")
+                    .run([.text(sink), .int(claim.through), .int(Int64(delivered))])
+            }
+            let insert = try db.prepare("""
+                INSERT INTO dead(sink, seq, status, response, dead_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                ON CONFLICT(sink, seq) DO UPDATE SET status = excluded.status, response = excluded.response, dead_ms = excluded.dead_ms
+                """)
+            for letter in dead {
+                try insert.run([.text(sink), .int(letter.sequence), .int(Int64(letter.status)),
+                                .text(String(letter.response.prefix(1024))), .int(now.milliseconds)])
+            }
+        }
+    }
+}

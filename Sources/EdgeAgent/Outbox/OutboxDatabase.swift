@@ -1,0 +1,141 @@
+import Foundation
+
+/// The outbox database on one connection. The agent's writer owns one (confined to its thread);
+/// each forwarder and each CLI command opens its own: WAL lets them read while the writer writes.
+public final class OutboxDatabase {
+    public let options: OutboxOptions
+    let db: SQLiteConnection
+    var encoder: EnvelopeEncoder
+    var lastSequence: Int64 = 0
+    lazy var insertEvent = try! db.prepare(
+        "INSERT INTO events(seq, id, type, class, time_ms, recorded_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+
+    /// How the agent found its database at start: what `/readyz` and the log report.
+    public struct OpenReport: Sendable {
+        /// Set when a new database was started: `first_start`, `missing` or `quarantined`.
+        public var createdReason: String?
+        public var quarantinedTo: String?
+    }
+
+    private init(options: OutboxOptions, connection: SQLiteConnection) throws {
+        self.options = options
+        self.db = connection
+        self.encoder = EnvelopeEncoder(source: options.source)
+        try db.execute("PRAGMA journal_mode=WAL")
+        try db.execute("PRAGMA synchronous=\(options.sync == .full ? "FULL" : "NORMAL")")
+        // Keep the WAL well under max_size, and have it shrink back after each checkpoint.
+        let walPages = max(64, min(1000, options.maxSize / 4096 / 8))
+        try db.execute("PRAGMA wal_autocheckpoint=\(walPages)")
+        try db.execute("PRAGMA journal_size_limit=\(walPages * 4096)")
+        try OutboxSchema.migrate(db)
+        lastSequence = Int64(try metaValue("last_seq") ?? "0") ?? 0
+    }
+
+    /// Opens an existing outbox for the CLI or a forwarder; never creates one.
+    public static func openExisting(_ options: OutboxOptions) throws -> OutboxDatabase {
+        guard FileManager.default.fileExists(atPath: options.databasePath) else {
+            throw OutboxError(.notFound, "no outbox database at \(options.databasePath)")
+        }
+        return try OutboxDatabase(options: options, connection: SQLiteConnection(path: options.databasePath))
+    }
+
+    /// Opens the agent's outbox: checks its integrity, moves a damaged one to `quarantine/`,
+    /// starts a new one (with an `outbox.created` event) where there is none, registers the sinks.
+    public static func openForWriting(_ options: OutboxOptions, now: Timestamp = .now()) throws -> (OutboxDatabase, OpenReport) {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
+        var report = OpenReport()
+        if fm.fileExists(atPath: options.databasePath) {
+            if let problem = integrityProblem(options.databasePath) {
+                report.quarantinedTo = try quarantine(options, now: now, problem: problem)
+                report.createdReason = "quarantined"
+            }
+        } else {
+            report.createdReason = fm.fileExists(atPath: options.markerPath) ? "missing" : "first_start"
+        }
+        let database = try OutboxDatabase(options: options, connection: SQLiteConnection(path: options.databasePath))
+        if let reason = report.createdReason {
+            try database.db.transaction {
+                try database.setMeta("source", options.source)
+                try database.setMeta("created_ms", String(now.milliseconds))
+                try database.registerSinks(startAtEnd: false)
+                try database.insert([Event(type: .outboxCreated, subject: options.agentID, time: now,
+                                           data: ["reason": .string(reason)])], now: now)
+            }
+            fm.createFile(atPath: options.markerPath, contents: Data(reason.utf8))
+        } else {
+            try database.db.transaction { try database.registerSinks(startAtEnd: true) }
+        }
+        return (database, report)
+    }
+
+    /// A sink seen for the first time starts after the newest event (an existing backlog is not
+    /// flooded into a new destination; `outbox replay` backfills it). On a new database it starts at 1.
+    private func registerSinks(startAtEnd: Bool) throws {
+        let statement = try db.prepare("INSERT OR IGNORE INTO sinks(name, cursor) VALUES (?1, ?2)")
+        for sink in options.sinks {
+            try statement.run([.text(sink.name), .int(startAtEnd ? lastSequence : 0)])
+        }
+    }
+
+    static func integrityProblem(_ path: String) -> String? {
+        do {
+            let connection = try SQLiteConnection(path: path)
+            let statement = try connection.prepare("PRAGMA quick_check")
+            guard try statement.step() else { return "quick_check returned nothing" }
+            let result = statement.text(0)
+            return result == "ok" ? nil : result
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    private static func quarantine(_ options: OutboxOptions, now: Timestamp, problem: String) throws -> String {
+        let fm = FileManager.default
+        let folder = options.directory + "/quarantine"
+        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let stamp = now.rfc3339.replacingOccurrences(of: ":", with: "")
+        let target = "\(folder)/outbox-\(stamp).db"
+        for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: options.databasePath + suffix) {
+            try fm.moveItem(atPath: options.databasePath + suffix, toPath: target + suffix)
+        }
+        try? Data((problem + "\n").utf8).write(to: URL(fileURLWithPath: target + ".reason.txt"))
+        return target
+    }
+
+    func metaValue(_ key: String) throws -> String? {
+        let statement = try db.prepare("SELECT value FROM meta WHERE key = ?1")
+        try statement.bind([.text(key)])
+        return try statement.step() ? statement.text(0) : nil
+    }
+
+    func setMeta(_ key: String, _ value: String) throws {
+        try db.prepare("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .run([.text(key), .text(value)])
+    }
+
+    /// The producers' stored state (rule state, file checkpoints), written with the events it produced.
+    public func loadState() throws -> [String: String] {
+        let statement = try db.prepare("SELECT key, value FROM state")
+        var result: [String: String] = [:]
+        while try statement.step() { result[statement.text(0)] = statement.text(1) }
+        return result
+    }
+
+    /// Bytes counted against `max_size`: the pages in use plus the WAL file.
+    public func sizeInBytes() throws -> Int64 {
+        let pageSize = try db.scalar("PRAGMA page_size") ?? 4096
+        let pages = try db.scalar("PRAGMA page_count") ?? 0
+        let free = try db.scalar("PRAGMA freelist_count") ?? 0
+        let wal = (try? FileManager.default.attributesOfItem(atPath: options.databasePath + "-wal")[.size] as? Int64) ?? 0
+        return (pages - free) * pageSize + (wal ?? 0)
+    }
+
+    /// The database file and its WAL as they are on disk.
+    public func fileBytes() -> Int64 {
+        ["", "-wal"].reduce(Int64(0)) { total, suffix in
+            let size = (try? FileManager.default.attributesOfItem(atPath: options.databasePath + suffix)[.size] as? Int64) ?? nil
+            return total + (size ?? 0)
+        }
+    }
+}

@@ -1,0 +1,37 @@
+/// What the outbox needs to know from the configuration.
+public struct OutboxOptions: Sendable {
+    public enum SyncMode: String, Sendable { case full, normal }
+
+    public var directory: String
+    public var agentID: String
+    public var source: String
+    public var sync: SyncMode
+    public var maxSize: Int64
+    public var retainDelivered: Int64
+    public var sinks: [SinkCursor]
+
+    public struct SinkCursor: Sendable {
+        public var name: String
+        public var filter: TypeFilter
+        public init(name: String, filter: TypeFilter) {
+            self.name = name
+            self.filter = filter
+        }
+    }
+
+    public init(directory: String, agentID: String, source: String, sync: SyncMode = .full,
+                maxSize: Int64 = 1 << 30, retainDelivered: Int64 = 24 * 3_600_000, sinks: [SinkCursor] = []) {
+        self.directory = directory
+        self.agentID = agentID
+        self.source = source
+        self.sync = sync
+        self.maxSize = maxSize
+        self.retainDelivered = retainDelivered
+        self.sinks = sinks
+    }
+
+    public var databasePath: String { directory + "/outbox.db" }
+    /// Left beside the database when it is first created: a later start that finds the marker
+    /// but no database knows the outbox went `missing`, not that this is a `first_start`.
+    var markerPath: String { directory + "/.outbox-created" }
+}

@@ -1,0 +1,146 @@
+import CSQLite
+
+/// One SQLite connection. Not thread-safe by design: each owner confines it to one thread
+/// (see `Confined`). The only file family that imports CSQLite.
+public final class SQLiteConnection {
+    let handle: OpaquePointer
+    public let path: String
+
+    public init(path: String, readOnly: Bool = false) throws {
+        var db: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            sqlite3_close_v2(db)
+            throw SQLiteError(code: .init(rawValue: rc), message: message, sql: nil)
+        }
+        handle = db
+        self.path = path
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    func check(_ rc: Int32, _ sql: String? = nil) throws {
+        guard rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE else {
+            throw SQLiteError(code: .init(rawValue: rc), message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+        }
+    }
+
+    public func execute(_ sql: String) throws {
+        try check(sqlite3_exec(handle, sql, nil, nil, nil), sql)
+    }
+
+    public func prepare(_ sql: String) throws -> SQLiteStatement {
+        try SQLiteStatement(connection: self, sql: sql)
+    }
+
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction: committed if it returns, rolled back if it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The first column of the first row, as an integer (PRAGMAs, counts).
+    public func scalar(_ sql: String, _ bindings: [SQLiteValue] = []) throws -> Int64? {
+        let statement = try prepare(sql)
+        try statement.bind(bindings)
+        guard try statement.step() else { return nil }
+        return statement.isNull(0) ? nil : statement.int(0)
+    }
+
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+}
+
+public enum SQLiteValue: Sendable, Equatable {
+    case null, int(Int64), text(String), double(Double)
+}
+
+/// A prepared statement; reset and rebound for each use on the hot path.
+public final class SQLiteStatement {
+    let connection: SQLiteConnection
+    let pointer: OpaquePointer
+    let sql: String
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    init(connection: SQLiteConnection, sql: String) throws {
+        var statement: OpaquePointer?
+        try connection.check(sqlite3_prepare_v2(connection.handle, sql, -1, &statement, nil), sql)
+        guard let statement else {
+            throw SQLiteError(code: .init(rawValue: SQLITE_MISUSE), message: "empty statement", sql: sql)
+        }
+        self.connection = connection
+        self.pointer = statement
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(pointer) }
+
+    public func bind(_ values: [SQLiteValue]) throws {
+        sqlite3_reset(pointer)
+        for (i, value) in values.enumerated() { try bind(value, at: Int32(i + 1)) }
+    }
+
+    public func bind(_ value: SQLiteValue, at index: Int32) throws {
+        let rc: Int32
+        switch value {
+        case .null: rc = sqlite3_bind_null(pointer, index)
+        case let .int(v): rc = sqlite3_bind_int64(pointer, index, v)
+        case let .double(v): rc = sqlite3_bind_double(pointer, index, v)
+        case let .text(s): rc = sqlite3_bind_text(pointer, index, s, -1, Self.transient)
+        }
+        try connection.check(rc, sql)
+    }
+
+    public func bind(_ v: Int64, at index: Int32) throws { try connection.check(sqlite3_bind_int64(pointer, index, v), sql) }
+
+    public func bind(_ s: String, at index: Int32) throws {
+        var s = s
+        let rc = s.withUTF8 { buf in
+            sqlite3_bind_text(pointer, index, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                              Int32(buf.count), Self.transient)
+        }
+        try connection.check(rc, sql)
+    }
+
+    public func reset() { sqlite3_reset(pointer) }
+
+    /// Steps once; true while there is a row.
+    @discardableResult
+    public func step() throws -> Bool {
+        let rc = sqlite3_step(pointer)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE { return false }
+        let error = SQLiteError(code: .init(rawValue: rc), message: String(cString: sqlite3_errmsg(connection.handle)), sql: sql)
+        sqlite3_reset(pointer)
+        throw error
+    }
+
+    /// Binds, runs to completion, resets.
+    public func run(_ values: [SQLiteValue] = []) throws {
+        try bind(values)
+        while try step() {}
+        sqlite3_reset(pointer)
+    }
+
+    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(pointer, column) == SQLITE_NULL }
+    public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
+    public func double(_ column: Int32) -> Double { sqlite3_column_double(pointer, column) }
+
+    public func text(_ column: Int32) -> String {
+        guard let p = sqlite3_column_text(pointer, column) else { return "" }
+        let count = Int(sqlite3_column_bytes(pointer, column))
+        return String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
+    }
+
+    public func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
+}
