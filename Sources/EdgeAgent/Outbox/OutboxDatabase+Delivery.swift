@@ -3,6 +3,8 @@ public struct Claim: Sendable {
     public var events: [StoredEvent]
     /// Events re-queued by `dead retry` or `replay`, not the cursor's next batch.
     public var requeued: Bool
+    /// The sink's cursor when the batch was claimed.
+    public var cursor: Int64 = 0
     /// Where the cursor may move once this batch is settled: past events the sink's
     /// `types` filter skips, too.
     public var through: Int64
@@ -47,7 +49,7 @@ extension OutboxDatabase {
         try select.bind([.int(cursor), .int(newest), .int(Int64(maxEvents))] + filter.patterns.map { .text($0) })
         (events, cut) = try collect(select, maxBytes: maxBytes)
         let through = (cut || events.count == maxEvents) ? (events.last?.sequence ?? cursor) : max(newest, cursor)
-        return Claim(events: events, requeued: false, through: through)
+        return Claim(events: events, requeued: false, cursor: cursor, through: through)
     }
 
     private func collect(_ statement: SQLiteStatement, maxBytes: Int) throws -> ([StoredEvent], Bool) {

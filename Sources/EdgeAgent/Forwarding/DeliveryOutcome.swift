@@ -1,0 +1,18 @@
+/// What a sink says about one delivery attempt of a batch; the forwarder decides what follows.
+public enum DeliveryOutcome: Sendable, Equatable {
+    /// The whole batch is accepted.
+    case delivered
+    /// A passing fault: send the same batch again after backoff (or `retryAfter`).
+    case retry(FailureReason, retryAfter: Duration?)
+    /// The batch is too large for the receiver: halve it.
+    case tooLarge
+    /// The receiver rejects something in the batch: isolate it; a single rejected event is dead-lettered.
+    case rejected(status: Int, body: String)
+    /// The sink is misconfigured (401/403/404): retry with backoff, never dead-letter, not ready.
+    case misconfigured(status: Int, body: String)
+}
+
+/// `edge_sink_failures_total{reason}` values (SPEC 7).
+public enum FailureReason: String, Sendable {
+    case connect, timeout, http_4xx, http_429, http_5xx, auth, rejected
+}

@@ -1,0 +1,39 @@
+/// The agent's one writing connection, on its own thread: appends (group commits) and
+/// settlements all pass through here, so exactly one task writes the database.
+public final class OutboxWriter: Sendable {
+    private let database: Confined<OutboxDatabase>
+    public let doorbell = Doorbell()
+    public let report: OutboxDatabase.OpenReport
+    /// The producers' state as stored at start.
+    public let storedState: [String: String]
+    public let options: OutboxOptions
+
+    public init(options: OutboxOptions) throws {
+        let (db, report) = try OutboxDatabase.openForWriting(options)
+        storedState = try db.loadState()
+        self.report = report
+        self.options = options
+        database = Confined(db)
+    }
+
+    /// Appends `events` with the producers' `state` in one transaction, then wakes the forwarders.
+    @discardableResult
+    public func append(_ events: [Event], state: [(key: String, value: String)] = []) async throws -> [StoredEvent] {
+        let stored = try await database.run { try $0.append(events, state: state) }
+        doorbell.ring()
+        return stored
+    }
+
+    public func settle(sink: String, claim: Claim, delivered: Int, dead: [DeadLetter]) async throws {
+        try await database.run { try $0.settle(sink: sink, claim: claim, delivered: delivered, dead: dead) }
+    }
+
+    @discardableResult
+    public func purgeRetained() async throws -> Int {
+        try await database.run { try $0.purgeRetained() }
+    }
+
+    public func close() async {
+        await database.shutdown()
+    }
+}

@@ -1,0 +1,56 @@
+import Logging
+import ServiceLifecycle
+
+/// The spine: opens the outbox, builds one service per stage in data-flow order, runs them in
+/// one `ServiceGroup`. Shutdown stops them in reverse: inputs first, forwarders last.
+public struct Agent {
+    public let config: AgentConfig
+    public let logger: Logger
+    public var testSource: TestEventSource.Options?
+
+    public init(config: AgentConfig, logger: Logger, testSource: TestEventSource.Options? = nil) {
+        self.config = config
+        self.logger = logger
+        self.testSource = testSource
+    }
+
+    public func run() async throws {
+        let writer = try OutboxWriter(options: config.outboxOptions)
+        if let reason = writer.report.createdReason {
+            logger.notice("Started a new outbox.", metadata: ["reason": "\(reason)", "path": "\(config.outboxOptions.databasePath)"])
+        }
+        if let moved = writer.report.quarantinedTo {
+            logger.error("The outbox failed its integrity check; it was moved aside.", metadata: ["quarantined": "\(moved)"])
+        }
+
+        var services: [any Service] = []
+        for sink in config.sinks {
+            switch sink.kind {
+            case let .http(http):
+                services.append(try Forwarder(config: sink, sink: HTTPSink(http), writer: writer, logger: logger))
+            case .mqtt:
+                notAvailable("MQTT sinks", sink.name)
+            }
+        }
+        services.append(OutboxMaintenance(writer: writer, logger: logger))
+        // Acquisition goes here: Modbus pollers, historian ingestors, the rule pipeline.
+        for device in config.devices { notAvailable("Modbus polling", device.name) }
+        for folder in config.historian { notAvailable("historian CSV input", folder.name) }
+        for machine in config.machines { notAvailable("machine rules", machine.name) }
+        if let listen = config.agent.httpListen { notAvailable("the status endpoint", listen) }
+        if let testSource { services.append(TestEventSource(options: testSource, writer: writer, logger: logger)) }
+
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("Agent running.", metadata: ["agent": "\(config.agent.id)", "sinks": "\(config.sinks.count)"])
+        try await group.run()
+        await writer.close()
+        logger.info("Agent stopped.")
+    }
+
+    private func notAvailable(_ part: String, _ name: String) {
+        logger.warning("Configured but not available in this release yet; ignored.", metadata: ["part": "\(part)", "name": "\(name)"])
+    }
+}

@@ -1,0 +1,46 @@
+import Logging
+import ServiceLifecycle
+
+/// A generated event stream for tests and benchmarks (`run --inject-events`): `tag.changed`
+/// events numbered 1...total. Its progress is producer state, stored in the same transaction as
+/// the events, so after a crash it goes on exactly where the outbox left off.
+public struct TestEventSource: Service {
+    public struct Options: Sendable {
+        public var total: Int
+        public var rate: Double
+        public var batch: Int
+        public init(total: Int, rate: Double = 0, batch: Int = 100) {
+            self.total = total
+            self.rate = rate
+            self.batch = batch
+        }
+    }
+
+    static let stateKey = "test_source.appended"
+    let options: Options
+    let writer: OutboxWriter
+    let logger: Logger
+
+    public func run() async throws {
+        var appended = Int(writer.storedState[Self.stateKey] ?? "") ?? 0
+        while appended < options.total, !Task.isShuttingDownGracefully {
+            let count = min(options.batch, options.total - appended)
+            let now = Timestamp.now()
+            let events = (appended + 1...appended + count).map { n in
+                Event(type: .tagChanged, subject: "test.source", time: now,
+                      data: ["tag": "test.source", "value": .int(Int64(n)), "quality": "good"])
+            }
+            do {
+                try await writer.append(events, state: [(Self.stateKey, String(appended + count))])
+                appended += count
+            } catch let error as OutboxError where error.code == .full {
+                logger.warning("Outbox full; acquisition paused.")
+                try await Task.sleep(for: .seconds(1))
+                continue
+            }
+            if options.rate > 0 { try await Task.sleep(for: .milliseconds(Int64(Double(count) / options.rate * 1000))) }
+        }
+        logger.info("Test source done.", metadata: ["appended": "\(appended)"])
+        try? await gracefulShutdown()
+    }
+}

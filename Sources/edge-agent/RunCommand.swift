@@ -1,0 +1,26 @@
+import ArgumentParser
+import EdgeAgent
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the agent in the foreground.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "Log line format: logfmt or json.") var logFormat: LineLogHandler.Format = .logfmt
+
+    @Option(help: .hidden) var injectEvents: Int?
+    @Option(help: .hidden) var injectRate: Double = 0
+    @Option(help: .hidden) var injectBatch: Int = 100
+
+    func run() async throws {
+        let config = try options.load()
+        let logger = makeLogger(format: logFormat)
+        let agent = Agent(config: config, logger: logger,
+                          testSource: injectEvents.map { .init(total: $0, rate: injectRate, batch: injectBatch) })
+        do {
+            try await agent.run()
+        } catch {
+            logger.critical("Agent failed.", metadata: ["error": "\(error)"])
+            throw Exit.runtimeFailure
+        }
+    }
+}
