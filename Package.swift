@@ -35,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "EdgeAgentTesting",
-            dependencies: ["EdgeAgent"]
+            dependencies: ["EdgeAgent", .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .executableTarget(
             name: "edge-agent",
@@ -55,7 +55,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["EdgeAgent", "EdgeAgentTesting"]
+            dependencies: ["EdgeAgent", "EdgeAgentTesting"],
+            exclude: ["Support"]
         ),
     ]
 )
