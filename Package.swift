@@ -46,7 +46,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "edge-bench",
-            dependencies: ["EdgeAgent", "CSQLite"]
+            dependencies: [
+                "EdgeAgent", "CSQLite",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "EdgeAgentTests",

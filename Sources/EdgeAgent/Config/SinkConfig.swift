@@ -8,6 +8,11 @@ public struct SinkConfig: Sendable {
     /// Events per second while draining; nil is unlimited.
     public var rateLimit: Double?
 
+    public init(name: String, kind: Kind) {
+        self.name = name
+        self.kind = kind
+    }
+
     public enum Kind: Sendable {
         case http(HTTP)
         case mqtt(MQTT)
@@ -21,6 +26,7 @@ public struct SinkConfig: Sendable {
         public var certFile: String?
         public var keyFile: String?
         public var timeout: Duration = .seconds(10)
+        public init(url: String) { self.url = url }
     }
 
     public struct MQTT: Sendable {
@@ -37,11 +43,18 @@ public struct SinkConfig: Sendable {
         public var maxEvents = 500
         public var maxBytes: Int64 = 1 << 20
         public var linger: Duration = .milliseconds(100)
+        public init() {}
+        public init(maxEvents: Int, maxBytes: Int64, linger: Duration) {
+            self.maxEvents = maxEvents
+            self.maxBytes = maxBytes
+            self.linger = linger
+        }
     }
 
     public struct Retry: Sendable, Equatable {
         public var initial: Duration = .milliseconds(500)
         public var max: Duration = .seconds(10)
         public var multiplier: Double = 2
+        public init() {}
     }
 }

@@ -30,15 +30,19 @@ extension OutboxDatabase {
             try purgeDelivered(through: through, before: Int64.max, until: target)
             var dropped: [(Int64, String)] = []
             for dropClass in [EventType.DropClass.low, .normal] {
-                let select = try db.prepare(
-                    "SELECT seq, type FROM events WHERE class = ?1 AND seq > ?2 ORDER BY seq LIMIT 500")
+                // The drop notices themselves are kept: they are the account of what was lost.
+                let select = try db.prepare("""
+                    SELECT seq, type FROM events WHERE class = ?1 AND seq > ?2 AND type != 'outbox.events.dropped'
+                    ORDER BY seq LIMIT 500
+                    """)
                 while try dataBytes() > target {
                     try select.bind([.int(Int64(dropClass.rawValue)), .int(through)])
                     var chunk: [(Int64, String)] = []
                     while try select.step() { chunk.append((select.int(0), select.text(1))) }
                     guard let last = chunk.last else { break }
-                    try db.prepare("DELETE FROM events WHERE class = ?1 AND seq > ?2 AND seq <= ?3")
-                        .run([.int(Int64(dropClass.rawValue)), .int(through), .int(last.0)])
+                    try db.prepare("""
+                        DELETE FROM events WHERE class = ?1 AND seq > ?2 AND seq <= ?3 AND type != 'outbox.events.dropped'
+                        """).run([.int(Int64(dropClass.rawValue)), .int(through), .int(last.0)])
                     try db.prepare("DELETE FROM requeue WHERE seq <= ?1 AND seq NOT IN (SELECT seq FROM events)").run([.int(last.0)])
                     dropped += chunk
                 }

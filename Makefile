@@ -1,0 +1,43 @@
+# edge-agent: `make demo` and `make test` do all the set-up on a fresh Debian machine.
+SHELL := /bin/bash
+APT_PACKAGES := libsqlite3-dev libmodbus-dev mosquitto libmosquitto-dev socat pkg-config python3-venv
+VENV := .venv
+SWIFT ?= swift
+BIN := .build/debug/edge-agent
+
+.PHONY: deps build test demo bench check-configs clean
+
+## deps: install the missing system packages (apt) and the Python test tools (venv)
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@test -x $(VENV)/bin/python3 || python3 -m venv $(VENV)
+	@$(VENV)/bin/python3 -c 'import pymodbus' 2>/dev/null || $(VENV)/bin/pip install -q 'pymodbus==3.*,<4'
+
+## build: debug build of everything
+build: deps
+	$(SWIFT) build
+
+## test: unit and integration tests (the integration tests run the built binary)
+test: build
+	EDGE_AGENT_BIN=$(CURDIR)/$(BIN) $(SWIFT) test
+
+## demo: a generated event stream through the agent to the reference receiver, with an outage
+demo: build
+	scripts/demo.sh $(BIN)
+
+## bench: the benchmarks, release build, one JSON object per line
+bench: deps
+	$(SWIFT) build -c release --product edge-bench
+	.build/release/edge-bench $(BENCH)
+
+## check-configs: every example configuration passes `edge-agent check`
+check-configs: build
+	@for f in edge-config/*.yaml; do $(BIN) check --config $$f || exit 1; done
+
+clean:
+	rm -rf .build data

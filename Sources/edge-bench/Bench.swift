@@ -1,0 +1,48 @@
+import EdgeAgent
+import Foundation
+
+/// One benchmark result line: `{"bench", "value", "unit", "baseline", "baseline_value", "ratio"}`.
+struct BenchResult {
+    var bench: String
+    var value: Double
+    var unit: String
+    var baseline: String
+    var baselineValue: Double
+
+    var json: String {
+        let ratio = baselineValue == 0 ? 0 : value / baselineValue
+        var out = ""
+        JSONValue.object([
+            ("bench", .string(bench)), ("value", .double(round(value * 100) / 100)), ("unit", .string(unit)),
+            ("baseline", .string(baseline)), ("baseline_value", .double(round(baselineValue * 100) / 100)),
+            ("ratio", .double(round(ratio * 1000) / 1000)),
+        ]).write(to: &out)
+        return out
+    }
+}
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    try body()
+    return (ContinuousClock.now - start).seconds
+}
+
+func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+    let start = ContinuousClock.now
+    try await body()
+    return (ContinuousClock.now - start).seconds
+}
+
+func scratchDirectory(_ name: String) -> String {
+    let path = NSTemporaryDirectory() + "edge-bench-\(name)-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// A production event of the size the rules emit.
+func sampleEvent(_ n: Int) -> Event {
+    Event(type: .productionCompleted, subject: "press-1", time: Timestamp(milliseconds: 1_795_000_000_000 + Int64(n) * 250),
+          data: ["machine": "press-1", "quantity": .int(Int64(n % 7 + 1)), "unit": "pcs",
+                 "counter": ["tag": "press-1.good_count", "from": .int(Int64(n)), "to": .int(Int64(n + 1))],
+                 "work_order": "WO-2026-004711"])
+}

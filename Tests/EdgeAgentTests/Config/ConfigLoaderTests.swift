@@ -1,0 +1,91 @@
+import EdgeAgent
+import EdgeAgentTesting
+import Foundation
+import Testing
+
+@Suite struct ConfigLoaderTests {
+    @Test func readsTheSpecExampleCompletely() throws {
+        let dir = TemporaryDirectory()
+        let tokenFile = dir.write("token", "s3cret\n")
+        let config = try ConfigLoader.parse(Fixtures.text("configs/spec-example.yaml"), file: "spec-example.yaml",
+                                            environment: ["MW_API_KEY": "key-1", "TOKEN_FILE": tokenFile])
+        #expect(config.source == "/sites/plant-a/lines/line-7/agents/line7-edge")
+        #expect(config.agent.httpListen == "127.0.0.1:9108")
+        let press = try #require(config.devices.first)
+        #expect(press.transport == .tcp(host: "10.0.0.21", port: 502))
+        #expect(press.pollInterval == .milliseconds(250))
+        #expect(press.tags.count == 6)
+        #expect(press.tags[3].order == .CDAB && press.tags[3].deadband == 0.5 && press.tags[3].publish == .on_change)
+        #expect(press.tags[4].bit == 3)
+        #expect(press.tags[5].length == 8)
+        let pi = try #require(config.historian.first)
+        #expect(pi.timezone == "Europe/Berlin" && pi.goodQualities == ["Good", "192"])
+        #expect(pi.tags.map(\.tag) == ["press-2.state", "press-2.good_count"])
+        #expect(config.machines.count == 2)
+        #expect(config.machines[0].state?.minDowntime == .seconds(30))
+        #expect(config.machines[0].counters[0].rollover == 65536)
+        guard case let .http(http) = config.sinks[0].kind else { Issue.record("first sink is HTTP"); return }
+        #expect(http.bearerToken == "s3cret")
+        #expect(http.headers.first?.value == "key-1")
+        #expect(config.sinks[0].rateLimit == 2000)
+        #expect(config.sinks[0].types.matches("machine.state.changed") && !config.sinks[0].types.matches("tag.changed"))
+        guard case let .mqtt(mqtt) = config.sinks[1].kind else { Issue.record("second sink is MQTT"); return }
+        #expect(mqtt.password == "s3cret" && mqtt.qos == 1)
+        #expect(config.outbox.maxSize == 1 << 30 && config.outbox.retainDelivered == .seconds(86400))
+    }
+
+    @Test func appliesDefaults() throws {
+        let config = try ConfigLoader.parse("""
+            version: 1
+            agent: { id: a, site: s, line: l }
+            sinks: [ { name: mw, http: { url: "http://127.0.0.1:8080/e" } } ]
+            """, file: "min.yaml", environment: ["STATE_DIRECTORY": "/var/lib/edge-agent"])
+        #expect(config.agent.dataDir == "/var/lib/edge-agent")
+        #expect(config.agent.httpListen == "127.0.0.1:9108")
+        #expect(config.sinks[0].batch.maxEvents == 500 && config.sinks[0].batch.linger == .milliseconds(100))
+        #expect(config.sinks[0].retry == SinkConfig.Retry())
+        #expect(config.sinks[0].rateLimit == nil)
+        #expect(config.outbox.sync == .full)
+    }
+
+    /// Each bad config in Fixtures/bad-configs/ gives exactly the issues in its `.errors` file.
+    @Test(arguments: Fixtures.files(in: "bad-configs", ending: ".yaml"))
+    func reportsEveryIssueWithItsPlace(_ name: String) throws {
+        let expected = Fixtures.text("bad-configs/" + name.replacingOccurrences(of: ".yaml", with: ".errors"))
+            .split(separator: "\n").map(String.init)
+        do {
+            _ = try ConfigLoader.parse(Fixtures.text("bad-configs/" + name), file: name)
+            Issue.record("\(name) was accepted")
+        } catch let error as ConfigError {
+            #expect(error.issues.map(\.description) == expected)
+        }
+    }
+
+    @Test func readsDurationsAndSizes() throws {
+        let yaml = """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            sinks: [ { name: mw, http: { url: "http://h/e", timeout: 1m30s }, batch: { max_bytes: 512KiB, linger: 0ms } } ]
+            outbox: { retain_delivered: 72h, max_size: 2GiB }
+            """
+        let config = try ConfigLoader.parse(yaml, file: "d.yaml")
+        guard case let .http(http) = config.sinks[0].kind else { return }
+        #expect(http.timeout == .seconds(90))
+        #expect(config.sinks[0].batch.maxBytes == 512 * 1024)
+        #expect(config.sinks[0].batch.linger == .zero)
+        #expect(config.outbox.retainDelivered == .seconds(72 * 3600))
+        #expect(config.outbox.maxSize == 2 << 30)
+    }
+
+    @Test func refusesASecretFileThatCannotBeRead() {
+        let yaml = """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            sinks: [ { name: mw, http: { url: "http://h/e", bearer_token_file: /nonexistent/token } } ]
+            """
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "s.yaml") }
+        do { _ = try ConfigLoader.parse(yaml, file: "s.yaml") } catch let error as ConfigError {
+            #expect(error.description == "s.yaml:3:68: sinks[0].http.bearer_token_file: cannot read the secret file /nonexistent/token")
+        } catch {}
+    }
+}

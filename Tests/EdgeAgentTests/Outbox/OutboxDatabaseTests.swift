@@ -1,0 +1,189 @@
+import EdgeAgent
+import EdgeAgentTesting
+import Foundation
+import Testing
+
+func options(_ dir: TemporaryDirectory, sinks: [OutboxOptions.SinkCursor] = [.init(name: "mw", filter: .all)],
+             maxSize: Int64 = 1 << 30) -> OutboxOptions {
+    OutboxOptions(directory: dir.path + "/data", agentID: "a1", source: "/sites/s/lines/l/agents/a1",
+                  maxSize: maxSize, sinks: sinks)
+}
+
+func event(_ type: EventType = .productionCompleted, _ n: Int = 0, time: Int64 = 1_795_000_000_000) -> Event {
+    Event(type: type, subject: "press-1", time: Timestamp(milliseconds: time), data: ["n": .int(Int64(n))])
+}
+
+func parse(_ body: String) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(body.utf8)) as! [String: Any]
+}
+
+@Suite struct OutboxDatabaseTests {
+    @Test func aNewOutboxStartsAtOneWithOutboxCreated() throws {
+        let dir = TemporaryDirectory()
+        let (db, report) = try OutboxDatabase.openForWriting(options(dir))
+        #expect(report.createdReason == "first_start")
+        let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20)
+        let created = try parse(try #require(claim.events.first).body)
+        #expect(created["type"] as? String == "outbox.created")
+        #expect(created["sequence"] as? String == "00000000000000000001")
+        #expect(created["subject"] as? String == "a1")
+        #expect((created["data"] as? [String: Any])?["reason"] as? String == "first_start")
+    }
+
+    @Test func envelopeCarriesEveryCloudEventsAttribute() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+        let stored = try db.append([event(.productionCompleted, 5, time: 1_795_096_428_123)], now: Timestamp(milliseconds: 1_795_096_429_000))
+        let body = try parse(stored[0].body)
+        #expect(body["specversion"] as? String == "1.0")
+        #expect(body["id"] as? String == stored[0].id)
+        #expect(body["source"] as? String == "/sites/s/lines/l/agents/a1")
+        #expect(body["type"] as? String == "production.completed")
+        #expect(body["subject"] as? String == "press-1")
+        #expect(body["time"] as? String == "2026-11-19T13:53:48.123Z")
+        #expect(body["recordedtime"] as? String == "2026-11-19T13:53:49.000Z")
+        #expect(body["datacontenttype"] as? String == "application/json")
+        #expect(body["sequence"] as? String == "00000000000000000002")
+        #expect((body["traceparent"] as? String)?.count == 55)
+        #expect((body["data"] as? [String: Any])?["n"] as? Int == 5)
+    }
+
+    @Test func sequenceIsContiguousAcrossReopenAndStateIsKept() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+            try db.append((1...10).map { event(.tagChanged, $0) }, state: [("rules", "{\"v\":1}")])
+        }
+        let (db, report) = try OutboxDatabase.openForWriting(options(dir))
+        #expect(report.createdReason == nil)
+        #expect(try db.loadState() == ["rules": "{\"v\":1}"])
+        let stored = try db.append([event()], state: [("rules", "{\"v\":2}")])
+        #expect(stored[0].sequence == 12)
+        #expect(try db.loadState()["rules"] == "{\"v\":2}")
+    }
+
+    @Test func aMissingDatabaseIsReportedAsMissing() throws {
+        let dir = TemporaryDirectory()
+        _ = try OutboxDatabase.openForWriting(options(dir))
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: options(dir).databasePath + suffix) }
+        let (_, report) = try OutboxDatabase.openForWriting(options(dir))
+        #expect(report.createdReason == "missing")
+    }
+
+    @Test func aCorruptDatabaseIsQuarantinedAndANewOneStarted() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+            try db.append((1...500).map { event(.productionCompleted, $0) })
+        }
+        // Overwrite the middle of the file with garbage, as a failing flash card would.
+        let handle = try #require(FileHandle(forUpdatingAtPath: options(dir).databasePath + "-wal")
+            ?? FileHandle(forUpdatingAtPath: options(dir).databasePath))
+        try handle.seek(toOffset: 4096)
+        handle.write(Data(repeating: 0xA5, count: 64 * 1024))
+        try handle.close()
+        let (db, report) = try OutboxDatabase.openForWriting(options(dir))
+        #expect(report.createdReason == "quarantined")
+        let moved = try #require(report.quarantinedTo)
+        #expect(FileManager.default.fileExists(atPath: moved))
+        let first = try db.claim(sink: "mw", filter: .all, maxEvents: 5, maxBytes: 1 << 20).events
+        #expect(first.count == 1 && first[0].sequence == 1 && first[0].body.contains("\"reason\":\"quarantined\""))
+    }
+
+    @Test func aNewerSchemaIsRefused() throws {
+        let dir = TemporaryDirectory()
+        _ = try OutboxDatabase.openForWriting(options(dir))
+        try SQLiteConnection(path: options(dir).databasePath).execute("PRAGMA user_version = 99")
+        #expect(throws: OutboxError.self) { try OutboxDatabase.openForWriting(options(dir)) }
+    }
+
+    @Test func claimsInOrderAndSettlesPerSink() throws {
+        let dir = TemporaryDirectory()
+        let sinks: [OutboxOptions.SinkCursor] = [.init(name: "all", filter: .all), .init(name: "prod", filter: TypeFilter(["production.*"]))]
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir, sinks: sinks))
+        try db.append((1...6).map { event($0 % 2 == 0 ? .productionCompleted : .tagChanged, $0) })
+
+        let prod = try db.claim(sink: "prod", filter: sinks[1].filter, maxEvents: 100, maxBytes: 1 << 20)
+        #expect(prod.events.map(\.sequence) == [3, 5, 7])
+        #expect(prod.through == 7)
+        try db.settle(sink: "prod", claim: prod, delivered: 3, dead: [])
+
+        let first = try db.claim(sink: "all", filter: .all, maxEvents: 4, maxBytes: 1 << 20)
+        #expect(first.events.map(\.sequence) == [1, 2, 3, 4])
+        try db.settle(sink: "all", claim: first, delivered: 4, dead: [])
+        let second = try db.claim(sink: "all", filter: .all, maxEvents: 4, maxBytes: 1 << 20)
+        #expect(second.events.map(\.sequence) == [5, 6, 7])
+
+        let status = try db.status()
+        #expect(status.sinks["all"]?.pending == 3 && status.sinks["all"]?.delivered == 4 && status.sinks["all"]?.dead == 0)
+        #expect(status.sinks["prod"]?.pending == 0 && status.sinks["prod"]?.delivered == 3)
+    }
+
+    @Test func batchesStopAtMaxBytesButAlwaysHoldOneEvent() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+        try db.append((1...10).map { event(.productionCompleted, $0) })
+        let size = try db.claim(sink: "mw", filter: .all, maxEvents: 1, maxBytes: 1 << 20).events[0].body.utf8.count
+        #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: size * 3 + 10).events.count == 3)
+        #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: 10).events.count == 1)
+    }
+
+    @Test func deadLettersCanBeListedRetriedAndDropped() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+        try db.append((1...3).map { event(.productionCompleted, $0) })
+        let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20)
+        try db.settle(sink: "mw", claim: claim, delivered: 3, dead: [DeadLetter(sequence: 3, status: 422, response: "bad quantity")])
+        let dead = try db.deadEvents()
+        #expect(dead.map(\.sequence) == [3] && dead[0].status == 422 && dead[0].response == "bad quantity")
+        #expect(dead[0].id == claim.events[2].id)
+        #expect(try db.status().sinks["mw"]?.dead == 1)
+
+        #expect(try db.retryDead(id: dead[0].id) == 1)
+        let again = try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20)
+        #expect(again.requeued && again.events.map(\.id) == [dead[0].id], "the retried event keeps its id")
+        try db.settle(sink: "mw", claim: again, delivered: 0, dead: [DeadLetter(sequence: 3, status: 422, response: "still bad")])
+        #expect(try db.dropDead(sink: "mw") == 1)
+        #expect(try db.deadEvents().isEmpty)
+        #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20).events.isEmpty)
+    }
+
+    @Test func replayRequeuesDeliveredEventsByEventTime() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+        try db.append((0..<10).map { event(.productionCompleted, $0, time: 1_000_000 + Int64($0) * 1000) })
+        let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: 1 << 20)
+        try db.settle(sink: "mw", claim: claim, delivered: 11, dead: [])
+        #expect(try db.replay(sink: "mw", since: Timestamp(milliseconds: 1_003_000), until: Timestamp(milliseconds: 1_006_000)) == 3)
+        let replayed = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: 1 << 20)
+        #expect(replayed.requeued && replayed.events.map(\.time.milliseconds) == [1_003_000, 1_004_000, 1_005_000])
+        #expect(throws: OutboxError.self) { try db.replay(sink: "nope", since: Timestamp(milliseconds: 0), until: nil) }
+    }
+
+    @Test func retentionPurgesOnlyWhatEverySinkHasHad() throws {
+        let dir = TemporaryDirectory()
+        var opts = options(dir, sinks: [.init(name: "a", filter: .all), .init(name: "b", filter: .all)])
+        opts.retainDelivered = 60_000
+        let (db, _) = try OutboxDatabase.openForWriting(opts, now: Timestamp(milliseconds: 0))
+        try db.append((1...10).map { event(.productionCompleted, $0) }, now: Timestamp(milliseconds: 0))
+        let a = try db.claim(sink: "a", filter: .all, maxEvents: 100, maxBytes: 1 << 20)
+        try db.settle(sink: "a", claim: a, delivered: 11, dead: [])
+        let b = try db.claim(sink: "b", filter: .all, maxEvents: 5, maxBytes: 1 << 20)
+        try db.settle(sink: "b", claim: b, delivered: 5, dead: [])
+        #expect(try db.purgeRetained(now: Timestamp(milliseconds: 30_000)) == 0, "still within retain_delivered")
+        #expect(try db.purgeRetained(now: Timestamp(milliseconds: 61_000)) == 5, "only what sink b has had too")
+        #expect(try db.claim(sink: "b", filter: .all, maxEvents: 100, maxBytes: 1 << 20).events.map(\.sequence) == Array(6...11))
+    }
+
+    @Test func aSinkAddedLaterStartsAfterTheNewestEvent() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+            try db.append((1...5).map { event(.productionCompleted, $0) })
+        }
+        let both = options(dir, sinks: [.init(name: "mw", filter: .all), .init(name: "late", filter: .all)])
+        let (db, _) = try OutboxDatabase.openForWriting(both)
+        #expect(try db.claim(sink: "late", filter: .all, maxEvents: 100, maxBytes: 1 << 20).events.isEmpty)
+        #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: 1 << 20).events.count == 6)
+    }
+}

@@ -1,0 +1,62 @@
+import EdgeAgent
+import EdgeAgentTesting
+import Foundation
+import Testing
+
+/// `max_size` with a sink that is down: low events go first, then normal, never critical.
+@Suite struct OutboxQuotaTests {
+    func fill(_ db: OutboxDatabase, _ type: EventType, count: Int) throws {
+        let padding = String(repeating: "x", count: 900)
+        for start in stride(from: 0, to: count, by: 100) {
+            try db.append((start..<min(count, start + 100)).map {
+                Event(type: type, subject: "m", time: .now(), data: ["n": .int(Int64($0)), "pad": .string(padding)])
+            })
+        }
+    }
+
+    func count(_ db: OutboxDatabase, _ type: String) throws -> Int {
+        try db.claim(sink: "mw", filter: TypeFilter([type]), maxEvents: 1_000_000, maxBytes: .max).events.count
+    }
+
+    @Test func dropsLowThenNormalAndSaysSo() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir, maxSize: 2 << 20))
+        try fill(db, .productionCompleted, count: 300)
+        try fill(db, .tagChanged, count: 1500)
+        try fill(db, .stateChanged, count: 1500)
+        #expect(try db.sizeInBytes() < 2 << 20 + 600_000, "the outbox stays near max_size")
+        #expect(try count(db, "production.completed") == 300, "critical events are never dropped")
+        #expect(try count(db, "tag.changed") == 0, "low events go first")
+        #expect(try count(db, "machine.state.changed") < 1500)
+        let dropped = try db.claim(sink: "mw", filter: TypeFilter(["outbox.events.dropped"]), maxEvents: 100, maxBytes: .max).events
+        #expect(!dropped.isEmpty)
+        let counted = try dropped.map { try parse($0.body)["data"] as! [String: Any] }.reduce(0) { $0 + ($1["count"] as! Int) }
+        let survivors = try count(db, "machine.state.changed")
+        let createdDropped = try count(db, "outbox.created") == 0 ? 1 : 0  // the oldest normal event of all
+        #expect(counted == 1500 + 1500 - survivors + createdDropped, "counted \(counted), surviving state events \(survivors)")
+        let first = try parse(dropped[0].body)
+        #expect(((first["data"] as! [String: Any])["by_type"] as? [String: Int])?["tag.changed"] != nil)
+    }
+
+    @Test func refusesAppendsWhenOnlyCriticalEventsAreLeft() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir, maxSize: 1 << 20))
+        var full = false
+        var appended = 0
+        for _ in 0..<100 {
+            do {
+                try fill(db, .productionCompleted, count: 100)
+                appended += 100
+            } catch let error as OutboxError where error.code == .full {
+                full = true
+                break
+            }
+        }
+        #expect(full, "the outbox should refuse once it is full of critical events")
+        #expect(try count(db, "production.completed") == appended, "nothing critical was dropped and nothing half-appended")
+        // The sink comes back and takes everything: appends work again.
+        let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 1_000_000, maxBytes: .max)
+        try db.settle(sink: "mw", claim: claim, delivered: claim.events.count, dead: [])
+        try fill(db, .productionCompleted, count: 100)
+    }
+}
