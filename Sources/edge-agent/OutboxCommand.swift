@@ -63,12 +63,10 @@ struct OutboxDeadCommand: ParsableCommand {
         case .list:
             for event in try outbox.deadEvents(sink: sink, id: id) {
                 if json {
-                    var line = ""
-                    JSONValue.object([
+                    print(JSONValue.object([
                         ("id", .string(event.id)), ("sink", .string(event.sink)), ("sequence", .int(event.sequence)),
                         ("type", .string(event.type)), ("status", .int(Int64(event.status))), ("response", .string(event.response)),
-                    ]).write(to: &line)
-                    print(line)
+                    ]).json)
                 } else {
                     let response = event.response.prefix(120).replacingOccurrences(of: "\n", with: " ")
                     print("\(event.id) sink=\(event.sink) sequence=\(event.sequence) type=\(event.type) status=\(event.status) response=\(response)")

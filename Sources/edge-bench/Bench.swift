@@ -11,13 +11,11 @@ struct BenchResult {
 
     var json: String {
         let ratio = baselineValue == 0 ? 0 : value / baselineValue
-        var out = ""
-        JSONValue.object([
+        return JSONValue.object([
             ("bench", .string(bench)), ("value", .double(round(value * 100) / 100)), ("unit", .string(unit)),
             ("baseline", .string(baseline)), ("baseline_value", .double(round(baselineValue * 100) / 100)),
             ("ratio", .double(round(ratio * 1000) / 1000)),
-        ]).write(to: &out)
-        return out
+        ]).json
     }
 }
 

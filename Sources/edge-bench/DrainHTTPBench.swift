@@ -24,6 +24,7 @@ enum DrainHTTPBench {
         for start in stride(from: 0, to: events, by: 1000) {
             try await writer.append((start..<start + 1000).map(sampleEvent))
         }
+        let stored = try OutboxDatabase.openExisting(options).claim(sink: "mw", filter: .all, maxEvents: events + 1, maxBytes: .max).events
         let logger = Logger(label: "bench")
         let forwarder = try Forwarder(config: sink, sink: HTTPSink(.init(url: url)), writer: writer, logger: logger)
         let status = try OutboxDatabase.openExisting(options)
@@ -40,7 +41,6 @@ enum DrainHTTPBench {
 
         // Baseline: the same bodies, POSTed one after another by the same HTTP client, no outbox.
         let direct = try await Receiver(listen: HostPort("127.0.0.1:0")!, database: dir + "/direct.db") { _ in }
-        let stored = try status.claim(sink: "mw", filter: .all, maxEvents: events + 1, maxBytes: .max).events
         let bodies = stride(from: 0, to: stored.count, by: batch).map { start in
             "[" + stored[start..<min(start + batch, stored.count)].map(\.body).joined(separator: ",") + "]"
         }

@@ -5,30 +5,36 @@ import Foundation
 /// `outbox.append.full|normal`: events/s through the outbox writer in 1,000-event group commits,
 /// against raw sqlite3 inserts of rows of the same size, same batch, same sync mode.
 enum OutboxAppendBench {
-    static let events = 200_000
+    static let events = 100_000
     static let batch = 1000
+    static let rounds = 3
 
+    /// Best of three interleaved rounds each: the machine's page cache and clock settle the same for both.
     static func run(sync: OutboxOptions.SyncMode) async throws -> BenchResult {
-        let dir = scratchDirectory("append")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let input = (0..<events).map(sampleEvent)
-        let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
-                                    sync: sync, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
-        let writer = try OutboxWriter(options: options)
-        let agentSeconds = try await seconds {
-            for start in stride(from: 0, to: events, by: batch) {
-                try await writer.append(Array(input[start..<start + batch]))
+        var best = 0.0, bestRaw = 0.0
+        for _ in 0..<rounds {
+            let dir = scratchDirectory("append")
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
+                                        sync: sync, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
+            let writer = try OutboxWriter(options: options)
+            let agentSeconds = try await seconds {
+                for start in stride(from: 0, to: events, by: batch) {
+                    try await writer.append(Array(input[start..<start + batch]))
+                }
             }
-        }
-        await writer.close()
+            await writer.close()
+            best = max(best, Double(events) / agentSeconds)
 
-        // The same rows, built up front, inserted with nothing but the C API.
-        let reader = try OutboxDatabase.openExisting(options)
-        let rows = try reader.claim(sink: "mw", filter: .all, maxEvents: events + 1, maxBytes: .max).events.dropFirst()
-        let rawSeconds = try rawInserts(Array(rows), path: dir + "/raw.db", sync: sync)
-        return BenchResult(bench: "outbox.append.\(sync.rawValue)", value: Double(events) / agentSeconds, unit: "events/s",
-                           baseline: "raw sqlite3 C-API inserts, same rows, \(batch)-row transactions, synchronous=\(sync.rawValue)",
-                           baselineValue: Double(events) / rawSeconds)
+            // The same rows, built up front, inserted with nothing but the C API.
+            let reader = try OutboxDatabase.openExisting(options)
+            let rows = try reader.claim(sink: "mw", filter: .all, maxEvents: events + 1, maxBytes: .max).events.dropFirst()
+            bestRaw = max(bestRaw, Double(events) / (try rawInserts(Array(rows), path: dir + "/raw.db", sync: sync)))
+        }
+        return BenchResult(bench: "outbox.append.\(sync.rawValue)", value: best, unit: "events/s",
+                           baseline: "raw sqlite3 C-API inserts, same rows, \(batch)-row transactions, synchronous=\(sync.rawValue); best of \(rounds)",
+                           baselineValue: bestRaw)
     }
 
     static func rawInserts(_ rows: [StoredEvent], path: String, sync: OutboxOptions.SyncMode) throws -> Double {

@@ -17,25 +17,23 @@ public struct Timestamp: Hashable, Comparable, Sendable {
 
     /// RFC 3339, UTC, milliseconds: `2026-11-26T13:53:48.123Z`.
     public var rfc3339: String {
-        var out = ""
-        out.reserveCapacity(24)
+        var out: [UInt8] = []
         appendRFC3339(to: &out)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    public func appendRFC3339(to out: inout String) {
+    public func appendRFC3339(to out: inout [UInt8]) {
         let ms = milliseconds
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let msOfDay = ms - days * 86_400_000
         let (y, m, d) = Self.civil(fromDays: days)
         let secOfDay = msOfDay / 1000
-        var buf: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 45, 0, 0, 45, 0, 0, 84, 0, 0, 58, 0, 0, 58, 0, 0, 46, 0, 0, 0, 90)
-        withUnsafeMutableBytes(of: &buf) { p in
+        let start = out.count
+        out.append(contentsOf: "0000-00-00T00:00:00.000Z".utf8)
+        out.withUnsafeMutableBufferPointer { p in
             func put(_ value: Int64, at index: Int, digits: Int) {
                 var v = value
-                for i in stride(from: index + digits - 1, through: index, by: -1) {
+                for i in stride(from: start + index + digits - 1, through: start + index, by: -1) {
                     p[i] = UInt8(48 + v % 10)
                     v /= 10
                 }
@@ -47,7 +45,6 @@ public struct Timestamp: Hashable, Comparable, Sendable {
             put(secOfDay / 60 % 60, at: 14, digits: 2)
             put(secOfDay % 60, at: 17, digits: 2)
             put(msOfDay % 1000, at: 20, digits: 3)
-            out.append(String(decoding: p, as: UTF8.self))
         }
     }
 

@@ -8,6 +8,13 @@ public struct UUIDv7Generator: Sendable {
     public init() {}
 
     public mutating func next(now: Timestamp) -> String {
+        var out: [UInt8] = []
+        append(now: now, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends a new id's 36 characters.
+    public mutating func append(now: Timestamp, to out: inout [UInt8]) {
         var ms = now.milliseconds
         if ms <= lastMs {
             ms = lastMs
@@ -22,46 +29,41 @@ public struct UUIDv7Generator: Sendable {
         lastMs = ms
         let high = (UInt64(ms) << 16) | 0x7000 | counter
         let low = (rng.next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
-        return Hex.uuid(high, low)
+        Hex.append(high >> 32, digits: 8, to: &out)
+        out.append(UInt8(ascii: "-"))
+        Hex.append(high >> 16, digits: 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        Hex.append(high, digits: 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        Hex.append(low >> 48, digits: 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        Hex.append(low, digits: 12, to: &out)
     }
 
     /// A W3C traceparent with a fresh trace and span id, sampled.
     public mutating func traceparent() -> String {
-        "00-" + Hex.digits(rng.next(), 16) + Hex.digits(rng.next(), 16) + "-" + Hex.digits(rng.next(), 16) + "-01"
+        var out: [UInt8] = []
+        appendTraceparent(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public mutating func appendTraceparent(to out: inout [UInt8]) {
+        out.append(contentsOf: "00-".utf8)
+        Hex.append(rng.next(), digits: 16, to: &out)
+        Hex.append(rng.next(), digits: 16, to: &out)
+        out.append(UInt8(ascii: "-"))
+        Hex.append(rng.next(), digits: 16, to: &out)
+        out.append(contentsOf: "-01".utf8)
     }
 }
 
 enum Hex {
-    private static let table: [UInt8] = Array("0123456789abcdef".utf8)
+    static let table: [UInt8] = Array("0123456789abcdef".utf8)
 
-    static func digits(_ value: UInt64, _ count: Int) -> String {
-        String(unsafeUninitializedCapacity: count) { buf in
-            var v = value
-            for i in stride(from: count - 1, through: 0, by: -1) {
-                buf[i] = table[Int(v & 0xF)]
-                v >>= 4
-            }
-            return count
-        }
-    }
-
-    static func uuid(_ high: UInt64, _ low: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 36) { buf in
-            var h = high, l = low
-            for i in stride(from: 35, through: 0, by: -1) {
-                if i == 8 || i == 13 || i == 18 || i == 23 {
-                    buf[i] = 45
-                    continue
-                }
-                if i > 18 {
-                    buf[i] = table[Int(l & 0xF)]
-                    l >>= 4
-                } else {
-                    buf[i] = table[Int(h & 0xF)]
-                    h >>= 4
-                }
-            }
-            return 36
+    /// Appends the low `digits` hex digits of `value`.
+    static func append(_ value: UInt64, digits: Int, to out: inout [UInt8]) {
+        for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
+            out.append(table[Int((value >> UInt64(shift)) & 0xF)])
         }
     }
 }

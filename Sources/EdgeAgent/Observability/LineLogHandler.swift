@@ -20,21 +20,16 @@ public struct LineLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
-        var fields: [(String, String)] = [("ts", Timestamp.now().rfc3339), ("level", level.rawValue), ("msg", message.description)]
-        let merged = metadata.merging(extra ?? [:]) { $1 }
+    public func log(event: LogEvent) {
+        var fields: [(String, String)] = [("ts", Timestamp.now().rfc3339), ("level", event.level.rawValue),
+                                          ("msg", event.message.description)]
+        var merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        if let error = event.error { merged["error"] = "\(error)" }
         for key in merged.keys.sorted() { fields.append((key, "\(merged[key]!)")) }
         var out = ""
         switch format {
         case .json:
-            out = "{" + fields.map { k, v in
-                var s = ""
-                JSONValue.writeString(k, to: &s)
-                s += ":"
-                JSONValue.writeString(v, to: &s)
-                return s
-            }.joined(separator: ",") + "}"
+            out = "{" + fields.map { JSONValue.quoted($0) + ":" + JSONValue.quoted($1) }.joined(separator: ",") + "}"
         case .logfmt:
             out = fields.map { k, v in
                 let needsQuotes = v.isEmpty || v.contains { $0 == " " || $0 == "=" || $0 == "\"" }

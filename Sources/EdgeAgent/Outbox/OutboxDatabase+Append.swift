@@ -4,18 +4,18 @@ extension OutboxDatabase {
     /// Throws `OutboxError(.full)` and writes nothing when the outbox is full of critical events:
     /// the producer pauses and keeps its state, so no quantity is lost.
     @discardableResult
-    public func append(_ events: [Event], state: [(key: String, value: String)] = [], now: Timestamp = .now()) throws -> [StoredEvent] {
+    public func append(_ events: [Event], state: [(key: String, value: String)] = [], now: Timestamp = .now()) throws -> ClosedRange<Int64>? {
         let before = lastSequence
         do {
             try enforceQuota(now: now)
             return try db.transaction {
-                let stored = try insert(events, now: now)
+                let sequences = try insert(events, now: now)
                 if !state.isEmpty {
                     let statement = try db.prepare(
                         "INSERT INTO state(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
                     for (key, value) in state { try statement.run([.text(key), .text(value)]) }
                 }
-                return stored
+                return sequences
             }
         } catch {
             lastSequence = before
@@ -23,28 +23,29 @@ extension OutboxDatabase {
         }
     }
 
-    /// Inserts inside the caller's transaction, numbering from the last sequence.
+    /// Inserts inside the caller's transaction, numbering from the last sequence; returns the
+    /// sequences given.
     @discardableResult
-    func insert(_ events: [Event], now: Timestamp) throws -> [StoredEvent] {
-        guard !events.isEmpty else { return [] }
-        var stored: [StoredEvent] = []
-        stored.reserveCapacity(events.count)
+    func insert(_ events: [Event], now: Timestamp) throws -> ClosedRange<Int64>? {
+        guard !events.isEmpty else { return nil }
+        let first = lastSequence + 1
         let statement = insertEvent
         for event in events {
             lastSequence += 1
-            let (id, body) = encoder.encode(event, sequence: lastSequence, recorded: now)
+            encoder.encode(event, sequence: lastSequence, recorded: now, into: &buffer)
             statement.reset()
             try statement.bind(lastSequence, at: 1)
-            try statement.bind(id, at: 2)
             try statement.bind(event.type.name, at: 3)
             try statement.bind(Int64(event.type.dropClass.rawValue), at: 4)
             try statement.bind(event.time.milliseconds, at: 5)
             try statement.bind(now.milliseconds, at: 6)
-            try statement.bind(body, at: 7)
-            try statement.step()
-            stored.append(StoredEvent(sequence: lastSequence, id: id, type: event.type.name, time: event.time, body: body))
+            try buffer.withUnsafeBufferPointer { bytes in
+                try statement.bindStatic(UnsafeBufferPointer(rebasing: bytes[EnvelopeEncoder.idRange]), at: 2)
+                try statement.bindStatic(bytes, at: 7)
+                try statement.step()
+            }
         }
         try setMeta("last_seq", String(lastSequence))
-        return stored
+        return first...lastSequence
     }
 }

@@ -7,6 +7,8 @@ public final class OutboxDatabase {
     let db: SQLiteConnection
     var encoder: EnvelopeEncoder
     var lastSequence: Int64 = 0
+    /// The writer's reusable encoding buffer.
+    var buffer: [UInt8] = []
     lazy var insertEvent = try! db.prepare(
         "INSERT INTO events(seq, id, type, class, time_ms, recorded_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
 

@@ -13,7 +13,6 @@ enum OutboxSchema {
             time_ms INTEGER NOT NULL,
             recorded_ms INTEGER NOT NULL,
             body TEXT NOT NULL);
-        CREATE INDEX events_class ON events(class, seq);
         CREATE TABLE sinks(name TEXT PRIMARY KEY, cursor INTEGER NOT NULL, delivered INTEGER NOT NULL DEFAULT 0);
         CREATE TABLE dead(
             sink TEXT NOT NULL, seq INTEGER NOT NULL, status INTEGER NOT NULL,

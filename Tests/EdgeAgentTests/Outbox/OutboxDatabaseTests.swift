@@ -33,7 +33,8 @@ func parse(_ body: String) throws -> [String: Any] {
     @Test func envelopeCarriesEveryCloudEventsAttribute() throws {
         let dir = TemporaryDirectory()
         let (db, _) = try OutboxDatabase.openForWriting(options(dir))
-        let stored = try db.append([event(.productionCompleted, 5, time: 1_795_096_428_123)], now: Timestamp(milliseconds: 1_795_096_429_000))
+        #expect(try db.append([event(.productionCompleted, 5, time: 1_795_096_428_123)], now: Timestamp(milliseconds: 1_795_096_429_000)) == 2...2)
+        let stored = try db.claim(sink: "mw", filter: TypeFilter(["production.*"]), maxEvents: 10, maxBytes: 1 << 20).events
         let body = try parse(stored[0].body)
         #expect(body["specversion"] as? String == "1.0")
         #expect(body["id"] as? String == stored[0].id)
@@ -57,8 +58,7 @@ func parse(_ body: String) throws -> [String: Any] {
         let (db, report) = try OutboxDatabase.openForWriting(options(dir))
         #expect(report.createdReason == nil)
         #expect(try db.loadState() == ["rules": "{\"v\":1}"])
-        let stored = try db.append([event()], state: [("rules", "{\"v\":2}")])
-        #expect(stored[0].sequence == 12)
+        #expect(try db.append([event()], state: [("rules", "{\"v\":2}")]) == 12...12)
         #expect(try db.loadState()["rules"] == "{\"v\":2}")
     }
 

@@ -112,6 +112,13 @@ public final class SQLiteStatement {
         try connection.check(rc, sql)
     }
 
+    /// Binds bytes as UTF-8 text without copying: they must stay valid until the next step.
+    public func bindStatic(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int32) throws {
+        let rc = sqlite3_bind_text(pointer, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
+                                   Int32(bytes.count), nil)
+        try connection.check(rc, sql)
+    }
+
     public func reset() { sqlite3_reset(pointer) }
 
     /// Steps once; true while there is a row.
