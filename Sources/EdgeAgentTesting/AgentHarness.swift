@@ -9,7 +9,9 @@ public final class AgentHarness: @unchecked Sendable {
     public private(set) var child: ChildProcess?
     private var runs = 0
 
-    public init(sinkURL: String, extraSink: String = "", outbox: String = "", directory: TemporaryDirectory = TemporaryDirectory()) {
+    /// `extraSink` goes inside the sink's `http:` mapping, `sinkLines` below the sink.
+    public init(sinkURL: String, extraSink: String = "", sinkLines: String = "", outbox: String = "",
+                directory: TemporaryDirectory = TemporaryDirectory()) {
         self.directory = directory
         configPath = directory.write("agent.yaml", """
             version: 1
@@ -24,16 +26,17 @@ public final class AgentHarness: @unchecked Sendable {
                 http: { url: "\(sinkURL)", timeout: 2s\(extraSink) }
                 batch: { max_events: 200, linger: 20ms }
                 retry: { initial: 20ms, max: 300ms }
+            \(sinkLines)
             \(outbox)
             """)
     }
 
     /// Starts the agent appending `events` in total (continuing across restarts).
-    public func start(events: Int, rate: Double = 0, batch: Int = 100) throws {
+    public func start(events: Int, rate: Double = 0, batch: Int = 100, environment: [String: String] = [:]) throws {
         runs += 1
         child = try ChildProcess(Paths.edgeAgent, ["run", "--config", configPath, "--inject-events", String(events),
                                                    "--inject-rate", String(rate), "--inject-batch", String(batch)],
-                                 directory: directory, name: "agent-\(runs)")
+                                 directory: directory, name: "agent-\(runs)", environment: environment)
     }
 
     public func kill9() async {

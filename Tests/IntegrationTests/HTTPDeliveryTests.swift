@@ -121,4 +121,35 @@ struct HTTPDeliveryTests {
         #expect(await agent.stop() == 0)
         await server.stop()
     }
+
+    @Test func replayResendsDeliveredEventsWithTheirOwnIDs() async throws {
+        let dir = TemporaryDirectory()
+        let server = try await FaultServer(directory: dir)
+        let agent = AgentHarness(sinkURL: server.url)
+        try agent.start(events: 400)
+        _ = try await deliverAll(agent, server, events: 400)
+        let replay = try await agent.command(["outbox", "replay", "--sink", "mw", "--since", "1h"])
+        #expect(replay.status == 0 && replay.stdout.contains("re-queued 401 events"), "\(replay.stdout)\(replay.stderr)")
+        let resent = await eventually(timeout: .seconds(15)) { ((try? await server.received().events.count) ?? 0) == 802 }
+        #expect(resent, "the running agent sends the replay without new events arriving")
+        let check = DeliveryCheck(try await server.received().events)
+        #expect(check.uniqueIDs.count == 401 && check.idsWithTwoContents.isEmpty, "a replayed event is the same event")
+        #expect(try await agent.command(["outbox", "replay", "--sink", "nope", "--since", "1h"]).status == 64)
+        #expect(await agent.stop() == 0)
+        await server.stop()
+    }
+
+    @Test func rateLimitPacesTheDrain() async throws {
+        let dir = TemporaryDirectory()
+        let server = try await FaultServer(directory: dir)
+        let agent = AgentHarness(sinkURL: server.url, sinkLines: "    rate_limit: 500/s")
+        try agent.start(events: 1500, batch: 500)
+        _ = try await deliverAll(agent, server, events: 1500)
+        let accepted = try await server.received().posts.filter { $0.status == 200 }
+        // 1,501 events at 500/s with a burst of 500: at least two seconds from first to last batch.
+        let span = try #require(accepted.last).t - (try #require(accepted.first)).t
+        #expect(span >= 1.8, "drained 1501 events in \(span) s despite rate_limit 500/s")
+        #expect(await agent.stop() == 0)
+        await server.stop()
+    }
 }

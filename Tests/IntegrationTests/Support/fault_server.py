@@ -13,19 +13,23 @@ poison: a batch holding an event whose data.value is listed answers 422 naming i
 token:  a missing or wrong bearer token answers 401.
 flaky:  the probability that a POST answers 500 (after the faults above).
 reset:  the next N POSTs are read and then the connection is closed without an answer.
+With --tls CERT KEY CA it speaks HTTPS and answers 403 to a delivery without a client
+certificate signed by CA (the control endpoints need none).
 Prints "PORT <n>" once it listens. Nagle is off, or keep-alive crawls.
 """
 import json
 import random
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
-state = {"faults": [], "poison": set(), "token": None, "flaky": 0.0, "reset": 0}
+state = {"faults": [], "poison": set(), "token": None, "flaky": 0.0, "reset": 0, "tls": False}
+RECORDED_HEADERS = ("Content-Type", "Authorization", "X-Api-Key")
 events = []
 posts = []
 started = time.monotonic()
@@ -95,6 +99,9 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return 400, {}, b"not JSON"
         t = time.monotonic() - started
+        if state["tls"] and not self.connection.getpeercert():
+            posts.append({"t": t, "status": 403, "count": len(batch)})
+            return 403, {}, b"client certificate required"
         token = state["token"]
         if token is not None and self.headers.get("Authorization") != "Bearer " + token:
             posts.append({"t": t, "status": 401, "count": len(batch)})
@@ -116,7 +123,8 @@ class Handler(BaseHTTPRequestHandler):
             return 422, {"Content-Type": "application/json"}, json.dumps(
                 {"error": "poison event", "ids": [e["id"] for e in bad]}).encode()
         events.extend(batch)
-        posts.append({"t": t, "status": 200, "count": len(batch)})
+        headers = {k: self.headers.get(k) for k in RECORDED_HEADERS if self.headers.get(k) is not None}
+        posts.append({"t": t, "status": 200, "count": len(batch), "headers": headers})
         return 200, {}, b""
 
 
@@ -127,6 +135,14 @@ def main():
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if len(sys.argv) > 2 and sys.argv[2] == "--tls":
+        cert, key, ca = sys.argv[3:6]
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.load_verify_locations(ca)
+        context.verify_mode = ssl.CERT_OPTIONAL
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        state["tls"] = True
     print("PORT", server.server_address[1], flush=True)
     server.serve_forever()
 

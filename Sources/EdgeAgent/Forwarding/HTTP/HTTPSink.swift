@@ -23,6 +23,9 @@ public final class HTTPSink: EventSink {
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.timeout = .init(connect: .seconds(min(5, Int64(config.timeout.seconds.rounded(.up)))))
         configuration.redirectConfiguration = .disallow
+        // The forwarder owns backoff (RetryPolicy); a refused connection reports at once instead of
+        // being retried inside the client until the connect timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/cloudevents-batch+json")
