@@ -33,6 +33,8 @@ public struct Agent {
             }
         }
         services.append(OutboxMaintenance(writer: writer, logger: logger))
+        let systemd = SystemdNotifier()
+        if let watchdog = SystemdWatchdog(notifier: systemd) { services.append(watchdog) }
         // Acquisition goes here: Modbus pollers, historian ingestors, the rule pipeline.
         for device in config.devices { notAvailable("Modbus polling", device.name) }
         for folder in config.historian { notAvailable("historian CSV input", folder.name) }
@@ -45,7 +47,9 @@ public struct Agent {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.info("Agent running.", metadata: ["agent": "\(config.agent.id)", "sinks": "\(config.sinks.count)"])
+        systemd.notify("READY=1\nSTATUS=running")
         try await group.run()
+        systemd.notify("STOPPING=1")
         await writer.close()
         logger.info("Agent stopped.")
     }
