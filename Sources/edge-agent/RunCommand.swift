@@ -12,12 +12,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: .hidden) var injectBatch: Int = 100
 
     func run() async throws {
-        let config = try options.load()
+        var config: AgentConfig? = try options.load()
         let logger = makeLogger(format: logFormat)
-        let agent = Agent(config: config, logger: logger,
-                          testSource: injectEvents.map { .init(total: $0, rate: injectRate, batch: injectBatch) })
         do {
-            try await agent.run()
+            while let current = config {
+                let agent = Agent(config: current, logger: logger,
+                                  testSource: injectEvents.map { .init(total: $0, rate: injectRate, batch: injectBatch) })
+                config = try await agent.run()
+            }
         } catch {
             logger.critical("Agent failed.", metadata: ["error": "\(error)"])
             throw Exit.runtimeFailure

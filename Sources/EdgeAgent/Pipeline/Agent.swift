@@ -14,7 +14,9 @@ public struct Agent {
         self.testSource = testSource
     }
 
-    public func run() async throws {
+    /// Runs until SIGTERM/SIGINT (returns nil) or until SIGHUP brings a valid new configuration
+    /// (returns it, after a clean stop, for the caller to run next).
+    public func run() async throws -> AgentConfig? {
         let writer = try OutboxWriter(options: config.outboxOptions)
         if let reason = writer.report.createdReason {
             logger.notice("Started a new outbox.", metadata: ["reason": "\(reason)", "path": "\(config.outboxOptions.databasePath)"])
@@ -42,8 +44,10 @@ public struct Agent {
         if let listen = config.agent.httpListen { notAvailable("the status endpoint", listen) }
         if let testSource { services.append(TestEventSource(options: testSource, writer: writer, logger: logger)) }
 
+        let reload = ConfigReloader(path: config.file, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
+            services: services.map { .init(service: $0) }
+                + [.init(service: reload, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.info("Agent running.", metadata: ["agent": "\(config.agent.id)", "sinks": "\(config.sinks.count)"])
@@ -52,6 +56,7 @@ public struct Agent {
         systemd.notify("STOPPING=1")
         await writer.close()
         logger.info("Agent stopped.")
+        return reload.newConfig
     }
 
     private func notAvailable(_ part: String, _ name: String) {
