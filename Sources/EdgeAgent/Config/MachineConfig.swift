@@ -13,6 +13,13 @@ public struct MachineConfig: Sendable {
         public var downtime: [String] = []
         public var reasonTag: String?
         public var minDowntime: Duration = .zero
+
+        public init(source: Source, downtime: [String] = [], reasonTag: String? = nil, minDowntime: Duration = .zero) {
+            self.source = source
+            self.downtime = downtime
+            self.reasonTag = reasonTag
+            self.minDowntime = minDowntime
+        }
     }
 
     public struct CounterRule: Sendable {

@@ -1,9 +1,18 @@
 /// Milliseconds since the Unix epoch, UTC. Events carry these; formatting is done by hand
 /// because Foundation's formatters cost more than the outbox insert itself.
-public struct Timestamp: Hashable, Comparable, Sendable {
+public struct Timestamp: Hashable, Comparable, Sendable, Codable {
     public var milliseconds: Int64
 
     public init(milliseconds: Int64) { self.milliseconds = milliseconds }
+
+    public init(from decoder: any Decoder) throws {
+        milliseconds = try decoder.singleValueContainer().decode(Int64.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(milliseconds)
+    }
 
     public static func now() -> Timestamp {
         var ts = timespec()
