@@ -11,7 +11,7 @@ import Testing
         events += engine.apply([at(4, "press-1.energy", nil)])
         events += engine.apply([at(5, "press-1.energy", .double(10.7))])
         #expect(events.map(\.type) == [.tagChanged, .tagChanged, .tagChanged, .tagChanged])
-        #expect(events.map { $0.data["value"] } == [10, 10.6, .null, 10.7])
+        #expect(events.map { $0.data["value"] } == [.double(10), 10.6, .null, 10.7])
         #expect(events.map { $0.string("quality") } == ["good", "good", "bad", "good"])
         #expect(events[0].subject == "press-1.energy" && events[0].string("tag") == "press-1.energy")
     }
