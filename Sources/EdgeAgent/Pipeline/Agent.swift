@@ -37,10 +37,14 @@ public struct Agent {
         services.append(OutboxMaintenance(writer: writer, logger: logger))
         let systemd = SystemdNotifier()
         if let watchdog = SystemdWatchdog(notifier: systemd) { services.append(watchdog) }
-        // Acquisition goes here: Modbus pollers, historian ingestors, the rule pipeline.
+        let bus = SignalBus()
+        if !config.machines.isEmpty || config.devices.contains(where: { $0.tags.contains { $0.publish == .on_change } }) {
+            services.append(Pipeline(rules: RuleSet(config: config), bus: bus, writer: writer, logger: logger,
+                                     tick: config.devices.isEmpty ? nil : .seconds(1)))
+        }
+        // Inputs, last: they stop first at shutdown.
         for device in config.devices { notAvailable("Modbus polling", device.name) }
         for folder in config.historian { notAvailable("historian CSV input", folder.name) }
-        for machine in config.machines { notAvailable("machine rules", machine.name) }
         if let listen = config.agent.httpListen { notAvailable("the status endpoint", listen) }
         if let testSource { services.append(TestEventSource(options: testSource, writer: writer, logger: logger)) }
 

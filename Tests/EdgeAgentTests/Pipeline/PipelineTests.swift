@@ -1,0 +1,90 @@
+import EdgeAgent
+import EdgeAgentTesting
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// The pipeline against a real SQLite outbox: events and the rule state commit together.
+@Suite struct PipelineTests {
+    let rules = RuleSet(machines: [press(minDowntime: .zero, counters: [RuleSet.Counter(tag: "press-1.count", range: 65536)])])
+
+    /// Runs a pipeline over `signals`, then stops it the way the agent does.
+    func run(_ signals: [Signal], directory: TemporaryDirectory, maxSize: Int64 = 1 << 30) async throws -> OutboxWriter {
+        let writer = try OutboxWriter(options: options(directory, maxSize: maxSize))
+        let bus = SignalBus()
+        let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: Logger(label: "test"), tick: nil)
+        let group = ServiceGroup(services: [pipeline], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for signal in signals { await bus.send(signal) }
+            await bus.send(Signal())  // a no-op reading: once it is taken, the ones before are committed
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        await writer.close()
+        return writer
+    }
+
+    func events(_ dir: TemporaryDirectory) throws -> [[String: Any]] {
+        let db = try OutboxDatabase.openExisting(options(dir))
+        return try db.claim(sink: "mw", filter: .all, maxEvents: 10_000, maxBytes: .max).events.map { try parse($0.body) }
+    }
+
+    @Test func appendsEventsAndContinuesFromTheStoredStateAfterARestart() async throws {
+        let dir = TemporaryDirectory()
+        _ = try await run([
+            Signal(samples: [at(0, "press-1.state", 1), at(0, "press-1.count", 65530)]),
+            Signal(samples: [at(1, "press-1.count", 65535)]),
+            Signal(samples: [at(2, "press-1.state", 0), at(2, "press-1.count", 3)]),
+        ], directory: dir)
+        _ = try await run([
+            Signal(samples: [at(60, "press-1.state", 0), at(60, "press-1.count", 10)]),
+            Signal(samples: [at(61, "press-1.state", 1)]),
+        ], directory: dir)
+        let all = try events(dir)
+        #expect(all.map { $0["type"] as! String } == [
+            "outbox.created", "machine.state.changed", "production.completed", "machine.state.changed",
+            "machine.downtime.started", "production.completed", "production.completed", "machine.state.changed",
+            "machine.downtime.ended",
+        ])
+        let quantities = all.compactMap { ($0["data"] as? [String: Any])?["quantity"] as? Int }
+        #expect(quantities == [5, 4, 7], "65530 -> 65535 -> 3 -> (restart) -> 10: 16 parts")
+        let ended = try #require(all.last?["data"] as? [String: Any])
+        #expect(ended["duration_ms"] as? Int == 59_000, "the downtime open at shutdown closed after the restart")
+    }
+
+    @Test func aFullOutboxPausesWithoutLosingAPart() async throws {
+        let dir = TemporaryDirectory()
+        // Fill the outbox with undelivered production events until it refuses more.
+        let filler = try OutboxWriter(options: options(dir, maxSize: 1 << 20))
+        let padding = String(repeating: "x", count: 1000)
+        var refused = false
+        for _ in 0..<2000 where !refused {
+            do {
+                try await filler.append((0..<50).map { _ in
+                    Event(type: .productionCompleted, subject: "other", time: .now(), data: ["pad": .string(padding)])
+                })
+            } catch let error as OutboxError where error.code == .full { refused = true }
+        }
+        await filler.close()
+        #expect(refused)
+        let before = try events(dir).count
+        _ = try await run([
+            Signal(samples: [at(0, "press-1.count", 100)]),
+            Signal(samples: [at(1, "press-1.count", 140)]),
+        ], directory: dir, maxSize: 1 << 20)
+        #expect(try events(dir).count == before, "nothing appended while full")
+
+        // The sink drains; the next reading counts everything since the stored baseline.
+        let db = try OutboxDatabase.openExisting(options(dir))
+        let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 100_000, maxBytes: .max)
+        try db.settle(sink: "mw", claim: claim, delivered: claim.events.count, dead: [])
+        _ = try await run([
+            Signal(samples: [at(0, "press-1.count", 100)]),
+            Signal(samples: [at(5, "press-1.count", 180)]),
+        ], directory: dir, maxSize: 1 << 20)
+        let after = try db.claim(sink: "mw", filter: TypeFilter(["production.*"]), maxEvents: 100, maxBytes: .max).events
+        #expect(after.map { (try? parse($0.body)["data"] as? [String: Any])??["quantity"] as? Int } == [80])
+    }
+}
