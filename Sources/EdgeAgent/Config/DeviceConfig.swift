@@ -15,6 +15,11 @@ public struct DeviceConfig: Sendable {
     }
 
     public enum Parity: String, Sendable { case none, even, odd }
+
+    public init(name: String, transport: Transport) {
+        self.name = name
+        self.transport = transport
+    }
 }
 
 public struct TagConfig: Sendable {
@@ -45,4 +50,11 @@ public struct TagConfig: Sendable {
     public var publish: Publish = .never
     public var bit: Int?
     public var length: Int?
+
+    public init(name: String, area: Area, address: Int, type: ValueType) {
+        self.name = name
+        self.area = area
+        self.address = address
+        self.type = type
+    }
 }

@@ -1,0 +1,130 @@
+import Logging
+import ServiceLifecycle
+
+/// One per device: reads its tags every `poll_interval` (deadlines on a monotonic clock, so no
+/// drift; missed cycles are skipped, not queued), hands each reading to the pipeline, reports
+/// `device.connection.changed`, and reconnects with backoff. Its Modbus calls run on the link's
+/// own thread: a device that is down or slow never delays another one (devices on one serial
+/// line share that line's thread, in turn).
+public final class DevicePoller: Service {
+    public let device: DeviceConfig
+    let link: Confined<ModbusClient>
+    let bus: SignalBus
+    let logger: Logger
+    let maxBackoff: Duration
+
+    public init(device: DeviceConfig, link: Confined<ModbusClient>, bus: SignalBus, logger: Logger, maxBackoff: Duration = .seconds(10)) {
+        self.device = device
+        self.link = link
+        self.bus = bus
+        var logger = logger
+        logger[metadataKey: "device"] = "\(device.name)"
+        self.logger = logger
+        self.maxBackoff = maxBackoff
+    }
+
+    /// One poll cycle's result, computed on the link's thread.
+    struct Cycle: Sendable {
+        var values: [(tag: Int, value: TagValue?)] = []
+        /// Requests that answered with an exception and are read tag by tag from now on.
+        var isolated: [ReadPlan.Request] = []
+        /// Set when the device could not be reached: the cycle was abandoned.
+        var linkError: ModbusError?
+    }
+
+    public func run() async throws {
+        try await untilGracefulShutdown { try await self.loop() }
+    }
+
+    private func loop() async throws {
+        var plan = ReadPlan(tags: device.tags, maxGap: device.maxGap, maxRegistersPerRead: device.maxRegistersPerRead)
+        var connected: Bool?
+        var failures = 0
+        let clock = ContinuousClock()
+        var deadline = clock.now
+        do {
+            while !Task.isCancelled {
+                let time = Timestamp.now()
+                let current = plan
+                let device = self.device
+                let cycle = try await link.run { client in Self.poll(client, plan: current, device: device) }
+                for request in cycle.isolated {
+                    plan = plan.isolating(request, tags: device.tags)
+                    logger.warning("A request answered with an exception; its tags are read one by one.", metadata: ["request": "\(request)"])
+                }
+                var signal = Signal(samples: cycle.values.map { Sample(tag: "\(device.name).\(device.tags[$0.tag].name)", value: $0.value, time: time) })
+                if let error = cycle.linkError {
+                    failures += 1
+                    if connected != false {
+                        logger.warning("Device unreachable; retrying with backoff.", metadata: ["error": "\(error)"])
+                        signal.samples = device.tags.map { Sample(tag: "\(device.name).\($0.name)", value: nil, time: time) }
+                        signal.events = [connectionChanged(false, error: error.description, time: time)]
+                        connected = false
+                    }
+                } else {
+                    failures = 0
+                    if connected != true {
+                        if connected == false { logger.notice("Device reachable again.") }
+                        signal.events = [connectionChanged(true, error: nil, time: time)]
+                        connected = true
+                    }
+                }
+                if !signal.samples.isEmpty || !signal.events.isEmpty { await bus.send(signal) }
+                if failures > 0 {
+                    let backoff = min(maxBackoff, device.pollInterval * (1 << min(failures - 1, 16)))
+                    deadline = clock.now + backoff
+                } else {
+                    deadline += device.pollInterval
+                    if deadline < clock.now { deadline = clock.now + device.pollInterval }  // skip, do not queue
+                }
+                try await clock.sleep(until: deadline)
+            }
+        }
+    }
+
+    func connectionChanged(_ connected: Bool, error: String?, time: Timestamp) -> Event {
+        Event(type: .deviceConnectionChanged, subject: device.name, time: time, data: [
+            "device": .string(device.name), "connected": .bool(connected), "error": error.map { .string($0) } ?? .null,
+        ])
+    }
+
+    /// Reads every request of the plan (blocking; on the link's thread).
+    static func poll(_ client: ModbusClient, plan: ReadPlan, device: DeviceConfig) -> Cycle {
+        var cycle = Cycle()
+        do {
+            try client.connect()
+        } catch {
+            cycle.linkError = error as? ModbusError
+            return cycle
+        }
+        for request in plan.requests {
+            do {
+                cycle.values += try read(client, request, device: device)
+            } catch let error as ModbusError where error.isException {
+                if request.tags.count > 1 {
+                    cycle.isolated.append(request)
+                    for single in plan.isolating(request, tags: device.tags).requests where request.tags.contains(single.tags[0]) {
+                        cycle.values += (try? read(client, single, device: device)) ?? [(single.tags[0], nil)]
+                    }
+                } else {
+                    cycle.values.append((request.tags[0], nil))
+                }
+            } catch {
+                cycle.linkError = error as? ModbusError ?? ModbusError(code: .connection, message: "\(error)", context: "")
+                return cycle
+            }
+        }
+        return cycle
+    }
+
+    static func read(_ client: ModbusClient, _ request: ReadPlan.Request, device: DeviceConfig) throws -> [(tag: Int, value: TagValue?)] {
+        switch request.area {
+        case .holding, .input:
+            let registers = try client.readRegisters(input: request.area == .input, unit: device.unitID, address: request.address, count: request.count)
+            return RegisterDecoding.decode(request, registers: registers, tags: device.tags).map { ($0.0, $0.1) }
+        case .coil, .discrete:
+            let bits = try client.readBits(discrete: request.area == .discrete, unit: device.unitID, address: request.address, count: request.count)
+            return RegisterDecoding.decode(request, bits: bits, tags: device.tags).map { ($0.0, $0.1) }
+        }
+    }
+}

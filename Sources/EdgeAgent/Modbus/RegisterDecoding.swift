@@ -1,0 +1,56 @@
+import Foundation
+
+/// From raw registers to tag values (SPEC 3 `tags`): byte orders, bits, strings, scale and offset.
+public enum RegisterDecoding {
+    /// The bytes of `registers` in the order the tag's `order` says: word order reversed for
+    /// CDAB and DCBA, bytes within a word swapped for BADC and DCBA.
+    static func bytes(_ registers: ArraySlice<UInt16>, order: TagConfig.ByteOrder) -> [UInt8] {
+        var words = Array(registers)
+        if order == .CDAB || order == .DCBA { words.reverse() }
+        let swap = order == .BADC || order == .DCBA
+        return words.flatMap { w in swap ? [UInt8(w & 0xFF), UInt8(w >> 8)] : [UInt8(w >> 8), UInt8(w & 0xFF)] }
+    }
+
+    static func bigEndian(_ bytes: [UInt8]) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }
+
+    /// Decodes a register tag from exactly its registers.
+    public static func decode(_ tag: TagConfig, registers: ArraySlice<UInt16>) -> TagValue {
+        let raw: TagValue
+        switch tag.type {
+        case .bool:
+            let word = registers.first ?? 0
+            return .bool(tag.bit.map { (word >> UInt16($0)) & 1 == 1 } ?? (word != 0))
+        case .string:
+            var bytes = registers.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+            while let last = bytes.last, last == 0 || last == 32 { bytes.removeLast() }
+            return .string(String(decoding: bytes, as: UTF8.self))
+        case .uint16: raw = .uint(UInt64(registers.first ?? 0))
+        case .int16: raw = .int(Int64(Int16(bitPattern: registers.first ?? 0)))
+        case .uint32: raw = .uint(bigEndian(bytes(registers, order: tag.order)))
+        case .int32: raw = .int(Int64(Int32(truncatingIfNeeded: bigEndian(bytes(registers, order: tag.order)))))
+        case .uint64: raw = .uint(bigEndian(bytes(registers, order: tag.order)))
+        case .int64: raw = .int(Int64(bitPattern: bigEndian(bytes(registers, order: tag.order))))
+        case .float32: raw = .double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: bigEndian(bytes(registers, order: tag.order))))))
+        case .float64: raw = .double(Double(bitPattern: bigEndian(bytes(registers, order: tag.order))))
+        }
+        return scaled(raw, tag)
+    }
+
+    /// `value * scale + offset`; integers stay integers when nothing is scaled.
+    static func scaled(_ value: TagValue, _ tag: TagConfig) -> TagValue {
+        guard tag.scale != 1 || tag.offset != 0, let number = value.number else { return value }
+        return .double(number * tag.scale + tag.offset)
+    }
+
+    /// Decodes every tag of a request from its reply.
+    public static func decode(_ request: ReadPlan.Request, registers: [UInt16], tags: [TagConfig]) -> [(Int, TagValue)] {
+        request.tags.map { i in
+            let from = tags[i].address - request.address
+            return (i, decode(tags[i], registers: registers[from..<from + ReadPlan.span(tags[i])]))
+        }
+    }
+
+    public static func decode(_ request: ReadPlan.Request, bits: [Bool], tags: [TagConfig]) -> [(Int, TagValue)] {
+        request.tags.map { i in (i, .bool(bits[tags[i].address - request.address])) }
+    }
+}
