@@ -16,6 +16,14 @@ public struct DeviceConfig: Sendable {
 
     public enum Parity: String, Sendable { case none, even, odd }
 
+    /// Where libmodbus connects for this device.
+    public var endpoint: ModbusClient.Endpoint {
+        switch transport {
+        case let .tcp(host, port): .tcp(host: host, port: port)
+        case let .rtu(device, baud, parity, dataBits, stopBits): .rtu(device: device, baud: baud, parity: parity, dataBits: dataBits, stopBits: stopBits)
+        }
+    }
+
     public init(name: String, transport: Transport) {
         self.name = name
         self.transport = transport

@@ -82,6 +82,18 @@ public final class DevicePoller: Service {
         }
     }
 
+    /// Reads every tag of `device` once (`modbus read`, commissioning, tests): nil for a tag that
+    /// answered with an exception; throws when the device cannot be reached.
+    public static func readOnce(_ device: DeviceConfig) throws -> [(tag: TagConfig, value: TagValue?)] {
+        let client = try ModbusClient(device.endpoint, timeout: device.timeout)
+        let plan = ReadPlan(tags: device.tags, maxGap: device.maxGap, maxRegistersPerRead: device.maxRegistersPerRead)
+        let cycle = poll(client, plan: plan, device: device)
+        if let error = cycle.linkError { throw error }
+        var values = [TagValue?](repeating: nil, count: device.tags.count)
+        for (i, value) in cycle.values { values[i] = value }
+        return zip(device.tags, values).map { ($0, $1) }
+    }
+
     func connectionChanged(_ connected: Bool, error: String?, time: Timestamp) -> Event {
         Event(type: .deviceConnectionChanged, subject: device.name, time: time, data: [
             "device": .string(device.name), "connected": .bool(connected), "error": error.map { .string($0) } ?? .null,

@@ -24,4 +24,7 @@ public final class SignalBus: Sendable {
     public func send(_ signal: Signal) async { await channel.send(signal) }
 
     public func finish() { channel.finish() }
+
+    /// The receiving end, for tests that stand in for the pipeline.
+    public var channelForTests: AsyncChannel<Signal> { channel }
 }
