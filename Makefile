@@ -16,7 +16,7 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@test -x $(VENV)/bin/python3 || python3 -m venv $(VENV)
-	@$(VENV)/bin/python3 -c 'import pymodbus' 2>/dev/null || $(VENV)/bin/pip install -q 'pymodbus==3.*,<4'
+	@$(VENV)/bin/python3 -c 'import pymodbus, serial' 2>/dev/null || $(VENV)/bin/pip install -q 'pymodbus==3.16.1' 'pyserial>=3.5'
 
 ## build: debug build of everything
 build: deps
