@@ -43,7 +43,17 @@ public struct Agent {
                                      tick: config.devices.isEmpty ? nil : .seconds(1)))
         }
         // Inputs, last: they stop first at shutdown.
-        for device in config.devices { notAvailable("Modbus polling", device.name) }
+        var serialLines: [String: Confined<ModbusClient>] = [:]  // devices on one serial port share its line
+        for device in config.devices {
+            let link: Confined<ModbusClient>
+            if case let .rtu(path, _, _, _, _) = device.transport, let shared = serialLines[path] {
+                link = shared
+            } else {
+                link = Confined(try ModbusClient(device.endpoint, timeout: device.timeout))
+                if case let .rtu(path, _, _, _, _) = device.transport { serialLines[path] = link }
+            }
+            services.append(DevicePoller(device: device, link: link, bus: bus, logger: logger))
+        }
         for folder in config.historian { notAvailable("historian CSV input", folder.name) }
         if let listen = config.agent.httpListen { notAvailable("the status endpoint", listen) }
         if let testSource { services.append(TestEventSource(options: testSource, writer: writer, logger: logger)) }

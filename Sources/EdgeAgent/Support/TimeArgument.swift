@@ -5,4 +5,7 @@ public enum TimeArgument {
         if let ago = ConfigValues.duration(text) { return now.adding(milliseconds: -ago.milliseconds) }
         return nil
     }
+
+    /// A duration given on the command line (`500ms`, `2s`).
+    public static func duration(_ text: String) -> Duration? { ConfigValues.duration(text) }
 }
