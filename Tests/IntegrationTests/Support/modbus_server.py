@@ -2,6 +2,7 @@
 """A Modbus server that none of us wrote (pymodbus), serving typed values for the edge-agent tests.
 
     modbus_server.py SPEC.json (--tcp PORT | --serial DEVICE) [--delay SECONDS]
+    modbus_server.py SPEC.json --dump     (prints each tag's encoded registers or bits as JSON)
 
 SPEC.json: {"unit": 1, "tags": [{"area": "holding", "address": 100, "type": "float32",
             "order": "CDAB", "value": 3.5}, {"area": "coil", "address": 3, "value": true},
@@ -76,7 +77,13 @@ async def main():
     parser.add_argument("--tcp", type=int)
     parser.add_argument("--serial")
     parser.add_argument("--delay", type=float, default=0)
+    parser.add_argument("--dump", action="store_true")
     args = parser.parse_args()
+    if args.dump:
+        with open(args.spec) as f:
+            tags = json.load(f)["tags"]
+        print(json.dumps([tag["value"] if tag["area"] in ("coil", "discrete") else registers(tag) for tag in tags]))
+        return
     with open(args.spec) as f:
         device = build(json.load(f), args.delay)
     if args.serial:
