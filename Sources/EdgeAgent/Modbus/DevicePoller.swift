@@ -24,12 +24,12 @@ public final class DevicePoller: Service {
     }
 
     /// One poll cycle's result, computed on the link's thread.
-    struct Cycle: Sendable {
-        var values: [(tag: Int, value: TagValue?)] = []
+    public struct Cycle: Sendable {
+        public var values: [(tag: Int, value: TagValue?)] = []
         /// Requests that answered with an exception and are read tag by tag from now on.
-        var isolated: [ReadPlan.Request] = []
+        public var isolated: [ReadPlan.Request] = []
         /// Set when the device could not be reached: the cycle was abandoned.
-        var linkError: ModbusError?
+        public var linkError: ModbusError?
     }
 
     public func run() async throws {
@@ -101,7 +101,7 @@ public final class DevicePoller: Service {
     }
 
     /// Reads every request of the plan (blocking; on the link's thread).
-    static func poll(_ client: ModbusClient, plan: ReadPlan, device: DeviceConfig) -> Cycle {
+    public static func poll(_ client: ModbusClient, plan: ReadPlan, device: DeviceConfig) -> Cycle {
         var cycle = Cycle()
         do {
             try client.connect()
