@@ -25,9 +25,7 @@ struct HTTPDeliveryTests {
 
     @Test func deliversEverythingAfterTheSinkWasDownForAWhile() async throws {
         let dir = TemporaryDirectory()
-        let probe = try await FaultServer(directory: dir)
-        let port = probe.port
-        await probe.stop()
+        let port = freePort()
         let agent = AgentHarness(sinkURL: "http://127.0.0.1:\(port)/v1/events")
         try agent.start(events: 3000, rate: 2000)
         let backlog = await eventually(timeout: .seconds(20)) {
