@@ -26,9 +26,9 @@ build: deps
 test: build
 	EDGE_AGENT_BIN=$(CURDIR)/$(BIN) $(SWIFT) test
 
-## demo: a generated event stream through the agent to the reference receiver, with an outage
+## demo: simulator + agent + reference receiver on loopback, with a receiver outage
 demo: build
-	scripts/demo.sh $(BIN)
+	$(BIN) demo --duration 60s --outage 20s $(DEMO_ARGS)
 
 ## bench: the benchmarks, release build, one JSON object per line
 bench: deps

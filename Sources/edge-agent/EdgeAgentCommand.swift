@@ -8,7 +8,7 @@ struct EdgeAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge-agent",
         abstract: "Shop-floor events from PLCs and historians to ERP, without losing one.",
-        subcommands: [RunCommand.self, CheckCommand.self, OutboxCommand.self, ModbusCommand.self, SimulateCommand.self, ReceiveCommand.self])
+        subcommands: [RunCommand.self, CheckCommand.self, OutboxCommand.self, ModbusCommand.self, SimulateCommand.self, ReceiveCommand.self, DemoCommand.self])
 }
 
 /// Exit codes of SPEC 2.

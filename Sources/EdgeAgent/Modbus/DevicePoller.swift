@@ -82,6 +82,18 @@ public final class DevicePoller: Service {
         }
     }
 
+    /// One poller per device; devices on the same serial port share that line's thread, in turn.
+    static func pollers(for devices: [DeviceConfig], bus: SignalBus, logger: Logger) throws -> [DevicePoller] {
+        var serialLines: [String: Confined<ModbusClient>] = [:]
+        return try devices.map { device in
+            var link = Confined(try ModbusClient(device.endpoint, timeout: device.timeout))
+            if case let .rtu(path, _, _, _, _) = device.transport {
+                if let shared = serialLines[path] { link = shared } else { serialLines[path] = link }
+            }
+            return DevicePoller(device: device, link: link, bus: bus, logger: logger)
+        }
+    }
+
     /// Reads every tag of `device` once (`modbus read`, commissioning, tests): nil for a tag that
     /// answered with an exception; throws when the device cannot be reached.
     public static func readOnce(_ device: DeviceConfig) throws -> [(tag: TagConfig, value: TagValue?)] {

@@ -9,10 +9,12 @@ public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     let label: String
     let format: Format
+    let output: FileHandle
 
-    public init(label: String, format: Format) {
+    public init(label: String, format: Format, output: FileHandle = .standardError) {
         self.label = label
         self.format = format
+        self.output = output
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -37,6 +39,6 @@ public struct LineLogHandler: LogHandler {
                     .replacingOccurrences(of: "\"", with: "\\\"") + "\"" : v)
             }.joined(separator: " ")
         }
-        FileHandle.standardError.write(Data((out + "\n").utf8))
+        output.write(Data((out + "\n").utf8))
     }
 }

@@ -21,6 +21,9 @@ public struct DeadEvent: Sendable, Equatable {
 }
 
 extension OutboxDatabase {
+    /// The sequence of the newest event appended (what the writer has committed).
+    public func newestSequence() throws -> Int64 { Int64(try metaValue("last_seq") ?? "0") ?? 0 }
+
     public func status(now: Timestamp = .now()) throws -> OutboxStatus {
         var sinks: [String: SinkStatus] = [:]
         for sink in options.sinks {

@@ -14,9 +14,9 @@ public struct Agent {
         self.testSource = testSource
     }
 
-    /// Runs until SIGTERM/SIGINT (returns nil) or until SIGHUP brings a valid new configuration
-    /// (returns it, after a clean stop, for the caller to run next).
-    public func run() async throws -> AgentConfig? {
+    /// Runs until SIGTERM/SIGINT or `stop` returns (then returns nil), or until SIGHUP brings a
+    /// valid new configuration (returns it, after a clean stop, for the caller to run next).
+    public func run(stop: (@Sendable () async -> Void)? = nil) async throws -> AgentConfig? {
         let writer = try OutboxWriter(options: config.outboxOptions)
         if let reason = writer.report.createdReason {
             logger.notice("Started a new outbox.", metadata: ["reason": "\(reason)", "path": "\(config.outboxOptions.databasePath)"])
@@ -43,25 +43,16 @@ public struct Agent {
                                      tick: config.devices.isEmpty ? nil : .seconds(1)))
         }
         // Inputs, last: they stop first at shutdown.
-        var serialLines: [String: Confined<ModbusClient>] = [:]  // devices on one serial port share its line
-        for device in config.devices {
-            let link: Confined<ModbusClient>
-            if case let .rtu(path, _, _, _, _) = device.transport, let shared = serialLines[path] {
-                link = shared
-            } else {
-                link = Confined(try ModbusClient(device.endpoint, timeout: device.timeout))
-                if case let .rtu(path, _, _, _, _) = device.transport { serialLines[path] = link }
-            }
-            services.append(DevicePoller(device: device, link: link, bus: bus, logger: logger))
-        }
+        services += try DevicePoller.pollers(for: config.devices, bus: bus, logger: logger)
         for folder in config.historian { notAvailable("historian CSV input", folder.name) }
         if let listen = config.agent.httpListen { notAvailable("the status endpoint", listen) }
         if let testSource { services.append(TestEventSource(options: testSource, writer: writer, logger: logger)) }
 
         let reload = ConfigReloader(path: config.file, logger: logger)
+        let endings: [any Service] = [reload] + (stop.map { [StopTrigger(wait: $0)] } ?? [])
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }
-                + [.init(service: reload, successTerminationBehavior: .gracefullyShutdownGroup)],
+                + endings.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.info("Agent running.", metadata: ["agent": "\(config.agent.id)", "sinks": "\(config.sinks.count)"])
@@ -71,6 +62,12 @@ public struct Agent {
         await writer.close()
         logger.info("Agent stopped.")
         return reload.newConfig
+    }
+
+    /// Ends the group cleanly when `wait` returns (the demo's `--duration`).
+    struct StopTrigger: Service {
+        let wait: @Sendable () async -> Void
+        func run() async throws { await wait() }
     }
 
     private func notAvailable(_ part: String, _ name: String) {

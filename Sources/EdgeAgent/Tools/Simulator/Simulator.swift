@@ -21,6 +21,8 @@ public final class Simulator: Service {
         for write in line.writes(elapsed: elapsed) { server.write(holding: write.address, write.values) }
     }
 
+    /// Plays the scenario until shutdown; the server goes on serving the last values until
+    /// `server.stop()` (the demo freezes the line this way before it drains).
     public func run() async throws {
         let start = ContinuousClock.now
         try await untilGracefulShutdown {
@@ -29,6 +31,5 @@ public final class Simulator: Service {
                 try await Task.sleep(for: self.tick)
             }
         }
-        server.stop()
     }
 }

@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// `edge-agent demo`: the simulator, the agent and the reference receiver in one process on
+/// loopback, with a live summary; `outage` takes the receiver away for a while so the backlog
+/// builds in the outbox and drains when it comes back.
+public final class Demo: Sendable {
+    public struct Options: Sendable {
+        public var config: String
+        public var duration: Duration?
+        public var outage: Duration?
+        public var directory: String
+        public init(config: String, duration: Duration?, outage: Duration?, directory: String) {
+            self.config = config
+            self.duration = duration
+            self.outage = outage
+            self.directory = directory
+        }
+    }
+
+    public struct Summary: Sendable {
+        public var appended: Int64 = 0
+        public var received = 0
+        public var backlogPeak: Int64 = 0
+        public var backlogAtEnd: Int64 = 0
+        public var byType: [String: Int] = [:]
+        public var drained: Bool { backlogAtEnd == 0 && Int64(received) == appended }
+    }
+
+    let options: Options
+    let screen: DemoScreen
+    private let received = Mutex<[String: Int]>([:])
+    private let agentDone = Atomic<Bool>(false)
+
+    public init(options: Options, screen: DemoScreen) {
+        self.options = options
+        self.screen = screen
+    }
+
+    public func run() async throws -> Summary {
+        var config = try ConfigLoader.load(path: options.config)
+        config.agent.dataDir = options.directory + "/data"
+        config.agent.httpListen = nil
+        guard case let .tcp(host, port)? = config.devices.first?.transport else {
+            throw DemoError("the demo configuration needs a Modbus TCP device for the simulator to play")
+        }
+        guard case let .http(http)? = config.sinks.first?.kind, let url = URL(string: http.url), let receiverPort = url.port else {
+            throw DemoError("the demo configuration needs an HTTP sink with a port for the reference receiver")
+        }
+        let receiverAddress = HostPort("\(url.host ?? "127.0.0.1"):\(receiverPort)")!
+        let logFile = options.directory + "/agent.log"
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        let logger = Logger(label: "edge-agent") { LineLogHandler(label: $0, format: .logfmt, output: FileHandle(forWritingAtPath: logFile)!) }
+
+        let simulator = try Simulator(scenario: .demo, listen: HostPort("\(host):\(port)")!)
+        let simulation = Task { try? await simulator.run() }
+        var receiver: Receiver? = try await startReceiver(receiverAddress)
+        let (stopped, stop) = AsyncStream.makeStream(of: Void.self)
+        let agentConfig = config
+        let agent = Task { [self] in
+            defer { agentDone.store(true, ordering: .relaxed) }
+            return try await Agent(config: agentConfig, logger: logger).run(stop: { for await _ in stopped { return } })
+        }
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outageStart = options.outage.map { _ in options.duration.map { $0 / 3 } ?? .seconds(10) }
+        var summary = Summary()
+        var lastAppended: Int64 = 0
+        var status: OutboxDatabase?
+        var phase = "running"
+        var drainDeadline: ContinuousClock.Instant?
+        while true {
+            try? await Task.sleep(for: .seconds(1))
+            let elapsed = clock.now - start
+            if let outageStart, let outage = options.outage {
+                if receiver != nil, elapsed >= outageStart, elapsed < outageStart + outage {
+                    await receiver?.close()
+                    receiver = nil
+                    phase = "receiver DOWN (outage)"
+                } else if receiver == nil, elapsed >= outageStart + outage {
+                    receiver = try await startReceiver(receiverAddress)
+                    phase = "receiver back: draining"
+                }
+            }
+            if status == nil { status = try? OutboxDatabase.openExisting(config.outboxOptions) }
+            let outbox = try status?.status()
+            let appended = (try? status?.newestSequence()) ?? 0
+            let pending = outbox?.sinks.values.map(\.pending).max() ?? 0
+            if phase == "receiver DOWN (outage)" { summary.backlogPeak = max(summary.backlogPeak, pending) }
+            let waited = outbox?.sinks.values.compactMap(\.oldest_pending_age_s).max() ?? 0
+            if phase == "receiver back: draining", waited < 1 { phase = "running (drained)" }
+            let counts = received.withLock { $0 }
+            screen.show([
+                "edge-agent demo  \(Int(elapsed.seconds))s  (Ctrl-C ends it)",
+                "sink \(config.sinks[0].name): \(phase)",
+                "appended: \(appended) events, \(appended - lastAppended) events/s",
+                "backlog:  \(pending) pending in the outbox",
+                "received: \(counts.values.reduce(0, +)) unique events",
+            ] + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" })
+            lastAppended = appended
+            if agentDone.load(ordering: .relaxed) { break }  // Ctrl-C stopped the agent
+            if let duration = options.duration, elapsed >= duration {
+                // Past the end: freeze the line (no new events), let the backlog drain, then stop.
+                if drainDeadline == nil {
+                    simulation.cancel()
+                    phase = "line frozen: draining"
+                    drainDeadline = clock.now + .seconds(30)
+                }
+                if (pending == 0 && receiver != nil) || clock.now > drainDeadline! { break }
+            }
+        }
+        stop.finish()
+        _ = try? await agent.value
+        simulation.cancel()
+        simulator.server.stop()  // after the agent: a last poll must not see the line vanish
+        let final = try OutboxDatabase.openExisting(config.outboxOptions)
+        summary.appended = try final.newestSequence()
+        summary.backlogAtEnd = try final.status().sinks.values.map(\.pending).max() ?? 0
+        await receiver?.close()
+        summary.byType = received.withLock { $0 }
+        summary.received = summary.byType.values.reduce(0, +)
+        return summary
+    }
+
+    private func startReceiver(_ address: HostPort) async throws -> Receiver {
+        try await Receiver(listen: address, database: options.directory + "/received.db") { [self] text in
+            self.received.withLock { counts in
+                for line in text.split(separator: "\n") {
+                    guard let r = line.range(of: #""type":""#) else { continue }
+                    counts[String(line[r.upperBound...].prefix { $0 != "\"" }), default: 0] += 1
+                }
+            }
+        }
+    }
+}
+
+/// The live summary: redrawn in place on a terminal, plain lines otherwise.
+public final class DemoScreen: Sendable {
+    let tty: Bool
+    private let drawn = Mutex(0)
+
+    public init(tty: Bool) { self.tty = tty }
+
+    public func show(_ lines: [String]) {
+        var out = ""
+        if tty {
+            let previous = drawn.withLock { old in defer { old = lines.count }; return old }
+            if previous > 0 { out += "\u{1B}[\(previous)A" }
+            out += lines.map { "\u{1B}[2K" + $0 }.joined(separator: "\n") + "\n"
+        } else {
+            out = lines.prefix(5).joined(separator: " | ") + "\n"
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+}
+
+public struct DemoError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

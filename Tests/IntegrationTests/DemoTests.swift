@@ -1,0 +1,27 @@
+import EdgeAgent
+import EdgeAgentTesting
+import Foundation
+import Testing
+
+/// The README's first command, as a newcomer runs it (shortened): events flow, a backlog builds
+/// during the receiver outage and drains to zero after it.
+@Suite(.serialized)
+struct DemoTests {
+    @Test func theDemoShowsABacklogBuildAndDrain() async throws {
+        let dir = TemporaryDirectory()
+        let result = try await runToEnd(Paths.edgeAgent, ["demo", "--duration", "30s", "--outage", "10s",
+                                                          "--config", Paths.packageRoot + "/edge-config/demo.yaml",
+                                                          "--directory", dir.file("demo")], directory: dir)
+        #expect(result.status == 0, "\(result.stdout.suffix(1500))\(result.stderr)")
+        func figure(_ label: String) -> Int? {
+            result.stdout.split(separator: "\n").last { $0.hasPrefix(label) }
+                .flatMap { Int($0.dropFirst(label.count).trimmingCharacters(in: .whitespaces).prefix { $0.isNumber }) }
+        }
+        let appended = try #require(figure("appended:"))
+        #expect(appended > 50, "the line produced events")
+        #expect(figure("received:") == appended, "every appended event reached the receiver once")
+        #expect((figure("backlog peak:") ?? 0) > 10, "a backlog built during the outage")
+        #expect(figure("backlog at end:") == 0, "and drained to zero after it")
+        #expect(result.stdout.contains("production.completed=") && result.stdout.contains("machine.state.changed="))
+    }
+}
