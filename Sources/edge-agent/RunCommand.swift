@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeAgent
+import Foundation
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the agent in the foreground.")
@@ -20,6 +21,9 @@ struct RunCommand: AsyncParsableCommand {
                                   testSource: injectEvents.map { .init(total: $0, rate: injectRate, batch: injectBatch) })
                 config = try await agent.run()
             }
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw Exit.invalidConfig
         } catch {
             logger.critical("Agent failed.", metadata: ["error": "\(error)"])
             throw Exit.runtimeFailure

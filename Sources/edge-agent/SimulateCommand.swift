@@ -15,14 +15,16 @@ struct SimulateCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let address = HostPort(listen) else { throw ValidationError("--listen: expected HOST:PORT") }
-        let script: SimulatorScenario
+        let simulator: Simulator
         do {
-            script = try scenario.map(SimulatorScenario.load) ?? .demo
+            simulator = try Simulator(scenario: try scenario.map(SimulatorScenario.load) ?? .demo, listen: address)
+        } catch let error as ModbusError {
+            printError("\(error)")
+            throw Exit.runtimeFailure
         } catch {
-            printError("\(scenario ?? ""): \(error)")
+            printError("\(scenario ?? "scenario"): \(error)")
             throw Exit.invalidConfig
         }
-        let simulator = try Simulator(scenario: script, listen: address)
         FileHandle.standardOutput.write(Data("edge-agent simulate: listening on \(address.host):\(simulator.port)\n".utf8))
         let logger = makeLogger(format: .logfmt)
         try await ServiceGroup(configuration: .init(services: [.init(service: simulator)], gracefulShutdownSignals: [.sigterm, .sigint],

@@ -27,7 +27,7 @@ struct DevicePollerTests {
         let connections = Mutex<[String: [Bool]]>([:])
 
         func consume(_ bus: SignalBus) async {
-            for await signal in bus.channelForTests {
+            for await signal in bus {
                 for sample in signal.samples where sample.quality == .good && sample.tag.hasSuffix(".a") {
                     good.withLock { $0[String(sample.tag.dropLast(2)), default: 0] += 1 }
                 }

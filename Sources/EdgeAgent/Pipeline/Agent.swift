@@ -26,10 +26,18 @@ public struct Agent {
         }
 
         var services: [any Service] = []
-        for sink in config.sinks {
+        for (i, sink) in config.sinks.enumerated() {
             switch sink.kind {
             case let .http(http):
-                services.append(try Forwarder(config: sink, sink: HTTPSink(http), writer: writer, logger: logger))
+                let client: HTTPSink
+                do {
+                    client = try HTTPSink(http)
+                } catch {
+                    // Unreadable TLS material is a configuration problem: restarting will not fix it.
+                    throw ConfigError(issues: [ConfigIssue(file: config.file, line: 1, column: 1, path: "sinks[\(i)].http.tls",
+                                                           message: "cannot load the TLS files: \(error)")])
+                }
+                services.append(try Forwarder(config: sink, sink: client, writer: writer, logger: logger))
             case .mqtt:
                 notAvailable("MQTT sinks", sink.name)
             }

@@ -27,7 +27,7 @@ public struct Pipeline: Service {
 
     public func run() async throws {
         var engine = RuleEngine(rules: rules, state: storedState())
-        let signals = bus.channel.map { Optional($0) }
+        let signals = bus.map { Optional($0) }
         let ticks = AsyncTimerSequence(interval: tick ?? .seconds(3600), clock: .continuous).map { _ in Signal?.none }
         for await next in merge(signals, ticks).cancelOnGracefulShutdown() {
             if next == nil, tick == nil { continue }

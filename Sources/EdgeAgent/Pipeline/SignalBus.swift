@@ -15,9 +15,9 @@ public struct Signal: Sendable {
 }
 
 /// Inputs to pipeline: an `AsyncChannel`, so a sender waits while the pipeline is busy or
-/// paused (back-pressure instead of an unbounded queue).
-public final class SignalBus: Sendable {
-    let channel = AsyncChannel<Signal>()
+/// paused (back-pressure instead of an unbounded queue). Iterating it is receiving.
+public final class SignalBus: AsyncSequence, Sendable {
+    private let channel = AsyncChannel<Signal>()
 
     public init() {}
 
@@ -25,6 +25,5 @@ public final class SignalBus: Sendable {
 
     public func finish() { channel.finish() }
 
-    /// The receiving end, for tests that stand in for the pipeline.
-    public var channelForTests: AsyncChannel<Signal> { channel }
+    public func makeAsyncIterator() -> AsyncChannel<Signal>.Iterator { channel.makeAsyncIterator() }
 }

@@ -47,7 +47,11 @@ public struct SimulatorScenario: Decodable, Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(issues: [ConfigIssue(file: path, line: 1, column: 1, path: "", message: "cannot read the file")])
         }
-        return try YAMLDecoder().decode(SimulatorScenario.self, from: data)
+        return try parse(String(decoding: data, as: UTF8.self))
+    }
+
+    public static func parse(_ yaml: String) throws -> SimulatorScenario {
+        try YAMLDecoder().decode(SimulatorScenario.self, from: yaml)
     }
 
     /// The line `demo` and a bare `simulate` play: two presses with stops, faults and setups.

@@ -1,0 +1,41 @@
+import EdgeAgent
+import EdgeAgentTesting
+import Foundation
+import Testing
+
+/// `simulate` and `modbus read` as a commissioning engineer uses them.
+@Suite struct ModbusCommandTests {
+    @Test func modbusReadProbesTheSimulatedLine() async throws {
+        let dir = TemporaryDirectory()
+        let simulator = try ChildProcess(Paths.edgeAgent, ["simulate", "--listen", "127.0.0.1:0"], directory: dir, name: "sim")
+        #expect(await eventually(timeout: .seconds(10)) { simulator.stdout.contains("listening on") })
+        let port = try #require(simulator.stdout.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        let order = try await runToEnd(Paths.edgeAgent, ["modbus", "read", "--tcp", "127.0.0.1:\(port)", "--area", "holding",
+                                                         "--address", "120", "--type", "string"], directory: dir)
+        #expect(order.status == 0)
+        #expect(order.stdout == "holding 120 string  \"WO-2026-0815\"\n")
+        let wide = try await runToEnd(Paths.edgeAgent, ["modbus", "read", "--tcp", "127.0.0.1:\(port)", "--area", "holding",
+                                                        "--address", "100", "--type", "uint32"], directory: dir)
+        #expect(wide.stdout.contains("ABCD=") && wide.stdout.contains("CDAB=") && wide.stdout.contains("BADC=") && wide.stdout.contains("DCBA="),
+                "without --order every byte order is shown: \(wide.stdout)")
+        let refused = try await runToEnd(Paths.edgeAgent, ["modbus", "read", "--tcp", "127.0.0.1:\(freePort())", "--area", "holding",
+                                                           "--address", "0"], directory: dir)
+        #expect(refused.status == 1 && refused.stderr.contains("Connection refused"))
+        await simulator.stop()
+    }
+
+    @Test func aBadScenarioIsAConfigurationError() async throws {
+        let dir = TemporaryDirectory()
+        let scenario = dir.write("bad.yaml", "machines:\n  - name: m\n    registers: { state: 1 }\n    phases: [ { state: 1, for: soon } ]\n")
+        let result = try await runToEnd(Paths.edgeAgent, ["simulate", "--listen", "127.0.0.1:0", "--scenario", scenario], directory: dir)
+        #expect(result.status == 78 && result.stderr.contains("'for' must be a duration"), "\(result.stderr)")
+    }
+
+    @Test func unreadableTLSFilesStopRunWith78() async throws {
+        let dir = TemporaryDirectory()
+        let ca = dir.write("ca.pem", "not a certificate\n")
+        let agent = AgentHarness(sinkURL: "https://127.0.0.1:9/v1/events", extraSink: ", tls: { ca_file: \(ca) }", directory: dir)
+        let result = try await agent.command(["run"])
+        #expect(result.status == 78 && result.stderr.contains("sinks[0].http.tls: cannot load the TLS files"), "\(result.stderr)")
+    }
+}
