@@ -24,4 +24,14 @@ struct DemoTests {
         #expect(figure("backlog at end:") == 0, "and drained to zero after it")
         #expect(result.stdout.contains("production.completed=") && result.stdout.contains("machine.state.changed="))
     }
+
+    @Test func ctrlCEndsTheDemoCleanly() async throws {
+        let dir = TemporaryDirectory()
+        let demo = try ChildProcess(Paths.edgeAgent, ["demo", "--config", Paths.packageRoot + "/edge-config/demo.yaml",
+                                                      "--directory", dir.file("demo")], directory: dir, name: "demo")
+        #expect(await eventually(timeout: .seconds(20)) { demo.stdout.contains("appended:") })
+        demo.signal(SIGINT)
+        #expect(await demo.wait(timeout: .seconds(15)) == 0)
+        #expect(demo.stdout.contains("== edge-agent demo: final summary"))
+    }
 }

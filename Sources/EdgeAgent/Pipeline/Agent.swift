@@ -72,10 +72,11 @@ public struct Agent {
         return reload.newConfig
     }
 
-    /// Ends the group cleanly when `wait` returns (the demo's `--duration`).
+    /// Ends the group cleanly when `wait` returns (the demo's `--duration`); a signal's graceful
+    /// shutdown ends it too, or the group would wait for it forever.
     struct StopTrigger: Service {
         let wait: @Sendable () async -> Void
-        func run() async throws { await wait() }
+        func run() async throws { try await untilGracefulShutdown { await wait() } }
     }
 
     private func notAvailable(_ part: String, _ name: String) {
