@@ -64,7 +64,7 @@ public final class OutboxDatabase {
                 try database.insert([Event(type: .outboxCreated, subject: options.agentID, time: now,
                                            data: ["reason": .string(reason)])], now: now)
             }
-            fm.createFile(atPath: options.markerPath, contents: Data(reason.utf8))
+            _ = fm.createFile(atPath: options.markerPath, contents: Data(reason.utf8))
         } else {
             try database.db.transaction { try database.registerSinks(startAtEnd: true) }
         }
@@ -129,15 +129,15 @@ public final class OutboxDatabase {
         let pageSize = try db.scalar("PRAGMA page_size") ?? 4096
         let pages = try db.scalar("PRAGMA page_count") ?? 0
         let free = try db.scalar("PRAGMA freelist_count") ?? 0
-        let wal = (try? FileManager.default.attributesOfItem(atPath: options.databasePath + "-wal")[.size] as? Int64) ?? 0
-        return (pages - free) * pageSize + (wal ?? 0)
+        return (pages - free) * pageSize + Self.fileSize(options.databasePath + "-wal")
+    }
+
+    static func fileSize(_ path: String) -> Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 
     /// The database file and its WAL as they are on disk.
     public func fileBytes() -> Int64 {
-        ["", "-wal"].reduce(Int64(0)) { total, suffix in
-            let size = (try? FileManager.default.attributesOfItem(atPath: options.databasePath + suffix)[.size] as? Int64) ?? nil
-            return total + (size ?? 0)
-        }
+        Self.fileSize(options.databasePath) + Self.fileSize(options.databasePath + "-wal")
     }
 }

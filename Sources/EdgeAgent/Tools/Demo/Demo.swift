@@ -50,7 +50,7 @@ public final class Demo: Sendable {
         }
         let receiverAddress = HostPort("\(url.host ?? "127.0.0.1"):\(receiverPort)")!
         let logFile = options.directory + "/agent.log"
-        FileManager.default.createFile(atPath: logFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let logger = Logger(label: "edge-agent") { LineLogHandler(label: $0, format: .logfmt, output: FileHandle(forWritingAtPath: logFile)!) }
 
         let simulator = try Simulator(scenario: .demo, listen: HostPort("\(host):\(port)")!)
