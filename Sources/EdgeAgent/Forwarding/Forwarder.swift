@@ -32,22 +32,30 @@ public final class Forwarder: Service {
 
     public func run() async throws {
         let bell = writer.doorbell.subscribe()
-        defer { Task { await self.sink.shutdown(); await self.reader.shutdown() } }
-        try await untilGracefulShutdown {
-            try await withThrowingDiscardingTaskGroup { group in
-                let ticker = self.writer.doorbell
-                let poll = self.idlePoll
-                let clock = self.clock
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await clock.sleep(for: poll)
-                        ticker.ring()
+        do {
+            try await untilGracefulShutdown {
+                try await withThrowingDiscardingTaskGroup { group in
+                    let ticker = self.writer.doorbell, poll = self.idlePoll, clock = self.clock
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await clock.sleep(for: poll)
+                            ticker.ring()
+                        }
                     }
+                    try await self.loop(bell)
+                    group.cancelAll()
                 }
-                try await self.loop(bell)
-                group.cancelAll()
             }
+        } catch {
+            await close()
+            throw error
         }
+        await close()
+    }
+
+    private func close() async {
+        await sink.shutdown()
+        await reader.shutdown()
     }
 
     private func loop(_ bell: AsyncStream<Void>) async throws {
