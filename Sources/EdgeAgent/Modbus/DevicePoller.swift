@@ -115,6 +115,7 @@ public final class DevicePoller: Service {
     /// Reads every request of the plan (blocking; on the link's thread).
     public static func poll(_ client: ModbusClient, plan: ReadPlan, device: DeviceConfig) -> Cycle {
         var cycle = Cycle()
+        client.setTimeout(device.timeout)
         do {
             try client.connect()
         } catch {

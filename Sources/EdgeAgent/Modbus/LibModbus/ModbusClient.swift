@@ -23,6 +23,7 @@ public final class ModbusClient {
     private let context: OpaquePointer
     public private(set) var isConnected = false
     private var unit: Int32 = -1
+    private var timeout: Duration = .zero
 
     public init(_ endpoint: Endpoint, timeout: Duration) throws {
         self.endpoint = endpoint
@@ -38,9 +39,16 @@ public final class ModbusClient {
             throw ModbusError(code: .invalidArgument, message: String(cString: modbus_strerror(cmodbus_errno())), context: "\(endpoint)")
         }
         context = created
+        setTimeout(timeout)
+        modbus_set_error_recovery(context, MODBUS_ERROR_RECOVERY_NONE)
+    }
+
+    /// The response timeout; devices sharing a serial line each bring their own.
+    public func setTimeout(_ timeout: Duration) {
+        guard timeout != self.timeout else { return }
         let ms = max(1, timeout.milliseconds)
         modbus_set_response_timeout(context, UInt32(ms / 1000), UInt32(ms % 1000) * 1000)
-        modbus_set_error_recovery(context, MODBUS_ERROR_RECOVERY_NONE)
+        self.timeout = timeout
     }
 
     deinit {
@@ -62,26 +70,29 @@ public final class ModbusClient {
 
     /// Registers (holding or input) from `address`, `count` of them.
     public func readRegisters(input: Bool, unit: Int, address: Int, count: Int) throws -> [UInt16] {
-        try select(unit)
-        var values = [UInt16](repeating: 0, count: count)
-        let n = values.withUnsafeMutableBufferPointer { buffer in
-            input ? modbus_read_input_registers(context, Int32(address), Int32(count), buffer.baseAddress)
-                : modbus_read_registers(context, Int32(address), Int32(count), buffer.baseAddress)
+        try read(unit: unit, count: count, what: "\(input ? "input" : "holding") \(address)+\(count)") { context, buffer in
+            input ? modbus_read_input_registers(context, Int32(address), Int32(count), buffer)
+                : modbus_read_registers(context, Int32(address), Int32(count), buffer)
         }
-        guard n == count else { throw failure(n, "\(input ? "input" : "holding") \(address)+\(count)") }
-        return values
     }
 
     /// Bits (coils or discrete inputs) from `address`, `count` of them.
     public func readBits(discrete: Bool, unit: Int, address: Int, count: Int) throws -> [Bool] {
-        try select(unit)
-        var values = [UInt8](repeating: 0, count: count)
-        let n = values.withUnsafeMutableBufferPointer { buffer in
-            discrete ? modbus_read_input_bits(context, Int32(address), Int32(count), buffer.baseAddress)
-                : modbus_read_bits(context, Int32(address), Int32(count), buffer.baseAddress)
+        let bytes: [UInt8] = try read(unit: unit, count: count, what: "\(discrete ? "discrete" : "coil") \(address)+\(count)") { context, buffer in
+            discrete ? modbus_read_input_bits(context, Int32(address), Int32(count), buffer)
+                : modbus_read_bits(context, Int32(address), Int32(count), buffer)
         }
-        guard n == count else { throw failure(n, "\(discrete ? "discrete" : "coil") \(address)+\(count)") }
-        return values.map { $0 != 0 }
+        return bytes.map { $0 != 0 }
+    }
+
+    /// One read call into a fresh buffer; anything but `count` values back is a failure.
+    private func read<Value: FixedWidthInteger>(unit: Int, count: Int, what: String,
+                                                _ call: (OpaquePointer, UnsafeMutablePointer<Value>?) -> Int32) throws -> [Value] {
+        try select(unit)
+        var values = [Value](repeating: 0, count: count)
+        let n = values.withUnsafeMutableBufferPointer { call(context, $0.baseAddress) }
+        guard n == count else { throw failure(n, what) }
+        return values
     }
 
     private func select(_ unit: Int) throws {
