@@ -76,8 +76,6 @@ public final class ModbusServer: @unchecked Sendable {
         lock.withLock { mapping.pointee.tab_input_bits[address] = value ? 1 : 0 }
     }
 
-    public func holding(_ address: Int) -> UInt16 { lock.withLock { mapping.pointee.tab_registers[address] } }
-
     private func serve() {
         var clients: [Int32] = []
         var query = [UInt8](repeating: 0, count: Int(MODBUS_TCP_MAX_ADU_LENGTH))

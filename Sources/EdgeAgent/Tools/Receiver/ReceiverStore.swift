@@ -31,14 +31,4 @@ public final class ReceiverStore {
             return fresh
         }
     }
-
-    public func count() throws -> Int64 { try db.scalar("SELECT count(*) FROM events") ?? 0 }
-
-    /// Every stored event's body, in the order it arrived.
-    public func bodies() throws -> [String] {
-        let statement = try db.prepare("SELECT body FROM events ORDER BY received_ms, rowid")
-        var result: [String] = []
-        while try statement.step() { result.append(statement.text(0)) }
-        return result
-    }
 }
