@@ -26,6 +26,9 @@ public struct Agent {
         }
 
         var services: [any Service] = []
+        for part in Self.unavailableParts(of: config) {
+            logger.warning("Configured but not available in this release yet; ignored.", metadata: ["part": "\(part.part)", "name": "\(part.name)"])
+        }
         for (i, sink) in config.sinks.enumerated() {
             switch sink.kind {
             case let .http(http):
@@ -39,7 +42,7 @@ public struct Agent {
                 }
                 services.append(try Forwarder(config: sink, sink: client, writer: writer, logger: logger))
             case .mqtt:
-                notAvailable("MQTT sinks", sink.name)
+                continue
             }
         }
         services.append(OutboxMaintenance(writer: writer, logger: logger))
@@ -52,8 +55,6 @@ public struct Agent {
         }
         // Inputs, last: they stop first at shutdown.
         services += try DevicePoller.pollers(for: config.devices, bus: bus, logger: logger)
-        for folder in config.historian { notAvailable("historian CSV input", folder.name) }
-        if let listen = config.agent.httpListen { notAvailable("the status endpoint", listen) }
         if let testSource { services.append(TestEventSource(options: testSource, writer: writer, logger: logger)) }
 
         let reload = ConfigReloader(path: config.file, logger: logger)
@@ -79,7 +80,10 @@ public struct Agent {
         func run() async throws { try await untilGracefulShutdown { await wait() } }
     }
 
-    private func notAvailable(_ part: String, _ name: String) {
-        logger.warning("Configured but not available in this release yet; ignored.", metadata: ["part": "\(part)", "name": "\(name)"])
+    /// What the configuration asks for that this release does not do yet: `run` says so plainly.
+    public static func unavailableParts(of config: AgentConfig) -> [(part: String, name: String)] {
+        config.sinks.compactMap { sink in if case .mqtt = sink.kind { ("MQTT sink", sink.name) } else { nil } }
+            + config.historian.map { ("historian CSV input", $0.name) }
+            + (config.agent.httpListen.map { [("status page and metrics endpoint", $0)] } ?? [])
     }
 }
