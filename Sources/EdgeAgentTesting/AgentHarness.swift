@@ -10,7 +10,7 @@ public final class AgentHarness: @unchecked Sendable {
     private var runs = 0
 
     /// `extraSink` goes inside the sink's `http:` mapping, `sinkLines` below the sink.
-    public init(sinkURL: String, extraSink: String = "", sinkLines: String = "", outbox: String = "",
+    public init(sinkURL: String, extraSink: String = "", sinkLines: String = "", outbox: String = "", statusPort: Int? = nil,
                 directory: TemporaryDirectory = TemporaryDirectory()) {
         self.directory = directory
         configPath = directory.write("agent.yaml", """
@@ -20,7 +20,7 @@ public final class AgentHarness: @unchecked Sendable {
               site: plant-t
               line: line-1
               data_dir: \(directory.path)/data
-              http: { listen: "off" }
+              http: { listen: "\(statusPort.map { "127.0.0.1:\($0)" } ?? "off")" }
             sinks:
               - name: mw
                 http: { url: "\(sinkURL)", timeout: 2s\(extraSink) }

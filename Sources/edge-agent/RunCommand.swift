@@ -1,5 +1,7 @@
 import ArgumentParser
 import EdgeAgent
+import Metrics
+import Prometheus
 import Foundation
 
 struct RunCommand: AsyncParsableCommand {
@@ -15,9 +17,11 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         var config: AgentConfig? = try options.load()
         let logger = makeLogger(format: logFormat)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         do {
             while let current = config {
-                let agent = Agent(config: current, logger: logger,
+                let agent = Agent(config: current, logger: logger, registry: registry,
                                   testSource: injectEvents.map { .init(total: $0, rate: injectRate, batch: injectBatch) })
                 config = try await agent.run()
             }

@@ -1,4 +1,6 @@
 import Foundation
+import Metrics
+import Prometheus
 
 /// `edge-bench [NAME]`: every benchmark, or one; one JSON object per line.
 @main
@@ -11,6 +13,8 @@ struct EdgeBench {
     ]
 
     static func main() async {
+        // The agent's hot paths count into Prometheus when it runs: measure them that way.
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()))
         let wanted = CommandLine.arguments.dropFirst().first
         // `modbus` runs `modbus.requests` and `modbus.poll` together: they share one setup.
         let chosen = benches.filter { wanted == nil || $0.0 == wanted || (wanted?.hasPrefix($0.0 + ".") ?? false) }

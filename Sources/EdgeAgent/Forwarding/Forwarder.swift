@@ -98,6 +98,7 @@ public final class Forwarder: Service {
                 switch outcome {
                 case .delivered:
                     delivered += part.count
+                    Telemetry.delivered(sink: config.name, part, at: .now())
                     recovered()
                 case let .rejected(status, body) where part.count == 1:
                     deadLetter(part.first!, status: status, body: body, into: &dead)
@@ -135,6 +136,7 @@ public final class Forwarder: Service {
 
     private func failed(_ reason: FailureReason) {
         let first = health.snapshot.failing == nil
+        Telemetry.failed(sink: config.name, reason: reason)
         health.update {
             $0.failures[reason, default: 0] += 1
             if reason != .rejected { $0.failing = reason }
@@ -144,6 +146,7 @@ public final class Forwarder: Service {
 
     private func misconfigured(status: Int, body: String) {
         let first = health.snapshot.misconfigured == nil
+        Telemetry.failed(sink: config.name, reason: .auth)
         health.update {
             $0.failures[.auth, default: 0] += 1
             $0.failing = .auth

@@ -12,11 +12,14 @@ public final class DevicePoller: Service {
     let bus: SignalBus
     let logger: Logger
     let maxBackoff: Duration
+    let health: AgentHealth?
 
-    public init(device: DeviceConfig, link: Confined<ModbusClient>, bus: SignalBus, logger: Logger, maxBackoff: Duration = .seconds(10)) {
+    public init(device: DeviceConfig, link: Confined<ModbusClient>, bus: SignalBus, logger: Logger,
+                health: AgentHealth? = nil, maxBackoff: Duration = .seconds(10)) {
         self.device = device
         self.link = link
         self.bus = bus
+        self.health = health
         var logger = logger
         logger[metadataKey: "device"] = "\(device.name)"
         self.logger = logger
@@ -30,6 +33,13 @@ public final class DevicePoller: Service {
         public var isolated: [ReadPlan.Request] = []
         /// Set when the device could not be reached: the cycle was abandoned.
         public var linkError: ModbusError?
+        /// Requests by outcome, for the metrics.
+        public var results = Results()
+    }
+
+    public struct Results: Sendable {
+        public var ok = 0, exception = 0, timeout = 0, error = 0
+        var byName: [(String, Int)] { [("ok", ok), ("exception", exception), ("timeout", timeout), ("error", error)].filter { $0.1 > 0 } }
     }
 
     public func run() async throws {
@@ -47,7 +57,9 @@ public final class DevicePoller: Service {
                 let time = Timestamp.now()
                 let current = plan
                 let device = self.device
+                let started = clock.now
                 let cycle = try await link.run { client in Self.poll(client, plan: current, device: device) }
+                Telemetry.modbus(device: device.name, results: cycle.results, duration: clock.now - started)
                 for request in cycle.isolated {
                     plan = plan.isolating(request, tags: device.tags)
                     logger.warning("A request answered with an exception; its tags are read one by one.", metadata: ["request": "\(request)"])
@@ -59,6 +71,7 @@ public final class DevicePoller: Service {
                         logger.warning("Device unreachable; retrying with backoff.", metadata: ["error": "\(error)"])
                         signal.samples = device.tags.map { Sample(tag: "\(device.name).\($0.name)", value: nil, time: time) }
                         signal.events = [connectionChanged(false, error: error.description, time: time)]
+                        health?.device(device.name, connected: false, error: error.description)
                         connected = false
                     }
                 } else {
@@ -66,6 +79,7 @@ public final class DevicePoller: Service {
                     if connected != true {
                         if connected == false { logger.notice("Device reachable again.") }
                         signal.events = [connectionChanged(true, error: nil, time: time)]
+                        health?.device(device.name, connected: true, error: nil)
                         connected = true
                     }
                 }
@@ -83,14 +97,14 @@ public final class DevicePoller: Service {
     }
 
     /// One poller per device; devices on the same serial port share that line's thread, in turn.
-    static func pollers(for devices: [DeviceConfig], bus: SignalBus, logger: Logger) throws -> [DevicePoller] {
+    static func pollers(for devices: [DeviceConfig], bus: SignalBus, logger: Logger, health: AgentHealth) throws -> [DevicePoller] {
         var serialLines: [String: Confined<ModbusClient>] = [:]
         return try devices.map { device in
             var link = Confined(try ModbusClient(device.endpoint, timeout: device.timeout))
             if case let .rtu(path, _, _, _, _) = device.transport {
                 if let shared = serialLines[path] { link = shared } else { serialLines[path] = link }
             }
-            return DevicePoller(device: device, link: link, bus: bus, logger: logger)
+            return DevicePoller(device: device, link: link, bus: bus, logger: logger, health: health)
         }
     }
 
@@ -122,14 +136,29 @@ public final class DevicePoller: Service {
             cycle.linkError = error as? ModbusError
             return cycle
         }
+        /// Reads one request, counting its outcome.
+        func counted(_ request: ReadPlan.Request) throws -> [(tag: Int, value: TagValue?)] {
+            do {
+                let values = try read(client, request, device: device)
+                cycle.results.ok += 1
+                return values
+            } catch let error as ModbusError {
+                switch error.code {
+                case .exception: cycle.results.exception += 1
+                case .timeout: cycle.results.timeout += 1
+                default: cycle.results.error += 1
+                }
+                throw error
+            }
+        }
         for request in plan.requests {
             do {
-                cycle.values += try read(client, request, device: device)
+                cycle.values += try counted(request)
             } catch let error as ModbusError where error.isException {
                 if request.tags.count > 1 {
                     cycle.isolated.append(request)
                     for single in plan.isolating(request, tags: device.tags).requests where request.tags.contains(single.tags[0]) {
-                        cycle.values += (try? read(client, single, device: device)) ?? [(single.tags[0], nil)]
+                        cycle.values += (try? counted(single)) ?? [(single.tags[0], nil)]
                     }
                 } else {
                     cycle.values.append((request.tags[0], nil))

@@ -2,16 +2,17 @@ import Foundation
 
 /// From raw registers to tag values (SPEC 3 `tags`): byte orders, bits, strings, scale and offset.
 public enum RegisterDecoding {
-    /// The bytes of `registers` in the order the tag's `order` says: word order reversed for
-    /// CDAB and DCBA, bytes within a word swapped for BADC and DCBA.
-    static func bytes(_ registers: ArraySlice<UInt16>, order: TagConfig.ByteOrder) -> [UInt8] {
-        var words = Array(registers)
-        if order == .CDAB || order == .DCBA { words.reverse() }
-        let swap = order == .BADC || order == .DCBA
-        return words.flatMap { w in swap ? [UInt8(w & 0xFF), UInt8(w >> 8)] : [UInt8(w >> 8), UInt8(w & 0xFF)] }
+    /// The registers as one big-endian number, in the tag's order: word order reversed for CDAB
+    /// and DCBA, bytes within a word swapped for BADC and DCBA.
+    static func assemble(_ registers: ArraySlice<UInt16>, order: TagConfig.ByteOrder) -> UInt64 {
+        let reversed = order == .CDAB || order == .DCBA, swapped = order == .BADC || order == .DCBA
+        var value: UInt64 = 0
+        for k in 0..<registers.count {
+            let word = registers[reversed ? registers.endIndex - 1 - k : registers.startIndex + k]
+            value = value << 16 | UInt64(swapped ? word.byteSwapped : word)
+        }
+        return value
     }
-
-    static func bigEndian(_ bytes: [UInt8]) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }
 
     /// Decodes a register tag from exactly its registers.
     public static func decode(_ tag: TagConfig, registers: ArraySlice<UInt16>) -> TagValue {
@@ -26,12 +27,11 @@ public enum RegisterDecoding {
             return .string(String(decoding: bytes, as: UTF8.self))
         case .uint16: raw = .uint(UInt64(registers.first ?? 0))
         case .int16: raw = .int(Int64(Int16(bitPattern: registers.first ?? 0)))
-        case .uint32: raw = .uint(bigEndian(bytes(registers, order: tag.order)))
-        case .int32: raw = .int(Int64(Int32(truncatingIfNeeded: bigEndian(bytes(registers, order: tag.order)))))
-        case .uint64: raw = .uint(bigEndian(bytes(registers, order: tag.order)))
-        case .int64: raw = .int(Int64(bitPattern: bigEndian(bytes(registers, order: tag.order))))
-        case .float32: raw = .double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: bigEndian(bytes(registers, order: tag.order))))))
-        case .float64: raw = .double(Double(bitPattern: bigEndian(bytes(registers, order: tag.order))))
+        case .uint32, .uint64: raw = .uint(assemble(registers, order: tag.order))
+        case .int32: raw = .int(Int64(Int32(truncatingIfNeeded: assemble(registers, order: tag.order))))
+        case .int64: raw = .int(Int64(bitPattern: assemble(registers, order: tag.order)))
+        case .float32: raw = .double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: assemble(registers, order: tag.order)))))
+        case .float64: raw = .double(Double(bitPattern: assemble(registers, order: tag.order)))
         }
         return scaled(raw, tag)
     }

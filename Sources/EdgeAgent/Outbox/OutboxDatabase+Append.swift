@@ -46,6 +46,7 @@ extension OutboxDatabase {
             }
         }
         try setMeta("last_seq", String(lastSequence))
+        Telemetry.appended(events)  // counted before commit: a rolled-back batch over-counts, never under
         return first...lastSequence
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// The spine: opens the outbox, builds one service per stage in data-flow order, runs them in
@@ -6,11 +7,15 @@ import ServiceLifecycle
 public struct Agent {
     public let config: AgentConfig
     public let logger: Logger
+    /// Where `/metrics` reads from; without one (tests, the demo) there is no status endpoint.
+    public var registry: PrometheusCollectorRegistry?
     public var testSource: TestEventSource.Options?
 
-    public init(config: AgentConfig, logger: Logger, testSource: TestEventSource.Options? = nil) {
+    public init(config: AgentConfig, logger: Logger, registry: PrometheusCollectorRegistry? = nil,
+                testSource: TestEventSource.Options? = nil) {
         self.config = config
         self.logger = logger
+        self.registry = registry
         self.testSource = testSource
     }
 
@@ -25,6 +30,7 @@ public struct Agent {
             logger.error("The outbox failed its integrity check; it was moved aside.", metadata: ["quarantined": "\(moved)"])
         }
 
+        let health = AgentHealth(report: writer.report)
         var services: [any Service] = []
         for part in Self.unavailableParts(of: config) {
             logger.warning("Configured but not available in this release yet; ignored.", metadata: ["part": "\(part.part)", "name": "\(part.name)"])
@@ -40,7 +46,9 @@ public struct Agent {
                     throw ConfigError(issues: [ConfigIssue(file: config.file, line: 1, column: 1, path: "sinks[\(i)].http.tls",
                                                            message: "cannot load the TLS files: \(error)")])
                 }
-                services.append(try Forwarder(config: sink, sink: client, writer: writer, logger: logger))
+                let forwarder = try Forwarder(config: sink, sink: client, writer: writer, logger: logger)
+                health.add(forwarder.health)
+                services.append(forwarder)
             case .mqtt:
                 continue
             }
@@ -51,10 +59,13 @@ public struct Agent {
         let bus = SignalBus()
         if !config.machines.isEmpty || config.devices.contains(where: { $0.tags.contains { $0.publish == .on_change } }) {
             services.append(Pipeline(rules: RuleSet(config: config), bus: bus, writer: writer, logger: logger,
-                                     tick: config.devices.isEmpty ? nil : .seconds(1)))
+                                     tick: config.devices.isEmpty ? nil : .seconds(1), health: health))
         }
         // Inputs, last: they stop first at shutdown.
-        services += try DevicePoller.pollers(for: config.devices, bus: bus, logger: logger)
+        services += try DevicePoller.pollers(for: config.devices, bus: bus, logger: logger, health: health)
+        if let registry, let listen = config.agent.httpListen.flatMap(HostPort.init) {
+            services.append(StatusEndpoint(listen: listen, registry: registry, health: health, config: config, logger: logger))
+        }
         if let testSource { services.append(TestEventSource(options: testSource, writer: writer, logger: logger)) }
 
         let reload = ConfigReloader(path: config.file, logger: logger)
@@ -84,6 +95,5 @@ public struct Agent {
     public static func unavailableParts(of config: AgentConfig) -> [(part: String, name: String)] {
         config.sinks.compactMap { sink in if case .mqtt = sink.kind { ("MQTT sink", sink.name) } else { nil } }
             + config.historian.map { ("historian CSV input", $0.name) }
-            + (config.agent.httpListen.map { [("status page and metrics endpoint", $0)] } ?? [])
     }
 }

@@ -16,13 +16,15 @@ public struct Pipeline: Service {
     /// Set when machines are fed by devices, whose time is the wall clock: ticks then announce
     /// downtimes and flush `min_interval` sums even while no sample comes.
     let tick: Duration?
+    let health: AgentHealth?
 
-    public init(rules: RuleSet, bus: SignalBus, writer: OutboxWriter, logger: Logger, tick: Duration?) {
+    public init(rules: RuleSet, bus: SignalBus, writer: OutboxWriter, logger: Logger, tick: Duration?, health: AgentHealth? = nil) {
         self.rules = rules
         self.bus = bus
         self.writer = writer
         self.logger = logger
         self.tick = tick
+        self.health = health
     }
 
     public func run() async throws {
@@ -55,13 +57,19 @@ public struct Pipeline: Service {
             do {
                 let json = String(decoding: try JSONEncoder().encode(next.state), as: UTF8.self)
                 try await writer.append(events, state: signal.state + [(Self.stateKey, json)])
+                health?.updateOutbox {
+                    $0.full = false
+                    $0.appendError = nil
+                }
                 return next
             } catch let error as OutboxError where error.code == .full {
                 logger.warning("Outbox full of undelivered critical events; acquisition paused.")
+                health?.updateOutbox { $0.full = true }
                 try? await Task.sleep(for: .seconds(1))
                 return engine  // this reading is dropped; the stored state is unchanged
             } catch {
                 logger.error("Could not append to the outbox; retrying.", metadata: ["error": "\(error)"])
+                health?.updateOutbox { $0.appendError = "\(error)" }
                 try? await Task.sleep(for: .seconds(1))
             }
         }
