@@ -79,4 +79,23 @@ struct StatusEndpointTests {
         #expect(await agent.wait() == 0)
         await simulator.stop()
     }
+
+    @Test func aDamagedOutboxIsQuarantinedAndReadyzSaysSo() async throws {
+        let dir = TemporaryDirectory()
+        let server = try await FaultServer(directory: dir)
+        try FileManager.default.createDirectory(atPath: dir.path + "/data", withIntermediateDirectories: true)
+        try Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: dir.path + "/data/outbox.db"))
+        let port = freePort()
+        let agent = AgentHarness(sinkURL: server.url, statusPort: port, directory: dir)
+        try agent.start(events: 10)
+        #expect(await eventually { ((try? await server.received().events.count) ?? 0) == 11 })
+        let created = try #require(try await server.received().events.first)
+        #expect(created["type"] as? String == "outbox.created" && created["sequence"] as? String == "00000000000000000001")
+        #expect((created["data"] as? [String: Any])?["reason"] as? String == "quarantined")
+        let ready = try await get(port, "/readyz")
+        #expect(ready.status == 200 && ready.body.contains("note: the outbox failed its integrity check"), "\(ready.body)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/data/quarantine").contains { $0.hasSuffix(".db") })
+        #expect(await agent.stop() == 0)
+        await server.stop()
+    }
 }

@@ -43,4 +43,10 @@ public final class AgentHealth: Sendable {
         }
         return (reasons.isEmpty, reasons)
     }
+
+    /// What happened that does not stop the agent but an operator must hear about.
+    public func notes() -> [String] {
+        let box = outbox.withLock { $0 }
+        return box.quarantinedTo.map { ["the outbox failed its integrity check at start and was moved to \($0); a new one was started"] } ?? []
+    }
 }

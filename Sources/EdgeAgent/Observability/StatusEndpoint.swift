@@ -28,7 +28,8 @@ public final class StatusEndpoint: Service {
                 return .init(.ok, "ok\n")
             case "/readyz":
                 let (ready, reasons) = health.readiness()
-                return .init(ready ? .ok : .serviceUnavailable, ready ? "ready\n" : reasons.map { $0 + "\n" }.joined())
+                let lines = (ready ? ["ready"] : reasons) + health.notes().map { "note: \($0)" }
+                return .init(ready ? .ok : .serviceUnavailable, lines.map { $0 + "\n" }.joined())
             case "/metrics":
                 if let status = try? await reader.run({ try $0.status() }) { Telemetry.outbox(status) }
                 var bytes: [UInt8] = []
