@@ -3,6 +3,7 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// `edge-agent check` and `run` on bad configurations: exit 78, every issue with line and column.
 @Suite struct CheckCommandTests {
     static let fixtures = Paths.packageRoot + "/Tests/EdgeAgentTests/Fixtures"
@@ -43,4 +44,5 @@ import Testing
         #expect(try await runToEnd(Paths.edgeAgent, ["check"], directory: dir).status == 64)
         #expect(try await runToEnd(Paths.edgeAgent, ["frobnicate"], directory: dir).status == 64)
     }
+}
 }

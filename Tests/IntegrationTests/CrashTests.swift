@@ -3,10 +3,10 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// kill -9 at random moments while the agent appends and forwards to a flaky receiver:
 /// nothing committed is lost, no id carries two contents, `sequence` has no gap.
-@Suite(.serialized)
-struct CrashTests {
+@Suite struct CrashTests {
     @Test func survivesTenKillsWhileAppendingAndForwarding() async throws {
         let dir = TemporaryDirectory()
         let server = try await FaultServer(directory: dir)
@@ -45,4 +45,5 @@ struct CrashTests {
         #expect(values == Array(1...total))
         await server.stop()
     }
+}
 }

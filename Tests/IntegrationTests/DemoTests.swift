@@ -3,10 +3,10 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// The README's first command, as a newcomer runs it (shortened): events flow, a backlog builds
 /// during the receiver outage and drains to zero after it.
-@Suite(.serialized)
-struct DemoTests {
+@Suite struct DemoTests {
     @Test func theDemoShowsABacklogBuildAndDrain() async throws {
         let dir = TemporaryDirectory()
         let result = try await runToEnd(Paths.edgeAgent, ["demo", "--duration", "30s", "--outage", "10s",
@@ -34,4 +34,5 @@ struct DemoTests {
         #expect(await demo.wait(timeout: .seconds(15)) == 0)
         #expect(demo.stdout.contains("== edge-agent demo: final summary"))
     }
+}
 }

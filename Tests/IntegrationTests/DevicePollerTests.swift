@@ -6,10 +6,10 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
+extension Integration {
 /// Pollers against real pymodbus servers that go away, come back, and answer too slowly. Other
 /// devices keep their poll rate (counted in readings, not timed).
-@Suite(.serialized)
-struct DevicePollerTests {
+@Suite struct DevicePollerTests {
     static let spec = #"[{"area": "holding", "address": 0, "registers": [7, 8]}]"#
 
     static func device(_ name: String, port: Int, interval: Duration = .milliseconds(100)) -> DeviceConfig {
@@ -111,4 +111,5 @@ struct DevicePollerTests {
         await slow.stop()
         await steady.stop()
     }
+}
 }

@@ -3,10 +3,10 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// The built agent, a generated event stream, a real HTTP server that misbehaves on request.
 /// After each fault every accepted event arrives, in order, with one id and one content.
-@Suite(.serialized)
-struct HTTPDeliveryTests {
+@Suite struct HTTPDeliveryTests {
     /// Runs the agent until the receiver has every event but the dead-lettered ones; returns what it saw.
     func deliverAll(_ agent: AgentHarness, _ server: FaultServer, events: Int, dead: Int = 0,
                     timeout: Duration = .seconds(60)) async throws -> DeliveryCheck {
@@ -150,4 +150,5 @@ struct HTTPDeliveryTests {
         #expect(await agent.stop() == 0)
         await server.stop()
     }
+}
 }

@@ -3,6 +3,7 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// `simulate` and `modbus read` as a commissioning engineer uses them.
 @Suite struct ModbusCommandTests {
     @Test func modbusReadProbesTheSimulatedLine() async throws {
@@ -38,4 +39,5 @@ import Testing
         let result = try await agent.command(["run"])
         #expect(result.status == 78 && result.stderr.contains("sinks[0].http.tls: cannot load the TLS files"), "\(result.stderr)")
     }
+}
 }

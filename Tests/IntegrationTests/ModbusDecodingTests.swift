@@ -3,10 +3,10 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// Values served by a Modbus server that none of us wrote (pymodbus, encoding with Python's
 /// struct) decode to what was served, in every type and byte order.
-@Suite(.serialized)
-struct ModbusDecodingTests {
+@Suite struct ModbusDecodingTests {
     struct Case: Sendable {
         var name: String
         var area: TagConfig.Area = .holding
@@ -110,4 +110,5 @@ struct ModbusDecodingTests {
         }
         server.stop()
     }
+}
 }

@@ -3,10 +3,10 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// Modbus RTU for real: a pseudo-terminal pair from socat, pymodbus's serial server on one end,
 /// libmodbus on the other.
-@Suite(.serialized)
-struct ModbusRTUTests {
+@Suite struct ModbusRTUTests {
     @Test func readsAnEnergyMeterOverASerialLine() async throws {
         let dir = TemporaryDirectory()
         let agentSide = dir.file("ttyAgent"), meterSide = dir.file("ttyMeter")
@@ -41,4 +41,5 @@ struct ModbusRTUTests {
         await meter.stop()
         await socat.stop()
     }
+}
 }

@@ -3,6 +3,7 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// SIGHUP: a bad configuration is refused and the old one kept; a good one takes effect in place.
 @Suite struct ReloadTests {
     @Test func refusesABadConfigAndAppliesAGoodOne() async throws {
@@ -34,4 +35,5 @@ import Testing
         await first.stop()
         await second.stop()
     }
+}
 }

@@ -3,10 +3,10 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// The built binary three times over: the simulator plays a scripted shift, the agent polls it
 /// and is SIGKILLed three times, the reference receiver collects. What arrives matches the script.
-@Suite(.serialized)
-struct ShiftEndToEndTests {
+@Suite struct ShiftEndToEndTests {
     static let scenario = """
         machines:
           - name: press-1
@@ -116,4 +116,5 @@ struct ShiftEndToEndTests {
         #expect(abs(duration - 8000) <= 200, "the fault lasted 8 s; measured \(duration) ms with a 200 ms poll interval")
         #expect(started.first?["downtime_id"] as? String == ended.first?["downtime_id"] as? String)
     }
+}
 }

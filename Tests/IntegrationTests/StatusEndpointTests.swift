@@ -4,10 +4,10 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// `/`, `/healthz`, `/readyz` and `/metrics` of the running binary, read as Prometheus and an
 /// operator would.
-@Suite(.serialized)
-struct StatusEndpointTests {
+@Suite struct StatusEndpointTests {
     func get(_ port: Int, _ path: String) async throws -> (status: Int, body: String) {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 1 << 20)
@@ -98,4 +98,5 @@ struct StatusEndpointTests {
         #expect(await agent.stop() == 0)
         await server.stop()
     }
+}
 }

@@ -3,6 +3,7 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// `Type=notify` with `WatchdogSec`: the agent tells systemd it is ready, keeps pinging, says when it stops.
 @Suite struct SystemdNotifyTests {
     /// A datagram socket standing in for systemd's notify socket.
@@ -53,4 +54,5 @@ import Testing
         while let m = notify.receive() { rest.append(m) }
         #expect(rest.contains("STOPPING=1"))
     }
+}
 }

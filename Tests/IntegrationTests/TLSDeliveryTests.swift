@@ -3,9 +3,9 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
+extension Integration {
 /// HTTPS with the plant's own CA and a client certificate (mTLS), and the configured headers.
-@Suite(.serialized)
-struct TLSDeliveryTests {
+@Suite struct TLSDeliveryTests {
     /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
     static func makeCertificates(in dir: TemporaryDirectory) async throws -> (ca: String, serverCert: String, serverKey: String,
                                                                                clientCert: String, clientKey: String, otherCA: String) {
@@ -62,4 +62,5 @@ struct TLSDeliveryTests {
         #expect(await agent.stop() == 0)
         await server.stop()
     }
+}
 }
