@@ -45,10 +45,11 @@ public final class ChildProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    /// Stops it: SIGTERM, then SIGKILL if it lingers.
+    /// Stops it: SIGTERM, then SIGKILL if it lingers (a child may inherit a blocked SIGTERM from
+    /// the test runner; socat then never hears it).
     public func stop() async {
         signal(SIGTERM)
-        await wait(timeout: .seconds(10))
+        await wait(timeout: .seconds(3))
     }
 
     deinit {
