@@ -15,4 +15,8 @@ public enum DeliveryOutcome: Sendable, Equatable {
 /// `edge_sink_failures_total{reason}` values (SPEC 7).
 public enum FailureReason: String, Sendable {
     case connect, timeout, http_4xx, http_429, http_5xx, auth, rejected
+
+    /// A fault that passes by itself (the sink is down or busy), as opposed to one about the
+    /// content (4xx, a dead letter) or the configuration (auth).
+    public var isPassing: Bool { self == .connect || self == .timeout || self == .http_429 || self == .http_5xx }
 }

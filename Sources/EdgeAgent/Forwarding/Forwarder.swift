@@ -108,7 +108,7 @@ public final class Forwarder: Service {
                     let middle = part.startIndex + part.count / 2
                     parts.append(part[middle...])
                     parts.append(part[..<middle])
-                    failed(.rejected)
+                    failed(.http_4xx)
                 case let .retry(reason, retryAfter):
                     attempt += 1
                     failed(reason)
@@ -139,9 +139,9 @@ public final class Forwarder: Service {
         Telemetry.failed(sink: config.name, reason: reason)
         health.update {
             $0.failures[reason, default: 0] += 1
-            if reason != .rejected { $0.failing = reason }
+            if reason.isPassing { $0.failing = reason }
         }
-        if first, reason != .rejected { logger.warning("Sink is failing; retrying with backoff.", metadata: ["reason": "\(reason)"]) }
+        if first, reason.isPassing { logger.warning("Sink is failing; retrying with backoff.", metadata: ["reason": "\(reason)"]) }
     }
 
     private func misconfigured(status: Int, body: String) {

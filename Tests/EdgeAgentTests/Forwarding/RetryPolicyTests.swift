@@ -37,7 +37,7 @@ import Testing
         #expect(outcome(400) == .rejected(status: 400, body: "b"))
         #expect(outcome(422) == .rejected(status: 422, body: "b"))
         #expect(outcome(409) == .rejected(status: 409, body: "b"))
-        for status in [401, 403, 404] { #expect(outcome(status) == .misconfigured(status: status, body: "b")) }
+        for status in [401, 403, 404, 301, 308] { #expect(outcome(status) == .misconfigured(status: status, body: "b")) }
     }
 
     @Test func readsRetryAfterAsSecondsOrHTTPDate() {

@@ -11,7 +11,7 @@ public enum HTTPStatusClassifier {
         case 413: return .tooLarge
         case 401, 403, 404: return .misconfigured(status: status, body: body)
         case 400..<500: return .rejected(status: status, body: body)
-        default: return .retry(.http_4xx, retryAfter: nil)  // 1xx/3xx: not a delivery
+        default: return .misconfigured(status: status, body: body)  // a redirect: the URL is not the endpoint
         }
     }
 
