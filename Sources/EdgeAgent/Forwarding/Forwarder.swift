@@ -76,10 +76,7 @@ public final class Forwarder: Service {
             }
             let (delivered, dead) = try await deliver(claim.events, limiter: &limiter)
             try await writer.settle(sink: name, claim: claim, delivered: delivered, dead: dead)
-            health.update {
-                $0.delivered += delivered
-                $0.deadLettered += dead.count
-            }
+            health.update { $0.delivered += delivered }
         }
     }
 
@@ -137,10 +134,7 @@ public final class Forwarder: Service {
     private func failed(_ reason: FailureReason) {
         let first = health.snapshot.failing == nil
         Telemetry.failed(sink: config.name, reason: reason)
-        health.update {
-            $0.failures[reason, default: 0] += 1
-            if reason.isPassing { $0.failing = reason }
-        }
+        if reason.isPassing { health.update { $0.failing = reason } }
         if first, reason.isPassing { logger.warning("Sink is failing; retrying with backoff.", metadata: ["reason": "\(reason)"]) }
     }
 
@@ -148,7 +142,6 @@ public final class Forwarder: Service {
         let first = health.snapshot.misconfigured == nil
         Telemetry.failed(sink: config.name, reason: .auth)
         health.update {
-            $0.failures[.auth, default: 0] += 1
             $0.failing = .auth
             $0.misconfigured = "HTTP \(status)"
         }

@@ -4,11 +4,9 @@ import Synchronization
 public final class SinkHealth: Sendable {
     public struct Snapshot: Sendable {
         public var delivered: Int = 0
-        public var deadLettered: Int = 0
         public var failing: FailureReason?
         /// Set while the sink answers 401/403/404: a configuration problem, not a passing fault.
         public var misconfigured: String?
-        public var failures: [FailureReason: Int] = [:]
     }
 
     public let name: String

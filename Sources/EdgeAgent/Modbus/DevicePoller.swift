@@ -8,6 +8,8 @@ import ServiceLifecycle
 /// line share that line's thread, in turn).
 public final class DevicePoller: Service {
     public let device: DeviceConfig
+    /// `DEVICE.TAG` for each tag, built once rather than every cycle.
+    let sampleTags: [String]
     let link: Confined<ModbusClient>
     let bus: SignalBus
     let logger: Logger
@@ -17,6 +19,7 @@ public final class DevicePoller: Service {
     public init(device: DeviceConfig, link: Confined<ModbusClient>, bus: SignalBus, logger: Logger,
                 health: AgentHealth? = nil, maxBackoff: Duration = .seconds(10)) {
         self.device = device
+        sampleTags = device.tags.map { "\(device.name).\($0.name)" }
         self.link = link
         self.bus = bus
         self.health = health
@@ -64,12 +67,12 @@ public final class DevicePoller: Service {
                     plan = plan.isolating(request, tags: device.tags)
                     logger.warning("A request answered with an exception; its tags are read one by one.", metadata: ["request": "\(request)"])
                 }
-                var signal = Signal(samples: cycle.values.map { Sample(tag: "\(device.name).\(device.tags[$0.tag].name)", value: $0.value, time: time) })
+                var signal = Signal(samples: cycle.values.map { Sample(tag: sampleTags[$0.tag], value: $0.value, time: time) })
                 if let error = cycle.linkError {
                     failures += 1
                     if connected != false {
                         logger.warning("Device unreachable; retrying with backoff.", metadata: ["error": "\(error)"])
-                        signal.samples = device.tags.map { Sample(tag: "\(device.name).\($0.name)", value: nil, time: time) }
+                        signal.samples = sampleTags.map { Sample(tag: $0, value: nil, time: time) }
                         signal.events = [connectionChanged(false, error: error.description, time: time)]
                         health?.device(device.name, connected: false, error: error.description)
                         connected = false

@@ -66,9 +66,11 @@ extension OutboxDatabase {
     public func retryDead(sink: String? = nil, id: String? = nil) throws -> Int {
         let chosen = try deadEvents(sink: sink, id: id)
         try db.transaction {
+            let requeue = try db.prepare("INSERT OR IGNORE INTO requeue(sink, seq) VALUES (?1, ?2)")
+            let forget = try db.prepare("DELETE FROM dead WHERE sink = ?1 AND seq = ?2")
             for event in chosen {
-                try db.prepare("INSERT OR IGNORE INTO requeue(sink, seq) VALUES (?1, ?2)").run([.text(event.sink), .int(event.sequence)])
-                try db.prepare("DELETE FROM dead WHERE sink = ?1 AND seq = ?2").run([.text(event.sink), .int(event.sequence)])
+                try requeue.run([.text(event.sink), .int(event.sequence)])
+                try forget.run([.text(event.sink), .int(event.sequence)])
             }
         }
         return chosen.count
@@ -78,9 +80,8 @@ extension OutboxDatabase {
     public func dropDead(sink: String? = nil, id: String? = nil) throws -> Int {
         let chosen = try deadEvents(sink: sink, id: id)
         try db.transaction {
-            for event in chosen {
-                try db.prepare("DELETE FROM dead WHERE sink = ?1 AND seq = ?2").run([.text(event.sink), .int(event.sequence)])
-            }
+            let forget = try db.prepare("DELETE FROM dead WHERE sink = ?1 AND seq = ?2")
+            for event in chosen { try forget.run([.text(event.sink), .int(event.sequence)]) }
         }
         return chosen.count
     }
