@@ -33,29 +33,29 @@ public struct RuleEngine: Sendable {
     }
 
     private mutating func applyReading(_ reading: ArraySlice<Sample>, time: Timestamp, into events: inout [Event]) {
-        for sample in reading where sample.quality == .good && rules.contextTags.contains(sample.tag) {
-            state.values[sample.tag] = sample.value
+        // The last good sample of each tag in this reading.
+        var latest: [String: Sample] = [:]
+        for sample in reading where sample.quality == .good {
+            latest[sample.tag] = sample
+            if rules.contextTags.contains(sample.tag) { state.values[sample.tag] = sample.value }
         }
-        let tags = Set(reading.lazy.filter { $0.quality == .good }.map(\.tag))
         for machine in rules.machines {
             if let rule = machine.state {
                 switch rule.source {
                 case let .map(tag, codes):
-                    if let sample = reading.last(where: { $0.tag == tag && $0.quality == .good }), let code = sample.value?.integer {
+                    if let code = latest[tag]?.value?.integer {
                         let name = codes.first { $0.code == code }?.state ?? "unknown"
                         enter(name, code: code, machine: machine, rule: rule, at: time, into: &events)
                     }
                 case let .bits(bits, fallback):
-                    if bits.contains(where: { tags.contains($0.tag) }) {
+                    if bits.contains(where: { latest[$0.tag] != nil }) {
                         let on = bits.first { state.values[$0.tag]?.number.map { $0 != 0 } ?? false }
                         enter(on?.state ?? fallback, code: nil, machine: machine, rule: rule, at: time, into: &events)
                     }
                 }
             }
             for counter in machine.counters {
-                if let sample = reading.last(where: { $0.tag == counter.tag && $0.quality == .good }) {
-                    count(sample, counter: counter, machine: machine.name, into: &events)
-                }
+                if let sample = latest[counter.tag] { count(sample, counter: counter, machine: machine.name, into: &events) }
             }
             due(machine, at: time, into: &events)
         }
