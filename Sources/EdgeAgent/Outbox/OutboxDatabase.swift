@@ -126,10 +126,7 @@ public final class OutboxDatabase {
 
     /// Bytes counted against `max_size`: the pages in use plus the WAL file.
     public func sizeInBytes() throws -> Int64 {
-        let pageSize = try db.scalar("PRAGMA page_size") ?? 4096
-        let pages = try db.scalar("PRAGMA page_count") ?? 0
-        let free = try db.scalar("PRAGMA freelist_count") ?? 0
-        return (pages - free) * pageSize + Self.fileSize(options.databasePath + "-wal")
+        try dataBytes() + Self.fileSize(options.databasePath + "-wal")
     }
 
     static func fileSize(_ path: String) -> Int64 {
