@@ -23,19 +23,23 @@ struct ModbusReadCommand: ParsableCommand {
     @Option(help: "holding, input, coil or discrete.") var area: String
     @Option(help: "0-based protocol address.") var address: Int
     @Option(help: "Values of --type to read.") var count: Int = 1
-    @Option(help: "bool int16 uint16 int32 uint32 int64 uint64 float32 float64 string") var type: String = "uint16"
+    @Option(help: "bool int16 uint16 int32 uint32 int64 uint64 float32 float64 string (default: uint16; bool for coil and discrete)")
+    var type: String?
     @Option(help: "ABCD CDAB BADC DCBA") var order: String?
     @Option(help: "Registers per string value.") var length: Int = 8
     @Option(help: "Response timeout.") var timeout: String = "1s"
 
     func run() throws {
         guard let area = TagConfig.Area(rawValue: area) else { throw ValidationError("--area: holding, input, coil or discrete") }
-        guard let type = TagConfig.ValueType(rawValue: type) else { throw ValidationError("--type: unknown type \(type)") }
+        let bits = area == .coil || area == .discrete
+        guard let type = TagConfig.ValueType(rawValue: self.type ?? (bits ? "bool" : "uint16")) else {
+            throw ValidationError("--type: unknown type \(self.type ?? "")")
+        }
         let order = try order.map { o in
             guard let parsed = TagConfig.ByteOrder(rawValue: o) else { throw ValidationError("--order: ABCD, CDAB, BADC or DCBA") }
             return parsed
         }
-        guard (area != .coil && area != .discrete) || type == .bool else { throw ValidationError("--type: coils and discrete inputs are bool") }
+        guard !bits || type == .bool else { throw ValidationError("--type: coils and discrete inputs are bool") }
         guard let timeout = TimeArgument.duration(timeout) else { throw ValidationError("--timeout: a duration such as 500ms") }
         var device: DeviceConfig
         if let tcp, let hostPort = HostPort(tcp) {
@@ -71,6 +75,11 @@ struct ModbusReadCommand: ParsableCommand {
                 return orders.count > 1 ? "\(entry.tag.order.rawValue)=\(text)" : text
             }
             print("\(area.rawValue) \(address + i * span) \(type.rawValue)  " + shown.joined(separator: "  "))
+        }
+        // Scripts rely on the status: an exception answer is a failed read.
+        if let failed = values.first(where: { $0.value == nil }) {
+            printError("unit \(unit) answered \(area.rawValue) \(failed.tag.address) with a Modbus exception (an address it does not have?)")
+            throw Exit.runtimeFailure
         }
     }
 

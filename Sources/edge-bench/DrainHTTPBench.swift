@@ -20,7 +20,7 @@ enum DrainHTTPBench {
         sink.batch = .init(maxEvents: batch, maxBytes: 4 << 20, linger: .zero)
         let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
                                     sync: .full, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
-        let writer = try OutboxWriter(options: options)
+        let writer = try await OutboxWriter(options: options)
         for start in stride(from: 0, to: events, by: 1000) {
             try await writer.append((start..<start + 1000).map(sampleEvent))
         }

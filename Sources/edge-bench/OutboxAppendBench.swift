@@ -18,7 +18,7 @@ enum OutboxAppendBench {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
                                         sync: sync, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
-            let writer = try OutboxWriter(options: options)
+            let writer = try await OutboxWriter(options: options)
             let agentSeconds = try await seconds {
                 for start in stride(from: 0, to: events, by: batch) {
                     try await writer.append(Array(input[start..<start + batch]))

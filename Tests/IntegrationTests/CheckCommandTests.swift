@@ -7,8 +7,12 @@ extension Integration {
 /// `edge-agent check` and `run` on bad configurations: exit 78, every issue with line and column.
 @Suite struct CheckCommandTests {
     static let fixtures = Paths.packageRoot + "/Tests/EdgeAgentTests/Fixtures"
-    static let badConfigs = ((try? FileManager.default.contentsOfDirectory(atPath: fixtures + "/bad-configs")) ?? [])
+    static let badConfigs = try! FileManager.default.contentsOfDirectory(atPath: fixtures + "/bad-configs")
         .filter { $0.hasSuffix(".yaml") }.sorted()
+
+    @Test func everyBadConfigCaseIsRun() {
+        #expect(Self.badConfigs.count == 4, "bad-configs: \(Self.badConfigs)")
+    }
 
     @Test(arguments: badConfigs)
     func badConfigExits78WithEveryIssue(_ name: String) async throws {

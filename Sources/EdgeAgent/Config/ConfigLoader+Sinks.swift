@@ -14,7 +14,16 @@ extension ConfigLoader {
             if let url = h.string("url", required: true) {
                 if let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil {
                     var http = SinkConfig.HTTP(url: url)
-                    http.headers = h.pairs("headers").map { ($0.key, $0.value) }
+                    http.headers = h.pairs("headers").compactMap { pair in
+                        // `NAME_file: PATH` reads the value of header NAME from a file, like the other secrets.
+                        guard pair.key.hasSuffix("_file") else { return (pair.key, pair.value) }
+                        guard let data = FileManager.default.contents(atPath: pair.value),
+                              let text = String(data: data, encoding: .utf8) else {
+                            reader.report(pair.node, "\(h.sub("headers")).\(pair.key)", "cannot read the secret file \(pair.value)")
+                            return nil
+                        }
+                        return (String(pair.key.dropLast(5)), text.trimmingCharacters(in: .newlines))
+                    }
                     http.bearerToken = h.secret("bearer_token")
                     if let tls = h.map("tls", allowed: ["ca_file", "cert_file", "key_file"]) {
                         http.caFile = tls.string("ca_file")

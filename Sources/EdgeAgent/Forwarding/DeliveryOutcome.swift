@@ -12,9 +12,10 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case misconfigured(status: Int, body: String)
 }
 
-/// `edge_sink_failures_total{reason}` values (SPEC 7).
+/// `edge_sink_failures_total{reason}` values (SPEC 7, and `outbox`: the forwarder could not
+/// claim or settle).
 public enum FailureReason: String, Sendable {
-    case connect, timeout, http_4xx, http_429, http_5xx, auth, rejected
+    case connect, timeout, http_4xx, http_429, http_5xx, auth, rejected, outbox
 
     /// A fault that passes by itself (the sink is down or busy), as opposed to one about the
     /// content (4xx, a dead letter) or the configuration (auth).

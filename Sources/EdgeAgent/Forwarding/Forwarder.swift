@@ -3,80 +3,117 @@ import ServiceLifecycle
 
 /// One per sink: claim a batch in order, deliver it, settle it; backs off while the sink fails
 /// and drains the backlog by itself when it comes back (SPEC 5).
+///
+/// A forwarder survives its own failures: a claim or settlement that fails (SQLITE_BUSY, a full
+/// disk, an I/O error) is logged once, counted as `edge_sink_failures_total{reason="outbox"}`,
+/// shown in `/readyz`, and retried with the sink's backoff; acquisition and the other sinks go on.
+/// While the sink cannot be reached it is probed (a TCP connect, no batch) every `probeInterval`,
+/// and the batch goes again as soon as it answers: recovery does not wait for the backoff slot.
 public final class Forwarder: Service {
     public let config: SinkConfig
     public let health: SinkHealth
     private let sink: any EventSink
     private let writer: OutboxWriter
-    private let reader: Confined<OutboxDatabase>
     private let logger: Logger
     private let clock: any Clock<Duration>
     private let policy: RetryPolicy
     /// How often an idle forwarder looks for work the CLI queued (`dead retry`, `replay`).
     private let idlePoll: Duration
+    /// Half a second: a sink that comes back gets its first batch well within a second.
+    private let probeInterval: Duration
 
     public init(config: SinkConfig, sink: any EventSink, writer: OutboxWriter, logger: Logger,
-                clock: any Clock<Duration> = ContinuousClock(), idlePoll: Duration = .seconds(1)) throws {
+                clock: any Clock<Duration> = ContinuousClock(), idlePoll: Duration = .seconds(1),
+                probeInterval: Duration = .milliseconds(500)) {
         self.config = config
         self.sink = sink
         self.writer = writer
-        self.reader = Confined(try OutboxDatabase.openExisting(writer.options))
         var logger = logger
         logger[metadataKey: "sink"] = "\(config.name)"
         self.logger = logger
         self.clock = clock
         self.policy = RetryPolicy(config.retry)
         self.idlePoll = idlePoll
+        self.probeInterval = probeInterval
         self.health = SinkHealth(name: config.name)
     }
 
     public func run() async throws {
         let bell = writer.doorbell.subscribe()
-        do {
-            try await untilGracefulShutdown {
-                try await withThrowingDiscardingTaskGroup { group in
-                    let ticker = self.writer.doorbell, poll = self.idlePoll, clock = self.clock
-                    group.addTask {
-                        while !Task.isCancelled {
-                            try await clock.sleep(for: poll)
-                            ticker.ring()
-                        }
-                    }
-                    try await self.loop(bell)
-                    group.cancelAll()
+        try await untilGracefulShutdown {
+            let options = self.writer.options
+            // Opening reads the schema: on the reader's own thread, and retried like any outbox failure.
+            let reader = try await self.persistently { try await Confined(opening: { try OutboxDatabase.openExisting(options) }) }
+            do {
+                try await self.forward(bell, reader: reader)
+            } catch {
+                await reader.shutdown()
+                throw error
+            }
+            await reader.shutdown()
+        }
+        await sink.shutdown()
+    }
+
+    private func forward(_ bell: AsyncStream<Void>, reader: Confined<OutboxDatabase>) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            let ticker = writer.doorbell, poll = idlePoll, clock = clock
+            group.addTask {
+                while !Task.isCancelled {
+                    try await clock.sleep(for: poll)
+                    ticker.ring()
                 }
             }
-        } catch {
-            await close()
-            throw error
+            try await loop(bell, reader: reader)
+            group.cancelAll()
         }
-        await close()
     }
 
-    private func close() async {
-        await sink.shutdown()
-        await reader.shutdown()
-    }
-
-    private func loop(_ bell: AsyncStream<Void>) async throws {
+    private func loop(_ bell: AsyncStream<Void>, reader: Confined<OutboxDatabase>) async throws {
         var wake = bell.makeAsyncIterator()
         var limiter = config.rateLimit.map { RateLimiter(rate: $0) }
         let name = config.name, filter = config.types
         let maxEvents = config.batch.maxEvents, maxBytes = Int(config.batch.maxBytes)
+        func claim() async throws -> Claim {
+            try await persistently { try await reader.run { try $0.claim(sink: name, filter: filter, maxEvents: maxEvents, maxBytes: maxBytes) } }
+        }
+        func settle(_ claim: Claim, delivered: Int, dead: [DeadLetter]) async throws {
+            try await persistently { try await self.writer.settle(sink: name, claim: claim, delivered: delivered, dead: dead) }
+        }
         while !Task.isCancelled {
-            var claim = try await reader.run { try $0.claim(sink: name, filter: filter, maxEvents: maxEvents, maxBytes: maxBytes) }
-            if !claim.requeued, claim.events.count < maxEvents, !claim.events.isEmpty, config.batch.linger > .zero {
+            var batch = try await claim()
+            if !batch.requeued, batch.events.count < maxEvents, !batch.events.isEmpty, config.batch.linger > .zero {
                 try await clock.sleep(for: config.batch.linger)
-                claim = try await reader.run { try $0.claim(sink: name, filter: filter, maxEvents: maxEvents, maxBytes: maxBytes) }
+                batch = try await claim()
             }
-            if claim.events.isEmpty {
-                if !claim.requeued, claim.through > claim.cursor { try await writer.settle(sink: name, claim: claim, delivered: 0, dead: []) }
+            if batch.events.isEmpty {
+                if !batch.requeued, batch.through > batch.cursor { try await settle(batch, delivered: 0, dead: []) }
                 guard await wake.next() != nil else { return }
                 continue
             }
-            let (delivered, dead) = try await deliver(claim.events, limiter: &limiter)
-            try await writer.settle(sink: name, claim: claim, delivered: delivered, dead: dead)
+            let (delivered, dead) = try await deliver(batch.events, limiter: &limiter)
+            // Delivered but not yet recorded: the settlement is retried on its own, so a failing
+            // outbox does not make the sink receive the batch again.
+            try await settle(batch, delivered: delivered, dead: dead)
             health.update { $0.delivered += delivered }
+        }
+    }
+
+    /// Runs an outbox call until it succeeds or the forwarder stops.
+    private func persistently<R>(_ body: () async throws -> R) async throws -> R {
+        var attempt = 0
+        var random = FastRandom()
+        while true {
+            do {
+                let result = try await body()
+                if attempt > 0 { outboxRecovered() }
+                return result
+            } catch {
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
+                attempt += 1
+                outboxFailed(error)
+                try await clock.sleep(for: policy.delay(attempt: attempt, using: &random))
+            }
         }
     }
 
@@ -109,7 +146,10 @@ public final class Forwarder: Service {
                 case let .retry(reason, retryAfter):
                     attempt += 1
                     failed(reason)
-                    try await clock.sleep(for: policy.delay(attempt: attempt, retryAfter: retryAfter, using: &random))
+                    // Only an unreachable sink is probed: one that answers 5xx or 429 is up but
+                    // struggling, and keeps its backoff.
+                    try await backOff(policy.delay(attempt: attempt, retryAfter: retryAfter, using: &random),
+                                      probing: reason == .connect && retryAfter == nil)
                     continue
                 case let .misconfigured(status, body):
                     attempt += 1
@@ -121,6 +161,19 @@ public final class Forwarder: Service {
             }
         }
         return (delivered, dead)
+    }
+
+    /// Waits `delay`; while `probing`, asks the sink every `probeInterval` whether it answers
+    /// again and ends the wait early when it does.
+    private func backOff(_ delay: Duration, probing: Bool) async throws {
+        guard probing, probeInterval < delay else { return try await clock.sleep(for: delay) }
+        var remaining = delay
+        while remaining > .zero {
+            let step = min(probeInterval, remaining)
+            try await clock.sleep(for: step)
+            remaining -= step
+            if remaining > .zero, await sink.probe() { return }
+        }
     }
 
     private func deadLetter(_ event: StoredEvent, status: Int, body: String, into dead: inout [DeadLetter]) {
@@ -149,6 +202,18 @@ public final class Forwarder: Service {
             logger.error("Sink refuses the agent: check its URL and credentials. Retrying, nothing is dead-lettered.",
                          metadata: ["status": "\(status)", "response": "\(body.prefix(200))"])
         }
+    }
+
+    private func outboxFailed(_ error: any Error) {
+        let first = health.snapshot.outboxError == nil
+        Telemetry.failed(sink: config.name, reason: .outbox)
+        health.update { $0.outboxError = "\(error)" }
+        if first { logger.error("Forwarder cannot use the outbox; retrying with backoff.", metadata: ["error": "\(error)"]) }
+    }
+
+    private func outboxRecovered() {
+        health.update { $0.outboxError = nil }
+        logger.notice("Forwarder uses the outbox again.")
     }
 
     private func recovered() {

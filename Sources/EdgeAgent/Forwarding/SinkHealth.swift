@@ -7,6 +7,8 @@ public final class SinkHealth: Sendable {
         public var failing: FailureReason?
         /// Set while the sink answers 401/403/404: a configuration problem, not a passing fault.
         public var misconfigured: String?
+        /// Set while this sink's forwarder cannot claim or settle (the outbox fails for it).
+        public var outboxError: String?
     }
 
     public let name: String

@@ -39,7 +39,9 @@ public final class AgentHealth: Sendable {
         if box.full { reasons.append("outbox full of undelivered critical events: acquisition paused") }
         if let error = box.appendError { reasons.append("outbox cannot be written: \(error)") }
         for sink in sinks.withLock({ $0 }) {
-            if let problem = sink.snapshot.misconfigured { reasons.append("sink \(sink.name) refuses the agent (\(problem)): check its URL and credentials") }
+            let snapshot = sink.snapshot
+            if let problem = snapshot.misconfigured { reasons.append("sink \(sink.name) refuses the agent (\(problem)): check its URL and credentials") }
+            if let problem = snapshot.outboxError { reasons.append("sink \(sink.name) cannot read or settle the outbox: \(problem)") }
         }
         return (reasons.isEmpty, reasons)
     }

@@ -33,12 +33,28 @@ public struct LineLogHandler: LogHandler {
         case .json:
             out = "{" + fields.map { JSONValue.quoted($0) + ":" + JSONValue.quoted($1) }.joined(separator: ",") + "}"
         case .logfmt:
-            out = fields.map { k, v in
-                let needsQuotes = v.isEmpty || v.contains { $0 == " " || $0 == "=" || $0 == "\"" }
-                return "\(k)=" + (needsQuotes ? "\"" + v.replacingOccurrences(of: "\\", with: "\\\\")
-                    .replacingOccurrences(of: "\"", with: "\\\"") + "\"" : v)
-            }.joined(separator: " ")
+            out = fields.map { k, v in "\(k)=" + Self.logfmtValue(v) }.joined(separator: " ")
         }
         output.write(Data((out + "\n").utf8))
+    }
+
+    /// A logfmt value on one line: quoted when it has a space, `=`, a quote or a control
+    /// character; backslash, quote, newline, carriage return and tab escaped.
+    static func logfmtValue(_ v: String) -> String {
+        let needsQuotes = v.isEmpty || v.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.value < 0x20 }
+        guard needsQuotes else { return v }
+        var out = "\""
+        for scalar in v.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }

@@ -20,7 +20,8 @@ public final class StatusEndpoint: Service {
     }
 
     public func run() async throws {
-        let reader = Confined(try OutboxDatabase.openExisting(config.outboxOptions))
+        let options = config.outboxOptions
+        let reader = try await Confined(opening: { try OutboxDatabase.openExisting(options) })
         let server = try await SmallHTTPServer(listen: listen) { [self] request in
             guard request.method == .GET else { return .init(.methodNotAllowed, "GET only\n") }
             switch request.path.split(separator: "?").first.map(String.init) ?? "/" {

@@ -4,9 +4,16 @@ extension OutboxDatabase {
     /// Throws `OutboxError(.full)` and writes nothing when the outbox is full of critical events:
     /// the producer pauses and keeps its state, so no quantity is lost.
     @discardableResult
+    ///
+    /// The sequence moves only with what is committed: after any failure (including the quota's
+    /// own committed drop notice followed by `.full`) the next append reads it back from the
+    /// database, so no number is ever given twice and none is skipped.
     public func append(_ events: [Event], state: [(key: String, value: String)] = [], now: Timestamp = .now()) throws -> ClosedRange<Int64>? {
-        let before = lastSequence
         do {
+            if sequenceInDoubt {
+                lastSequence = try committedSequence()
+                sequenceInDoubt = false
+            }
             try enforceQuota(now: now)
             return try db.transaction {
                 let sequences = try insert(events, now: now)
@@ -15,12 +22,19 @@ extension OutboxDatabase {
                         "INSERT INTO state(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
                     for (key, value) in state { try statement.run([.text(key), .text(value)]) }
                 }
+                try options.faults?.check(.append)
                 return sequences
             }
         } catch {
-            lastSequence = before
+            sequenceInDoubt = true
             throw error
         }
+    }
+
+    /// The last sequence the database has committed: `meta.last_seq` moves in the same
+    /// transaction as the events it numbers.
+    func committedSequence() throws -> Int64 {
+        Int64(try metaValue("last_seq") ?? "0") ?? 0
     }
 
     /// Inserts inside the caller's transaction, numbering from the last sequence; returns the

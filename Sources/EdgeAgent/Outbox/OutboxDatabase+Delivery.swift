@@ -31,6 +31,7 @@ extension OutboxDatabase {
     /// The next batch for `sink`: re-queued events first, then the events after its cursor,
     /// at most `maxEvents` and `maxBytes` (but always one, however large).
     public func claim(sink: String, filter: TypeFilter, maxEvents: Int, maxBytes: Int) throws -> Claim {
+        try options.faults?.check(.claim)
         let requeue = try db.prepare("""
             SELECT e.seq, e.id, e.type, e.time_ms, e.body FROM requeue r JOIN events e ON e.seq = r.seq
             WHERE r.sink = ?1 ORDER BY r.seq LIMIT ?2
@@ -72,6 +73,7 @@ extension OutboxDatabase {
     /// delivered events are counted, rejected ones are dead-lettered.
     public func settle(sink: String, claim: Claim, delivered: Int, dead: [DeadLetter], now: Timestamp = .now()) throws {
         try db.transaction {
+            try options.faults?.check(.settle)
             if claim.requeued {
                 let delete = try db.prepare("DELETE FROM requeue WHERE sink = ?1 AND seq = ?2")
                 for event in claim.events { try delete.run([.text(sink), .int(event.sequence)]) }

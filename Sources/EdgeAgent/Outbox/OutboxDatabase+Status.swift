@@ -4,6 +4,15 @@ public struct SinkStatus: Sendable, Equatable, Codable {
     public var oldest_pending_age_s: Double?
     public var dead: Int64
     public var delivered: Int64
+
+    /// SPEC 2: `oldest_pending_age_s` is always there, `null` when nothing is pending.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(pending, forKey: .pending)
+        try c.encode(oldest_pending_age_s, forKey: .oldest_pending_age_s)
+        try c.encode(dead, forKey: .dead)
+        try c.encode(delivered, forKey: .delivered)
+    }
 }
 
 public struct OutboxStatus: Sendable, Equatable, Codable {

@@ -7,6 +7,8 @@ public final class OutboxDatabase {
     let db: SQLiteConnection
     var encoder: EnvelopeEncoder
     var lastSequence: Int64 = 0
+    /// Set when a write failed: `lastSequence` may count numbers that were rolled back.
+    var sequenceInDoubt = false
     /// The writer's reusable encoding buffer.
     var buffer: [UInt8] = []
     lazy var insertEvent = try! db.prepare(
@@ -19,6 +21,9 @@ public final class OutboxDatabase {
         public var quarantinedTo: String?
     }
 
+    /// What `openForWriting` found.
+    public internal(set) var openReport = OpenReport()
+
     private init(options: OutboxOptions, connection: SQLiteConnection) throws {
         self.options = options
         self.db = connection
@@ -30,7 +35,7 @@ public final class OutboxDatabase {
         try db.execute("PRAGMA wal_autocheckpoint=\(walPages)")
         try db.execute("PRAGMA journal_size_limit=\(walPages * 4096)")
         try OutboxSchema.migrate(db)
-        lastSequence = Int64(try metaValue("last_seq") ?? "0") ?? 0
+        lastSequence = try committedSequence()
     }
 
     /// Opens an existing outbox for the CLI or a forwarder; never creates one.
@@ -68,6 +73,7 @@ public final class OutboxDatabase {
         } else {
             try database.db.transaction { try database.registerSinks(startAtEnd: true) }
         }
+        database.openReport = report
         return (database, report)
     }
 

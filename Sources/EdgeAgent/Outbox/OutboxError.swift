@@ -1,6 +1,6 @@
 /// What can go wrong with the outbox, with a code callers match on.
 public struct OutboxError: Error, CustomStringConvertible, Sendable {
-    public enum Code: Sendable { case full, newerSchema, notFound }
+    public enum Code: Sendable { case full, newerSchema, notFound, locked }
     public let code: Code
     public let message: String
     public init(_ code: Code, _ message: String) {

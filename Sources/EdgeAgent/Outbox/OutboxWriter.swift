@@ -7,13 +7,15 @@ public final class OutboxWriter: Sendable {
     /// The producers' state as stored at start.
     public let storedState: [String: String]
     public let options: OutboxOptions
+    private let lock: DataDirectoryLock
 
-    public init(options: OutboxOptions) throws {
-        let (db, report) = try OutboxDatabase.openForWriting(options)
-        storedState = try db.loadState()
-        self.report = report
+    /// Opens (integrity check, migrations, quarantine) on the writer's own thread: a quick_check
+    /// of a large outbox never stalls the cooperative pool.
+    public init(options: OutboxOptions) async throws {
+        lock = try DataDirectoryLock(directory: options.directory)
+        database = try await Confined(opening: { try OutboxDatabase.openForWriting(options).0 })
+        (report, storedState) = try await database.run { ($0.openReport, try $0.loadState()) }
         self.options = options
-        database = Confined(db)
     }
 
     /// Appends `events` with the producers' `state` in one transaction, then wakes the forwarders.
@@ -35,5 +37,6 @@ public final class OutboxWriter: Sendable {
 
     public func close() async {
         await database.shutdown()
+        lock.release()
     }
 }

@@ -22,7 +22,7 @@ public struct Agent {
     /// Runs until SIGTERM/SIGINT or `stop` returns (then returns nil), or until SIGHUP brings a
     /// valid new configuration (returns it, after a clean stop, for the caller to run next).
     public func run(stop: (@Sendable () async -> Void)? = nil) async throws -> AgentConfig? {
-        let writer = try OutboxWriter(options: config.outboxOptions)
+        let writer = try await OutboxWriter(options: config.outboxOptions)
         if let reason = writer.report.createdReason {
             logger.notice("Started a new outbox.", metadata: ["reason": "\(reason)", "path": "\(config.outboxOptions.databasePath)"])
         }
@@ -46,7 +46,7 @@ public struct Agent {
                     throw ConfigError(issues: [ConfigIssue(file: config.file, line: 1, column: 1, path: "sinks[\(i)].http.tls",
                                                            message: "cannot load the TLS files: \(error)")])
                 }
-                let forwarder = try Forwarder(config: sink, sink: client, writer: writer, logger: logger)
+                let forwarder = Forwarder(config: sink, sink: client, writer: writer, logger: logger)
                 health.add(forwarder.health)
                 services.append(forwarder)
             case .mqtt:
@@ -57,10 +57,9 @@ public struct Agent {
         let systemd = SystemdNotifier()
         if let watchdog = SystemdWatchdog(notifier: systemd) { services.append(watchdog) }
         let bus = SignalBus()
-        if !config.machines.isEmpty || config.devices.contains(where: { $0.tags.contains { $0.publish == .on_change } }) {
-            services.append(Pipeline(rules: RuleSet(config: config), bus: bus, writer: writer, logger: logger,
-                                     tick: config.devices.isEmpty ? nil : .seconds(1), health: health))
-        }
+        // Always: even without rules, the inputs report their connections and must not block on the bus.
+        services.append(Pipeline(rules: RuleSet(config: config), bus: bus, writer: writer, logger: logger,
+                                 tick: config.devices.isEmpty ? nil : .seconds(1), health: health))
         // Inputs, last: they stop first at shutdown.
         services += try DevicePoller.pollers(for: config.devices, bus: bus, logger: logger, health: health)
         if let registry, let listen = config.agent.httpListen.flatMap(HostPort.init) {
@@ -70,11 +69,15 @@ public struct Agent {
 
         let reload = ConfigReloader(path: config.file, logger: logger)
         let endings: [any Service] = [reload] + (stop.map { [StopTrigger(wait: $0)] } ?? [])
-        let group = ServiceGroup(configuration: .init(
+        var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) }
                 + endings.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        // SPEC 6: out within 10 s. Every wait ends at graceful shutdown; these bound what does not.
+        configuration.maximumGracefulShutdownDuration = .seconds(7)
+        configuration.maximumCancellationDuration = .seconds(2)
+        let group = ServiceGroup(configuration: configuration)
         logger.info("Agent running.", metadata: ["agent": "\(config.agent.id)", "sinks": "\(config.sinks.count)"])
         systemd.notify("READY=1\nSTATUS=running")
         try await group.run()

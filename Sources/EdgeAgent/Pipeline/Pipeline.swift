@@ -29,11 +29,12 @@ public struct Pipeline: Service {
 
     public func run() async throws {
         var engine = RuleEngine(rules: rules, state: storedState())
+        var held = Held()
         let signals = bus.map { Optional($0) }
         let ticks = AsyncTimerSequence(interval: tick ?? .seconds(3600), clock: .continuous).map { _ in Signal?.none }
         for await next in merge(signals, ticks).cancelOnGracefulShutdown() {
             if next == nil, tick == nil { continue }
-            engine = await process(next ?? Signal(), tick: next == nil ? .now() : nil, engine: engine)
+            await process(next ?? Signal(), tick: next == nil ? .now() : nil, engine: &engine, held: &held)
         }
     }
 
@@ -47,32 +48,56 @@ public struct Pipeline: Service {
         }
     }
 
-    /// Runs the rules on a copy of the engine; returns the copy if the append committed, else the original.
-    func process(_ signal: Signal, tick: Timestamp?, engine: RuleEngine) async -> RuleEngine {
+    /// What a full outbox made the pipeline hold back: the inputs' own events
+    /// (`device.connection.changed`) of refused readings, appended with the first reading that
+    /// commits, so a connection change is never lost. Bounded: past `limit`, the oldest go.
+    struct Held {
+        static let limit = 1000
+        var events: [Event] = []
+        var paused = false
+        var failing = false
+    }
+
+    /// Runs the rules on a copy of the engine and keeps the copy only if the append committed.
+    /// A full outbox refuses the reading (its input events are held, its rule effects are not
+    /// kept, so counters still count from the stored baseline); any other failure is retried
+    /// until it passes or the agent stops. Waits end at graceful shutdown.
+    func process(_ signal: Signal, tick: Timestamp?, engine: inout RuleEngine, held: inout Held) async {
         var next = engine
-        var events = signal.events + next.apply(signal.samples)
+        var events = held.events + signal.events + next.apply(signal.samples)
         if let tick { events += next.advance(to: tick) }
-        guard next.state != engine.state || !events.isEmpty || !signal.state.isEmpty else { return engine }
+        guard next.state != engine.state || !events.isEmpty || !signal.state.isEmpty else { return }
         while !Task.isCancelled {
             do {
                 let json = String(decoding: try JSONEncoder().encode(next.state), as: UTF8.self)
                 try await writer.append(events, state: signal.state + [(Self.stateKey, json)])
+                if held.paused || held.failing { logger.notice("Outbox accepts events again; acquisition resumed.") }
                 health?.updateOutbox {
                     $0.full = false
                     $0.appendError = nil
                 }
-                return next
+                engine = next
+                held = Held()
+                return
             } catch let error as OutboxError where error.code == .full {
-                logger.warning("Outbox full of undelivered critical events; acquisition paused.")
+                if !held.paused { logger.warning("Outbox full of undelivered critical events; acquisition paused.") }
                 health?.updateOutbox { $0.full = true }
-                try? await Task.sleep(for: .seconds(1))
-                return engine  // this reading is dropped; the stored state is unchanged
+                held.paused = true
+                held.events = Array((held.events + signal.events).suffix(Held.limit))
+                await pause()
+                return
             } catch {
-                logger.error("Could not append to the outbox; retrying.", metadata: ["error": "\(error)"])
+                if !held.failing { logger.error("Could not append to the outbox; retrying.", metadata: ["error": "\(error)"]) }
                 health?.updateOutbox { $0.appendError = "\(error)" }
-                try? await Task.sleep(for: .seconds(1))
+                held.failing = true
+                if Task.isShuttingDownGracefully { return }  // the stored state is the last committed one
+                await pause()
             }
         }
-        return engine
+    }
+
+    /// A second between attempts, cut short by graceful shutdown.
+    private func pause() async {
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
     }
 }

@@ -3,11 +3,12 @@ import NIOPosix
 /// A value that lives on one dedicated thread. SQLite and libmodbus calls block; they run
 /// here, never on Swift's cooperative pool (two threads on this machine).
 ///
-/// `@unchecked Sendable` is safe: `value` is touched only inside `run`, and every `run`
-/// executes on the pool's single thread, one after another.
+/// `@unchecked Sendable` is safe: `value` is written once, on the pool's thread, before any
+/// initialiser returns (`init(opening:)` awaits that write), and read only inside `run`, whose
+/// bodies all execute on the pool's single thread, one after another.
 public final class Confined<Value>: @unchecked Sendable {
     private let pool: NIOThreadPool
-    private let value: Value
+    private var value: Value?
 
     public init(_ value: Value) {
         self.value = value
@@ -15,8 +16,20 @@ public final class Confined<Value>: @unchecked Sendable {
         pool.start()
     }
 
+    /// Builds the value on its own thread: opening a database or a serial port blocks too.
+    public init(opening make: @escaping @Sendable () throws -> Value) async throws {
+        pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        do {
+            try await pool.runIfActive { self.value = try make() }
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw error
+        }
+    }
+
     public func run<R: Sendable>(_ body: @escaping @Sendable (Value) throws -> R) async throws -> R {
-        try await pool.runIfActive { try body(self.value) }
+        try await pool.runIfActive { try body(self.value!) }
     }
 
     /// Stops the thread after the work already queued.

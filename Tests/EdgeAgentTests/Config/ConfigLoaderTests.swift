@@ -69,7 +69,7 @@ import Testing
             outbox: { retain_delivered: 72h, max_size: 2GiB }
             """
         let config = try ConfigLoader.parse(yaml, file: "d.yaml")
-        guard case let .http(http) = config.sinks[0].kind else { return }
+        guard case let .http(http) = config.sinks[0].kind else { Issue.record("the sink is HTTP"); return }
         #expect(http.timeout == .seconds(90))
         #expect(config.sinks[0].batch.maxBytes == 512 * 1024)
         #expect(config.sinks[0].batch.linger == .zero)
@@ -83,9 +83,33 @@ import Testing
             agent: { id: a, site: s, line: l }
             sinks: [ { name: mw, http: { url: "http://h/e", bearer_token_file: /nonexistent/token } } ]
             """
-        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "s.yaml") }
-        do { _ = try ConfigLoader.parse(yaml, file: "s.yaml") } catch let error as ConfigError {
-            #expect(error.description == "s.yaml:3:68: sinks[0].http.bearer_token_file: cannot read the secret file /nonexistent/token")
-        } catch {}
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "s.yaml") }
+        #expect(error?.description == "s.yaml:3:68: sinks[0].http.bearer_token_file: cannot read the secret file /nonexistent/token")
+    }
+
+    @Test func theGoldenFolderHoldsEveryBadConfigCase() {
+        let cases = Fixtures.files(in: "bad-configs", ending: ".yaml")
+        #expect(cases.count == 4, "bad-configs: \(cases)")
+        for name in cases {
+            #expect(FileManager.default.fileExists(atPath: Fixtures.path("bad-configs/" + name.replacingOccurrences(of: ".yaml", with: ".errors"))))
+        }
+    }
+
+    @Test func headerValuesComeFromTheEnvironmentOrAFile() throws {
+        let dir = TemporaryDirectory()
+        let key = dir.write("key", "s3cret\n")
+        let yaml = """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            sinks: [ { name: mw, http: { url: "http://h/e", headers: { X-Tenant: "${EDGE_TEST_TENANT}", X-Api-Key_file: \(key) } } } ]
+            """
+        let config = try ConfigLoader.parse(yaml, file: "h.yaml", environment: ["EDGE_TEST_TENANT": "plant-a"])
+        guard case let .http(http) = config.sinks[0].kind else { Issue.record("the sink is HTTP"); return }
+        #expect(http.headers.map { "\($0.name)=\($0.value)" } == ["X-Tenant=plant-a", "X-Api-Key=s3cret"])
+        let missing = yaml.replacingOccurrences(of: key, with: dir.path + "/none")
+        let error = #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(missing, file: "h.yaml", environment: ["EDGE_TEST_TENANT": "plant-a"])
+        }
+        #expect(error?.description.contains("sinks[0].http.headers.X-Api-Key_file: cannot read the secret file") == true)
     }
 }

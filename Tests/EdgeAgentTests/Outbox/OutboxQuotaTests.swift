@@ -59,4 +59,62 @@ import Testing
         try db.settle(sink: "mw", claim: claim, delivered: claim.events.count, dead: [])
         try fill(db, .productionCompleted, count: 100)
     }
+
+    /// The drop notice the quota commits before it finds the outbox still full takes a sequence;
+    /// the appends after it go on from there: every number from 1 to N is given exactly once.
+    @Test func sequencesStayContiguousThroughFullAndDrain() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir, maxSize: 1 << 20))
+        let padding = String(repeating: "x", count: 900)
+        func batch(_ type: EventType, _ count: Int) -> [Event] {
+            (0..<count).map { Event(type: type, subject: "m", time: .now(), data: ["n": .int(Int64($0)), "pad": .string(padding)]) }
+        }
+        var given: [Int64] = [1]  // outbox.created
+        var refusals = 0
+        var otherErrors: [String] = []
+        func append(_ events: [Event]) {
+            do {
+                if let range = try db.append(events) { given += Array(range) }
+            } catch let error as OutboxError where error.code == .full {
+                refusals += 1
+            } catch {
+                otherErrors.append("\(error)")
+            }
+        }
+        for round in 0..<60 {
+            append(batch(.productionCompleted, 40))
+            if round % 3 == 0 { append(batch(.tagChanged, 20)) }
+        }
+        #expect(refusals > 0, "the outbox should have filled")
+        // The sink takes a little: the first 150 events.
+        let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 150, maxBytes: .max)
+        try db.settle(sink: "mw", claim: claim, delivered: claim.events.count, dead: [])
+        for _ in 0..<20 {
+            append(batch(.productionCompleted, 5))
+            append(batch(.tagChanged, 5))
+        }
+        #expect(otherErrors.isEmpty, "only .full may refuse an append: \(otherErrors.prefix(3))")
+        let notices = try db.claim(sink: "mw", filter: TypeFilter(["outbox.events.dropped"]), maxEvents: 1000, maxBytes: .max)
+            .events.map(\.sequence)
+        #expect(!notices.isEmpty, "the quota dropped tag.changed events and said so")
+        let all = given + notices
+        #expect(all.count == Set(all).count, "a sequence was given twice")
+        #expect(all.sorted() == Array(1...Int64(all.count)), "sequences are 1...N without a gap")
+        // A new connection (the agent after a restart) continues from the same number.
+        let (reopened, _) = try OutboxDatabase.openForWriting(options(dir, maxSize: 1 << 30))
+        #expect(try reopened.append([event()]) == Int64(all.count + 1)...Int64(all.count + 1))
+    }
+
+    /// An append that fails inside its transaction (a disk error) leaves no number used.
+    @Test func aFailedAppendGivesNoSequenceAway() throws {
+        let dir = TemporaryDirectory()
+        var opts = options(dir)
+        opts.faults = OutboxFaults()
+        let (db, _) = try OutboxDatabase.openForWriting(opts)
+        #expect(try db.append([event(), event()]) == 2...3)
+        opts.faults!.fail(.append, times: 2)
+        #expect(throws: SQLiteError.self) { try db.append([event()]) }
+        #expect(throws: SQLiteError.self) { try db.append([event(), event()]) }
+        #expect(try db.append([event()]) == 4...4)
+    }
 }

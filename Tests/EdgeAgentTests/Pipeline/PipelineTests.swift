@@ -1,4 +1,4 @@
-import EdgeAgent
+@testable import EdgeAgent
 import EdgeAgentTesting
 import Foundation
 import Logging
@@ -11,7 +11,7 @@ import Testing
 
     /// Runs a pipeline over `signals`, then stops it the way the agent does.
     func run(_ signals: [Signal], directory: TemporaryDirectory, maxSize: Int64 = 1 << 30) async throws -> OutboxWriter {
-        let writer = try OutboxWriter(options: options(directory, maxSize: maxSize))
+        let writer = try await OutboxWriter(options: options(directory, maxSize: maxSize))
         let bus = SignalBus()
         let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: Logger(label: "test"), tick: nil)
         let group = ServiceGroup(services: [pipeline], logger: Logger(label: "test"))
@@ -54,10 +54,14 @@ import Testing
         #expect(ended["duration_ms"] as? Int == 59_000, "the downtime open at shutdown closed after the restart")
     }
 
-    @Test func aFullOutboxPausesWithoutLosingAPart() async throws {
+    @Test func aFullOutboxPausesWithoutLosingAPartOrAConnectionChange() async throws {
         let dir = TemporaryDirectory()
-        // Fill the outbox with undelivered production events until it refuses more.
-        let filler = try OutboxWriter(options: options(dir, maxSize: 1 << 20))
+        // The counter's baseline is stored while there is room.
+        _ = try await run([Signal(samples: [at(0, "press-1.count", 100)])], directory: dir, maxSize: 1 << 20)
+        #expect(try events(dir).count == 1, "a baseline only: no event, but the state is stored")
+
+        // Another producer fills the outbox with undelivered production events until it refuses more.
+        let filler = try await OutboxWriter(options: options(dir, maxSize: 1 << 20))
         let padding = String(repeating: "x", count: 1000)
         var refused = false
         for _ in 0..<2000 where !refused {
@@ -70,21 +74,52 @@ import Testing
         await filler.close()
         #expect(refused)
         let before = try events(dir).count
-        _ = try await run([
-            Signal(samples: [at(0, "press-1.count", 100)]),
-            Signal(samples: [at(1, "press-1.count", 140)]),
-        ], directory: dir, maxSize: 1 << 20)
-        #expect(try events(dir).count == before, "nothing appended while full")
-
-        // The sink drains; the next reading counts everything since the stored baseline.
+        let disconnected = Event(type: .deviceConnectionChanged, subject: "press-1", time: time(2),
+                                 data: ["device": "press-1", "connected": false, "error": "timeout"])
+        let reconnected = Event(type: .deviceConnectionChanged, subject: "press-1", time: time(3),
+                                data: ["device": "press-1", "connected": true, "error": .null])
+        let writer = try await OutboxWriter(options: options(dir, maxSize: 1 << 20))
+        let bus = SignalBus()
+        let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: Logger(label: "test"), tick: nil)
+        let group = ServiceGroup(services: [pipeline], logger: Logger(label: "test"))
         let db = try OutboxDatabase.openExisting(options(dir))
-        let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 100_000, maxBytes: .max)
-        try db.settle(sink: "mw", claim: claim, delivered: claim.events.count, dead: [])
-        _ = try await run([
-            Signal(samples: [at(0, "press-1.count", 100)]),
-            Signal(samples: [at(5, "press-1.count", 180)]),
-        ], directory: dir, maxSize: 1 << 20)
-        let after = try db.claim(sink: "mw", filter: TypeFilter(["production.*"]), maxEvents: 100, maxBytes: .max).events
-        #expect(after.map { (try? parse($0.body)["data"] as? [String: Any])??["quantity"] as? Int } == [80])
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            await bus.send(Signal(samples: [at(1, "press-1.count", 140)]))
+            await bus.send(Signal(samples: [at(2, "press-1.count", 160)], events: [disconnected]))
+            await bus.send(Signal())
+            #expect(try events(dir).count == before, "nothing appended while full")
+
+            // The sink drains; the next reading counts everything since the stored baseline, and
+            // the connection change seen while paused is appended with it, once.
+            let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 100_000, maxBytes: .max)
+            try db.settle(sink: "mw", claim: claim, delivered: claim.events.count, dead: [])
+            await bus.send(Signal(samples: [at(3, "press-1.count", 150)], events: [reconnected]))
+            await bus.send(Signal())
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        await writer.close()
+        let after = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: .max).events.map { try parse($0.body) }
+        #expect(after.compactMap { ($0["data"] as? [String: Any])?["quantity"] as? Int } == [50], "100 -> 150: 50 parts")
+        #expect(after.filter { $0["type"] as? String == "device.connection.changed" }.compactMap { ($0["data"] as? [String: Any])?["connected"] as? Bool }
+                == [false, true], "the change held while full, then the one sent with the reading")
+    }
+
+    /// With the held change: a refused reading's input events are appended when the outbox takes
+    /// the next one, before it, in the order they happened.
+    @Test func heldEventsGoFirstOnceTheOutboxTakesEventsAgain() async throws {
+        let dir = TemporaryDirectory()
+        let writer = try await OutboxWriter(options: options(dir))
+        var engine = RuleEngine(rules: rules, state: RuleState())
+        var held = Pipeline.Held()
+        held.events = [Event(type: .deviceConnectionChanged, subject: "press-1", time: time(1),
+                             data: ["device": "press-1", "connected": false, "error": "timeout"])]
+        held.paused = true
+        let pipeline = Pipeline(rules: rules, bus: SignalBus(), writer: writer, logger: Logger(label: "test"), tick: nil)
+        await pipeline.process(Signal(samples: [at(2, "press-1.state", 1)]), tick: nil, engine: &engine, held: &held)
+        await writer.close()
+        #expect(held.events.isEmpty && !held.paused)
+        #expect(try events(dir).map { $0["type"] as! String } == ["outbox.created", "device.connection.changed", "machine.state.changed"])
     }
 }

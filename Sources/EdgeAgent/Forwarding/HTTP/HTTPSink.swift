@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 
 /// SPEC 5.1: POSTs a batch as `application/cloudevents-batch+json`.
@@ -62,6 +63,21 @@ public final class HTTPSink: EventSink {
             return .retry(.timeout, retryAfter: nil)
         } catch {
             return .retry(.connect, retryAfter: nil)
+        }
+    }
+
+    /// A TCP connect to the URL's host and port, closed at once: no request, no load.
+    public func probe() async -> Bool {
+        guard let url = URL(string: config.url), let host = url.host else { return false }
+        let port = url.port ?? (url.scheme == "https" ? 443 : 80)
+        do {
+            let channel = try await ClientBootstrap(group: HTTPClient.defaultEventLoopGroup)
+                .connectTimeout(.milliseconds(500))
+                .connect(host: host, port: port).get()
+            try? await channel.close()
+            return true
+        } catch {
+            return false
         }
     }
 

@@ -68,7 +68,8 @@ public final class Demo: Sendable {
         let outageStart = options.outage.map { _ in options.duration.map { $0 / 3 } ?? .seconds(10) }
         var summary = Summary()
         var lastAppended: Int64 = 0
-        var status: OutboxDatabase?
+        var status: Confined<OutboxDatabase>?
+        let outboxOptions = config.outboxOptions
         var phase = "running"
         var drainDeadline: ContinuousClock.Instant?
         while true {
@@ -84,9 +85,10 @@ public final class Demo: Sendable {
                     phase = "receiver back: draining"
                 }
             }
-            if status == nil { status = try? OutboxDatabase.openExisting(config.outboxOptions) }
-            let outbox = try status?.status()
-            let appended = (try? status?.newestSequence()) ?? 0
+            if status == nil { status = try? await Confined(opening: { try OutboxDatabase.openExisting(outboxOptions) }) }
+            let read = try await status?.run { (try $0.status(), try $0.newestSequence()) }
+            let outbox = read?.0
+            let appended = read?.1 ?? 0
             let pending = outbox?.sinks.values.map(\.pending).max() ?? 0
             if phase == "receiver DOWN (outage)" { summary.backlogPeak = max(summary.backlogPeak, pending) }
             let waited = outbox?.sinks.values.compactMap(\.oldest_pending_age_s).max() ?? 0
@@ -115,9 +117,13 @@ public final class Demo: Sendable {
         _ = try? await agent.value
         simulation.cancel()
         simulator.server.stop()  // after the agent: a last poll must not see the line vanish
-        let final = try OutboxDatabase.openExisting(config.outboxOptions)
-        summary.appended = try final.newestSequence()
-        summary.backlogAtEnd = try final.status().sinks.values.map(\.pending).max() ?? 0
+        var reader = status
+        if reader == nil { reader = try await Confined(opening: { try OutboxDatabase.openExisting(outboxOptions) }) }
+        guard let reader else { return summary }
+        let final = try await reader.run { (try $0.status(), try $0.newestSequence()) }
+        await reader.shutdown()
+        summary.appended = final.1
+        summary.backlogAtEnd = final.0.sinks.values.map(\.pending).max() ?? 0
         await receiver?.close()
         summary.byType = received.withLock { $0 }
         summary.received = summary.byType.values.reduce(0, +)
