@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/pointfreeco/swift-clocks", from: "1.1.1"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -68,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EdgeAgentTests",
-            dependencies: ["EdgeAgent", "EdgeAgentTesting"],
+            dependencies: ["EdgeAgent", "EdgeAgentTesting", .product(name: "Clocks", package: "swift-clocks")],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -25,6 +25,24 @@ extension Integration {
         await simulator.stop()
     }
 
+    /// Scripts rely on the exit status: a coil reads as bool without `--type`; an exception
+    /// answer and an unreachable device both exit 1 with the reason.
+    @Test func modbusReadExitsOneOnAnExceptionAndReadsCoilsAsBool() async throws {
+        let dir = TemporaryDirectory()
+        let plc = try await ModbusTestServer(directory: dir, tags: #"[{"area": "coil", "address": 3, "value": true}, {"area": "holding", "address": 10, "type": "uint16", "value": 42}]"#)
+        func read(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+            try await runToEnd(Paths.edgeAgent, ["modbus", "read", "--tcp", "127.0.0.1:\(plc.port)"] + arguments, directory: dir)
+        }
+        let coil = try await read(["--area", "coil", "--address", "3"])
+        #expect(coil.status == 0 && coil.stdout == "coil 3 bool  true\n", "\(coil)")
+        let register = try await read(["--area", "holding", "--address", "10"])
+        #expect(register.status == 0 && register.stdout == "holding 10 uint16  42\n", "\(register)")
+        let missing = try await read(["--area", "holding", "--address", "500"])
+        #expect(missing.status == 1, "an exception answer is a failed read")
+        #expect(missing.stderr.contains("answered holding 500 with a Modbus exception"), "\(missing.stderr)")
+        await plc.stop()
+    }
+
     @Test func aBadScenarioIsAConfigurationError() async throws {
         let dir = TemporaryDirectory()
         let scenario = dir.write("bad.yaml", "machines:\n  - name: m\n    registers: { state: 1 }\n    phases: [ { state: 1, for: soon } ]\n")

@@ -56,5 +56,10 @@ public struct SinkConfig: Sendable {
         public var max: Duration = .seconds(10)
         public var multiplier: Double = 2
         public init() {}
+        public init(initial: Duration, max: Duration, multiplier: Double) {
+            self.initial = initial
+            self.max = max
+            self.multiplier = multiplier
+        }
     }
 }

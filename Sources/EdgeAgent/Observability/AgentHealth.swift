@@ -30,7 +30,7 @@ public final class AgentHealth: Sendable {
         devices.withLock { $0[name] = Device(connected: connected, error: error) }
     }
 
-    func add(_ sink: SinkHealth) { sinks.withLock { $0.append(sink) } }
+    public func add(_ sink: SinkHealth) { sinks.withLock { $0.append(sink) } }
 
     /// Ready unless a sink refuses the agent (401/403/404) or the outbox cannot be written.
     public func readiness() -> (ready: Bool, reasons: [String]) {

@@ -1,0 +1,213 @@
+import Clocks
+import EdgeAgent
+import EdgeAgentTesting
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// A sink that answers from a script and records what it was sent: a fake for the forwarder's
+/// logic only (the real HTTP sink is tested against a real server in the integration tests).
+final class ScriptedSink: EventSink {
+    struct Log {
+        var attempts: [[Int64]] = []
+        var accepted: [Int64] = []
+        var probes = 0
+        var reachable = false
+    }
+
+    /// (attempt number from 0, the batch's sequences) -> the answer.
+    let script: @Sendable (Int, [Int64]) -> DeliveryOutcome
+    let log = Mutex(Log())
+
+    init(_ script: @escaping @Sendable (Int, [Int64]) -> DeliveryOutcome) { self.script = script }
+
+    func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
+        let sequences = events.map(\.sequence)
+        return log.withLock { log in
+            let outcome = script(log.attempts.count, sequences)
+            log.attempts.append(sequences)
+            if outcome == .delivered { log.accepted += sequences }
+            return outcome
+        }
+    }
+
+    func probe() async -> Bool { log.withLock { $0.probes += 1; return $0.reachable } }
+    func shutdown() async {}
+    var snapshot: Log { log.withLock { $0 } }
+}
+
+/// The forwarder on its own: a real outbox, a scripted sink, and a test clock, so backoff,
+/// linger and Retry-After are checked without waiting for them.
+@Suite struct ForwarderTests {
+    let dir = TemporaryDirectory()
+    let clock = TestClock()
+    let faults = OutboxFaults()
+
+    /// Appends `count` events (sequences 2...count+1 after outbox.created) and builds the forwarder.
+    func rig(_ count: Int, retry: SinkConfig.Retry = .init(), linger: Duration = .zero, maxEvents: Int = 500,
+             _ script: @escaping @Sendable (Int, [Int64]) -> DeliveryOutcome) async throws -> (Forwarder, ScriptedSink, OutboxWriter) {
+        var opts = options(dir)
+        opts.faults = faults
+        let writer = try await OutboxWriter(options: opts)
+        if count > 0 { try await writer.append((0..<count).map { event(.productionCompleted, $0) }) }
+        var config = SinkConfig(name: "mw", kind: .http(.init(url: "http://127.0.0.1:1/")))
+        config.retry = retry
+        config.batch.linger = linger
+        config.batch.maxEvents = maxEvents
+        let sink = ScriptedSink(script)
+        let forwarder = Forwarder(config: config, sink: sink, writer: writer, logger: Logger(label: "test"), clock: clock)
+        return (forwarder, sink, writer)
+    }
+
+    /// Runs the forwarder while `body` drives the test clock; then stops it as the agent does.
+    func running(_ forwarder: Forwarder, _ writer: OutboxWriter, _ body: () async throws -> Void) async throws {
+        let group = ServiceGroup(services: [forwarder], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        await writer.close()
+    }
+
+    /// Advances the test clock in `step`s until `condition` holds (bounded in real time).
+    func advance(by step: Duration = .milliseconds(100), until condition: () -> Bool) async -> Bool {
+        await eventually(timeout: .seconds(20), every: .milliseconds(2)) {
+            if condition() { return true }
+            await clock.advance(by: step)
+            return condition()
+        }
+    }
+
+    func cursor() throws -> Int64 { try OutboxDatabase.openExisting(options(dir)).status().sinks["mw"]!.delivered }
+
+    @Test func deliversInSequenceOrderInBatches() async throws {
+        let (forwarder, sink, writer) = try await rig(1200, maxEvents: 500) { _, _ in .delivered }
+        try await running(forwarder, writer) {
+            #expect(await advance { sink.snapshot.accepted.count == 1201 })
+        }
+        #expect(sink.snapshot.accepted == Array(1...1201))
+        #expect(sink.snapshot.attempts.map(\.count) == [500, 500, 201])
+        #expect(try cursor() == 1201)
+    }
+
+    @Test func lingersForMoreEventsBeforeSendingASmallBatch() async throws {
+        let (forwarder, sink, writer) = try await rig(3, linger: .seconds(5)) { _, _ in .delivered }
+        try await running(forwarder, writer) {
+            await clock.advance(by: .seconds(4))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(sink.snapshot.attempts.isEmpty, "a batch smaller than max_events waits for linger")
+            #expect(await advance { sink.snapshot.accepted.count == 4 })
+        }
+    }
+
+    @Test func isolatesARejectedEventByBisectionAndDeliversTheRest() async throws {
+        let (forwarder, sink, writer) = try await rig(99) { _, batch in
+            batch.contains(37) ? .rejected(status: 422, body: "bad quantity") : .delivered
+        }
+        try await running(forwarder, writer) {
+            #expect(await advance { sink.snapshot.accepted.count == 99 })
+        }
+        #expect(sink.snapshot.accepted.sorted() == Array(1...100).filter { $0 != 37 })
+        let dead = try OutboxDatabase.openExisting(options(dir)).deadEvents(sink: "mw")
+        #expect(dead.map(\.sequence) == [37])
+        #expect(dead.first?.status == 422)
+        #expect(sink.snapshot.attempts.count <= 2 * 7 + 1, "bisection: about 2 log2(n) attempts, not one per event")
+    }
+
+    @Test func halvesOn413AndDeadLettersASingleEventStillTooLarge() async throws {
+        let (forwarder, sink, writer) = try await rig(40) { _, batch in
+            batch.contains(10) ? .tooLarge : (batch.count > 8 ? .tooLarge : .delivered)
+        }
+        try await running(forwarder, writer) {
+            #expect(await advance { sink.snapshot.accepted.count == 40 })
+        }
+        #expect(sink.snapshot.accepted.sorted() == Array(1...41).filter { $0 != 10 })
+        #expect(sink.snapshot.attempts.filter { $0.count <= 8 && !$0.contains(10) }.allSatisfy { _ in true })
+        #expect(try OutboxDatabase.openExisting(options(dir)).deadEvents(sink: "mw").map(\.status) == [413])
+    }
+
+    @Test func waitsWhatRetryAfterSays() async throws {
+        let (forwarder, sink, writer) = try await rig(5) { attempt, _ in
+            attempt == 0 ? .retry(.http_429, retryAfter: .seconds(30)) : .delivered
+        }
+        try await running(forwarder, writer) {
+            #expect(await advance { sink.snapshot.attempts.count == 1 })
+            await clock.advance(by: .seconds(29))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(sink.snapshot.attempts.count == 1, "no second attempt before Retry-After has passed")
+            #expect(sink.snapshot.probes == 0, "a sink that answers is not probed")
+            #expect(await advance { sink.snapshot.accepted.count == 6 })
+        }
+    }
+
+    @Test func neverDeadLettersOnAuthFailuresAndIsNotReadyMeanwhile() async throws {
+        let (forwarder, sink, writer) = try await rig(5) { attempt, _ in
+            attempt < 4 ? .misconfigured(status: [401, 403, 404, 401][attempt], body: "no") : .delivered
+        }
+        try await running(forwarder, writer) {
+            #expect(await advance { sink.snapshot.attempts.count >= 2 })
+            #expect(forwarder.health.snapshot.misconfigured != nil)
+            #expect(await advance { sink.snapshot.accepted.count == 6 })
+            #expect(forwarder.health.snapshot.misconfigured == nil, "ready again once the sink accepts")
+        }
+        #expect(try OutboxDatabase.openExisting(options(dir)).deadEvents(sink: "mw").isEmpty)
+    }
+
+    @Test func anUnreachableSinkIsProbedAndRetriedAsSoonAsItAnswers() async throws {
+        // A sink that refuses connections until it is up; the backoff alone would wait a minute.
+        let down = Mutex(true)
+        let retry = SinkConfig.Retry(initial: .seconds(60), max: .seconds(60), multiplier: 2)
+        let (forwarder, sink, writer) = try await rig(5, retry: retry) { _, _ in
+            down.withLock { $0 } ? .retry(.connect, retryAfter: nil) : .delivered
+        }
+        try await running(forwarder, writer) {
+            #expect(await advance { sink.snapshot.attempts.count == 1 })
+            #expect(await advance { sink.snapshot.probes >= 3 }, "probed every probe interval while backing off")
+            #expect(sink.snapshot.attempts.count == 1, "a probe is not a batch")
+            down.withLock { $0 = false }
+            sink.log.withLock { $0.reachable = true }
+            let before = clock.now
+            #expect(await advance(by: .milliseconds(50)) { sink.snapshot.accepted.count == 6 })
+            #expect(before.duration(to: clock.now) <= .seconds(1), "delivered within a second of the sink answering, not after the 60 s backoff")
+        }
+    }
+
+    @Test func aSinkThatAnswers5xxKeepsItsBackoffAndIsNotProbed() async throws {
+        let retry = SinkConfig.Retry(initial: .seconds(20), max: .seconds(20), multiplier: 2)
+        let (forwarder, sink, writer) = try await rig(5, retry: retry) { attempt, _ in attempt < 3 ? .retry(.http_5xx, retryAfter: nil) : .delivered }
+        try await running(forwarder, writer) {
+            #expect(await advance(by: .seconds(1)) { sink.snapshot.accepted.count == 6 })
+        }
+        #expect(sink.snapshot.probes == 0)
+    }
+
+    @Test func survivesFailingClaimsAndSettlementsWithoutResendingABatch() async throws {
+        let (forwarder, sink, writer) = try await rig(10) { _, _ in .delivered }
+        faults.fail(.claim, times: 3, code: 5)  // SQLITE_BUSY
+        faults.fail(.settle, times: 2, code: 13)  // SQLITE_FULL
+        try await running(forwarder, writer) {
+            #expect(await advance { sink.snapshot.accepted.count == 11 })
+            #expect(await advance { (try? cursor()) == 11 })
+            #expect(forwarder.health.snapshot.outboxError == nil, "healthy again once the outbox answers")
+        }
+        #expect(sink.snapshot.attempts.count == 1, "a settlement that failed is retried on its own, not by sending again")
+    }
+
+    @Test func aFailingSettlementShowsInReadiness() async throws {
+        let (forwarder, sink, writer) = try await rig(3) { _, _ in .delivered }
+        faults.fail(.settle, times: 1000)
+        let health = AgentHealth(report: writer.report)
+        health.add(forwarder.health)
+        try await running(forwarder, writer) {
+            #expect(await advance { sink.snapshot.accepted.count == 4 })
+            #expect(await advance { !health.readiness().ready })
+            #expect(health.readiness().reasons.contains { $0.contains("sink mw cannot read or settle the outbox") })
+            faults.fail(.settle, times: 0)
+            #expect(await advance(by: .seconds(1)) { health.readiness().ready })
+        }
+    }
+}
