@@ -5,7 +5,7 @@ VENV := .venv
 SWIFT ?= swift
 BIN := .build/debug/edge-agent
 
-.PHONY: deps build test demo bench check-configs clean
+.PHONY: deps build test demo bench soak check-configs clean
 
 ## deps: install the missing system packages (apt) and the Python test tools (venv)
 deps:
@@ -31,6 +31,10 @@ test: build
 ## demo: simulator + agent + reference receiver on loopback, with a receiver outage
 demo: build
 	$(BIN) demo --duration 60s --outage 20s $(DEMO_ARGS)
+
+## soak: 100 kill -9 cycles under load near max_size (not in CI; about ten minutes)
+soak: build
+	EDGE_SOAK=1 EDGE_AGENT_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --filter CrashTests 2>&1 | grep -E '^soak:|✘|passed after|failed after'
 
 ## bench: the benchmarks, release build, one JSON object per line
 bench: deps

@@ -32,10 +32,12 @@ public final class AgentHarness: @unchecked Sendable {
     }
 
     /// Starts the agent appending `events` in total (continuing across restarts).
-    public func start(events: Int, rate: Double = 0, batch: Int = 100, environment: [String: String] = [:]) throws {
+    public func start(events: Int, rate: Double = 0, batch: Int = 100, type: String = "tag.changed",
+                      environment: [String: String] = [:]) throws {
         runs += 1
         child = try ChildProcess(Paths.edgeAgent, ["run", "--config", configPath, "--inject-events", String(events),
-                                                   "--inject-rate", String(rate), "--inject-batch", String(batch)],
+                                                   "--inject-rate", String(rate), "--inject-batch", String(batch),
+                                                   "--inject-type", type],
                                  directory: directory, name: "agent-\(runs)", environment: environment)
     }
 

@@ -13,6 +13,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: .hidden) var injectEvents: Int?
     @Option(help: .hidden) var injectRate: Double = 0
     @Option(help: .hidden) var injectBatch: Int = 100
+    @Option(help: .hidden) var injectType: String = "tag.changed"
 
     func run() async throws {
         var config: AgentConfig? = try options.load()
@@ -22,7 +23,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             while let current = config {
                 let agent = Agent(config: current, logger: logger, registry: registry,
-                                  testSource: injectEvents.map { .init(total: $0, rate: injectRate, batch: injectBatch) })
+                                  testSource: injectEvents.map { .init(total: $0, rate: injectRate, batch: injectBatch, type: EventType(injectType)) })
                 config = try await agent.run()
             }
         } catch let error as ConfigError {

@@ -40,6 +40,16 @@ public final class Forwarder: Service {
 
     public func run() async throws {
         let bell = writer.doorbell.subscribe()
+        do {
+            try await forwardUntilShutdown(bell)
+        } catch {
+            await sink.shutdown()  // cancelled, not shut down gracefully: the client still closes
+            throw error
+        }
+        await sink.shutdown()
+    }
+
+    private func forwardUntilShutdown(_ bell: AsyncStream<Void>) async throws {
         try await untilGracefulShutdown {
             let options = self.writer.options
             // Opening reads the schema: on the reader's own thread, and retried like any outbox failure.
@@ -52,7 +62,6 @@ public final class Forwarder: Service {
             }
             await reader.shutdown()
         }
-        await sink.shutdown()
     }
 
     private func forward(_ bell: AsyncStream<Void>, reader: Confined<OutboxDatabase>) async throws {

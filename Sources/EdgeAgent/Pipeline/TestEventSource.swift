@@ -1,18 +1,21 @@
 import Logging
 import ServiceLifecycle
 
-/// A generated event stream for tests and benchmarks (`run --inject-events`): `tag.changed`
-/// events numbered 1...total. Its progress is producer state, stored in the same transaction as
+/// A generated event stream for tests and benchmarks (`run --inject-events`): events numbered
+/// 1...total, `tag.changed` (low: dropped by a full outbox) or of another type (`--inject-type
+/// production.completed`: critical, so a full outbox pauses the source instead). Its progress is producer state, stored in the same transaction as
 /// the events, so after a crash it goes on exactly where the outbox left off.
 public struct TestEventSource: Service {
     public struct Options: Sendable {
         public var total: Int
         public var rate: Double
         public var batch: Int
-        public init(total: Int, rate: Double = 0, batch: Int = 100) {
+        public var type: EventType
+        public init(total: Int, rate: Double = 0, batch: Int = 100, type: EventType = .tagChanged) {
             self.total = total
             self.rate = rate
             self.batch = batch
+            self.type = type
         }
     }
 
@@ -27,7 +30,7 @@ public struct TestEventSource: Service {
             let count = min(options.batch, options.total - appended)
             let now = Timestamp.now()
             let events = (appended + 1...appended + count).map { n in
-                Event(type: .tagChanged, subject: "test.source", time: now,
+                Event(type: options.type, subject: "test.source", time: now,
                       data: ["tag": "test.source", "value": .int(Int64(n)), "quality": "good"])
             }
             do {
