@@ -8,9 +8,10 @@ extension Integration {
 /// nothing committed is lost, no id carries two contents, `sequence` has no gap.
 @Suite struct CrashTests {
     struct Figures: CustomStringConvertible {
-        var cycles = 0, total = 0, received = 0, missing = 0, idsWithTwoContents = 0, wallSeconds = 0.0
+        var cycles = 0, total = 0, received = 0, missing = 0, idsWithTwoContents = 0, pausedRuns = 0, wallSeconds = 0.0
         var description: String {
             "\(cycles) kill -9 cycles, \(total) events generated, \(received) received, \(missing) missing, "
+                + "\(pausedRuns) runs paused by a full outbox, "
                 + "\(idsWithTwoContents) ids with two contents, wall time \(Int(wallSeconds)) s"
         }
     }
@@ -56,8 +57,13 @@ extension Integration {
         }
         #expect(Set(values) == Set(1...total) && Set(values).count == total)
         await server.stop()
+        let pausedRuns = (0...cycles + 1).filter { run in
+            ((try? String(contentsOfFile: dir.file("agent-\(run).stderr"), encoding: .utf8)) ?? "").contains("Outbox full")
+        }.count
+        if maxSize != nil { #expect(pausedRuns > 0, "the outbox never reached max_size") }
         return Figures(cycles: cycles, total: total, received: check.uniqueIDs.count, missing: total + 1 - check.uniqueIDs.count,
-                       idsWithTwoContents: check.idsWithTwoContents.count, wallSeconds: (ContinuousClock.now - started).seconds)
+                       idsWithTwoContents: check.idsWithTwoContents.count, pausedRuns: pausedRuns,
+                       wallSeconds: (ContinuousClock.now - started).seconds)
     }
 
     @Test func survivesTenKillsWhileAppendingAndForwarding() async throws {

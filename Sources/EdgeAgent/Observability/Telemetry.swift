@@ -19,6 +19,10 @@ public enum Telemetry {
         Counter(label: "edge_sink_failures_total", dimensions: [("sink", sink), ("reason", reason.rawValue)]).increment()
     }
 
+    static func historianFile(source: String, result: String) {
+        Counter(label: "edge_historian_files_total", dimensions: [("source", source), ("result", result)]).increment()
+    }
+
     static func modbus(device: String, results: DevicePoller.Results, duration: Duration) {
         for (result, n) in results.byName {
             Counter(label: "edge_modbus_requests_total", dimensions: [("device", device), ("result", result)]).increment(by: n)

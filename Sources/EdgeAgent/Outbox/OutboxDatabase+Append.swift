@@ -8,7 +8,8 @@ extension OutboxDatabase {
     /// The sequence moves only with what is committed: after any failure (including the quota's
     /// own committed drop notice followed by `.full`) the next append reads it back from the
     /// database, so no number is ever given twice and none is skipped.
-    public func append(_ events: [Event], state: [(key: String, value: String)] = [], now: Timestamp = .now()) throws -> ClosedRange<Int64>? {
+    public func append(_ events: [Event], state: [(key: String, value: String)] = [], file: FileRecord? = nil,
+                       now: Timestamp = .now()) throws -> ClosedRange<Int64>? {
         do {
             if sequenceInDoubt {
                 lastSequence = try committedSequence()
@@ -21,6 +22,13 @@ extension OutboxDatabase {
                     let statement = try db.prepare(
                         "INSERT INTO state(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
                     for (key, value) in state { try statement.run([.text(key), .text(value)]) }
+                }
+                if let file {
+                    try db.prepare("""
+                        INSERT INTO files(hash, source, name, rows, outcome, done_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                        ON CONFLICT(hash) DO NOTHING
+                        """).run([.text(file.hash), .text(file.source), .text(file.name), .int(Int64(file.rows)),
+                                  .text(file.outcome.rawValue), .int(now.milliseconds)])
                 }
                 try options.faults?.check(.append)
                 return sequences
@@ -62,5 +70,35 @@ extension OutboxDatabase {
         try setMeta("last_seq", String(lastSequence))
         Telemetry.appended(events)  // counted before commit: a rolled-back batch over-counts, never under
         return first...lastSequence
+    }
+}
+
+/// A historian file's outcome, committed with the events it produced (SPEC 7: a file is the same
+/// file when its SHA-256 is the same, whatever its name).
+public struct FileRecord: Sendable, Equatable {
+    public enum Outcome: String, Sendable { case ok, rejected }
+    public var hash: String
+    public var source: String
+    public var name: String
+    public var rows: Int
+    public var outcome: Outcome
+
+    public init(hash: String, source: String, name: String, rows: Int, outcome: Outcome) {
+        self.hash = hash
+        self.source = source
+        self.name = name
+        self.rows = rows
+        self.outcome = outcome
+    }
+}
+
+extension OutboxDatabase {
+    /// The record of a file with this content, if one was ingested or rejected before.
+    public func fileRecord(hash: String) throws -> FileRecord? {
+        let statement = try db.prepare("SELECT source, name, rows, outcome FROM files WHERE hash = ?1")
+        try statement.bind([.text(hash)])
+        guard try statement.step() else { return nil }
+        return FileRecord(hash: hash, source: statement.text(0), name: statement.text(1), rows: Int(statement.int(2)),
+                          outcome: FileRecord.Outcome(rawValue: statement.text(3)) ?? .ok)
     }
 }

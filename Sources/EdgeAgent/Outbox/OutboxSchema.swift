@@ -20,6 +20,12 @@ enum OutboxSchema {
         CREATE TABLE requeue(sink TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(sink, seq));
         CREATE TABLE state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         """,
+        // 2: historian files by content hash: each is ingested once, whatever its name.
+        """
+        CREATE TABLE files(
+            hash TEXT PRIMARY KEY, source TEXT NOT NULL, name TEXT NOT NULL,
+            rows INTEGER NOT NULL, outcome TEXT NOT NULL, done_ms INTEGER NOT NULL);
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }

@@ -20,8 +20,8 @@ public final class OutboxWriter: Sendable {
 
     /// Appends `events` with the producers' `state` in one transaction, then wakes the forwarders.
     @discardableResult
-    public func append(_ events: [Event], state: [(key: String, value: String)] = []) async throws -> ClosedRange<Int64>? {
-        let stored = try await database.run { try $0.append(events, state: state) }
+    public func append(_ events: [Event], state: [(key: String, value: String)] = [], file: FileRecord? = nil) async throws -> ClosedRange<Int64>? {
+        let stored = try await database.run { try $0.append(events, state: state, file: file) }
         doorbell.ring()
         return stored
     }

@@ -62,6 +62,8 @@ public struct Agent {
                                  tick: config.devices.isEmpty ? nil : .seconds(1), health: health))
         // Inputs, last: they stop first at shutdown.
         services += try DevicePoller.pollers(for: config.devices, bus: bus, logger: logger, health: health)
+        let textTags = RuleSet(config: config).contextTags
+        services += config.historian.map { HistorianIngestor(config: $0, bus: bus, writer: writer, textTags: textTags, logger: logger) }
         if let registry, let listen = config.agent.httpListen.flatMap(HostPort.init) {
             services.append(StatusEndpoint(listen: listen, registry: registry, health: health, config: config, logger: logger))
         }
@@ -97,6 +99,5 @@ public struct Agent {
     /// What the configuration asks for that this release does not do yet: `run` says so plainly.
     public static func unavailableParts(of config: AgentConfig) -> [(part: String, name: String)] {
         config.sinks.compactMap { sink in if case .mqtt = sink.kind { ("MQTT sink", sink.name) } else { nil } }
-            + config.historian.map { ("historian CSV input", $0.name) }
     }
 }

@@ -66,11 +66,14 @@ public struct Pipeline: Service {
         var next = engine
         var events = held.events + signal.events + next.apply(signal.samples)
         if let tick { events += next.advance(to: tick) }
-        guard next.state != engine.state || !events.isEmpty || !signal.state.isEmpty else { return }
+        guard next.state != engine.state || !events.isEmpty || !signal.state.isEmpty || signal.file != nil else {
+            signal.committed?(true)
+            return
+        }
         while !Task.isCancelled {
             do {
                 let json = String(decoding: try JSONEncoder().encode(next.state), as: UTF8.self)
-                try await writer.append(events, state: signal.state + [(Self.stateKey, json)])
+                try await writer.append(events, state: signal.state + [(Self.stateKey, json)], file: signal.file)
                 if held.paused || held.failing { logger.notice("Outbox accepts events again; acquisition resumed.") }
                 health?.updateOutbox {
                     $0.full = false
@@ -78,22 +81,25 @@ public struct Pipeline: Service {
                 }
                 engine = next
                 held = Held()
+                signal.committed?(true)
                 return
             } catch let error as OutboxError where error.code == .full {
                 if !held.paused { logger.warning("Outbox full of undelivered critical events; acquisition paused.") }
                 health?.updateOutbox { $0.full = true }
                 held.paused = true
                 held.events = Array((held.events + signal.events).suffix(Held.limit))
+                signal.committed?(false)
                 await pause()
                 return
             } catch {
                 if !held.failing { logger.error("Could not append to the outbox; retrying.", metadata: ["error": "\(error)"]) }
                 health?.updateOutbox { $0.appendError = "\(error)" }
                 held.failing = true
-                if Task.isShuttingDownGracefully { return }  // the stored state is the last committed one
+                if Task.isShuttingDownGracefully { break }  // the stored state is the last committed one
                 await pause()
             }
         }
+        signal.committed?(false)
     }
 
     /// A second between attempts, cut short by graceful shutdown.

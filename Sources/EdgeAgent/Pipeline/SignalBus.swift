@@ -1,16 +1,25 @@
 import AsyncAlgorithms
 
-/// What an input hands the pipeline: one reading (samples with one time), events the input
-/// decides itself (`device.connection.changed`), and state to store with them (a file checkpoint).
+/// What an input hands the pipeline: readings (samples, in time order; one time is one reading),
+/// events the input decides itself (`device.connection.changed`), and state to store with them
+/// (a file's progress, its record once done).
 public struct Signal: Sendable {
     public var samples: [Sample]
     public var events: [Event]
     public var state: [(key: String, value: String)]
+    public var file: FileRecord?
+    /// For an input that must not lose a reading (a historian file): told `true` once the signal
+    /// is committed, `false` when a full outbox refused it or the agent stops (send it again).
+    /// A Modbus reading has none: the next poll reads the same registers.
+    public var committed: (@Sendable (Bool) -> Void)?
 
-    public init(samples: [Sample] = [], events: [Event] = [], state: [(key: String, value: String)] = []) {
+    public init(samples: [Sample] = [], events: [Event] = [], state: [(key: String, value: String)] = [],
+                file: FileRecord? = nil, committed: (@Sendable (Bool) -> Void)? = nil) {
         self.samples = samples
         self.events = events
         self.state = state
+        self.file = file
+        self.committed = committed
     }
 }
 

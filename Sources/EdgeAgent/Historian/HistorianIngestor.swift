@@ -1,0 +1,328 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One per `historian` folder: takes each settled file, checks it whole, then feeds its rows to
+/// the pipeline as readings, and moves it to `processed/` (or deletes it) or `rejected/`.
+///
+/// Exactly once per file: pass one reads the whole file (SHA-256, every row parsed), so a
+/// malformed file is rejected before any of its rows becomes an event; pass two sends the
+/// readings in chunks cut at a time boundary, each committed with the file's progress
+/// (`historian.NAME`: hash and rows done) as producer state, the last one with the file's record.
+/// After a crash the same file resumes after its last committed chunk; the same content dropped
+/// again, under any name, is found by its hash and skipped.
+public final class HistorianIngestor: Service {
+    public let config: HistorianConfig
+    let bus: SignalBus
+    let writer: OutboxWriter
+    let textTags: Set<String>
+    let logger: Logger
+    /// Samples per committed chunk (cut at the next time boundary).
+    let chunkSamples: Int
+
+    public init(config: HistorianConfig, bus: SignalBus, writer: OutboxWriter, textTags: Set<String>, logger: Logger,
+                chunkSamples: Int = 5000) {
+        self.config = config
+        self.bus = bus
+        self.writer = writer
+        self.textTags = textTags
+        var logger = logger
+        logger[metadataKey: "source"] = "\(config.name)"
+        self.logger = logger
+        self.chunkSamples = chunkSamples
+    }
+
+    var progressKey: String { "historian.\(config.name)" }
+
+    public func run() async throws {
+        let config = self.config, options = writer.options
+        let folder = try await Confined(opening: {
+            try DropDirectory(directory: config.directory, pattern: config.pattern, settle: config.settle)
+        })
+        let reader = try await Confined(opening: { try OutboxDatabase.openExisting(options) })
+        do {
+            try await untilGracefulShutdown { try await self.watch(folder, reader) }
+        } catch {
+            await folder.shutdown()
+            await reader.shutdown()
+            throw error
+        }
+        await folder.shutdown()
+        await reader.shutdown()
+    }
+
+    private func watch(_ folder: Confined<DropDirectory>, _ reader: Confined<OutboxDatabase>) async throws {
+        var progress = Progress(writer.storedState[progressKey])
+        while !Task.isCancelled {
+            for path in try await folder.run({ $0.ready() }) where !Task.isCancelled {
+                let stays = try await ingest(path, folder: folder, reader: reader, progress: &progress)
+                try await folder.run { $0.taken(path, parked: stays) }
+            }
+        }
+    }
+
+    /// The file's progress as stored with its last committed chunk.
+    struct Progress: Equatable {
+        var hash = ""
+        var rowsDone = 0
+        init(hash: String = "", rowsDone: Int = 0) {
+            self.hash = hash
+            self.rowsDone = rowsDone
+        }
+        init(_ stored: String?) {
+            let parts = stored?.split(separator: " ") ?? []
+            if parts.count == 2, let rows = Int(parts[1]) { self.init(hash: String(parts[0]), rowsDone: rows) } else { self.init() }
+        }
+        var stored: String { "\(hash) \(rowsDone)" }
+    }
+
+    /// What pass one found.
+    enum Check: Sendable {
+        case valid(hash: String, rows: Int, ordered: Bool)
+        case malformed(hash: String, CSVReader.Malformed)
+        case unreadable(String)
+    }
+
+    /// Returns whether the file stays where it is (it could not be moved).
+    private func ingest(_ path: String, folder: Confined<DropDirectory>, reader: Confined<OutboxDatabase>,
+                        progress: inout Progress) async throws -> Bool {
+        let name = (path as NSString).lastPathComponent
+        let config = self.config, textTags = self.textTags
+        let check = try await folder.run { _ in Self.check(path, config: config, textTags: textTags) }
+        switch check {
+        case let .unreadable(reason):
+            logger.error("Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(reason)"])
+            return true
+        case let .malformed(hash, problem):
+            if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
+                return try await duplicate(path, name: name, of: known, folder: folder)
+            }
+            try await commit(Signal(file: FileRecord(hash: hash, source: config.name, name: name, rows: 0, outcome: .rejected)))
+            Telemetry.historianFile(source: config.name, result: "rejected")
+            logger.error("Historian file rejected; no row of it was used.", metadata: [
+                "file": "\(name)", "line": "\(problem.line)", "column": "\(problem.column)", "reason": "\(problem.reason)",
+            ])
+            return try await folder.run { _ in Self.reject(path, problem: problem) }
+        case let .valid(hash, rows, ordered):
+            if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
+                return try await duplicate(path, name: name, of: known, folder: folder)
+            }
+            let resumeAfter = progress.hash == hash ? progress.rowsDone : 0
+            if resumeAfter > 0 { logger.notice("Resuming a historian file after its last committed rows.", metadata: ["file": "\(name)", "rows": "\(resumeAfter)"]) }
+            progress = try await feed(path, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter)
+            Telemetry.historianFile(source: config.name, result: "ok")
+            logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
+            return try await folder.run { _ in Self.finish(path, onSuccess: config.onSuccess) }
+        }
+    }
+
+    private func duplicate(_ path: String, name: String, of known: FileRecord, folder: Confined<DropDirectory>) async throws -> Bool {
+        Telemetry.historianFile(source: config.name, result: "duplicate")
+        logger.warning("Historian file has the same content as one taken before; skipped.", metadata: [
+            "file": "\(name)", "same_as": "\(known.name)", "outcome": "\(known.outcome.rawValue)",
+        ])
+        let onSuccess = config.onSuccess
+        return try await folder.run { _ in
+            known.outcome == .rejected ? Self.move(path, to: "rejected") : Self.finish(path, onSuccess: onSuccess)
+        }
+    }
+
+    /// Pass two: the readings in chunks, each committed with the file's progress.
+    private func feed(_ path: String, name: String, hash: String, rows: Int, ordered: Bool, skipping done: Int) async throws -> Progress {
+        let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples, key = progressKey
+        let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
+        // The file is read on its own thread; chunks cross over one at a time (memory stays bounded).
+        let producer = Task.detached {
+            do {
+                try Self.readChunks(path, config: config, textTags: textTags, chunkSamples: chunkSamples, ordered: ordered,
+                                    skipping: done) { chunk in
+                    while case .dropped = sink.yield(chunk) { usleep(1000) }
+                }
+                sink.finish()
+            } catch {
+                sink.finish(throwing: error)
+            }
+        }
+        defer { producer.cancel() }
+        var progress = Progress(hash: hash, rowsDone: done)
+        var pending: Chunk?
+        var iterator = chunks.makeAsyncIterator()
+        while true {
+            let chunk: Chunk
+            if let p = pending { chunk = p } else if let n = try await iterator.next() { chunk = n } else { break }
+            pending = chunk
+            let last = chunk.rowsDone == rows
+            let next = Progress(hash: hash, rowsDone: chunk.rowsDone)
+            try await commit(Signal(samples: chunk.samples, state: [(key, next.stored)],
+                                    file: last ? FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok) : nil))
+            progress = next
+            pending = nil
+            if last { break }
+        }
+        if progress.rowsDone < rows {  // an empty tail: record the file on its own
+            try await commit(Signal(state: [(key, Progress(hash: hash, rowsDone: rows).stored)],
+                                    file: FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok)))
+        }
+        return Progress(hash: hash, rowsDone: rows)
+    }
+
+    /// Sends `signal` until the pipeline commits it (a full outbox refuses it: wait, send again).
+    private func commit(_ signal: Signal) async throws {
+        let (acks, ack) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
+        var signal = signal
+        signal.committed = { ack.yield($0) }
+        var iterator = acks.makeAsyncIterator()
+        while true {
+            await bus.send(signal)
+            try Task.checkCancellation()
+            guard let committed = await iterator.next() else { throw CancellationError() }
+            if committed { return }
+            try Task.checkCancellation()
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    struct Chunk: Sendable {
+        var samples: [Sample]
+        /// Data rows of the file consumed once this chunk is committed.
+        var rowsDone: Int
+    }
+
+    // MARK: - Blocking file work (on the folder's thread)
+
+    /// Reads `path` in 64 KiB pieces, handing each to `body` (the file is never held whole).
+    static func stream(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { return }
+            try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        }
+    }
+
+    /// Pass one: hash, every row parsed, rows counted, whether times never go backwards.
+    static func check(_ path: String, config: HistorianConfig, textTags: Set<String>) -> Check {
+        var hash = SHA256()
+        var csv = CSVReader(delimiter: config.delimiter.asciiValue ?? UInt8(ascii: ","), encoding: config.encoding == .latin1 ? .latin1 : .utf8)
+        var rows: HistorianRows?
+        var count = 0
+        var ordered = true
+        var lastTime = Int64.min
+        var samples: [Sample] = []
+        func take(_ record: CSVReader.Record) throws {
+            guard var decoder = rows else {
+                rows = try HistorianRows(config: config, header: record, textTags: textTags)
+                return
+            }
+            samples.removeAll(keepingCapacity: true)
+            try decoder.read(record, into: &samples)
+            rows = decoder
+            count += 1
+            for sample in samples {
+                if sample.time.milliseconds < lastTime { ordered = false }
+                lastTime = max(lastTime, sample.time.milliseconds)
+            }
+        }
+        do {
+            try stream(path) { bytes in
+                hash.update(bytes)
+                try csv.push(bytes, take)
+            }
+            try csv.finish(take)
+            if rows == nil { throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header") }
+            return .valid(hash: hash.finalize(), rows: count, ordered: ordered)
+        } catch let problem as CSVReader.Malformed where problem.line > 0 {
+            // Hash the rest, so the same broken content is recognised when it is dropped again.
+            var rest = SHA256()
+            do {
+                try stream(path) { rest.update($0) }
+            } catch {
+                return .unreadable("\(error)")
+            }
+            return .malformed(hash: rest.finalize(), problem)
+        } catch {
+            return .unreadable("\(error)")
+        }
+    }
+
+    /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes; a file
+    /// whose times go backwards is sorted whole first (stable: rows with one time keep their order).
+    static func readChunks(_ path: String, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int, ordered: Bool,
+                           skipping done: Int, _ emit: (Chunk) throws -> Void) throws {
+        var csv = CSVReader(delimiter: config.delimiter.asciiValue ?? UInt8(ascii: ","), encoding: config.encoding == .latin1 ? .latin1 : .utf8)
+        var rows: HistorianRows?
+        var count = 0
+        var chunk: [Sample] = []
+        var all: [Sample] = []
+        func take(_ record: CSVReader.Record) throws {
+            guard var decoder = rows else {
+                rows = try HistorianRows(config: config, header: record, textTags: textTags)
+                return
+            }
+            var samples: [Sample] = []
+            try decoder.read(record, into: &samples)  // parsed even when skipped: the repeated-hour rule follows the file
+            rows = decoder
+            count += 1
+            guard count > done else { return }
+            if !ordered {
+                all += samples
+                return
+            }
+            if chunk.count >= chunkSamples, let first = samples.first, first.time != chunk.last?.time {
+                try emit(Chunk(samples: chunk, rowsDone: count - 1))
+                chunk.removeAll(keepingCapacity: true)
+            }
+            chunk += samples
+        }
+        try stream(path) { try csv.push($0, take) }
+        try csv.finish(take)
+        if !ordered {
+            // Unordered files are resumed only as a whole: their readings interleave rows.
+            let sorted = all.enumerated().sorted { ($0.element.time.milliseconds, $0.offset) < ($1.element.time.milliseconds, $1.offset) }.map(\.element)
+            try emit(Chunk(samples: sorted, rowsDone: count))
+            return
+        }
+        try emit(Chunk(samples: chunk, rowsDone: count))
+    }
+
+    /// Moves `path` into `DIR/sub/` (a name already there gets a numbered suffix); returns
+    /// whether the file stays where it is because it could not be moved.
+    static func move(_ path: String, to sub: String) -> Bool {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path + "/" + sub
+        var target = folder + "/" + url.lastPathComponent
+        var n = 1
+        while FileManager.default.fileExists(atPath: target) {
+            target = folder + "/" + url.deletingPathExtension().lastPathComponent + ".\(n)." + url.pathExtension
+            n += 1
+        }
+        return rename(path, target) != 0
+    }
+
+    static func finish(_ path: String, onSuccess: HistorianConfig.OnSuccess) -> Bool {
+        switch onSuccess {
+        case .archive: return move(path, to: "processed")
+        case .delete: return unlink(path) != 0
+        }
+    }
+
+    /// The file goes whole to `rejected/`, with `NAME.error.txt` beside it.
+    static func reject(_ path: String, problem: CSVReader.Malformed) -> Bool {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path + "/rejected"
+        let text = "\(url.lastPathComponent): line \(problem.line), column \(problem.column): \(problem.reason)\n"
+        try? Data(text.utf8).write(to: URL(fileURLWithPath: folder + "/" + url.lastPathComponent + ".error.txt"))
+        return move(path, to: "rejected")
+    }
+}

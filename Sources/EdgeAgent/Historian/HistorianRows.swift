@@ -1,0 +1,102 @@
+import Foundation
+
+/// From a historian file's records to samples (SPEC 3 `historian`, SPEC 7): pure, one per file.
+///
+/// | layout | a record is | samples |
+/// |---|---|---|
+/// | `long` | time, source tag, value (and quality) | one, if the source tag is mapped and the quality good |
+/// | `wide` | time and a column per tag | one per mapped column with a value (an empty cell is no sample) |
+///
+/// Values are numbers (`decimal` as configured; `true`/`false` read as 1/0); a tag a machine reads
+/// as text (a work order) keeps its text. A record with the wrong number of fields, a time or a
+/// number that cannot be read is `CSVReader.Malformed`, naming its line and column.
+public struct HistorianRows {
+    let config: HistorianConfig
+    var time: HistorianTime
+    let textTags: Set<String>
+    let fieldCount: Int
+    let header: [String]
+    let timeColumn: Int
+    let tagColumn: Int
+    let valueColumn: Int
+    let qualityColumn: Int?
+    let goodQualities: Set<String>
+    /// Long: source tag -> agent tag. Wide: the mapped columns.
+    let tagMap: [String: String]
+    let wideColumns: [(index: Int, tag: String)]
+
+    public init(config: HistorianConfig, header: CSVReader.Record, textTags: Set<String>) throws {
+        self.config = config
+        self.textTags = textTags
+        self.header = header.fields.map { $0.trimmingCharacters(in: .whitespaces) }
+        fieldCount = header.fields.count
+        let names = self.header
+        func column(_ name: String?) throws -> Int {
+            guard let name else { return -1 }
+            guard let index = names.firstIndex(of: name) else {
+                throw CSVReader.Malformed(line: header.line, column: 1,
+                                          reason: "no column '\(name)' in the header (found: \(names.joined(separator: ", ")))")
+            }
+            return index
+        }
+        timeColumn = try column(config.timestampColumn)
+        tagColumn = try column(config.layout == .long ? config.tagColumn : nil)
+        valueColumn = try column(config.layout == .long ? config.valueColumn : nil)
+        qualityColumn = config.qualityColumn.map { try? column($0) } ?? nil
+        if let quality = config.qualityColumn, qualityColumn == nil { _ = try column(quality) }
+        goodQualities = Set(config.goodQualities)
+        let map = Dictionary(config.tags.map { ($0.source, $0.tag) }, uniquingKeysWith: { first, _ in first })
+        tagMap = map
+        wideColumns = config.layout == .wide
+            ? names.enumerated().compactMap { i, name in map[name].map { (i, $0) } }
+            : []
+        let zone = TimeZone(identifier: config.timezone) ?? TimeZone(identifier: "UTC")!
+        time = HistorianTime(format: HistorianTime.Format(config.timestampFormat) ?? .iso8601, zone: zone)
+    }
+
+    /// The samples of one record, appended to `samples`.
+    public mutating func read(_ record: CSVReader.Record, into samples: inout [Sample]) throws {
+        let fields = record.fields
+        guard fields.count == fieldCount else {
+            throw CSVReader.Malformed(line: record.line, column: min(fields.count, fieldCount) + 1,
+                                      reason: "expected \(fieldCount) fields as in the header, found \(fields.count)")
+        }
+        if let q = qualityColumn, !goodQualities.contains(fields[q].trimmingCharacters(in: .whitespaces)) { return }
+        let at: Timestamp
+        do {
+            at = Timestamp(milliseconds: try time.read(Substring(fields[timeColumn].trimmingCharacters(in: .whitespaces))))
+        } catch let error as HistorianTime.Invalid {
+            throw CSVReader.Malformed(line: record.line, column: timeColumn + 1, reason: "\(header[timeColumn]): \(error.reason)")
+        }
+        if config.layout == .long {
+            guard let tag = tagMap[fields[tagColumn].trimmingCharacters(in: .whitespaces)] else { return }
+            if let value = try value(fields[valueColumn], tag: tag, line: record.line, column: valueColumn) {
+                samples.append(Sample(tag: tag, value: value, time: at))
+            }
+        } else {
+            for (index, tag) in wideColumns {
+                if let value = try value(fields[index], tag: tag, line: record.line, column: index) {
+                    samples.append(Sample(tag: tag, value: value, time: at))
+                }
+            }
+        }
+    }
+
+    /// nil for an empty cell.
+    func value(_ raw: String, tag: String, line: Int, column: Int) throws -> TagValue? {
+        let text = raw.trimmingCharacters(in: .whitespaces)
+        if text.isEmpty { return nil }
+        if textTags.contains(tag) { return .string(text) }
+        switch text.lowercased() {
+        case "true": return .int(1)
+        case "false": return .int(0)
+        default: break
+        }
+        let normalized = config.decimal == "." ? text : text.replacingOccurrences(of: String(config.decimal), with: ".")
+        if let integer = Int64(normalized) { return .int(integer) }
+        if let number = Double(normalized), number.isFinite, !normalized.contains(where: { $0 == "x" || $0 == "X" || $0 == "n" || $0 == "N" }) {
+            return .double(number)
+        }
+        throw CSVReader.Malformed(line: line, column: column + 1, reason: "\(header[column]): '\(text)' is not a number")
+    }
+}

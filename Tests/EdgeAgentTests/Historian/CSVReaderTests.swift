@@ -1,0 +1,118 @@
+import EdgeAgent
+import Foundation
+import Testing
+
+func records(_ text: [UInt8], encoding: CSVReader.Encoding = .utf8, delimiter: Character = ",", chunk: Int = .max) throws -> [CSVReader.Record] {
+    var reader = CSVReader(delimiter: delimiter.asciiValue!, encoding: encoding)
+    var out: [CSVReader.Record] = []
+    try text.withUnsafeBufferPointer { all in
+        var start = 0
+        while start < all.count {
+            let end = min(all.count, start + chunk)
+            try reader.push(UnsafeBufferPointer(rebasing: all[start..<end])) { out.append($0) }
+            start = end
+        }
+    }
+    try reader.finish { out.append($0) }
+    return out
+}
+
+func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] { try records(Array(text.utf8), chunk: chunk) }
+
+@Suite struct CSVReaderTests {
+    @Test func readsQuotedFieldsWithDelimitersQuotesAndLineBreaks() throws {
+        let text = "Time,Tag,Comment\r\n2026-01-01T00:00:00,\"A,1\",\"said \"\"hi\"\"\r\nthen left\"\r\n2026-01-01T00:00:01,B,plain\r\n"
+        let read = try records(text)
+        #expect(read.map(\.fields) == [["Time", "Tag", "Comment"], ["2026-01-01T00:00:00", "A,1", "said \"hi\"\r\nthen left"],
+                                        ["2026-01-01T00:00:01", "B", "plain"]])
+        #expect(read.map(\.line) == [1, 2, 4], "physical lines: the quoted line break counts")
+    }
+
+    @Test func givesTheSameRecordsWhateverTheChunks() throws {
+        let text = "\u{FEFF}a,b\r\n\"x\r\ny\",\"q\"\"\"\n1,2\r3,4\n\n5,\"6\""
+        let whole = try records(text)
+        #expect(whole.map(\.fields) == [["a", "b"], ["x\r\ny", "q\""], ["1", "2"], ["3", "4"], ["5", "6"]])
+        #expect(whole.map(\.line) == [1, 2, 4, 5, 7])
+        for chunk in 1...7 { #expect(try records(text, chunk: chunk) == whole, "chunk \(chunk)") }
+    }
+
+    @Test func readsLatin1AndSemicolons() throws {
+        let bytes: [UInt8] = Array("Zeit;Wert\n".utf8) + [0x4D, 0xFC, 0x6C, 0x6C, 0x3B, 0x31, 0x2C, 0x35, 0x0A]  // "Müll;1,5"
+        let read = try records(bytes, encoding: .latin1, delimiter: ";")
+        #expect(read.map(\.fields) == [["Zeit", "Wert"], ["Müll", "1,5"]])
+    }
+
+    @Test func namesTheLineAndColumnOfWhatIsMalformed() throws {
+        let cases: [(String, CSVReader.Malformed)] = [
+            ("a,b\n1,\"2\"x\n", .init(line: 2, column: 2, reason: "text after the closing quote of a quoted field")),
+            ("a,b\n1,2\n3,\"open\n\n", .init(line: 3, column: 2, reason: "a quoted field is never closed")),
+        ]
+        for (text, expected) in cases {
+            let error = #expect(throws: CSVReader.Malformed.self) { try records(text) }
+            #expect(error == expected)
+        }
+        let badUTF8: [UInt8] = Array("a,b\n1,2\n3,".utf8) + [0xFC, 0x0A]
+        let error = #expect(throws: CSVReader.Malformed.self) { try records(badUTF8) }
+        #expect(error?.line == 3 && error?.column == 2 && error?.reason.contains("UTF-8") == true)
+    }
+
+    /// A million random inputs: each is read or rejected with a line and column; nothing crashes.
+    @Test func fuzzEveryInputIsReadOrRejectedWithItsPlace() throws {
+        var random = FastRandom()
+        let alphabet: [UInt8] = Array(",;\"\r\n abc12.-:T".utf8) + [0xC3, 0xA4, 0xFF, 0xEF, 0xBB, 0xBF, 0x00]
+        var read = 0, rejected = 0
+        var time = HistorianTime(format: .iso8601, zone: TimeZone(identifier: "Europe/Berlin")!)
+        var pattern = HistorianTime(format: HistorianTime.Format("%d.%m.%Y %H:%M:%S")!, zone: TimeZone(identifier: "Europe/Berlin")!)
+        for _ in 0..<1_000_000 {
+            let length = Int(random.next() % 24)
+            let bytes = (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
+            do {
+                let lines = bytes.reduce(1) { $0 + ($1 == 10 || $1 == 13 ? 1 : 0) }
+                let out = try records(bytes, chunk: Int(random.next() % 8) + 1)
+                #expect(out.allSatisfy { $0.line >= 1 && $0.line <= lines + 1 })
+                read += 1
+            } catch let error as CSVReader.Malformed {
+                #expect(error.line >= 1 && error.column >= 1, "\(bytes): \(error)")
+                rejected += 1
+            }
+            let text = Substring(String(decoding: bytes, as: UTF8.self))
+            _ = try? time.read(text)
+            _ = try? pattern.read(text)
+        }
+        #expect(read + rejected == 1_000_000)
+        #expect(read > 100_000 && rejected > 10_000, "both outcomes exercised: \(read) read, \(rejected) rejected")
+    }
+}
+
+@Suite struct SHA256Tests {
+    func hex(_ text: String) -> String {
+        var hash = SHA256()
+        hash.update(Array(text.utf8))
+        return hash.finalize()
+    }
+
+    @Test func matchesTheStandardsTestVectors() {
+        #expect(hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        var million = SHA256()
+        let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
+        for _ in 0..<1000 { million.update(chunk) }
+        #expect(million.finalize() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    @Test func streamingInOddPiecesGivesTheSameDigest() {
+        let text = Array(String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 20).utf8)
+        var whole = SHA256()
+        whole.update(text)
+        var pieces = SHA256()
+        var i = 0, step = 1
+        while i < text.count {
+            pieces.update(Array(text[i..<min(text.count, i + step)]))
+            i += step
+            step = step % 70 + 3
+        }
+        #expect(pieces.finalize() == whole.finalize())
+    }
+}
