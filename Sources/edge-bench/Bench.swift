@@ -8,6 +8,8 @@ struct BenchResult {
     var unit: String
     var baseline: String
     var baselineValue: Double
+    /// Further figures a bench reports beside its value (`peak_rss_mib`).
+    var extra: [(String, JSONValue)] = []
 
     var json: String {
         let ratio = baselineValue == 0 ? 0 : value / baselineValue
@@ -15,7 +17,7 @@ struct BenchResult {
             ("bench", .string(bench)), ("value", .double(round(value * 100) / 100)), ("unit", .string(unit)),
             ("baseline", .string(baseline)), ("baseline_value", .double(round(baselineValue * 100) / 100)),
             ("ratio", .double(round(ratio * 1000) / 1000)),
-        ]).json
+        ] + extra).json
     }
 }
 

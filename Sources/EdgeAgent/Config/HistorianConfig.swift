@@ -22,4 +22,10 @@ public struct HistorianConfig: Sendable {
     public var tags: [(source: String, tag: String)] = []
     public var settle: Duration = .seconds(2)
     public var onSuccess: OnSuccess = .archive
+
+    public init(name: String, directory: String, timestampColumn: String) {
+        self.name = name
+        self.directory = directory
+        self.timestampColumn = timestampColumn
+    }
 }

@@ -17,6 +17,7 @@ final class DropDirectory {
     private var seen: [String: (size: Int64, mtime: Int64, stableSince: ContinuousClock.Instant)] = [:]
     /// Files left where they are because they could not be moved: not taken again until they change.
     private var parked: [String: (size: Int64, mtime: Int64)] = [:]
+    private var scanned = false
 
     init(directory: String, pattern: String, settle: Duration) throws {
         self.directory = directory
@@ -47,7 +48,8 @@ final class DropDirectory {
     /// Waits up to `timeout` for a change (or the rescan interval), then returns the files that
     /// have settled, oldest modification time first.
     func ready(waiting timeout: Duration = .milliseconds(500)) -> [String] {
-        waitForChange(timeout)
+        if scanned { waitForChange(timeout) }  // the first look is at once: files may be waiting
+        scanned = true
         let now = ContinuousClock.now
         var present = Set<String>()
         var ready: [(path: String, mtime: Int64)] = []
@@ -65,6 +67,7 @@ final class DropDirectory {
                 if now - known.stableSince >= settle { ready.append((path, mtime)) }
             } else {
                 seen[name] = (size, mtime, now)
+                if settle == .zero { ready.append((path, mtime)) }
             }
         }
         for name in seen.keys where !present.contains(name) { seen[name] = nil }

@@ -1,0 +1,107 @@
+import EdgeAgent
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `csv.ingest`: rows/s of a 1,000,000-row long-layout historian file (one machine's state and
+/// counter plus 20 other tags per time stamp, the state changing at every time stamp) through
+/// the drop folder, both passes, the rules and the outbox (sync full). Baseline: a plain
+/// buffered line count of the same file. Also reports the process's peak resident memory
+/// while ingesting (`peak_rss_mib`, VmHWM after resetting it).
+enum CSVIngestBench {
+    static let rows = 1_000_000
+    static let tagsPerTime = 22
+
+    static func run() async throws -> BenchResult {
+        let dir = scratchDirectory("csv")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let drop = dir + "/drop"
+        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
+        let file = drop + "/export.csv"
+        try write(file)
+
+        let lines = try seconds { _ = try countLines(file) }
+        let counted = try countLines(file)
+        guard counted == rows + 1 else { throw BenchError("line count \(counted)") }
+
+        var config = HistorianConfig(name: "bench", directory: drop, timestampColumn: "Timestamp")
+        config.tagColumn = "TagName"
+        config.valueColumn = "Value"
+        config.timestampFormat = "unix_ms"
+        config.settle = .zero
+        config.tags = [("M.STATE", "m.state"), ("M.COUNT", "m.count")] + (1...20).map { ("M.T\($0)", "m.t\($0)") }
+        let rules = RuleSet(machines: [RuleSet.Machine(
+            name: "m",
+            state: MachineConfig.StateRule(source: .map(tag: "m.state", codes: [(0, "stopped"), (1, "running")]), downtime: ["stopped"]),
+            counters: [RuleSet.Counter(tag: "m.count", event: .productionCompleted, range: 65536)])])
+        let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
+                                    sync: .full, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
+        let writer = try await OutboxWriter(options: options)
+        let bus = SignalBus()
+        let logger = Logger(label: "bench")
+        let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: logger, tick: nil)
+        let ingestor = HistorianIngestor(config: config, bus: bus, writer: writer, textTags: [], logger: logger)
+        let group = ServiceGroup(services: [pipeline, ingestor], logger: logger)
+        resetPeakRSS()
+        let ingest = try await seconds {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                while !FileManager.default.fileExists(atPath: drop + "/processed/export.csv") {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+        let peak = peakRSSMiB()
+        await writer.close()
+        return BenchResult(bench: "csv.ingest", value: Double(rows) / ingest, unit: "rows/s",
+                           baseline: "a plain 64 KiB-buffered line count of the same file", baselineValue: Double(rows) / lines,
+                           extra: [("peak_rss_mib", .double(round(peak * 10) / 10))])
+    }
+
+    static func write(_ path: String) throws {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = FileHandle(forWritingAtPath: path)!
+        defer { try? handle.close() }
+        var text = "Timestamp,TagName,Value\n"
+        let times = rows / tagsPerTime + 1
+        var written = 0
+        for i in 0..<times where written < rows {
+            let t = 1_795_000_000_000 + Int64(i) * 1000
+            let values = ["M.STATE,\(i % 2)", "M.COUNT,\(i % 65536)"] + (1...20).map { "M.T\($0),\(Double(i % 1000) / 10 + Double($0))" }
+            for value in values where written < rows {
+                text += "\(t),\(value)\n"
+                written += 1
+            }
+            if text.utf8.count > 1 << 20 {
+                handle.write(Data(text.utf8))
+                text = ""
+            }
+        }
+        handle.write(Data(text.utf8))
+    }
+
+    static func countLines(_ path: String) throws -> Int {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw BenchError("cannot open \(path)") }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var count = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return count }
+            for i in 0..<n where buffer[i] == 10 { count += 1 }
+        }
+    }
+
+    static func resetPeakRSS() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    static func peakRSSMiB() -> Double {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+    }
+}
