@@ -39,20 +39,41 @@ public final class HistorianIngestor: Service {
     var progressKey: String { "historian.\(config.name)" }
 
     public func run() async throws {
-        let config = self.config, options = writer.options
-        let folder = try await Confined(opening: {
-            try DropDirectory(directory: config.directory, pattern: config.pattern, settle: config.settle)
-        })
-        let reader = try await Confined(opening: { try OutboxDatabase.openExisting(options) })
+        let reader = try await Confined(opening: { [options = writer.options] in try OutboxDatabase.openExisting(options) })
         do {
-            try await untilGracefulShutdown { try await self.watch(folder, reader) }
+            try await untilGracefulShutdown {
+                let folder = try await self.openFolder()
+                do {
+                    try await self.watch(folder, reader)
+                } catch {
+                    await folder.shutdown()
+                    throw error
+                }
+                await folder.shutdown()
+            }
         } catch {
-            await folder.shutdown()
             await reader.shutdown()
             throw error
         }
-        await folder.shutdown()
         await reader.shutdown()
+    }
+
+    /// A folder that cannot be created or watched (permissions, a missing mount) is this input's
+    /// problem only: logged once, tried again every ten seconds.
+    private func openFolder() async throws -> Confined<DropDirectory> {
+        let config = self.config
+        var logged = false
+        while true {
+            do {
+                return try await Confined(opening: {
+                    try DropDirectory(directory: config.directory, pattern: config.pattern, settle: config.settle)
+                })
+            } catch {
+                if !logged { logger.error("Historian folder cannot be used; trying again every 10 s.", metadata: ["directory": "\(config.directory)", "error": "\(error)"]) }
+                logged = true
+                try await Task.sleep(for: .seconds(10))
+            }
+        }
     }
 
     private func watch(_ folder: Confined<DropDirectory>, _ reader: Confined<OutboxDatabase>) async throws {

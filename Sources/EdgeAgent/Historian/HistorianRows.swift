@@ -61,15 +61,15 @@ public struct HistorianRows {
             throw CSVReader.Malformed(line: record.line, column: min(fields.count, fieldCount) + 1,
                                       reason: "expected \(fieldCount) fields as in the header, found \(fields.count)")
         }
-        if let q = qualityColumn, !goodQualities.contains(fields[q].trimmingCharacters(in: .whitespaces)) { return }
+        if let q = qualityColumn, !goodQualities.contains(String(Self.trimmed(fields[q]))) { return }
         let at: Timestamp
         do {
-            at = Timestamp(milliseconds: try time.read(Substring(fields[timeColumn].trimmingCharacters(in: .whitespaces))))
+            at = Timestamp(milliseconds: try time.read(Self.trimmed(fields[timeColumn])))
         } catch let error as HistorianTime.Invalid {
             throw CSVReader.Malformed(line: record.line, column: timeColumn + 1, reason: "\(header[timeColumn]): \(error.reason)")
         }
         if config.layout == .long {
-            guard let tag = tagMap[fields[tagColumn].trimmingCharacters(in: .whitespaces)] else { return }
+            guard let tag = tagMap[String(Self.trimmed(fields[tagColumn]))] else { return }
             if let value = try value(fields[valueColumn], tag: tag, line: record.line, column: valueColumn) {
                 samples.append(Sample(tag: tag, value: value, time: at))
             }
@@ -84,19 +84,33 @@ public struct HistorianRows {
 
     /// nil for an empty cell.
     func value(_ raw: String, tag: String, line: Int, column: Int) throws -> TagValue? {
-        let text = raw.trimmingCharacters(in: .whitespaces)
+        let text = Self.trimmed(raw)
         if text.isEmpty { return nil }
-        if textTags.contains(tag) { return .string(text) }
-        switch text.lowercased() {
-        case "true": return .int(1)
-        case "false": return .int(0)
-        default: break
+        if textTags.contains(tag) { return .string(String(text)) }
+        if let first = text.utf8.first, first | 0x20 == UInt8(ascii: "t") || first | 0x20 == UInt8(ascii: "f") {
+            switch text.lowercased() {
+            case "true": return .int(1)
+            case "false": return .int(0)
+            default: break
+            }
         }
-        let normalized = config.decimal == "." ? text : text.replacingOccurrences(of: String(config.decimal), with: ".")
+        let normalized = config.decimal == "." ? String(text) : text.replacingOccurrences(of: String(config.decimal), with: ".")
         if let integer = Int64(normalized) { return .int(integer) }
-        if let number = Double(normalized), number.isFinite, !normalized.contains(where: { $0 == "x" || $0 == "X" || $0 == "n" || $0 == "N" }) {
+        // Only digits, sign, point and exponent: Double() alone would also take "nan", "inf" and hex.
+        if normalized.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 || $0 | 0x20 == 101 }),
+           let number = Double(normalized), number.isFinite {
             return .double(number)
         }
         throw CSVReader.Malformed(line: line, column: column + 1, reason: "\(header[column]): '\(text)' is not a number")
+    }
+
+    /// Without leading and trailing spaces and tabs (cheaper than Foundation's trimming per cell).
+    static func trimmed(_ text: String) -> Substring {
+        let utf8 = text.utf8
+        guard let first = utf8.first, let last = utf8.last, first == 32 || first == 9 || last == 32 || last == 9 else { return text[...] }
+        var start = utf8.startIndex, end = utf8.endIndex
+        while start < end, utf8[start] == 32 || utf8[start] == 9 { start = utf8.index(after: start) }
+        while end > start, utf8[utf8.index(before: end)] == 32 || utf8[utf8.index(before: end)] == 9 { end = utf8.index(before: end) }
+        return text[start..<end]
     }
 }
