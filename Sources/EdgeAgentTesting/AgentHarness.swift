@@ -10,8 +10,19 @@ public final class AgentHarness: @unchecked Sendable {
     private var runs = 0
 
     /// `extraSink` goes inside the sink's `http:` mapping, `sinkLines` below the sink.
-    public init(sinkURL: String, extraSink: String = "", sinkLines: String = "", outbox: String = "", statusPort: Int? = nil,
-                directory: TemporaryDirectory = TemporaryDirectory()) {
+    public convenience init(sinkURL: String, extraSink: String = "", sinkLines: String = "", outbox: String = "", statusPort: Int? = nil,
+                            directory: TemporaryDirectory = TemporaryDirectory()) {
+        self.init(sinks: """
+              - name: mw
+                http: { url: "\(sinkURL)", timeout: 2s\(extraSink) }
+                batch: { max_events: 200, linger: 20ms }
+                retry: { initial: 20ms, max: 300ms }
+            \(sinkLines)
+            """, outbox: outbox, statusPort: statusPort, directory: directory)
+    }
+
+    /// `sinks`: the items of the `sinks:` list, as YAML indented by two.
+    public init(sinks: String, outbox: String = "", statusPort: Int? = nil, directory: TemporaryDirectory = TemporaryDirectory()) {
         self.directory = directory
         configPath = directory.write("agent.yaml", """
             version: 1
@@ -22,11 +33,7 @@ public final class AgentHarness: @unchecked Sendable {
               data_dir: \(directory.path)/data
               http: { listen: "\(statusPort.map { "127.0.0.1:\($0)" } ?? "off")" }
             sinks:
-              - name: mw
-                http: { url: "\(sinkURL)", timeout: 2s\(extraSink) }
-                batch: { max_events: 200, linger: 20ms }
-                retry: { initial: 20ms, max: 300ms }
-            \(sinkLines)
+            \(sinks)
             \(outbox)
             """)
     }

@@ -11,8 +11,5 @@ struct CheckCommand: ParsableCommand {
         let config = try options.load()
         print("\(options.config): OK (\(config.devices.count) devices, \(config.historian.count) historian folders, "
             + "\(config.machines.count) machines, \(config.sinks.count) sinks)")
-        for part in Agent.unavailableParts(of: config) {
-            print("note: \(part.part) (\(part.name)) is valid but not available in this release yet; run ignores it")
-        }
     }
 }

@@ -8,6 +8,7 @@ struct EdgeAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge-agent",
         abstract: "Shop-floor events from PLCs and historians to ERP, without losing one.",
+        version: EdgeAgentVersion.current,
         subcommands: [RunCommand.self, CheckCommand.self, OutboxCommand.self, ModbusCommand.self, SimulateCommand.self, ReceiveCommand.self, DemoCommand.self])
 }
 

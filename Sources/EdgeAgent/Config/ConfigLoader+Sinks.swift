@@ -45,9 +45,10 @@ extension ConfigLoader {
                 }
             }
         }
-        if let q = m.map("mqtt", allowed: ["url", "client_id", "username", "password", "password_file", "topic", "qos", "protocol"]) {
+        if let q = m.map("mqtt", allowed: ["url", "client_id", "username", "password", "password_file", "topic", "status_topic",
+                                           "qos", "protocol", "max_inflight", "tls", "timeout"]) {
             let url = q.string("url", required: true)
-            if let url, !(url.hasPrefix("mqtt://") || url.hasPrefix("mqtts://")) {
+            if let url, !(url.hasPrefix("mqtt://") || url.hasPrefix("mqtts://")) || URL(string: url)?.host == nil {
                 reader.report(q["url"], q.sub("url"), "expected an mqtt:// or mqtts:// URL, found '\(url)'")
             }
             let clientID = q.string("client_id", required: true)
@@ -56,8 +57,24 @@ extension ConfigLoader {
                 mqtt.username = q.string("username")
                 mqtt.password = q.secret("password")
                 mqtt.topic = q.string("topic") ?? mqtt.topic
-                mqtt.qos = q.int("qos", in: 0...2) ?? 1
+                mqtt.statusTopic = q.string("status_topic") ?? mqtt.statusTopic
+                mqtt.qos = q.int("qos", in: 0...1) ?? 1
+                mqtt.maxInflight = q.int("max_inflight", in: 1...65535) ?? mqtt.maxInflight
+                mqtt.timeout = q.duration("timeout") ?? mqtt.timeout
                 if let p = q.oneOf("protocol", ["3", "3.1.1", "4", "5"]) { mqtt.protocolVersion = p == "5" ? 5 : 4 }
+                if let tls = q.map("tls", allowed: ["ca_file", "cert_file", "key_file"]) {
+                    mqtt.caFile = tls.string("ca_file")
+                    mqtt.certFile = tls.string("cert_file")
+                    mqtt.keyFile = tls.string("key_file")
+                    if (mqtt.certFile == nil) != (mqtt.keyFile == nil) {
+                        reader.report(tls.node, tls.sub("cert_file"), "a client certificate needs both 'cert_file' and 'key_file'")
+                    }
+                    for key in ["ca_file", "cert_file", "key_file"] {
+                        if let file = tls.string(key), !FileManager.default.isReadableFile(atPath: file) {
+                            reader.report(tls[key], tls.sub(key), "cannot read \(file)")
+                        }
+                    }
+                }
                 kind = .mqtt(mqtt)
             }
         }

@@ -35,8 +35,20 @@ public struct SinkConfig: Sendable {
         public var username: String?
         public var password: String?
         public var topic: String = "plants/{site}/lines/{line}/{type}"
+        public var statusTopic: String = "plants/{site}/lines/{line}/agents/{agent}/status"
         public var qos: Int = 1
         public var protocolVersion: Int = 4
+        /// Publishes awaiting their PUBACK at once.
+        public var maxInflight: Int = 100
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var timeout: Duration = .seconds(10)
+
+        public init(url: String, clientID: String) {
+            self.url = url
+            self.clientID = clientID
+        }
     }
 
     public struct Batch: Sendable {

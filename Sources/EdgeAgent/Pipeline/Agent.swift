@@ -32,26 +32,22 @@ public struct Agent {
 
         let health = AgentHealth(report: writer.report)
         var services: [any Service] = []
-        for part in Self.unavailableParts(of: config) {
-            logger.warning("Configured but not available in this release yet; ignored.", metadata: ["part": "\(part.part)", "name": "\(part.name)"])
-        }
         for (i, sink) in config.sinks.enumerated() {
-            switch sink.kind {
-            case let .http(http):
-                let client: HTTPSink
-                do {
-                    client = try HTTPSink(http)
-                } catch {
-                    // Unreadable TLS material is a configuration problem: restarting will not fix it.
-                    throw ConfigError(issues: [ConfigIssue(file: config.file, line: 1, column: 1, path: "sinks[\(i)].http.tls",
-                                                           message: "cannot load the TLS files: \(error)")])
+            let client: any EventSink
+            do {
+                switch sink.kind {
+                case let .http(http): client = try HTTPSink(http)
+                case let .mqtt(mqtt): client = try MQTTSink(mqtt, agent: config.agent)
                 }
-                let forwarder = Forwarder(config: sink, sink: client, writer: writer, logger: logger)
-                health.add(forwarder.health)
-                services.append(forwarder)
-            case .mqtt:
-                continue
+            } catch {
+                // Unreadable TLS material is a configuration problem: restarting will not fix it.
+                let key = if case .http = sink.kind { "http" } else { "mqtt" }
+                throw ConfigError(issues: [ConfigIssue(file: config.file, line: 1, column: 1, path: "sinks[\(i)].\(key).tls",
+                                                       message: "cannot load the TLS files: \(error)")])
             }
+            let forwarder = Forwarder(config: sink, sink: client, writer: writer, logger: logger)
+            health.add(forwarder.health)
+            services.append(forwarder)
         }
         services.append(OutboxMaintenance(writer: writer, logger: logger))
         let systemd = SystemdNotifier()
@@ -94,10 +90,5 @@ public struct Agent {
     struct StopTrigger: Service {
         let wait: @Sendable () async -> Void
         func run() async throws { try await untilGracefulShutdown { await wait() } }
-    }
-
-    /// What the configuration asks for that this release does not do yet: `run` says so plainly.
-    public static func unavailableParts(of config: AgentConfig) -> [(part: String, name: String)] {
-        config.sinks.compactMap { sink in if case .mqtt = sink.kind { ("MQTT sink", sink.name) } else { nil } }
     }
 }

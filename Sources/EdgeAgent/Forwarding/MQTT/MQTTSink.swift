@@ -1,0 +1,130 @@
+import Foundation
+import Synchronization
+
+/// SPEC 5.2: each event published alone, structured CloudEvents JSON (the same bytes the HTTP
+/// sink sends in its array), to the topic template, QoS 1 by default; delivered on its PUBACK.
+///
+/// A batch is published whole (libmosquitto keeps `max_inflight` of it awaiting PUBACK at once)
+/// and is delivered when every PUBACK is in. If the connection drops first, the forwarder sends
+/// the batch again: the events the broker already acknowledged are not published again, the
+/// rest go with the same ids and content. A refused connection (bad credentials, not
+/// authorised) is a configuration problem: never dead-lettered, `/readyz` fails.
+/// Besides the events, a retained status message on `status_topic`: online after each connect,
+/// offline published by the broker as the last will when the agent disappears, and by the
+/// agent itself on a clean stop.
+public final class MQTTSink: EventSink {
+    let config: SinkConfig.MQTT
+    let client: MQTTClient
+    let fill: @Sendable (_ type: String, _ subject: String) -> String
+    /// Sequences of the batch in hand that the broker has acknowledged.
+    private let acknowledged = Mutex<Set<Int64>>([])
+    let statusTopic: String
+    let offline: String
+
+    public init(_ config: SinkConfig.MQTT, agent: AgentConfig.Agent, version: String = EdgeAgentVersion.current) throws {
+        guard let url = URL(string: config.url), let host = url.host else { throw MQTTError("bad URL \(config.url)") }
+        let secure = url.scheme == "mqtts"
+        self.config = config
+        let values = ["{site}": agent.site, "{line}": agent.line, "{agent}": agent.id]
+        fill = { type, subject in Self.topic(config.topic, values.merging(["{type}": type, "{subject}": subject]) { $1 }) }
+        statusTopic = Self.topic(config.statusTopic, values)
+        let identity = ##""agent":\##(JSONValue.quoted(agent.id)),"version":\##(JSONValue.quoted(version))"##
+        offline = ##"{"online":false,\##(identity)}"##
+        let online: @Sendable () -> String = { ##"{"online":true,\##(identity),"since":"\##(Timestamp.now().rfc3339)"}"## }
+        var options = MQTTClient.Options(host: host, port: url.port ?? (secure ? 8883 : 1883), clientID: config.clientID,
+                                         username: config.username, password: config.password,
+                                         protocolVersion: config.protocolVersion, window: config.maxInflight,
+                                         will: (statusTopic, offline))
+        if secure || config.caFile != nil { options.tls = (config.caFile, config.certFile, config.keyFile) }
+        client = try MQTTClient(options, status: (statusTopic, online))
+    }
+
+    /// The template with `{site} {line} {agent} {type} {subject}` filled in; `/`, `+` and `#`
+    /// in a value become `_` (SPEC 7), so a value never adds a level or a wildcard.
+    static func topic(_ template: String, _ values: [String: String]) -> String {
+        var topic = template
+        for (key, value) in values {
+            topic = topic.replacingOccurrences(of: key, with: String(value.map { $0 == "/" || $0 == "+" || $0 == "#" ? "_" : $0 }))
+        }
+        return topic
+    }
+
+    /// The envelope's `subject`, read from the stored bytes.
+    static func subject(of body: String) -> String {
+        guard let start = body.range(of: #""subject":""#) else { return "" }
+        let rest = body[start.upperBound...]
+        return String(rest.prefix { $0 != "\"" })
+    }
+
+    public func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
+        let session = client.session
+        let (connected, refused) = session.state.withLock { ($0.connected, $0.refused) }
+        if let refused { return .misconfigured(status: Int(refused.code), body: "the broker refused the connection: \(refused.reason)") }
+        guard connected else { return .retry(.connect, retryAfter: nil) }
+        var done = acknowledged.withLock { $0 }
+        if !events.contains(where: { done.contains($0.sequence) }) { done = [] }  // a new batch
+        session.state.withLock { $0.acked.removeAll() }  // late acks of an abandoned attempt
+        var waiting: [Int32: Int64] = [:]
+        for event in events where !done.contains(event.sequence) {
+            var body = event.body
+            let result = body.withUTF8 { bytes in
+                client.publish(topic: fill(event.type, Self.subject(of: event.body)), payload: UnsafeRawBufferPointer(bytes),
+                               qos: config.qos, retain: false, contentType: "application/cloudevents+json")
+            }
+            switch result {
+            case let .success(mid): waiting[mid] = event.sequence
+            case .failure(.notConnected): return .retry(.connect, retryAfter: nil)
+            case .failure(.tooLarge): return events.count == 1 ? .rejected(status: 413, body: "larger than the broker accepts") : .tooLarge
+            case .failure(.failed): return .retry(.connect, retryAfter: nil)
+            }
+        }
+        let deadline = ContinuousClock.now + config.timeout
+        let timer = Task {
+            try? await Task.sleep(until: deadline)
+            session.poke()
+        }
+        defer { timer.cancel() }
+        var changes = session.changes.makeAsyncIterator()
+        while true {
+            let (acks, connected) = session.state.withLock { state in
+                var acks: [(Int32, Int32)] = []
+                for mid in waiting.keys { if let reason = state.acked.removeValue(forKey: mid) { acks.append((mid, reason)) } }
+                return (acks, state.connected)
+            }
+            for (mid, reason) in acks {
+                let sequence = waiting.removeValue(forKey: mid)!
+                // MQTT 5 reason codes from 0x80 are refusals of this message.
+                if reason >= 0x80 {
+                    acknowledged.withLock { $0 = done }
+                    return .rejected(status: Int(reason), body: "PUBACK reason 0x\(String(reason, radix: 16)) for sequence \(sequence)")
+                }
+                done.insert(sequence)
+            }
+            acknowledged.withLock { $0 = waiting.isEmpty ? [] : done }
+            if waiting.isEmpty { return .delivered }
+            if !connected { return .retry(.connect, retryAfter: nil) }
+            if ContinuousClock.now >= deadline { return .retry(.timeout, retryAfter: nil) }
+            _ = await changes.next()
+        }
+    }
+
+    /// libmosquitto reconnects by itself every second: the sink is back when it is connected.
+    public func probe() async -> Bool { client.session.state.withLock { $0.connected } }
+
+    /// A clean stop: offline on the status topic (retained), then disconnect.
+    public func shutdown() async {
+        if client.session.state.withLock({ $0.connected }) {
+            var offline = self.offline
+            let published = offline.withUTF8 {
+                client.publish(topic: statusTopic, payload: UnsafeRawBufferPointer($0), qos: 1, retain: true, contentType: "application/json")
+            }
+            if case let .success(mid) = published {
+                let deadline = ContinuousClock.now + .seconds(2)
+                while ContinuousClock.now < deadline, client.session.state.withLock({ $0.acked[mid] == nil && $0.connected }) {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+            }
+        }
+        await client.close()
+    }
+}
