@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeAgent", "CSQLite", "CModbus",
+                "EdgeAgent", "CSQLite", "CModbus", "CMosquitto",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -10,6 +10,7 @@ struct EdgeBench {
         ("outbox.append.normal", { [try await OutboxAppendBench.run(sync: .normal)] }),
         ("drain.http", { [try await DrainHTTPBench.run()] }),
         ("modbus", { try ModbusBench.run() }),
+        ("mqtt.drain", { [try await MQTTDrainBench.run()] }),
         ("csv.ingest", { [try await CSVIngestBench.run()] }),
         ("recovery.lag", { [try await RecoveryLagBench.run()] }),
     ]

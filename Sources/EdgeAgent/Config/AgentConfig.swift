@@ -15,6 +15,14 @@ public struct AgentConfig: Sendable {
         public var dataDir: String
         /// The status/metrics listener; nil when `off`.
         public var httpListen: String?
+
+        public init(id: String, site: String, line: String, dataDir: String, httpListen: String? = nil) {
+            self.id = id
+            self.site = site
+            self.line = line
+            self.dataDir = dataDir
+            self.httpListen = httpListen
+        }
     }
 
     public struct Outbox: Sendable {

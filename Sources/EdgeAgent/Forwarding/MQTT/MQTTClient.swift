@@ -39,8 +39,14 @@ final class MQTTClient: @unchecked Sendable {
             /// The broker's refusal of the last connect (CONNACK code), until a connect succeeds.
             var refused: (code: Int32, reason: String)?
             var connects = 0
-            /// Acknowledged message ids and their MQTT 5 reason code (0 under 3.1.1).
-            var acked: [Int32: Int32] = [:]
+            /// Message ids the sink waits for; the session rings only when the last one is in
+            /// (or a refusal comes, or the connection drops), not once per acknowledgement.
+            var waiting: Set<Int32> = []
+            /// Acknowledgements that came before the sink listed their id, with the MQTT 5 reason
+            /// code (0 under 3.1.1).
+            var early: [Int32: Int32] = [:]
+            /// Ids the broker refused (a reason code from 0x80), with the code.
+            var refusedMessages: [Int32: Int32] = [:]
         }
 
         let state = Mutex(State())
@@ -218,5 +224,17 @@ private let onDisconnectCallback: @convention(c) (OpaquePointer?, UnsafeMutableR
 }
 
 private let onPublishCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { _, userdata, mid, reason, _ in
-    session(userdata)?.update { $0.acked[mid] = reason }
+    guard let session = session(userdata) else { return }
+    let ring = session.state.withLock { state -> Bool in
+        guard state.waiting.remove(mid) != nil else {
+            state.early[mid] = reason
+            return false
+        }
+        if reason >= 0x80 {
+            state.refusedMessages[mid] = reason
+            return true
+        }
+        return state.waiting.isEmpty
+    }
+    if ring { session.poke() }
 }

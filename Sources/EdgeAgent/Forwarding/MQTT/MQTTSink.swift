@@ -63,19 +63,34 @@ public final class MQTTSink: EventSink {
         guard connected else { return .retry(.connect, retryAfter: nil) }
         var done = acknowledged.withLock { $0 }
         if !events.contains(where: { done.contains($0.sequence) }) { done = [] }  // a new batch
-        session.state.withLock { $0.acked.removeAll() }  // late acks of an abandoned attempt
-        var waiting: [Int32: Int64] = [:]
+        session.state.withLock {  // whatever an abandoned attempt left
+            $0.waiting.removeAll()
+            $0.early.removeAll()
+            $0.refusedMessages.removeAll()
+        }
+        var sequences: [Int32: Int64] = [:]
         for event in events where !done.contains(event.sequence) {
             var body = event.body
+            let topic = topic(for: event)
             let result = body.withUTF8 { bytes in
-                client.publish(topic: fill(event.type, Self.subject(of: event.body)), payload: UnsafeRawBufferPointer(bytes),
-                               qos: config.qos, retain: false, contentType: "application/cloudevents+json")
+                client.publish(topic: topic, payload: UnsafeRawBufferPointer(bytes), qos: config.qos, retain: false,
+                               contentType: "application/cloudevents+json")
             }
             switch result {
-            case let .success(mid): waiting[mid] = event.sequence
+            case let .success(mid): sequences[mid] = event.sequence
             case .failure(.notConnected): return .retry(.connect, retryAfter: nil)
             case .failure(.tooLarge): return events.count == 1 ? .rejected(status: 413, body: "larger than the broker accepts") : .tooLarge
             case .failure(.failed): return .retry(.connect, retryAfter: nil)
+            }
+        }
+        // Acknowledgements may already be in: list what is still awaited.
+        session.state.withLock { state in
+            for mid in sequences.keys {
+                if let reason = state.early.removeValue(forKey: mid) {
+                    if reason >= 0x80 { state.refusedMessages[mid] = reason }
+                } else {
+                    state.waiting.insert(mid)
+                }
             }
         }
         let deadline = ContinuousClock.now + config.timeout
@@ -86,26 +101,35 @@ public final class MQTTSink: EventSink {
         defer { timer.cancel() }
         var changes = session.changes.makeAsyncIterator()
         while true {
-            let (acks, connected) = session.state.withLock { state in
-                var acks: [(Int32, Int32)] = []
-                for mid in waiting.keys { if let reason = state.acked.removeValue(forKey: mid) { acks.append((mid, reason)) } }
-                return (acks, state.connected)
+            let (waiting, refusals, connected) = session.state.withLock { ($0.waiting, $0.refusedMessages, $0.connected) }
+            if let (mid, reason) = refusals.first {
+                done.formUnion(sequences.filter { !waiting.contains($0.key) && refusals[$0.key] == nil }.map(\.value))
+                acknowledged.withLock { $0 = done }
+                return .rejected(status: Int(reason), body: "PUBACK reason 0x\(String(reason, radix: 16)) for sequence \(sequences[mid] ?? 0)")
             }
-            for (mid, reason) in acks {
-                let sequence = waiting.removeValue(forKey: mid)!
-                // MQTT 5 reason codes from 0x80 are refusals of this message.
-                if reason >= 0x80 {
-                    acknowledged.withLock { $0 = done }
-                    return .rejected(status: Int(reason), body: "PUBACK reason 0x\(String(reason, radix: 16)) for sequence \(sequence)")
-                }
-                done.insert(sequence)
+            if waiting.isEmpty {
+                acknowledged.withLock { $0 = [] }
+                return .delivered
             }
-            acknowledged.withLock { $0 = waiting.isEmpty ? [] : done }
-            if waiting.isEmpty { return .delivered }
-            if !connected { return .retry(.connect, retryAfter: nil) }
-            if ContinuousClock.now >= deadline { return .retry(.timeout, retryAfter: nil) }
+            if !connected || ContinuousClock.now >= deadline {
+                done.formUnion(sequences.filter { !waiting.contains($0.key) }.map(\.value))
+                acknowledged.withLock { $0 = done }
+                return .retry(connected ? .timeout : .connect, retryAfter: nil)
+            }
             _ = await changes.next()
         }
+    }
+
+    /// Topics by (type, subject), filled once: a line has a handful.
+    private let topics = Mutex<[String: String]>([:])
+
+    func topic(for event: StoredEvent) -> String {
+        let subject = Self.subject(of: event.body)
+        let key = event.type + "\u{0}" + subject
+        if let known = topics.withLock({ $0[key] }) { return known }
+        let topic = fill(event.type, subject)
+        topics.withLock { $0[key] = topic }
+        return topic
     }
 
     /// libmosquitto reconnects by itself every second: the sink is back when it is connected.
@@ -120,7 +144,8 @@ public final class MQTTSink: EventSink {
             }
             if case let .success(mid) = published {
                 let deadline = ContinuousClock.now + .seconds(2)
-                while ContinuousClock.now < deadline, client.session.state.withLock({ $0.acked[mid] == nil && $0.connected }) {
+                client.session.state.withLock { if $0.early.removeValue(forKey: mid) == nil { $0.waiting.insert(mid) } }
+                while ContinuousClock.now < deadline, client.session.state.withLock({ $0.waiting.contains(mid) && $0.connected }) {
                     try? await Task.sleep(for: .milliseconds(10))
                 }
             }
