@@ -27,7 +27,7 @@ public final class MosquittoBroker: @unchecked Sendable {
         self.directory = directory
         port = freePort()
         let name = "mosquitto-\(port)"
-        var lines = ["listener \(port) 127.0.0.1", "max_queued_messages 1000000", "max_inflight_messages 0"]
+        var lines = ["listener \(port) 127.0.0.1", "max_queued_messages 1000000", "max_inflight_messages 0", "set_tcp_nodelay true"]
         // Started as root, mosquitto becomes user `mosquitto`, who cannot read the test's key files.
         if getuid() == 0 { lines.append("user root") }
         if let tls = options.tls { lines += ["certfile \(tls.cert)", "keyfile \(tls.key)"] }

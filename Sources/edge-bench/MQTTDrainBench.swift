@@ -46,7 +46,10 @@ enum MQTTDrainBench {
 
     static func startBroker(_ dir: String) throws -> (process: Process, port: Int) {
         let port = 20000 + Int.random(in: 0..<20000)
-        var lines = ["listener \(port) 127.0.0.1", "allow_anonymous true", "max_queued_messages 0", "max_inflight_messages 0"]
+        // set_tcp_nodelay: mosquitto's default holds each small PUBACK for Nagle; a batch that waits
+        // for its last PUBACK then loses ~40 ms (10k instead of 70k messages/s, plain libmosquitto too).
+        var lines = ["listener \(port) 127.0.0.1", "allow_anonymous true", "max_queued_messages 0", "max_inflight_messages 0",
+                     "set_tcp_nodelay true"]
         if getuid() == 0 { lines.append("user root") }
         try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
         let process = Process()
