@@ -25,19 +25,7 @@ extension ConfigLoader {
                         return (String(pair.key.dropLast(5)), text.trimmingCharacters(in: .newlines))
                     }
                     http.bearerToken = h.secret("bearer_token")
-                    if let tls = h.map("tls", allowed: ["ca_file", "cert_file", "key_file"]) {
-                        http.caFile = tls.string("ca_file")
-                        http.certFile = tls.string("cert_file")
-                        http.keyFile = tls.string("key_file")
-                        if (http.certFile == nil) != (http.keyFile == nil) {
-                            reader.report(tls.node, tls.sub("cert_file"), "mTLS needs both 'cert_file' and 'key_file'")
-                        }
-                        for key in ["ca_file", "cert_file", "key_file"] {
-                            if let file = tls.string(key), !FileManager.default.isReadableFile(atPath: file) {
-                                reader.report(tls[key], tls.sub(key), "cannot read \(file)")
-                            }
-                        }
-                    }
+                    (http.caFile, http.certFile, http.keyFile) = tlsFiles(h, reader, both: "mTLS needs both 'cert_file' and 'key_file'")
                     http.timeout = h.duration("timeout") ?? http.timeout
                     kind = .http(http)
                 } else {
@@ -62,19 +50,7 @@ extension ConfigLoader {
                 mqtt.maxInflight = q.int("max_inflight", in: 1...65535) ?? mqtt.maxInflight
                 mqtt.timeout = q.duration("timeout") ?? mqtt.timeout
                 if let p = q.oneOf("protocol", ["3", "3.1.1", "4", "5"]) { mqtt.protocolVersion = p == "5" ? 5 : 4 }
-                if let tls = q.map("tls", allowed: ["ca_file", "cert_file", "key_file"]) {
-                    mqtt.caFile = tls.string("ca_file")
-                    mqtt.certFile = tls.string("cert_file")
-                    mqtt.keyFile = tls.string("key_file")
-                    if (mqtt.certFile == nil) != (mqtt.keyFile == nil) {
-                        reader.report(tls.node, tls.sub("cert_file"), "a client certificate needs both 'cert_file' and 'key_file'")
-                    }
-                    for key in ["ca_file", "cert_file", "key_file"] {
-                        if let file = tls.string(key), !FileManager.default.isReadableFile(atPath: file) {
-                            reader.report(tls[key], tls.sub(key), "cannot read \(file)")
-                        }
-                    }
-                }
+                (mqtt.caFile, mqtt.certFile, mqtt.keyFile) = tlsFiles(q, reader, both: "a client certificate needs both 'cert_file' and 'key_file'")
                 kind = .mqtt(mqtt)
             }
         }
@@ -109,5 +85,18 @@ extension ConfigLoader {
         }
         guard name != nil, kind != nil else { return nil }
         return sink
+    }
+
+    /// A sink's `tls` mapping (HTTP and MQTT alike): the files, each readable, a certificate with its key.
+    static func tlsFiles(_ sink: MapNode, _ reader: ConfigReader, both: String) -> (ca: String?, cert: String?, key: String?) {
+        guard let tls = sink.map("tls", allowed: ["ca_file", "cert_file", "key_file"]) else { return (nil, nil, nil) }
+        let files = (tls.string("ca_file"), tls.string("cert_file"), tls.string("key_file"))
+        if (files.1 == nil) != (files.2 == nil) { reader.report(tls.node, tls.sub("cert_file"), both) }
+        for key in ["ca_file", "cert_file", "key_file"] {
+            if let file = tls.string(key), !FileManager.default.isReadableFile(atPath: file) {
+                reader.report(tls[key], tls.sub(key), "cannot read \(file)")
+            }
+        }
+        return files
     }
 }
