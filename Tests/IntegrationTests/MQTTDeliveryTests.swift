@@ -163,7 +163,7 @@ extension Integration {
         await broker.stop()
     }
 
-    @Test func anHTTPAndAnMQTTSinkSideBySideOneDown() async throws {
+    @Test func anHTTPAndAnMQTTSinkSideBySideOneDownAndRetentionWaitsForBoth() async throws {
         let dir = TemporaryDirectory()
         let server = try await FaultServer(directory: dir)
         let broker = try await MosquittoBroker(directory: dir, options: .init(persistence: true))
@@ -175,15 +175,19 @@ extension Integration {
                 http: { url: "\(server.url)" }
                 batch: { linger: 20ms }
             \(Self.sink(broker))
-            """, directory: dir)
+            """, outbox: "outbox: { retain_delivered: 1s }", directory: dir)
         try agent.start(events: 3000)
         #expect(await eventually(timeout: .seconds(30)) { ((try? await server.received().events.count) ?? 0) == 3001 },
                 "the HTTP sink delivers while the broker is down")
         let status = try await agent.status()
         #expect(status.sinks["mw"]?.pending == 0 && status.sinks["broker"]?.pending == 3001)
+        try await Task.sleep(for: .seconds(3))  // past retain_delivered for the HTTP sink
+        #expect(try agent.outboxEvents().count == 3001, "retention keeps what the broker has not had")
         try await broker.start()
         #expect(await eventually(timeout: .seconds(30)) { Seen(subscriber.messages).byID.count == 3000 }, "and the broker gets its backlog")
         #expect(await eventually { (try? await agent.status().sinks["broker"]?.pending) == 0 })
+        #expect(await eventually(timeout: .seconds(15)) { (try? agent.outboxEvents().count) == 0 },
+                "once both sinks have had them, retention purges them")
         #expect(await agent.stop() == 0)
         await subscriber.stop()
         await broker.stop()

@@ -1,7 +1,7 @@
 import Logging
 import ServiceLifecycle
 
-/// Purges delivered events past `retain_delivered`, once a minute.
+/// Purges delivered events past `retain_delivered`, every `interval`.
 struct OutboxMaintenance: Service {
     let writer: OutboxWriter
     let logger: Logger

@@ -49,7 +49,9 @@ public struct Agent {
             health.add(forwarder.health)
             services.append(forwarder)
         }
-        services.append(OutboxMaintenance(writer: writer, logger: logger))
+        // Purges once a minute, or as often as the retention itself when it is shorter.
+        let purgeEvery = min(.seconds(60), max(.seconds(1), config.outbox.retainDelivered))
+        services.append(OutboxMaintenance(writer: writer, logger: logger, interval: purgeEvery))
         let systemd = SystemdNotifier()
         if let watchdog = SystemdWatchdog(notifier: systemd) { services.append(watchdog) }
         let bus = SignalBus()

@@ -20,11 +20,13 @@ public final class MQTTSink: EventSink {
     private let acknowledged = Mutex<Set<Int64>>([])
     let statusTopic: String
     let offline: String
+    let usesSubject: Bool
 
     public init(_ config: SinkConfig.MQTT, agent: AgentConfig.Agent, version: String = EdgeAgentVersion.current) throws {
         guard let url = URL(string: config.url), let host = url.host else { throw MQTTError("bad URL \(config.url)") }
         let secure = url.scheme == "mqtts"
         self.config = config
+        usesSubject = config.topic.contains("{subject}")
         let values = ["{site}": agent.site, "{line}": agent.line, "{agent}": agent.id]
         fill = { type, subject in Self.topic(config.topic, values.merging(["{type}": type, "{subject}": subject]) { $1 }) }
         statusTopic = Self.topic(config.statusTopic, values)
@@ -120,12 +122,13 @@ public final class MQTTSink: EventSink {
         }
     }
 
-    /// Topics by (type, subject), filled once: a line has a handful.
+    /// Topics by (type, subject), filled once: a line has a handful. The subject is read from
+    /// the envelope only when the template uses it.
     private let topics = Mutex<[String: String]>([:])
 
     func topic(for event: StoredEvent) -> String {
-        let subject = Self.subject(of: event.body)
-        let key = event.type + "\u{0}" + subject
+        let subject = usesSubject ? Self.subject(of: event.body) : ""
+        let key = usesSubject ? event.type + "\u{0}" + subject : event.type
         if let known = topics.withLock({ $0[key] }) { return known }
         let topic = fill(event.type, subject)
         topics.withLock { $0[key] = topic }
