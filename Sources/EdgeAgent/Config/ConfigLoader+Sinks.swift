@@ -46,7 +46,7 @@ extension ConfigLoader {
                 mqtt.password = q.secret("password")
                 mqtt.topic = q.string("topic") ?? mqtt.topic
                 mqtt.statusTopic = q.string("status_topic") ?? mqtt.statusTopic
-                mqtt.qos = q.int("qos", in: 0...1) ?? 1
+                mqtt.qos = q.int("qos", in: 0...2) ?? 1
                 mqtt.maxInflight = q.int("max_inflight", in: 1...65535) ?? mqtt.maxInflight
                 mqtt.timeout = q.duration("timeout") ?? mqtt.timeout
                 if let p = q.oneOf("protocol", ["3", "3.1.1", "4", "5"]) { mqtt.protocolVersion = p == "5" ? 5 : 4 }
