@@ -27,7 +27,11 @@ extension Integration {
         try await server.control(#"{"flaky": 0.2}"#)
         let agent = AgentHarness(sinkURL: server.url, outbox: maxSize.map { "outbox: { max_size: \($0) }" } ?? "", directory: dir)
         var random = SystemRandomNumberGenerator()
-        for _ in 1...cycles {
+        for cycle in 1...cycles {
+            // With a max_size: the receiver answers 503 to everything for the middle third, so the
+            // backlog reaches max_size and the source pauses, under the same kills.
+            if maxSize != nil, cycle == cycles / 3 { try await server.control(#"{"faults": [{"status": 503, "count": 100000000}]}"#) }
+            if maxSize != nil, cycle == 2 * cycles / 3 { try await server.control(#"{"faults": []}"#) }
             try agent.start(events: total, rate: rate, batch: 50, type: type)
             try await Task.sleep(for: .milliseconds(Int64.random(in: 300...1500, using: &random)))
             await agent.kill9()
@@ -70,8 +74,9 @@ extension Integration {
         _ = try await Self.killCycles(10, total: 40_000, rate: 4000)
     }
 
-    /// `make soak`: 100 kill -9 cycles at 4,000 events/s, a 20%-flaky receiver, and an outbox of
-    /// 2 MiB that the backlog reaches (critical events, so the source pauses rather than drops).
+    /// `make soak`: 100 kill -9 cycles at 4,000 events/s, a 20%-flaky receiver that refuses
+    /// everything for the middle third, and an outbox of 2 MiB that the backlog reaches then
+    /// (critical events, so the source pauses rather than drops).
     @Test(.enabled(if: ProcessInfo.processInfo.environment["EDGE_SOAK"] == "1"))
     func soakHundredKillsNearMaxSize() async throws {
         let figures = try await Self.killCycles(100, total: 200_000, rate: 4000, type: "production.completed", maxSize: "2MiB")
