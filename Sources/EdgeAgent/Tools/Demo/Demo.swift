@@ -72,6 +72,7 @@ public final class Demo: Sendable {
         let outboxOptions = config.outboxOptions
         var phase = "running"
         var drainDeadline: ContinuousClock.Instant?
+        var quietChecks = 0
         while true {
             try? await Task.sleep(for: .seconds(1))
             let elapsed = clock.now - start
@@ -101,6 +102,7 @@ public final class Demo: Sendable {
                 "backlog:  \(pending) pending in the outbox",
                 "received: \(counts.values.reduce(0, +)) unique events",
             ] + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" })
+            let newThisSecond = appended - lastAppended
             lastAppended = appended
             if agentDone.load(ordering: .relaxed) { break }  // Ctrl-C stopped the agent
             if let duration = options.duration, elapsed >= duration {
@@ -110,7 +112,10 @@ public final class Demo: Sendable {
                     phase = "line frozen: draining"
                     drainDeadline = clock.now + .seconds(30)
                 }
-                if (pending == 0 && receiver != nil) || clock.now > drainDeadline! { break }
+                // Drained, and quiet for two checks in a row: a frozen line can still announce a
+                // downtime that reached min_downtime, and stopping then would strand it.
+                quietChecks = pending == 0 && receiver != nil && newThisSecond == 0 ? quietChecks + 1 : 0
+                if quietChecks >= 2 || clock.now > drainDeadline! { break }
             }
         }
         stop.finish()
