@@ -170,18 +170,12 @@ public final class HistorianIngestor: Service {
         }
         defer { producer.cancel() }
         var progress = Progress(hash: hash, rowsDone: done)
-        var pending: Chunk?
-        var iterator = chunks.makeAsyncIterator()
-        while true {
-            let chunk: Chunk
-            if let p = pending { chunk = p } else if let n = try await iterator.next() { chunk = n } else { break }
-            pending = chunk
+        for try await chunk in chunks {  // `commit` resends a refused chunk itself
             let last = chunk.rowsDone == rows
             let next = Progress(hash: hash, rowsDone: chunk.rowsDone)
             try await commit(Signal(samples: chunk.samples, state: [(key, next.stored)],
                                     file: last ? FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok) : nil))
             progress = next
-            pending = nil
             if last { break }
         }
         if progress.rowsDone < rows {  // an empty tail: record the file on its own
@@ -235,8 +229,8 @@ public final class HistorianIngestor: Service {
     /// Pass one: hash, every row parsed, rows counted, whether times never go backwards.
     static func check(_ path: String, config: HistorianConfig, textTags: Set<String>) -> Check {
         var hash = SHA256()
-        var csv = CSVReader(delimiter: config.delimiter.asciiValue ?? UInt8(ascii: ","), encoding: config.encoding == .latin1 ? .latin1 : .utf8)
         let pass = Pass(config: config, textTags: textTags)
+        var csv = pass.reader()
         var ordered = true
         var lastTime = Int64.min
         func take(_ record: CSVReader.Record) throws {
@@ -272,8 +266,8 @@ public final class HistorianIngestor: Service {
     /// whose times go backwards is sorted whole first (stable: rows with one time keep their order).
     static func readChunks(_ path: String, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int, ordered: Bool,
                            skipping done: Int, _ emit: (Chunk) throws -> Void) throws {
-        var csv = CSVReader(delimiter: config.delimiter.asciiValue ?? UInt8(ascii: ","), encoding: config.encoding == .latin1 ? .latin1 : .utf8)
         let pass = Pass(config: config, textTags: textTags)
+        var csv = pass.reader()
         var chunk: [Sample] = []
         var all: [Sample] = []
         func take(_ record: CSVReader.Record) throws {
@@ -316,6 +310,11 @@ public final class HistorianIngestor: Service {
         init(config: HistorianConfig, textTags: Set<String>) {
             self.config = config
             self.textTags = textTags
+        }
+
+        /// The CSV reader for this folder's delimiter and encoding.
+        func reader() -> CSVReader {
+            CSVReader(delimiter: config.delimiter.asciiValue ?? UInt8(ascii: ","), encoding: config.encoding == .latin1 ? .latin1 : .utf8)
         }
 
         /// Reads the header, or a row into `samples`; false for the header.
