@@ -70,6 +70,14 @@ public final class AgentHarness: @unchecked Sendable {
         return try JSONDecoder().decode(OutboxStatus.self, from: Data(result.stdout.utf8))
     }
 
+    /// The sequence up to which `sink` has had everything acknowledged (the outbox's cursor).
+    public func sinkCursor(_ sink: String) throws -> Int64 {
+        let db = try SQLiteConnection(path: directory.path + "/data/outbox.db", readOnly: true)
+        let statement = try db.prepare("SELECT cursor FROM sinks WHERE name = ?")
+        try statement.bind(sink, at: 1)
+        return try statement.step() ? statement.int(0) : 0
+    }
+
     /// Every event in the outbox, in sequence order: (sequence, id, body).
     public func outboxEvents() throws -> [(sequence: Int64, id: String, body: String)] {
         let db = try SQLiteConnection(path: directory.path + "/data/outbox.db", readOnly: true)
