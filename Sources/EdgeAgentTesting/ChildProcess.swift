@@ -13,8 +13,8 @@ public final class ChildProcess: @unchecked Sendable {
                 environment: [String: String] = [:]) throws {
         stdoutPath = directory.file("\(name).stdout")
         stderrPath = directory.file("\(name).stderr")
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -48,7 +48,7 @@ public final class MosquittoBroker: @unchecked Sendable {
 
     /// Writes a mosquitto password file (hashed by `mosquitto_passwd`).
     public static func writePasswords(_ users: [String: String], to path: String, directory: TemporaryDirectory) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         for (user, password) in users {
             let tool = Process()
             tool.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_passwd")

@@ -61,7 +61,7 @@ enum CSVIngestBench {
     }
 
     static func write(_ path: String) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = FileHandle(forWritingAtPath: path)!
         defer { try? handle.close() }
         var text = "Timestamp,TagName,Value\n"

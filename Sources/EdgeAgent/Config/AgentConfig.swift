@@ -32,6 +32,11 @@ public struct AgentConfig: Sendable {
     }
 
     /// The CloudEvents `source` of every event this agent appends.
+    /// Every device tag by its `DEVICE.TAG` name (the first, if a config names one twice).
+    public var deviceTags: [String: TagConfig] {
+        Dictionary(devices.flatMap { device in device.tags.map { (device.qualifiedName($0), $0) } }, uniquingKeysWith: { first, _ in first })
+    }
+
     public var source: String { "/sites/\(agent.site)/lines/\(agent.line)/agents/\(agent.id)" }
 
     public var outboxOptions: OutboxOptions {

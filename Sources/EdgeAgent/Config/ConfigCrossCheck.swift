@@ -15,8 +15,7 @@ struct ConfigCrossCheck {
             let tags = device.node.mapping?["tags"]?.sequence ?? []
             unique(tags.enumerated().map { ($0.element, "\(device.path).tags[\($0.offset)]") }, key: "name", what: "on this device")
         }
-        let fed = Set(config.devices.flatMap { device in device.tags.map { "\(device.name).\($0.name)" } }
-            + config.historian.flatMap { $0.tags.map(\.tag) })
+        let fed = Set(config.deviceTags.keys).union(config.historian.flatMap { $0.tags.map(\.tag) })
         for machine in top.list("machines") {
             let state = machine.node.mapping?["state"]
             var references: [(Node?, String)] = ["tag", "reason_tag"].map { (state?.mapping?[$0], "\(machine.path).state.\($0)") }
@@ -26,6 +25,12 @@ struct ConfigCrossCheck {
             for (i, counter) in (machine.node.mapping?["counters"]?.sequence ?? []).enumerated() {
                 for key in ["tag", "work_order_tag"] {
                     references.append((counter.mapping?[key], "\(machine.path).counters[\(i)].\(key)"))
+                }
+            }
+            references.append((machine.node.mapping?["work_order"]?.mapping?["tag"], "\(machine.path).work_order.tag"))
+            for (section, keys) in [("materials", ["tag", "material_tag", "lot_tag"]), ("quality", ["tag", "reason_tag"])] {
+                for (i, entry) in (machine.node.mapping?[section]?.sequence ?? []).enumerated() {
+                    for key in keys { references.append((entry.mapping?[key], "\(machine.path).\(section)[\(i)].\(key)")) }
                 }
             }
             for case let (node?, path) in references {

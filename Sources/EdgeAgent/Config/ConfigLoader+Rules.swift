@@ -1,8 +1,10 @@
 import Yams
 
 extension ConfigLoader {
-    static func parseMachine(_ node: Node, _ path: String, _ reader: ConfigReader) -> MachineConfig? {
-        guard let m = MapNode(node, path: path, reader: reader, allowed: ["name", "state", "counters"]) else { return nil }
+    /// `types`: the value type of every device tag (`DEVICE.TAG`); historian tags have none.
+    static func parseMachine(_ node: Node, _ path: String, _ reader: ConfigReader, types: [String: TagConfig.ValueType]) -> MachineConfig? {
+        guard let m = MapNode(node, path: path, reader: reader,
+                              allowed: ["name", "state", "counters", "work_order", "materials", "quality"]) else { return nil }
         guard let name = m.string("name", required: true) else { return nil }
         var machine = MachineConfig(name: name)
         if let s = m.map("state", allowed: ["tag", "map", "bits", "default", "downtime", "reason_tag", "min_downtime"]) {
@@ -60,7 +62,69 @@ extension ConfigLoader {
             counter.minInterval = c.duration("min_interval", positive: false) ?? .zero
             machine.counters.append(counter)
         }
+        if let w = m.map("work_order", allowed: ["tag"]) { machine.workOrderTag = w.string("tag", required: true) }
+        machine.materials = m.list("materials").compactMap { parseMaterial($0.node, $0.path, reader) }
+        machine.quality = m.list("quality").compactMap { parseQualityCheck($0.node, $0.path, reader, types: types) }
+        var names = Set<String>()
+        for (item, check) in zip(m.list("quality"), machine.quality) where !names.insert(check.name).inserted {
+            reader.report(item.node.mapping?["name"], "\(item.path).name", "the name '\(check.name)' is used twice on this machine")
+        }
         return machine
+    }
+
+    static func parseMaterial(_ node: Node, _ path: String, _ reader: ConfigReader) -> MachineConfig.MaterialRule? {
+        guard let c = MapNode(node, path: path, reader: reader,
+                              allowed: ["tag", "material", "material_tag", "lot_tag", "unit", "rollover", "min_interval"]) else { return nil }
+        let tag = c.string("tag", required: true)
+        let unit = c.string("unit", required: true)
+        var material: MachineConfig.MaterialRule.Material?
+        switch (c.string("material"), c.string("material_tag")) {
+        case let (fixed?, nil): material = .fixed(fixed)
+        case let (nil, tag?): material = .tag(tag)
+        default: reader.report(node, path, "give either 'material' (the ERP item number) or 'material_tag' (a string tag naming it)")
+        }
+        var rollover: Double?
+        if let text = c.string("rollover") {
+            if let v = Double(text), v.isFinite, v > 0 { rollover = v } else {
+                reader.report(c["rollover"], c.sub("rollover"), "expected a positive number, found '\(text)'")
+            }
+        }
+        guard let tag, let unit, let material else { return nil }
+        return MachineConfig.MaterialRule(tag: tag, material: material, lotTag: c.string("lot_tag"), unit: unit, rollover: rollover,
+                                          minInterval: c.duration("min_interval", positive: false) ?? .zero)
+    }
+
+    static func parseQualityCheck(_ node: Node, _ path: String, _ reader: ConfigReader,
+                                  types: [String: TagConfig.ValueType]) -> MachineConfig.QualityCheck? {
+        guard let q = MapNode(node, path: path, reader: reader,
+                              allowed: ["name", "tag", "low", "high", "hysteresis", "min_duration", "severity", "reason_tag"]) else { return nil }
+        let name = q.string("name", required: true)
+        let tag = q.string("tag", required: true)
+        let (low, high) = (q.double("low"), q.double("high"))
+        let hysteresis = q.double("hysteresis")
+        var condition = MachineConfig.QualityCheck.Condition.flag
+        if q.has("low") || q.has("high") {
+            if let low, let high, low > high {
+                reader.report(q["low"], q.sub("low"), "'low' (\(low)) is above 'high' (\(high))")
+            } else if let hysteresis, hysteresis < 0 {
+                reader.report(q["hysteresis"], q.sub("hysteresis"), "must not be negative, found \(hysteresis)")
+            } else if let low, let high, let hysteresis, 2 * hysteresis > high - low {
+                reader.report(q["hysteresis"], q.sub("hysteresis"),
+                              "\(hysteresis) is larger than the band allows: back inside by it on both sides, [\(low), \(high)] "
+                                  + "would never clear (at most \((high - low) / 2))")
+            }
+            condition = .limits(low: low, high: high, hysteresis: hysteresis ?? 0)
+        } else if let tag, let type = types[tag], type != .bool {
+            reader.report(node, path, "a limit check needs 'low' or 'high' ('\(tag)' is \(type), not a bool tag)")
+        } else if q.has("hysteresis") {
+            reader.report(q["hysteresis"], q.sub("hysteresis"), "a bool check has no limits to be back inside of")
+        }
+        var check = MachineConfig.QualityCheck(name: name ?? "", tag: tag ?? "", condition: condition)
+        check.minDuration = q.duration("min_duration", positive: false) ?? .zero
+        if let severity = q.oneOf("severity", ["minor", "major", "critical"]) { check.severity = .init(rawValue: severity)! }
+        check.reasonTag = q.string("reason_tag")
+        guard name != nil, tag != nil else { return nil }
+        return check
     }
 }
 

@@ -50,7 +50,8 @@ public enum ConfigLoader {
                                  outbox: parseOutbox(top))
         config.devices = top.list("devices").compactMap { parseDevice($0.node, $0.path, reader) }
         config.historian = top.list("historian").compactMap { parseHistorian($0.node, $0.path, reader) }
-        config.machines = top.list("machines").compactMap { parseMachine($0.node, $0.path, reader) }
+        let types = config.deviceTags.mapValues(\.type)
+        config.machines = top.list("machines").compactMap { parseMachine($0.node, $0.path, reader, types: types) }
         config.sinks = top.list("sinks").compactMap { parseSink($0.node, $0.path, reader) }
         ConfigCrossCheck(config: config, top: top).run()
         return agent == nil ? nil : config

@@ -9,6 +9,9 @@ public struct DeviceConfig: Sendable {
     public var pollInterval: Duration = .seconds(1)
     public var tags: [TagConfig] = []
 
+    /// `DEVICE.TAG`: how machines, samples and the status page name a device's tag. The one place it is built.
+    public func qualifiedName(_ tag: TagConfig) -> String { "\(name).\(tag.name)" }
+
     public enum Transport: Sendable, Equatable {
         case tcp(host: String, port: Int)
         case rtu(device: String, baud: Int, parity: Parity, dataBits: Int, stopBits: Int)

@@ -19,7 +19,7 @@ public final class DevicePoller: Service {
     public init(device: DeviceConfig, link: Confined<ModbusClient>, bus: SignalBus, logger: Logger,
                 health: AgentHealth? = nil, maxBackoff: Duration = .seconds(10)) {
         self.device = device
-        sampleTags = device.tags.map { "\(device.name).\($0.name)" }
+        sampleTags = device.tags.map(device.qualifiedName)
         self.link = link
         self.bus = bus
         self.health = health

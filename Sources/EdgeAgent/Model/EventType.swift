@@ -10,6 +10,11 @@ public struct EventType: Hashable, Sendable, CustomStringConvertible, Expressibl
     public static let downtimeEnded: EventType = "machine.downtime.ended"
     public static let productionCompleted: EventType = "production.completed"
     public static let productionScrapped: EventType = "production.scrapped"
+    public static let materialConsumed: EventType = "material.consumed"
+    public static let qualityRaised: EventType = "quality.exception.raised"
+    public static let qualityCleared: EventType = "quality.exception.cleared"
+    public static let workOrderStarted: EventType = "work_order.started"
+    public static let workOrderCompleted: EventType = "work_order.completed"
     public static let deviceConnectionChanged: EventType = "device.connection.changed"
     public static let tagChanged: EventType = "tag.changed"
     public static let eventsDropped: EventType = "outbox.events.dropped"
@@ -18,7 +23,7 @@ public struct EventType: Hashable, Sendable, CustomStringConvertible, Expressibl
     /// Every type the agent emits; sinks' `types` patterns are checked against these.
     public static let all: [EventType] = [
         .stateChanged, .downtimeStarted, .downtimeEnded, .productionCompleted, .productionScrapped,
-        .deviceConnectionChanged, .tagChanged, .eventsDropped, .outboxCreated,
+        .materialConsumed, .qualityRaised, .qualityCleared, .workOrderStarted, .workOrderCompleted, .deviceConnectionChanged, .tagChanged, .eventsDropped, .outboxCreated,
     ]
 
     public enum DropClass: Int, Sendable, Comparable {
@@ -27,7 +32,8 @@ public struct EventType: Hashable, Sendable, CustomStringConvertible, Expressibl
     }
 
     public var dropClass: DropClass {
-        if name.hasPrefix("production.") || name.hasPrefix("machine.downtime.") { return .critical }
+        let critical = ["production.", "machine.downtime.", "material.", "quality.", "work_order."]
+        if critical.contains(where: name.hasPrefix) { return .critical }
         if name == "tag.changed" { return .low }
         return .normal
     }

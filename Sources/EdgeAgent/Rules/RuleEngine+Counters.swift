@@ -1,5 +1,6 @@
-/// Production counters (SPEC 4): quantities add up to the real increase through rollovers,
-/// resets, restarts and outages.
+/// Production counters and material totalizers (SPEC 4, 7): quantities add up to the real
+/// increase through rollovers, resets, restarts and outages; `min_interval` sums increments on
+/// sample time and emits at most that often.
 extension RuleEngine {
     /// The increase from `old` to `new` on a counter wrapping at `range` (nil = 2^64): a decrease
     /// is a rollover when the wrapped increase is under half the range, otherwise a reset, and
@@ -11,41 +12,120 @@ extension RuleEngine {
         return wrapped < half ? wrapped : new
     }
 
-    mutating func count(_ sample: Sample, counter: RuleSet.Counter, machine: String, into events: inout [Event]) {
+    /// The same rule for a totalizer in real numbers; without a range a decrease is a reset.
+    public static func increase(from old: Double, to new: Double, range: Double?) -> Double {
+        if new >= old { return new - old }
+        guard let range else { return new }
+        let wrapped = range - old + new
+        return wrapped < range / 2 ? wrapped : new
+    }
+
+    /// Adds an increment to the `min_interval` window in `pending`; returns the window to emit
+    /// now (at once when `minInterval` is 0, otherwise `due` emits it once it has run).
+    static func accumulate<Q: AdditiveArithmetic>(_ quantity: Q, from: Q, to: Q, at time: Timestamp, minInterval: Int64,
+                                                  into pending: inout RuleState.Pending<Q>?) -> RuleState.Pending<Q>? {
+        var window = pending ?? RuleState.Pending(quantity: .zero, from: from, to: to, firstTime: time, lastTime: time)
+        window.quantity += quantity
+        window.to = to
+        window.lastTime = time
+        pending = minInterval <= 0 ? nil : window
+        return minInterval <= 0 ? window : nil
+    }
+
+    mutating func count(_ sample: Sample, counter: RuleSet.Counter, machine: RuleSet.Machine, into events: inout [Event]) {
         guard let reading = sample.value?.counterReading(range: counter.range) else { return }
-        var stored = state.machines[machine, default: RuleState.Machine()].counters[counter.tag, default: RuleState.Counter()]
-        defer { state.machines[machine, default: RuleState.Machine()].counters[counter.tag] = stored }
+        var stored = state.machines[machine.name, default: RuleState.Machine()].counters[counter.tag, default: RuleState.Counter()]
+        defer { state.machines[machine.name, default: RuleState.Machine()].counters[counter.tag] = stored }
         guard let last = stored.last else {
             stored.last = reading  // the very first reading only sets the baseline
             return
         }
         stored.last = reading
         let quantity = Self.increase(from: last, to: reading, range: counter.range)
-        guard quantity > 0 else { return }
-        var pending = stored.pending ?? RuleState.Pending(quantity: 0, from: last, to: reading, firstTime: sample.time, lastTime: sample.time)
-        pending.quantity += quantity
-        pending.to = reading
-        pending.lastTime = sample.time
-        if counter.minInterval <= 0 {
-            stored.pending = nil
-            events.append(production(counter, machine: machine, pending))
+        guard quantity > 0,
+              let window = Self.accumulate(quantity, from: last, to: reading, at: sample.time, minInterval: counter.minInterval,
+                                           into: &stored.pending) else { return }
+        events.append(production(counter, machine: machine, window))
+    }
+
+    mutating func consume(_ sample: Sample, material: RuleSet.Material, machine: RuleSet.Machine, into events: inout [Event]) {
+        let value: Double?
+        if material.integral {
+            value = sample.value?.counterReading(range: material.range.map { UInt64($0) }).map { Double($0) }
         } else {
-            stored.pending = pending
+            value = sample.value?.number
+        }
+        guard let reading = value, reading.isFinite else { return }
+        var stored = state.machines[machine.name, default: RuleState.Machine()].materials[material.tag, default: RuleState.Totalizer()]
+        defer { state.machines[machine.name, default: RuleState.Machine()].materials[material.tag] = stored }
+        guard let last = stored.last else {
+            stored.last = reading
+            return
+        }
+        stored.last = reading
+        let quantity = Self.increase(from: last, to: reading, range: material.range)
+        guard quantity > 0,
+              let window = Self.accumulate(quantity, from: last, to: reading, at: sample.time, minInterval: material.minInterval,
+                                           into: &stored.pending) else { return }
+        events.append(consumption(material, machine: machine, window))
+    }
+
+    /// Emits the `min_interval` sums of `machine` whose window has run at `time`; all of them
+    /// when `time` is nil (a work order is about to complete).
+    mutating func flush(_ machine: RuleSet.Machine, dueAt time: Timestamp?, into events: inout [Event]) {
+        func isDue(_ first: Timestamp, _ interval: Int64) -> Bool { time.map { $0.milliseconds - first.milliseconds >= interval } ?? true }
+        for counter in machine.counters {
+            guard let pending = state.machines[machine.name]?.counters[counter.tag]?.pending,
+                  isDue(pending.firstTime, counter.minInterval) else { continue }
+            state.machines[machine.name]?.counters[counter.tag]?.pending = nil
+            events.append(production(counter, machine: machine, pending))
+        }
+        for material in machine.materials {
+            guard let pending = state.machines[machine.name]?.materials[material.tag]?.pending,
+                  isDue(pending.firstTime, material.minInterval) else { continue }
+            state.machines[machine.name]?.materials[material.tag]?.pending = nil
+            events.append(consumption(material, machine: machine, pending))
         }
     }
 
     /// The event for a (possibly summed) increase; its time is that of the last increment in it.
-    func production(_ counter: RuleSet.Counter, machine: String, _ pending: RuleState.Pending) -> Event {
-        let workOrder: JSONValue = counter.workOrderTag.flatMap { tag in
-            state.values[tag].map { value -> JSONValue in
-                if case let .string(s) = value { return .string(s) }
-                return value.integer.map { .string(String($0)) } ?? value.json
-            }
-        } ?? .null
-        return Event(type: counter.event, subject: machine, time: pending.lastTime, data: [
-            "machine": .string(machine), "quantity": .int(Int64(clamping: pending.quantity)), "unit": .string(counter.unit),
+    /// It credits the running order when it carries it.
+    mutating func production(_ counter: RuleSet.Counter, machine: RuleSet.Machine, _ pending: RuleState.Pending<UInt64>) -> Event {
+        let order = workOrder(machine, tag: counter.workOrderTag)
+        let quantity = Int64(clamping: pending.quantity)
+        if var running = runningOrder(machine, carried: order) {
+            if counter.event == .productionScrapped { running.scrap += quantity } else { running.good += quantity }
+            state.machines[machine.name]?.workOrder = running
+        }
+        return Event(type: counter.event, subject: machine.name, time: pending.lastTime, data: [
+            "machine": .string(machine.name), "quantity": .int(quantity), "unit": .string(counter.unit),
             "counter": ["tag": .string(counter.tag), "from": .int(Int64(bitPattern: pending.from)), "to": .int(Int64(bitPattern: pending.to))],
-            "work_order": workOrder,
+            "work_order": order,
+        ])
+    }
+
+    mutating func consumption(_ material: RuleSet.Material, machine: RuleSet.Machine, _ pending: RuleState.Pending<Double>) -> Event {
+        let order = workOrder(machine, tag: nil)
+        let name: String
+        switch material.material {
+        case let .fixed(fixed): name = fixed
+        case let .tag(tag): name = state.values[tag].flatMap(Self.orderText).flatMap { $0.isEmpty ? nil : $0 } ?? "unknown"
+        }
+        if var running = runningOrder(machine, carried: order) {
+            if let i = running.materials.firstIndex(where: { $0.material == name }) {
+                running.materials[i].quantity += pending.quantity
+            } else {
+                running.materials.append(.init(material: name, quantity: pending.quantity, unit: material.unit, integral: material.integral))
+            }
+            state.machines[machine.name]?.workOrder = running
+        }
+        let number = { (v: Double) -> JSONValue in material.integral ? .int(Int64(v)) : .double(v) }
+        return Event(type: .materialConsumed, subject: machine.name, time: pending.lastTime, data: [
+            "machine": .string(machine.name), "material": .string(name),
+            "lot": material.lotTag.flatMap { state.values[$0] }.flatMap(Self.orderText).map { .string($0) } ?? .null,
+            "quantity": number(pending.quantity), "unit": .string(material.unit),
+            "counter": ["tag": .string(material.tag), "from": number(pending.from), "to": number(pending.to)],
+            "work_order": order,
         ])
     }
 }

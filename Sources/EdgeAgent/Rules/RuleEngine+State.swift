@@ -25,6 +25,7 @@ extension RuleEngine {
                     downtime.announced = true
                 }
                 if downtime.announced {
+                    if let order = current.workOrder { current.workOrder?.downtimeMs += overlap(downtime.startedAt, time, order) }
                     events.append(Event(type: .downtimeEnded, subject: machine.name, time: time, data: [
                         "machine": .string(machine.name), "downtime_id": .string(downtime.id), "state": .string(downtime.lastState),
                         "reason_code": reason.map { .int($0) } ?? .null, "started_at": .string(downtime.startedAt.rfc3339),

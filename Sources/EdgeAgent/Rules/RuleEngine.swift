@@ -1,6 +1,12 @@
 /// From tag samples to business events: pure and synchronous, no I/O, no clock. Fed in sample-time
 /// order; samples with the same time are one reading (a poll cycle, a historian row), so a reason
 /// code read in the same cycle as the stop it explains is seen with it.
+///
+/// Per machine and reading, in this order: a changed work order (pending sums flushed to the old
+/// order, which completes, then the new one starts, so quantities of this reading go to the new
+/// one), the state, counters, materials, quality checks, then what became due. Every quantity
+/// event credits the running order when it carries that order, so an order's totals are the sums
+/// of its events.
 public struct RuleEngine: Sendable {
     public let rules: RuleSet
     public var state: RuleState
@@ -40,6 +46,9 @@ public struct RuleEngine: Sendable {
             if rules.contextTags.contains(sample.tag) { state.values[sample.tag] = sample.value }
         }
         for machine in rules.machines {
+            if let tag = machine.workOrderTag, let order = latest[tag]?.value.flatMap(Self.orderText) {
+                changeOrder(to: order, machine: machine, at: time, into: &events)
+            }
             if let rule = machine.state {
                 switch rule.source {
                 case let .map(tag, codes):
@@ -55,7 +64,13 @@ public struct RuleEngine: Sendable {
                 }
             }
             for counter in machine.counters {
-                if let sample = latest[counter.tag] { count(sample, counter: counter, machine: machine.name, into: &events) }
+                if let sample = latest[counter.tag] { count(sample, counter: counter, machine: machine, into: &events) }
+            }
+            for material in machine.materials {
+                if let sample = latest[material.tag] { consume(sample, material: material, machine: machine, into: &events) }
+            }
+            for check in machine.quality {
+                if let value = latest[check.tag]?.value?.number { inspect(value, check: check, machine: machine, at: time, into: &events) }
             }
             due(machine, at: time, into: &events)
         }
@@ -64,7 +79,7 @@ public struct RuleEngine: Sendable {
         }
     }
 
-    /// Announcements and flushes whose time has come.
+    /// Announcements, raises and flushes whose time has come.
     private mutating func due(_ machine: RuleSet.Machine, at time: Timestamp, into events: inout [Event]) {
         if let rule = machine.state, var downtime = state.machines[machine.name]?.downtime, !downtime.announced,
            time.milliseconds - downtime.startedAt.milliseconds >= rule.minDowntime.milliseconds {
@@ -72,11 +87,7 @@ public struct RuleEngine: Sendable {
             state.machines[machine.name]?.downtime = downtime
             events.append(downtimeStarted(machine.name, downtime))
         }
-        for counter in machine.counters {
-            guard let pending = state.machines[machine.name]?.counters[counter.tag]?.pending,
-                  time.milliseconds - pending.firstTime.milliseconds >= counter.minInterval else { continue }
-            state.machines[machine.name]?.counters[counter.tag]?.pending = nil
-            events.append(production(counter, machine: machine.name, pending))
-        }
+        flush(machine, dueAt: time, into: &events)
+        for check in machine.quality { raiseIfDue(check, machine: machine, at: time, into: &events) }
     }
 }

@@ -4,11 +4,50 @@ public struct RuleSet: Sendable {
         public var name: String
         public var state: MachineConfig.StateRule?
         public var counters: [Counter]
+        /// The tag naming the order being produced; its changes start and complete work orders.
+        public var workOrderTag: String?
+        public var materials: [Material]
+        public var quality: [MachineConfig.QualityCheck]
 
-        public init(name: String, state: MachineConfig.StateRule? = nil, counters: [Counter] = []) {
+        public init(name: String, state: MachineConfig.StateRule? = nil, counters: [Counter] = [], workOrderTag: String? = nil,
+                    materials: [Material] = [], quality: [MachineConfig.QualityCheck] = []) {
             self.name = name
             self.state = state
-            self.counters = counters
+            // A counter reading the machine's own order tag follows the order the machine runs.
+            self.counters = counters.map { counter in
+                var counter = counter
+                if counter.workOrderTag == workOrderTag { counter.workOrderTag = nil }
+                return counter
+            }
+            self.workOrderTag = workOrderTag
+            self.materials = materials
+            self.quality = quality
+        }
+
+        /// The unit of the order's good and scrap totals: its first counter's.
+        var countUnit: String { counters.first?.unit ?? "pcs" }
+    }
+
+    public struct Material: Sendable {
+        public var tag: String
+        public var material: MachineConfig.MaterialRule.Material
+        public var lotTag: String?
+        public var unit: String
+        /// Readings wrap at this value; nil: a decrease is a reset (float totalizers, 64-bit registers).
+        public var range: Double?
+        /// Whole-number readings (an integer register): quantities are integers.
+        public var integral: Bool
+        public var minInterval: Int64
+
+        public init(tag: String, material: MachineConfig.MaterialRule.Material, lotTag: String? = nil, unit: String = "kg",
+                    range: Double? = nil, integral: Bool = false, minInterval: Int64 = 0) {
+            self.tag = tag
+            self.material = material
+            self.lotTag = lotTag
+            self.unit = unit
+            self.range = range
+            self.integral = integral
+            self.minInterval = minInterval
         }
     }
 
@@ -48,25 +87,31 @@ public struct RuleSet: Sendable {
                 if case let .bits(bits, _) = rule.source { context.formUnion(bits.map(\.tag)) }
             }
             context.formUnion(machine.counters.compactMap(\.workOrderTag))
+            for material in machine.materials {
+                if let lot = material.lotTag { context.insert(lot) }
+                if case let .tag(tag) = material.material { context.insert(tag) }
+            }
+            context.formUnion(machine.quality.compactMap(\.reasonTag))
         }
         contextTags = context
     }
 
     public init(config: AgentConfig) {
-        var types: [String: TagConfig.ValueType] = [:]
-        var published: [String: Double] = [:]
-        for device in config.devices {
-            for tag in device.tags {
-                types["\(device.name).\(tag.name)"] = tag.type
-                if tag.publish == .on_change { published["\(device.name).\(tag.name)"] = tag.deadband }
-            }
-        }
+        let tags = config.deviceTags
+        let types = tags.mapValues(\.type)
+        let published = tags.filter { $0.value.publish == .on_change }.mapValues(\.deadband)
         let machines = config.machines.map { machine in
             Machine(name: machine.name, state: machine.state, counters: machine.counters.map { counter in
                 Counter(tag: counter.tag, event: counter.event, unit: counter.unit,
                         range: counter.rollover ?? types[counter.tag].flatMap(Self.range(of:)),
                         workOrderTag: counter.workOrderTag, minInterval: counter.minInterval.milliseconds)
-            })
+            }, workOrderTag: machine.workOrderTag, materials: machine.materials.map { material in
+                // Historian values and float registers are real numbers; integer registers whole ones.
+                let integral = types[material.tag].map { $0 != .float32 && $0 != .float64 } ?? false
+                return Material(tag: material.tag, material: material.material, lotTag: material.lotTag, unit: material.unit,
+                                range: material.rollover ?? (integral ? types[material.tag].flatMap(Self.range(of:)).map(Double.init) : nil),
+                                integral: integral, minInterval: material.minInterval.milliseconds)
+            }, quality: machine.quality)
         }
         self.init(machines: machines, published: published)
     }

@@ -119,3 +119,80 @@ import Testing
         }
     }
 }
+
+/// A random shift through every rule (state and downtime, good and scrap, an integer and a float
+/// totalizer, a limit check, work orders, bad samples), crashed at random points and resumed from
+/// the persisted state each time: the events are exactly those of the uninterrupted run, the
+/// quantities add up to the true increases, and every order's totals are the sums of its events.
+@Suite struct ShiftPropertyTests {
+    @Test func everyRuleResumesExactlyWhereverTheCrashesFall() throws {
+        var random = FastRandom()
+        var checkedOrders = 0
+        for round in 0..<60 {
+            var samples: [Sample] = []
+            var (state, good, scrap, resin, colour, melt) = (Int64(1), UInt64(65000), UInt64(0), UInt64(999_990), 10.0, 245.0)
+            var (trueGood, trueResin, trueColour) = (UInt64(0), UInt64(0), 0.0)
+            var order = 0
+            for t in 0..<400 {
+                let s = Double(t)
+                if Int.random(in: 0..<25, using: &random) == 0 { state = Int64.random(in: 0...4, using: &random) }
+                if colour > 1, Int.random(in: 0..<150, using: &random) == 0 { colour = 0 }  // a reset, seen as a decrease
+                if state == 1, t > 0 {
+                    let made = UInt64.random(in: 0...3, using: &random), used = UInt64.random(in: 0...4, using: &random)
+                    let dosed = Double(Int.random(in: 0...8, using: &random)) / 8
+                    (good, resin, colour) = ((good + made) % 65536, (resin + used) % 1_000_000, colour + dosed)
+                    (trueGood, trueResin, trueColour) = (trueGood + made, trueResin + used, trueColour + dosed)
+                    if Bool.random(using: &random) { scrap = (scrap + 1) % 65536 }
+                }
+                melt = min(280, max(210, melt + Double(Int.random(in: -3...3, using: &random))))
+                if Int.random(in: 0..<60, using: &random) == 0 { order += 1 }
+                let bad = t > 0 && Int.random(in: 0..<20, using: &random) == 0
+                samples += [at(s, "press-1.state", state), at(s, "press-1.reason", Int64(t % 7)),
+                            at(s, "press-1.good", .uint(good), bad ? .bad : .good), at(s, "press-1.scrap", .uint(scrap)),
+                            at(s, "press-1.resin", .uint(resin)), at(s, "press-1.colour", .double(colour)),
+                            at(s, "press-1.melt_temp", .double(melt)),
+                            at(s, "press-1.order", .string(order % 5 == 4 ? "" : "WO-\(order)"))]
+            }
+            let rules = orderedPress(minInterval: round % 2 == 0 ? 0 : 5000)
+            var whole = RuleEngine(rules: rules)
+            let expected = whole.apply(samples)
+
+            // A crash falls between commits, and a reading is committed whole: between seconds.
+            var crashes = (0..<Int.random(in: 1...3, using: &random)).map { _ in 8 * Int.random(in: 0...400, using: &random) }.sorted()
+            crashes.append(samples.count)
+            var engine = RuleEngine(rules: rules)
+            var events: [Event] = []
+            var from = 0
+            for crash in crashes {
+                events += engine.apply(Array(samples[from..<crash]))
+                engine = try restarted(engine)
+                from = crash
+            }
+            let differ = zip(events, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(events.count, expected.count)
+            #expect(events == expected, "round \(round): crashes at \(crashes.dropLast()), event \(differ) of \(expected.count): \(events.dropFirst(differ).first.map { "\($0)" } ?? "none") instead of \(expected.dropFirst(differ).first.map { "\($0)" } ?? "none")")
+
+            func sum(_ type: EventType) -> Double { events.filter { $0.type == type }.compactMap { $0.number("quantity") }.reduce(0, +) }
+            let pending = engine.state.machines["press-1"]!
+            let goodPending = Double(pending.counters["press-1.good"]?.pending?.quantity ?? 0)
+            #expect(sum(.productionCompleted) + goodPending == Double(trueGood), "round \(round)")
+            let resinEvents = events.filter { $0.type == .materialConsumed && $0.data["material"] == "PA66" }
+            let colourEvents = events.filter { $0.type == .materialConsumed && $0.data["material"] == "MB-BLACK" }
+            #expect(resinEvents.compactMap { $0.number("quantity") }.reduce(0, +) + (pending.materials["press-1.resin"]?.pending?.quantity ?? 0)
+                    == Double(trueResin))
+            #expect(abs(colourEvents.compactMap { $0.number("quantity") }.reduce(0, +) + (pending.materials["press-1.colour"]?.pending?.quantity ?? 0)
+                        - trueColour) < 1e-9)
+            let sums = OrderSums.of(events)
+            for completed in events where completed.type == .workOrderCompleted {
+                #expect(OrderSums(completed: completed) == sums[completed.string("work_order")!] ?? OrderSums(), "round \(round)")
+                checkedOrders += 1
+            }
+            var open: [String: String] = [:]
+            for event in events where event.type == .qualityRaised || event.type == .qualityCleared {
+                let id = event.string("exception_id")!
+                if event.type == .qualityRaised { #expect(open.updateValue(id, forKey: "melt") == nil, "one open at a time") }
+                else { #expect(open.removeValue(forKey: "melt") == id, "cleared once, the one raised") }
+            }
+        }
+        #expect(checkedOrders > 200, "the shifts complete orders: \(checkedOrders)")
+    }
+}
