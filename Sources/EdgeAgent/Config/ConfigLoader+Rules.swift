@@ -66,8 +66,9 @@ extension ConfigLoader {
         machine.materials = m.list("materials").compactMap { parseMaterial($0.node, $0.path, reader) }
         machine.quality = m.list("quality").compactMap { parseQualityCheck($0.node, $0.path, reader, types: types) }
         var names = Set<String>()
-        for (item, check) in zip(m.list("quality"), machine.quality) where !names.insert(check.name).inserted {
-            reader.report(item.node.mapping?["name"], "\(item.path).name", "the name '\(check.name)' is used twice on this machine")
+        for item in m.list("quality") {
+            guard let node = item.node.mapping?["name"], let name = node.scalar?.string, !names.insert(name).inserted else { continue }
+            reader.report(node, "\(item.path).name", "the name '\(name)' is used twice on this machine")
         }
         return machine
     }
@@ -102,16 +103,17 @@ extension ConfigLoader {
         let tag = q.string("tag", required: true)
         let (low, high) = (q.double("low"), q.double("high"))
         let hysteresis = q.double("hysteresis")
+        func text(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v) }
         var condition = MachineConfig.QualityCheck.Condition.flag
         if q.has("low") || q.has("high") {
             if let low, let high, low > high {
-                reader.report(q["low"], q.sub("low"), "'low' (\(low)) is above 'high' (\(high))")
+                reader.report(q["low"], q.sub("low"), "'low' (\(text(low))) is above 'high' (\(text(high)))")
             } else if let hysteresis, hysteresis < 0 {
-                reader.report(q["hysteresis"], q.sub("hysteresis"), "must not be negative, found \(hysteresis)")
+                reader.report(q["hysteresis"], q.sub("hysteresis"), "must not be negative, found \(text(hysteresis))")
             } else if let low, let high, let hysteresis, 2 * hysteresis > high - low {
                 reader.report(q["hysteresis"], q.sub("hysteresis"),
-                              "\(hysteresis) is larger than the band allows: back inside by it on both sides, [\(low), \(high)] "
-                                  + "would never clear (at most \((high - low) / 2))")
+                              "\(text(hysteresis)) is larger than the band allows: [\(text(low)), \(text(high))] narrowed by it on "
+                                  + "both sides is empty, so the exception would never clear (at most \(text((high - low) / 2)))")
             }
             condition = .limits(low: low, high: high, hysteresis: hysteresis ?? 0)
         } else if let tag, let type = types[tag], type != .bool {

@@ -14,7 +14,7 @@ import Testing
         let press = try #require(config.devices.first)
         #expect(press.transport == .tcp(host: "10.0.0.21", port: 502))
         #expect(press.pollInterval == .milliseconds(250))
-        #expect(press.tags.count == 6)
+        #expect(press.tags.count == 11)
         #expect(press.tags[3].order == .CDAB && press.tags[3].deadband == 0.5 && press.tags[3].publish == .on_change)
         #expect(press.tags[4].bit == 3)
         #expect(press.tags[5].length == 8)
@@ -24,6 +24,18 @@ import Testing
         #expect(config.machines.count == 2)
         #expect(config.machines[0].state?.minDowntime == .seconds(30))
         #expect(config.machines[0].counters[0].rollover == 65536)
+        #expect(config.machines[0].workOrderTag == "press-1.order")
+        let resin = try #require(config.machines[0].materials.first)
+        #expect(resin.material == .fixed("PA66-GF30") && resin.lotTag == "press-1.resin_lot" && resin.unit == "kg")
+        #expect(resin.rollover == 1_000_000 && resin.minInterval == .seconds(60))
+        let checks = config.machines[0].quality
+        #expect(checks.map(\.name) == ["melt_temp", "reject_gate"])
+        #expect(checks[0].condition == .limits(low: 230, high: 260, hysteresis: 2) && checks[0].minDuration == .seconds(5))
+        #expect(checks[0].severity == .major && checks[1].severity == .critical)
+        #expect(checks[1].condition == .flag && checks[1].reasonTag == "press-1.qa_code")
+        let rules = RuleSet(config: config)
+        #expect(rules.machines[0].materials[0].integral && rules.machines[0].materials[0].range == 1_000_000)
+        #expect(rules.machines[0].counters[0].workOrderTag == nil, "the counter follows the machine's running order")
         guard case let .http(http) = config.sinks[0].kind else { Issue.record("first sink is HTTP"); return }
         #expect(http.bearerToken == "s3cret")
         #expect(http.headers.first?.value == "key-1")
@@ -89,7 +101,7 @@ import Testing
 
     @Test func theGoldenFolderHoldsEveryBadConfigCase() {
         let cases = Fixtures.files(in: "bad-configs", ending: ".yaml")
-        #expect(cases.count == 4, "bad-configs: \(cases)")
+        #expect(cases.count == 5, "bad-configs: \(cases)")
         for name in cases {
             #expect(FileManager.default.fileExists(atPath: Fixtures.path("bad-configs/" + name.replacingOccurrences(of: ".yaml", with: ".errors"))))
         }
