@@ -35,9 +35,14 @@ struct DemoCommand: AsyncParsableCommand {
             backlog at end:  \(summary.backlogAtEnd)\(summary.backlogAtEnd == 0 ? " (drained)" : "")
             by type:         \(summary.byType.keys.sorted().map { "\($0)=\(summary.byType[$0]!)" }.joined(separator: " "))
             files:           \(directory) (data/outbox.db, received.db, agent.log)
+            latest of each kind:
+            \(summary.latest.joined(separator: "\n"))
+            the simulator's ground truth beside what the receiver got:
+            \(summary.truth.joined(separator: "\n"))
             """)
-        // A timed run promises a drained backlog; Ctrl-C may leave a batch pending, and that is fine.
-        if duration != nil, !summary.drained { throw Exit.runtimeFailure }
+        // A timed run promises a drained backlog and the truth kept; Ctrl-C may leave a batch
+        // pending or a line mid-cycle, and that is fine.
+        if duration != nil, !summary.drained || !summary.truthHolds { throw Exit.runtimeFailure }
     }
 
     func parse(_ text: String, _ option: String) throws -> Duration {

@@ -5,11 +5,12 @@ import Testing
 
 extension Integration {
 /// The README's first command, as a newcomer runs it (shortened): events flow, a backlog builds
-/// during the receiver outage and drains to zero after it.
+/// during the receiver outage and drains to zero after it, and what the receiver got is what the
+/// simulator played (parts, resin, downtimes, the melt excursion, the first work order).
 @Suite struct DemoTests {
     @Test func theDemoShowsABacklogBuildAndDrain() async throws {
         let dir = TemporaryDirectory()
-        let result = try await runToEnd(Paths.edgeAgent, ["demo", "--duration", "30s", "--outage", "10s",
+        let result = try await runToEnd(Paths.edgeAgent, ["demo", "--duration", "40s", "--outage", "10s",
                                                           "--config", Paths.packageRoot + "/edge-config/demo.yaml",
                                                           "--directory", dir.file("demo")], directory: dir)
         #expect(result.status == 0, "\(result.stdout.suffix(1500))\(result.stderr)")
@@ -23,6 +24,12 @@ extension Integration {
         #expect((figure("backlog peak:") ?? 0) > 10, "a backlog built during the outage")
         #expect(figure("backlog at end:") == 0, "and drained to zero after it")
         #expect(result.stdout.contains("production.completed=") && result.stdout.contains("machine.state.changed="))
+        let truth = result.stdout.split(separator: "\n").drop { !$0.hasPrefix("the simulator's ground truth") }.dropFirst()
+        #expect(truth.count == 7, "parts, downtimes, resin, excursion and order for press-1; parts and downtimes for press-2: \(truth)")
+        #expect(truth.allSatisfy { $0.hasSuffix("=") }, "\(truth.joined(separator: "\n"))")
+        for kind in ["material.consumed", "quality.exception.raised", "quality.exception.cleared", "work_order.started", "work_order.completed"] {
+            #expect(result.stdout.contains("  \(kind): press-1 "), "the latest \(kind) is shown")
+        }
     }
 
     @Test func ctrlCEndsTheDemoCleanly() async throws {

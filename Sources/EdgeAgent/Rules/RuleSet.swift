@@ -109,7 +109,7 @@ public struct RuleSet: Sendable {
                 // Historian values and float registers are real numbers; integer registers whole ones.
                 let integral = types[material.tag].map { $0 != .float32 && $0 != .float64 } ?? false
                 return Material(tag: material.tag, material: material.material, lotTag: material.lotTag, unit: material.unit,
-                                range: material.rollover ?? (integral ? types[material.tag].flatMap(Self.range(of:)).map(Double.init) : nil),
+                                range: material.rollover ?? (integral ? types[material.tag].flatMap(Self.range(of:)).map { Double($0) } : nil),
                                 integral: integral, minInterval: material.minInterval.milliseconds)
             }, quality: machine.quality)
         }

@@ -36,6 +36,9 @@ import Testing
         let rules = RuleSet(config: config)
         #expect(rules.machines[0].materials[0].integral && rules.machines[0].materials[0].range == 1_000_000)
         #expect(rules.machines[0].counters[0].workOrderTag == nil, "the counter follows the machine's running order")
+        var unconfigured = config
+        unconfigured.machines[0].materials[0].rollover = nil
+        #expect(RuleSet(config: unconfigured).machines[0].materials[0].range == 4_294_967_296, "a uint32 totalizer wraps at 2^32")
         guard case let .http(http) = config.sinks[0].kind else { Issue.record("first sink is HTTP"); return }
         #expect(http.bearerToken == "s3cret")
         #expect(http.headers.first?.value == "key-1")

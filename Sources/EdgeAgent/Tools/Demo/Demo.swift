@@ -25,12 +25,17 @@ public final class Demo: Sendable {
         public var backlogPeak: Int64 = 0
         public var backlogAtEnd: Int64 = 0
         public var byType: [String: Int] = [:]
+        /// The latest event of each kind, one line each.
+        public var latest: [String] = []
+        /// The simulator's ground truth beside what the receiver got.
+        public var truth: [String] = []
         public var drained: Bool { backlogAtEnd == 0 && Int64(received) == appended }
+        public var truthHolds: Bool { !truth.contains { $0.contains("MISMATCH") } }
     }
 
     let options: Options
     let screen: DemoScreen
-    private let received = Mutex<[String: Int]>([:])
+    private let received = Mutex(DemoTally())
     private let agentDone = Atomic<Bool>(false)
 
     public init(options: Options, screen: DemoScreen) {
@@ -54,7 +59,6 @@ public final class Demo: Sendable {
         let logger = Logger(label: "edge-agent") { LineLogHandler(label: $0, format: .logfmt, output: FileHandle(forWritingAtPath: logFile)!) }
 
         let simulator = try Simulator(scenario: .demo, listen: HostPort("\(host):\(port)")!)
-        let simulation = Task { try? await simulator.run() }
         var receiver: Receiver? = try await startReceiver(receiverAddress)
         let (stopped, stop) = AsyncStream.makeStream(of: Void.self)
         let agentConfig = config
@@ -62,6 +66,14 @@ public final class Demo: Sendable {
             defer { agentDone.store(true, ordering: .relaxed) }
             return try await Agent(config: agentConfig, logger: logger).run(stop: { for await _ in stopped { return } })
         }
+        // The line starts once the agent has its baselines (its first state of every machine is
+        // in), so the simulator's counts from zero are the ground truth of what the agent must report.
+        let baseline = ContinuousClock.now + .seconds(15)
+        while received.withLock({ $0.byType["machine.state.changed"] ?? 0 }) < config.machines.count, ContinuousClock.now < baseline,
+              !agentDone.load(ordering: .relaxed) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let simulation = Task { try? await simulator.run() }
 
         let clock = ContinuousClock()
         let start = clock.now
@@ -94,7 +106,7 @@ public final class Demo: Sendable {
             if phase == "receiver DOWN (outage)" { summary.backlogPeak = max(summary.backlogPeak, pending) }
             let waited = outbox?.sinks.values.compactMap(\.oldest_pending_age_s).max() ?? 0
             if phase == "receiver back: draining", waited < 1 { phase = "running (drained)" }
-            let counts = received.withLock { $0 }
+            let counts = received.withLock { $0.byType }
             screen.show([
                 "edge-agent demo  \(Int(elapsed.seconds))s  (Ctrl-C ends it)",
                 "sink \(config.sinks[0].name): \(phase)",
@@ -106,16 +118,19 @@ public final class Demo: Sendable {
             lastAppended = appended
             if agentDone.load(ordering: .relaxed) { break }  // Ctrl-C stopped the agent
             if let duration = options.duration, elapsed >= duration {
-                // Past the end: freeze the line (no new events), let the backlog drain, then stop.
+                // Past the end: the line stops (every machine idle, nothing moves), the backlog
+                // drains, then the agent stops.
                 if drainDeadline == nil {
                     simulation.cancel()
-                    phase = "line frozen: draining"
+                    await simulation.value
+                    simulator.end()
+                    phase = "line stopped: draining"
                     drainDeadline = clock.now + .seconds(30)
                 }
-                // Drained, and quiet for two checks in a row: a frozen line can still announce a
-                // downtime that reached min_downtime, and stopping then would strand it.
+                // Drained, and quiet for three checks in a row: the stop's own events and the
+                // last min_interval sums come in the seconds after it.
                 quietChecks = pending == 0 && receiver != nil && newThisSecond == 0 ? quietChecks + 1 : 0
-                if quietChecks >= 2 || clock.now > drainDeadline! { break }
+                if quietChecks >= 3 || clock.now > drainDeadline! { break }
             }
         }
         stop.finish()
@@ -130,18 +145,36 @@ public final class Demo: Sendable {
         summary.appended = final.1
         summary.backlogAtEnd = final.0.sinks.values.map(\.pending).max() ?? 0
         await receiver?.close()
-        summary.byType = received.withLock { $0 }
+        let tally = received.withLock { $0 }
+        summary.byType = tally.byType
         summary.received = summary.byType.values.reduce(0, +)
+        summary.latest = tally.latest.keys.sorted().map { "  \($0): \(tally.latest[$0]!)" }
+        // Only a line that was stopped at the end has a truth to hold: Ctrl-C leaves it mid-cycle.
+        summary.truth = drainDeadline == nil ? ["  (stopped early: the line was still running)"]
+            : Self.truth(config: config, line: simulator.line, elapsed: simulator.elapsed, tally: tally)
         return summary
+    }
+
+    /// Each configured machine that the scenario plays (same name), against the tally.
+    static func truth(config: AgentConfig, line: LineSimulator, elapsed: Int64, tally: DemoTally) -> [String] {
+        config.machines.flatMap { machine -> [String] in
+            guard let index = SimulatorScenario.demo.machines.firstIndex(where: { $0.name == machine.name }),
+                  let rule = machine.state, case let .map(_, codes) = rule.source else { return [] }
+            let downtimeStates = Set(codes.filter { rule.downtime.contains($0.state) }.map { UInt16(truncatingIfNeeded: $0.code) })
+            var high = Double.infinity, minDuration: Int64 = 0
+            if let check = machine.quality.first, case let .limits(_, h?, _) = check.condition {
+                (high, minDuration) = (h, check.minDuration.milliseconds)
+            }
+            let truth = line.truth(machine: index, elapsed: elapsed, downtimeStates: downtimeStates,
+                                   minDowntime: rule.minDowntime.milliseconds, high: high, minDuration: minDuration)
+            return tally.compared(machine: machine.name, with: truth, unit: machine.materials.first?.unit ?? "kg")
+        }
     }
 
     private func startReceiver(_ address: HostPort) async throws -> Receiver {
         try await Receiver(listen: address, database: options.directory + "/received.db") { [self] text in
-            self.received.withLock { counts in
-                for line in text.split(separator: "\n") {
-                    guard let r = line.range(of: #""type":""#) else { continue }
-                    counts[String(line[r.upperBound...].prefix { $0 != "\"" }), default: 0] += 1
-                }
+            self.received.withLock { tally in
+                for line in text.split(separator: "\n") { tally.add(line) }
             }
         }
     }
