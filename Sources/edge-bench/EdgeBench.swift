@@ -13,6 +13,7 @@ struct EdgeBench {
         ("mqtt.drain", { [try await MQTTDrainBench.run()] }),
         ("csv.ingest", { [try await CSVIngestBench.run()] }),
         ("recovery.lag", { [try await RecoveryLagBench.run()] }),
+        ("rules.eval", { [try RulesEvalBench.run()] }),
     ]
 
     static func main() async {
