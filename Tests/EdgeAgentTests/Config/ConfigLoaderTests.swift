@@ -76,6 +76,32 @@ import Testing
         }
     }
 
+    /// Historian values are numbers without a register type: a totalizer fed by a historian is a
+    /// real number with no rollover, and a check without limits reads its tag as a flag (1/0).
+    @Test func historianTagsFeedMaterialsAndChecksAsNumbers() throws {
+        let config = try ConfigLoader.parse("""
+            version: 1
+            agent: { id: a, site: s, line: l }
+            historian:
+              - name: pi
+                directory: /tmp/pi
+                timestamp: { column: Timestamp }
+                tag_column: TagName
+                value_column: Value
+                tags: { "PI:RESIN": press-2.resin_kg, "PI:QA": press-2.qa_fail, "PI:WO": press-2.order }
+            machines:
+              - name: press-2
+                work_order: { tag: press-2.order }
+                materials: [ { tag: press-2.resin_kg, material: PA6, unit: kg } ]
+                quality: [ { name: qa, tag: press-2.qa_fail, severity: minor } ]
+            sinks: [ { name: mw, http: { url: "http://127.0.0.1:8080/e" } } ]
+            """, file: "h.yaml")
+        let machine = try #require(RuleSet(config: config).machines.first)
+        #expect(!machine.materials[0].integral && machine.materials[0].range == nil)
+        #expect(machine.quality[0].condition == .flag && machine.quality[0].severity == .minor)
+        #expect(machine.workOrderTag == "press-2.order")
+    }
+
     @Test func readsDurationsAndSizes() throws {
         let yaml = """
             version: 1
