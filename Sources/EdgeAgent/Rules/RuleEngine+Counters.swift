@@ -20,13 +20,23 @@ extension RuleEngine {
         return wrapped < range / 2 ? wrapped : new
     }
 
-    /// Adds an increment to the `min_interval` window in `pending`; returns the window to emit
-    /// now (at once when `minInterval` is 0, otherwise `due` emits it once it has run).
-    static func accumulate<Q: AdditiveArithmetic>(_ quantity: Q, from: Q, to: Q, at time: Timestamp, minInterval: Int64,
-                                                  into pending: inout RuleState.Pending<Q>?) -> RuleState.Pending<Q>? {
-        var window = pending ?? RuleState.Pending(quantity: .zero, from: from, to: to, firstTime: time, lastTime: time)
+    /// One reading of a counter or totalizer: the very first only sets the baseline (`last`); a
+    /// later one adds its increase to the `min_interval` window in `pending`. Returns the window
+    /// to emit now: at once when `minInterval` is 0, otherwise `due` emits it once it has run.
+    static func step<Q: AdditiveArithmetic & Comparable>(
+        _ reading: Q, at time: Timestamp, last: inout Q?, pending: inout RuleState.Pending<Q>?, minInterval: Int64,
+        increase: (Q, Q) -> Q
+    ) -> RuleState.Pending<Q>? {
+        guard let previous = last else {
+            last = reading
+            return nil
+        }
+        last = reading
+        let quantity = increase(previous, reading)
+        guard quantity > .zero else { return nil }
+        var window = pending ?? RuleState.Pending(quantity: .zero, from: previous, to: reading, firstTime: time, lastTime: time)
         window.quantity += quantity
-        window.to = to
+        window.to = reading
         window.lastTime = time
         pending = minInterval <= 0 ? nil : window
         return minInterval <= 0 ? window : nil
@@ -35,17 +45,11 @@ extension RuleEngine {
     mutating func count(_ sample: Sample, counter: RuleSet.Counter, machine: RuleSet.Machine, into events: inout [Event]) {
         guard let reading = sample.value?.counterReading(range: counter.range) else { return }
         var stored = state.machines[machine.name, default: RuleState.Machine()].counters[counter.tag, default: RuleState.Counter()]
-        defer { state.machines[machine.name, default: RuleState.Machine()].counters[counter.tag] = stored }
-        guard let last = stored.last else {
-            stored.last = reading  // the very first reading only sets the baseline
-            return
+        let window = Self.step(reading, at: sample.time, last: &stored.last, pending: &stored.pending, minInterval: counter.minInterval) {
+            Self.increase(from: $0, to: $1, range: counter.range)
         }
-        stored.last = reading
-        let quantity = Self.increase(from: last, to: reading, range: counter.range)
-        guard quantity > 0,
-              let window = Self.accumulate(quantity, from: last, to: reading, at: sample.time, minInterval: counter.minInterval,
-                                           into: &stored.pending) else { return }
-        events.append(production(counter, machine: machine, window))
+        state.machines[machine.name, default: RuleState.Machine()].counters[counter.tag] = stored
+        if let window { events.append(production(counter, machine: machine, window)) }
     }
 
     mutating func consume(_ sample: Sample, material: RuleSet.Material, machine: RuleSet.Machine, into events: inout [Event]) {
@@ -57,17 +61,11 @@ extension RuleEngine {
         }
         guard let reading = value, reading.isFinite else { return }
         var stored = state.machines[machine.name, default: RuleState.Machine()].materials[material.tag, default: RuleState.Totalizer()]
-        defer { state.machines[machine.name, default: RuleState.Machine()].materials[material.tag] = stored }
-        guard let last = stored.last else {
-            stored.last = reading
-            return
+        let window = Self.step(reading, at: sample.time, last: &stored.last, pending: &stored.pending, minInterval: material.minInterval) {
+            Self.increase(from: $0, to: $1, range: material.range)
         }
-        stored.last = reading
-        let quantity = Self.increase(from: last, to: reading, range: material.range)
-        guard quantity > 0,
-              let window = Self.accumulate(quantity, from: last, to: reading, at: sample.time, minInterval: material.minInterval,
-                                           into: &stored.pending) else { return }
-        events.append(consumption(material, machine: machine, window))
+        state.machines[machine.name, default: RuleState.Machine()].materials[material.tag] = stored
+        if let window { events.append(consumption(material, machine: machine, window)) }
     }
 
     /// Emits the `min_interval` sums of `machine` whose window has run at `time`; all of them
