@@ -41,18 +41,19 @@ extension RuleEngine {
         pending = minInterval <= 0 ? nil : window
         return minInterval <= 0 ? window : nil
     }
+}
 
-    mutating func count(_ sample: Sample, counter: RuleSet.Counter, machine: RuleSet.Machine, into events: inout [Event]) {
+extension RuleEngine.MachineStep {
+    mutating func count(_ sample: Sample, counter: RuleSet.Counter) {
         guard let reading = sample.value?.counterReading(range: counter.range) else { return }
-        var stored = state.machines[machine.name, default: RuleState.Machine()].counters[counter.tag, default: RuleState.Counter()]
-        let window = Self.step(reading, at: sample.time, last: &stored.last, pending: &stored.pending, minInterval: counter.minInterval) {
-            Self.increase(from: $0, to: $1, range: counter.range)
-        }
-        state.machines[machine.name, default: RuleState.Machine()].counters[counter.tag] = stored
-        if let window { events.append(production(counter, machine: machine, window)) }
+        var stored = state.counters[counter.tag] ?? RuleState.Counter()
+        let window = RuleEngine.step(reading, at: sample.time, last: &stored.last, pending: &stored.pending,
+                                     minInterval: counter.minInterval) { RuleEngine.increase(from: $0, to: $1, range: counter.range) }
+        state.counters[counter.tag] = stored
+        if let window { events.append(production(counter, window)) }
     }
 
-    mutating func consume(_ sample: Sample, material: RuleSet.Material, machine: RuleSet.Machine, into events: inout [Event]) {
+    mutating func consume(_ sample: Sample, material: RuleSet.Material) {
         let value: Double?
         if material.integral {
             value = sample.value?.counterReading(range: material.range.map { UInt64($0) }).map { Double($0) }
@@ -60,67 +61,63 @@ extension RuleEngine {
             value = sample.value?.number
         }
         guard let reading = value, reading.isFinite else { return }
-        var stored = state.machines[machine.name, default: RuleState.Machine()].materials[material.tag, default: RuleState.Totalizer()]
-        let window = Self.step(reading, at: sample.time, last: &stored.last, pending: &stored.pending, minInterval: material.minInterval) {
-            Self.increase(from: $0, to: $1, range: material.range)
-        }
-        state.machines[machine.name, default: RuleState.Machine()].materials[material.tag] = stored
-        if let window { events.append(consumption(material, machine: machine, window)) }
+        var stored = state.materials[material.tag] ?? RuleState.Totalizer()
+        let window = RuleEngine.step(reading, at: sample.time, last: &stored.last, pending: &stored.pending,
+                                     minInterval: material.minInterval) { RuleEngine.increase(from: $0, to: $1, range: material.range) }
+        state.materials[material.tag] = stored
+        if let window { events.append(consumption(material, window)) }
     }
 
-    /// Emits the `min_interval` sums of `machine` whose window has run at `time`; all of them
-    /// when `time` is nil (a work order is about to complete).
-    mutating func flush(_ machine: RuleSet.Machine, dueAt time: Timestamp?, into events: inout [Event]) {
+    /// Emits the `min_interval` sums whose window has run at `time`; all of them when `time` is
+    /// nil (a work order is about to complete).
+    mutating func flush(dueAt time: Timestamp?) {
         func isDue(_ first: Timestamp, _ interval: Int64) -> Bool { time.map { $0.milliseconds - first.milliseconds >= interval } ?? true }
-        for counter in machine.counters {
-            guard let pending = state.machines[machine.name]?.counters[counter.tag]?.pending,
-                  isDue(pending.firstTime, counter.minInterval) else { continue }
-            state.machines[machine.name]?.counters[counter.tag]?.pending = nil
-            events.append(production(counter, machine: machine, pending))
+        for counter in rule.counters {
+            guard let pending = state.counters[counter.tag]?.pending, isDue(pending.firstTime, counter.minInterval) else { continue }
+            state.counters[counter.tag]?.pending = nil
+            events.append(production(counter, pending))
         }
-        for material in machine.materials {
-            guard let pending = state.machines[machine.name]?.materials[material.tag]?.pending,
-                  isDue(pending.firstTime, material.minInterval) else { continue }
-            state.machines[machine.name]?.materials[material.tag]?.pending = nil
-            events.append(consumption(material, machine: machine, pending))
+        for material in rule.materials {
+            guard let pending = state.materials[material.tag]?.pending, isDue(pending.firstTime, material.minInterval) else { continue }
+            state.materials[material.tag]?.pending = nil
+            events.append(consumption(material, pending))
         }
     }
 
     /// The event for a (possibly summed) increase; its time is that of the last increment in it.
     /// It credits the running order when it carries it.
-    mutating func production(_ counter: RuleSet.Counter, machine: RuleSet.Machine, _ pending: RuleState.Pending<UInt64>) -> Event {
-        let order = workOrder(machine, tag: counter.workOrderTag)
+    mutating func production(_ counter: RuleSet.Counter, _ pending: RuleState.Pending<UInt64>) -> Event {
+        let order = workOrder(tag: counter.workOrderTag)
         let quantity = Int64(clamping: pending.quantity)
-        if var running = runningOrder(machine, carried: order) {
-            if counter.event == .productionScrapped { running.scrap += quantity } else { running.good += quantity }
-            state.machines[machine.name]?.workOrder = running
+        if carriesRunningOrder(order) {
+            if counter.event == .productionScrapped { state.workOrder?.scrap += quantity } else { state.workOrder?.good += quantity }
         }
-        return Event(type: counter.event, subject: machine.name, time: pending.lastTime, data: [
-            "machine": .string(machine.name), "quantity": .int(quantity), "unit": .string(counter.unit),
+        return Event(type: counter.event, subject: rule.name, time: pending.lastTime, data: [
+            "machine": .string(rule.name), "quantity": .int(quantity), "unit": .string(counter.unit),
             "counter": ["tag": .string(counter.tag), "from": .int(Int64(bitPattern: pending.from)), "to": .int(Int64(bitPattern: pending.to))],
             "work_order": order,
         ])
     }
 
-    mutating func consumption(_ material: RuleSet.Material, machine: RuleSet.Machine, _ pending: RuleState.Pending<Double>) -> Event {
-        let order = workOrder(machine, tag: nil)
+    mutating func consumption(_ material: RuleSet.Material, _ pending: RuleState.Pending<Double>) -> Event {
+        let order = workOrder(tag: nil)
         let name: String
         switch material.material {
         case let .fixed(fixed): name = fixed
-        case let .tag(tag): name = state.values[tag].flatMap(Self.orderText).flatMap { $0.isEmpty ? nil : $0 } ?? "unknown"
+        case let .tag(tag): name = values[tag].flatMap(Self.orderText).flatMap { $0.isEmpty ? nil : $0 } ?? "unknown"
         }
-        if var running = runningOrder(machine, carried: order) {
+        if carriesRunningOrder(order), var running = state.workOrder {
             if let i = running.materials.firstIndex(where: { $0.material == name }) {
                 running.materials[i].quantity += pending.quantity
             } else {
                 running.materials.append(.init(material: name, quantity: pending.quantity, unit: material.unit, integral: material.integral))
             }
-            state.machines[machine.name]?.workOrder = running
+            state.workOrder = running
         }
         let number = { (v: Double) -> JSONValue in material.integral ? .int(Int64(v)) : .double(v) }
-        return Event(type: .materialConsumed, subject: machine.name, time: pending.lastTime, data: [
-            "machine": .string(machine.name), "material": .string(name),
-            "lot": material.lotTag.flatMap { state.values[$0] }.flatMap(Self.orderText).map { .string($0) } ?? .null,
+        return Event(type: .materialConsumed, subject: rule.name, time: pending.lastTime, data: [
+            "machine": .string(rule.name), "material": .string(name),
+            "lot": material.lotTag.flatMap { values[$0] }.flatMap(Self.orderText).map { .string($0) } ?? .null,
             "quantity": number(pending.quantity), "unit": .string(material.unit),
             "counter": ["tag": .string(material.tag), "from": number(pending.from), "to": number(pending.to)],
             "work_order": order,

@@ -11,58 +11,56 @@
 /// | outside               | pending, since | keep, track extreme | keep, track extreme         |
 /// | inside, not by hyst.  | —              | dropped (a blip)    | keep                        |
 /// | inside by hysteresis  | —              | dropped             | cleared                     |
-extension RuleEngine {
-    mutating func inspect(_ value: Double, check: MachineConfig.QualityCheck, machine: RuleSet.Machine, at time: Timestamp,
-                          into events: inout [Event]) {
+extension RuleEngine.MachineStep {
+    mutating func inspect(_ value: Double, check: MachineConfig.QualityCheck, at time: Timestamp) {
         let outside = Self.outside(value, check.condition)
-        guard var open = state.machines[machine.name]?.checks[check.name] else {
-            if outside {
-                state.machines[machine.name, default: RuleState.Machine()].checks[check.name] =
-                    RuleState.Check(since: time, value: value, extreme: value, raised: false)
-            }
+        guard var open = state.checks[check.name] else {
+            if outside { state.checks[check.name] = RuleState.Check(since: time, value: value, extreme: value, raised: false) }
             return
         }
         if !open.raised, !outside {
-            state.machines[machine.name]?.checks[check.name] = nil
+            state.checks[check.name] = nil
             return
         }
         if open.raised, Self.clears(value, check.condition) {
-            state.machines[machine.name]?.checks[check.name] = nil
-            events.append(Event(type: .qualityCleared, subject: machine.name, time: time, data: [
-                "machine": .string(machine.name), "check": .string(check.name), "exception_id": .string(exceptionID(machine, check, open)),
+            state.checks[check.name] = nil
+            events.append(Event(type: .qualityCleared, subject: rule.name, time: time, data: [
+                "machine": .string(rule.name), "check": .string(check.name), "exception_id": .string(exceptionID(check, open)),
                 "severity": .string(check.severity.rawValue), "started_at": .string(open.since.rfc3339), "ended_at": .string(time.rfc3339),
                 "duration_ms": .int(max(0, time.milliseconds - open.since.milliseconds)),
                 "extreme_value": check.condition == .flag ? .null : .double(open.extreme),
-                "reason_code": reason(check), "work_order": workOrder(machine, tag: nil),
+                "reason_code": reason(check), "work_order": workOrder(tag: nil),
             ]))
             return
         }
-        if Self.beyond(value, check.condition) > Self.beyond(open.extreme, check.condition) { open.extreme = value }
-        state.machines[machine.name]?.checks[check.name] = open
+        if Self.beyond(value, check.condition) > Self.beyond(open.extreme, check.condition) {
+            open.extreme = value
+            state.checks[check.name] = open
+        }
     }
 
     /// Raises a pending exception whose condition has held `min_duration` by `time`.
-    mutating func raiseIfDue(_ check: MachineConfig.QualityCheck, machine: RuleSet.Machine, at time: Timestamp, into events: inout [Event]) {
-        guard var open = state.machines[machine.name]?.checks[check.name], !open.raised,
+    mutating func raiseIfDue(_ check: MachineConfig.QualityCheck, at time: Timestamp) {
+        guard var open = state.checks[check.name], !open.raised,
               time.milliseconds - open.since.milliseconds >= check.minDuration.milliseconds else { return }
         open.raised = true
-        state.machines[machine.name]?.checks[check.name] = open
+        state.checks[check.name] = open
         var limits: (low: JSONValue, high: JSONValue) = (.null, .null)
         if case let .limits(low, high, _) = check.condition { limits = (low.map { .double($0) } ?? .null, high.map { .double($0) } ?? .null) }
-        events.append(Event(type: .qualityRaised, subject: machine.name, time: open.since, data: [
-            "machine": .string(machine.name), "check": .string(check.name), "exception_id": .string(exceptionID(machine, check, open)),
+        events.append(Event(type: .qualityRaised, subject: rule.name, time: open.since, data: [
+            "machine": .string(rule.name), "check": .string(check.name), "exception_id": .string(exceptionID(check, open)),
             "severity": .string(check.severity.rawValue), "value": check.condition == .flag ? .bool(open.value != 0) : .double(open.value),
-            "low": limits.low, "high": limits.high, "reason_code": reason(check), "work_order": workOrder(machine, tag: nil),
+            "low": limits.low, "high": limits.high, "reason_code": reason(check), "work_order": workOrder(tag: nil),
         ]))
     }
 
     /// Like `downtime_id`: the machine, the check and the start.
-    func exceptionID(_ machine: RuleSet.Machine, _ check: MachineConfig.QualityCheck, _ open: RuleState.Check) -> String {
-        "\(machine.name)-\(check.name)-\(open.since.milliseconds)"
+    func exceptionID(_ check: MachineConfig.QualityCheck, _ open: RuleState.Check) -> String {
+        "\(rule.name)-\(check.name)-\(open.since.milliseconds)"
     }
 
     func reason(_ check: MachineConfig.QualityCheck) -> JSONValue {
-        check.reasonTag.flatMap { state.values[$0]?.integer }.map { .int($0) } ?? .null
+        check.reasonTag.flatMap { values[$0]?.integer }.map { .int($0) } ?? .null
     }
 
     static func outside(_ value: Double, _ condition: MachineConfig.QualityCheck.Condition) -> Bool {

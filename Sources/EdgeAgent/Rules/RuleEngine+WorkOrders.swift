@@ -6,56 +6,53 @@
 /// overlap of the order with the downtimes announced (`machine.downtime.started`) before it
 /// completed: a stop that reaches `min_downtime` only after the change counts for the next order.
 /// `min_interval` sums still open at a change are emitted first, so they belong to the old order.
-extension RuleEngine {
+extension RuleEngine.MachineStep {
     /// An order tag's value as text: a string as read, a whole number in decimal.
     static func orderText(_ value: TagValue) -> String? {
         if case let .string(s) = value { return s }
         return value.integer.map { String($0) }
     }
 
-    /// The order an event of `machine` carries: a counter's own `work_order_tag` as read, else the
-    /// order the machine runs.
-    func workOrder(_ machine: RuleSet.Machine, tag: String?) -> JSONValue {
-        if let tag { return state.values[tag].flatMap(Self.orderText).map { .string($0) } ?? .null }
-        return state.machines[machine.name]?.workOrder.map { .string($0.id) } ?? .null
+    /// The order an event carries: a counter's own `work_order_tag` as read, else the order the
+    /// machine runs.
+    func workOrder(tag: String?) -> JSONValue {
+        if let tag { return values[tag].flatMap(Self.orderText).map { .string($0) } ?? .null }
+        return state.workOrder.map { .string($0.id) } ?? .null
     }
 
-    /// The running order, when `carried` names it (only then does an event count toward its totals).
-    func runningOrder(_ machine: RuleSet.Machine, carried: JSONValue) -> RuleState.WorkOrder? {
-        guard let running = state.machines[machine.name]?.workOrder, carried == .string(running.id) else { return nil }
-        return running
+    /// Whether an event carrying `order` counts toward the running order's totals.
+    func carriesRunningOrder(_ order: JSONValue) -> Bool {
+        state.workOrder.map { order == .string($0.id) } ?? false
     }
 
-    mutating func changeOrder(to value: String, machine: RuleSet.Machine, at time: Timestamp, into events: inout [Event]) {
-        guard state.machines[machine.name]?.orderValue != value else { return }
-        flush(machine, dueAt: nil, into: &events)
-        var current = state.machines[machine.name] ?? RuleState.Machine()
-        let previous = current.workOrder
+    mutating func changeOrder(to value: String, at time: Timestamp) {
+        guard state.orderValue != value else { return }
+        flush(dueAt: nil)
+        let previous = state.workOrder
         if var order = previous {
-            if let downtime = current.downtime, downtime.announced { order.downtimeMs += overlap(downtime.startedAt, time, order) }
+            if let downtime = state.downtime, downtime.announced { order.downtimeMs += Self.overlap(downtime.startedAt, time, order) }
             let materials: [(String, JSONValue)] = order.materials.map { total in
                 (total.material, ["quantity": total.integral ? .int(Int64(total.quantity)) : .double(total.quantity), "unit": .string(total.unit)])
             }
-            events.append(Event(type: .workOrderCompleted, subject: machine.name, time: time, data: [
-                "machine": .string(machine.name), "work_order": .string(order.id), "started_at": .string(order.startedAt.rfc3339),
+            events.append(Event(type: .workOrderCompleted, subject: rule.name, time: time, data: [
+                "machine": .string(rule.name), "work_order": .string(order.id), "started_at": .string(order.startedAt.rfc3339),
                 "ended_at": .string(time.rfc3339), "duration_ms": .int(max(0, time.milliseconds - order.startedAt.milliseconds)),
-                "good": .int(order.good), "scrap": .int(order.scrap), "unit": .string(machine.countUnit),
+                "good": .int(order.good), "scrap": .int(order.scrap), "unit": .string(rule.countUnit),
                 "materials": .object(materials), "downtime_ms": .int(order.downtimeMs),
             ]))
         }
-        current.orderValue = value
-        current.workOrder = value.isEmpty ? nil : RuleState.WorkOrder(id: value, startedAt: time)
+        state.orderValue = value
+        state.workOrder = value.isEmpty ? nil : RuleState.WorkOrder(id: value, startedAt: time)
         if !value.isEmpty {
-            events.append(Event(type: .workOrderStarted, subject: machine.name, time: time, data: [
-                "machine": .string(machine.name), "work_order": .string(value),
+            events.append(Event(type: .workOrderStarted, subject: rule.name, time: time, data: [
+                "machine": .string(rule.name), "work_order": .string(value),
                 "previous_work_order": previous.map { .string($0.id) } ?? .null,
             ]))
         }
-        state.machines[machine.name] = current
     }
 
     /// How much of the downtime from `start` to `end` fell within `order`.
-    func overlap(_ start: Timestamp, _ end: Timestamp, _ order: RuleState.WorkOrder) -> Int64 {
+    static func overlap(_ start: Timestamp, _ end: Timestamp, _ order: RuleState.WorkOrder) -> Int64 {
         max(0, end.milliseconds - max(start.milliseconds, order.startedAt.milliseconds))
     }
 }

@@ -30,11 +30,13 @@ public struct RuleEngine: Sendable {
         return events
     }
 
-    /// Lets time pass without samples: announces downtimes that reached `min_downtime` and
-    /// flushes `min_interval` sums that are due.
+    /// Lets time pass without samples: announces downtimes that reached `min_downtime`, raises
+    /// quality exceptions that held `min_duration`, and flushes `min_interval` sums that are due.
     public mutating func advance(to time: Timestamp) -> [Event] {
         var events: [Event] = []
-        for machine in rules.machines { due(machine, at: time, into: &events) }
+        for machine in rules.machines {
+            run(machine, into: &events) { $0.due(at: time) }
+        }
         return events
     }
 
@@ -46,48 +48,78 @@ public struct RuleEngine: Sendable {
             if rules.contextTags.contains(sample.tag) { state.values[sample.tag] = sample.value }
         }
         for machine in rules.machines {
-            if let tag = machine.workOrderTag, let order = latest[tag]?.value.flatMap(Self.orderText) {
-                changeOrder(to: order, machine: machine, at: time, into: &events)
-            }
-            if let rule = machine.state {
-                switch rule.source {
-                case let .map(tag, codes):
-                    if let code = latest[tag]?.value?.integer {
-                        let name = codes.first { $0.code == code }?.state ?? "unknown"
-                        enter(name, code: code, machine: machine, rule: rule, at: time, into: &events)
-                    }
-                case let .bits(bits, fallback):
-                    if bits.contains(where: { latest[$0.tag] != nil }) {
-                        let on = bits.first { state.values[$0.tag]?.number.map { $0 != 0 } ?? false }
-                        enter(on?.state ?? fallback, code: nil, machine: machine, rule: rule, at: time, into: &events)
-                    }
-                }
-            }
-            for counter in machine.counters {
-                if let sample = latest[counter.tag] { count(sample, counter: counter, machine: machine, into: &events) }
-            }
-            for material in machine.materials {
-                if let sample = latest[material.tag] { consume(sample, material: material, machine: machine, into: &events) }
-            }
-            for check in machine.quality {
-                if let value = latest[check.tag]?.value?.number { inspect(value, check: check, machine: machine, at: time, into: &events) }
-            }
-            due(machine, at: time, into: &events)
+            run(machine, into: &events) { $0.apply(latest, at: time) }
         }
         for sample in reading where rules.published[sample.tag] != nil {
             publish(sample, deadband: rules.published[sample.tag]!, into: &events)
         }
     }
 
-    /// Announcements, raises and flushes whose time has come.
-    private mutating func due(_ machine: RuleSet.Machine, at time: Timestamp, into events: inout [Event]) {
-        if let rule = machine.state, var downtime = state.machines[machine.name]?.downtime, !downtime.announced,
-           time.milliseconds - downtime.startedAt.milliseconds >= rule.minDowntime.milliseconds {
-            downtime.announced = true
-            state.machines[machine.name]?.downtime = downtime
-            events.append(downtimeStarted(machine.name, downtime))
+    /// Runs `body` on one machine's state, moved out of `state` and back (no copy), so a rule
+    /// looks its state up once per reading rather than once per counter, material and check.
+    private mutating func run(_ machine: RuleSet.Machine, into events: inout [Event], _ body: (inout MachineStep) -> Void) {
+        var step = MachineStep(rule: machine, values: state.values, events: events)
+        events = []
+        swap(&step.state, &state.machines[machine.name, default: RuleState.Machine()])
+        body(&step)
+        swap(&step.state, &state.machines[machine.name, default: RuleState.Machine()])
+        events = step.events
+    }
+
+    /// One machine's rules over one reading (or a passing of time), on that machine's state.
+    /// `values` are the context tags' latest values, read-only here.
+    struct MachineStep {
+        let rule: RuleSet.Machine
+        let values: [String: TagValue]
+        var events: [Event]
+        var state = RuleState.Machine()
+
+        init(rule: RuleSet.Machine, values: [String: TagValue], events: [Event]) {
+            self.rule = rule
+            self.values = values
+            self.events = events
         }
-        flush(machine, dueAt: time, into: &events)
-        for check in machine.quality { raiseIfDue(check, machine: machine, at: time, into: &events) }
+
+        mutating func apply(_ latest: [String: Sample], at time: Timestamp) {
+            if let tag = rule.workOrderTag, let order = latest[tag]?.value.flatMap(Self.orderText) {
+                changeOrder(to: order, at: time)
+            }
+            if let stateRule = rule.state {
+                switch stateRule.source {
+                case let .map(tag, codes):
+                    if let code = latest[tag]?.value?.integer {
+                        let name = codes.first { $0.code == code }?.state ?? "unknown"
+                        enter(name, code: code, rule: stateRule, at: time)
+                    }
+                case let .bits(bits, fallback):
+                    if bits.contains(where: { latest[$0.tag] != nil }) {
+                        let on = bits.first { values[$0.tag]?.number.map { $0 != 0 } ?? false }
+                        enter(on?.state ?? fallback, code: nil, rule: stateRule, at: time)
+                    }
+                }
+            }
+            for counter in rule.counters {
+                if let sample = latest[counter.tag] { count(sample, counter: counter) }
+            }
+            for material in rule.materials {
+                if let sample = latest[material.tag] { consume(sample, material: material) }
+            }
+            for check in rule.quality {
+                if let value = latest[check.tag]?.value?.number { inspect(value, check: check, at: time) }
+            }
+            due(at: time)
+        }
+
+        /// Announcements, raises and flushes whose time has come.
+        mutating func due(at time: Timestamp) {
+            if let stateRule = rule.state, var downtime = state.downtime, !downtime.announced,
+               time.milliseconds - downtime.startedAt.milliseconds >= stateRule.minDowntime.milliseconds {
+                downtime.announced = true
+                state.downtime = downtime
+                events.append(downtimeStarted(downtime))
+            }
+            flush(dueAt: time)
+            for check in rule.quality { raiseIfDue(check, at: time) }
+        }
     }
 }
