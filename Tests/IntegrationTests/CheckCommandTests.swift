@@ -11,7 +11,7 @@ extension Integration {
         .filter { $0.hasSuffix(".yaml") }.sorted()
 
     @Test func everyBadConfigCaseIsRun() {
-        #expect(Self.badConfigs.count == 4, "bad-configs: \(Self.badConfigs)")
+        #expect(Self.badConfigs.count == 5, "bad-configs: \(Self.badConfigs)")
     }
 
     @Test(arguments: badConfigs)

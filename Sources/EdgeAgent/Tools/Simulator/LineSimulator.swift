@@ -20,24 +20,24 @@ public struct LineSimulator: Sendable {
     let endState: UInt16
 
     public init(_ scenario: SimulatorScenario) throws {
-        func duration(_ text: String, _ path: String) throws -> Int64 {
+        func duration(_ text: String, _ path: String, key: String) throws -> Int64 {
             guard let d = ConfigValues.duration(text), d > .zero else {
                 throw ConfigError(issues: [ConfigIssue(file: "scenario", line: 1, column: 1, path: path,
-                                                       message: "must be a duration such as 20s, found '\(text)'")])
+                                                       message: "'\(key)' must be a duration such as 20s, found '\(text)'")])
             }
             return d.milliseconds
         }
         plans = try scenario.machines.map { machine in
-            let lengths = try machine.phases.map { try duration($0.for, "machines.\(machine.name).phases") }
+            let lengths = try machine.phases.map { try duration($0.for, "machines.\(machine.name).phases", key: "for") }
             var total = 0.0
             let partsAfter = zip(machine.phases, lengths).map { phase, ms in
                 total += (phase.rate ?? 0) * Double(ms) / 1000
                 return total
             }
             return Plan(machine: machine, lengths: lengths, partsAfter: partsAfter,
-                        orderLength: try machine.order_length.map { try duration($0, "machines.\(machine.name).order_length") },
-                        melt: try machine.melt.map { (try duration($0.at, "machines.\(machine.name).melt.at"),
-                                                      try duration($0.for, "machines.\(machine.name).melt.for")) })
+                        orderLength: try machine.order_length.map { try duration($0, "machines.\(machine.name)", key: "order_length") },
+                        melt: try machine.melt.map { (try duration($0.at, "machines.\(machine.name).melt", key: "at"),
+                                                      try duration($0.for, "machines.\(machine.name).melt", key: "for")) })
         }
         endState = scenario.end_state ?? 2
     }
