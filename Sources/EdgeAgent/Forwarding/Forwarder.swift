@@ -196,7 +196,10 @@ public final class Forwarder: Service {
     private func failed(_ reason: FailureReason) {
         let first = health.snapshot.failing == nil
         Telemetry.failed(sink: config.name, reason: reason)
-        if reason.isPassing { health.update { $0.failing = reason } }
+        health.update {
+            if reason.isPassing { $0.failing = reason }
+            ($0.lastError, $0.lastErrorAt) = ("\(reason)", .now())
+        }
         if first, reason.isPassing { logger.warning("Sink is failing; retrying with backoff.", metadata: ["reason": "\(reason)"]) }
     }
 
@@ -206,6 +209,7 @@ public final class Forwarder: Service {
         health.update {
             $0.failing = .auth
             $0.misconfigured = "HTTP \(status)"
+            ($0.lastError, $0.lastErrorAt) = ("refused: HTTP \(status)", .now())
         }
         if first {
             logger.error("Sink refuses the agent: check its URL and credentials. Retrying, nothing is dead-lettered.",
@@ -216,7 +220,10 @@ public final class Forwarder: Service {
     private func outboxFailed(_ error: any Error) {
         let first = health.snapshot.outboxError == nil
         Telemetry.failed(sink: config.name, reason: .outbox)
-        health.update { $0.outboxError = "\(error)" }
+        health.update {
+            $0.outboxError = "\(error)"
+            ($0.lastError, $0.lastErrorAt) = ("outbox: \(error)", .now())
+        }
         if first { logger.error("Forwarder cannot use the outbox; retrying with backoff.", metadata: ["error": "\(error)"]) }
     }
 

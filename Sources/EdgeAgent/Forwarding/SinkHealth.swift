@@ -9,6 +9,10 @@ public final class SinkHealth: Sendable {
         public var misconfigured: String?
         /// Set while this sink's forwarder cannot claim or settle (the outbox fails for it).
         public var outboxError: String?
+        /// The last failure of any kind and when, kept after recovery (for the status page).
+        public var lastError: String?
+        public var lastErrorAt: Timestamp?
+        public init() {}
     }
 
     public let name: String

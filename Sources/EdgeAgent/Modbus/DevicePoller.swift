@@ -74,7 +74,6 @@ public final class DevicePoller: Service {
                         logger.warning("Device unreachable; retrying with backoff.", metadata: ["error": "\(error)"])
                         signal.samples = sampleTags.map { Sample(tag: $0, value: nil, time: time) }
                         signal.events = [connectionChanged(false, error: error.description, time: time)]
-                        health?.device(device.name, connected: false, error: error.description)
                         connected = false
                     }
                 } else {
@@ -82,10 +81,10 @@ public final class DevicePoller: Service {
                     if connected != true {
                         if connected == false { logger.notice("Device reachable again.") }
                         signal.events = [connectionChanged(true, error: nil, time: time)]
-                        health?.device(device.name, connected: true, error: nil)
                         connected = true
                     }
                 }
+                health?.polled(device.name, at: time, error: cycle.linkError?.description)
                 if !signal.samples.isEmpty || !signal.events.isEmpty { await bus.send(signal) }
                 if failures > 0 {
                     let backoff = min(maxBackoff, device.pollInterval * (1 << min(failures - 1, 16)))

@@ -1,7 +1,9 @@
+import Foundation
+import Logging
 import Synchronization
 
-/// What the stages tell the status page and `/readyz`: the outbox's state, each device's
-/// connection, each sink's health.
+/// What the stages tell the status page and `/readyz`: the outbox's state, each device's polls,
+/// each machine's state and today's counts, each sink's health, the recent warnings.
 public final class AgentHealth: Sendable {
     public struct Outbox: Sendable {
         public var createdReason: String?
@@ -14,23 +16,108 @@ public final class AgentHealth: Sendable {
     public struct Device: Sendable {
         public var connected: Bool?
         public var error: String?
+        public var lastPoll: Timestamp?
+        /// Polls that failed (the device did not answer) since the agent started.
+        public var failedPolls = 0
+        public init() {}
+    }
+
+    /// A machine as the rules last committed it, and its good and scrap counted today.
+    public struct Machine: Sendable {
+        public var state: String?
+        public var since: Timestamp?
+        public var downtime: RuleState.Downtime?
+        public var workOrder: String?
+        public var openExceptions: [String] = []
+        public var good: Int64 = 0
+        public var scrap: Int64 = 0
+        public init() {}
+    }
+
+    /// The day good and scrap are counted for (local time) and since when: the agent's start on
+    /// its first day, midnight after.
+    public struct Counting: Sendable {
+        public var day: String
+        public var since: Timestamp
+        public init(day: String, since: Timestamp) {
+            self.day = day
+            self.since = since
+        }
+    }
+
+    public struct Warning: Sendable {
+        public var time: Timestamp
+        public var level: Logger.Level
+        public var message: String
+        public init(time: Timestamp, level: Logger.Level, message: String) {
+            self.time = time
+            self.level = level
+            self.message = message
+        }
     }
 
     let outbox: Mutex<Outbox>
     let devices = Mutex<[String: Device]>([:])
     let sinks = Mutex<[SinkHealth]>([])
+    let machines = Mutex<[String: Machine]>([:])
+    let counting: Mutex<Counting>
+    let warnings = Mutex<[Warning]>([])
+    static let keptWarnings = 20
 
-    public init(report: OutboxDatabase.OpenReport) {
+    public init(report: OutboxDatabase.OpenReport, now: Timestamp = .now()) {
         outbox = Mutex(Outbox(createdReason: report.createdReason, quarantinedTo: report.quarantinedTo))
+        counting = Mutex(Counting(day: Self.localDay(now), since: now))
     }
 
     func updateOutbox(_ body: (inout Outbox) -> Void) { outbox.withLock { body(&$0) } }
 
-    func device(_ name: String, connected: Bool, error: String?) {
-        devices.withLock { $0[name] = Device(connected: connected, error: error) }
+    /// A poll's outcome: `error` nil when the device answered.
+    func polled(_ name: String, at time: Timestamp, error: String?) {
+        devices.withLock {
+            var device = $0[name] ?? Device()
+            device.connected = error == nil
+            device.error = error
+            device.lastPoll = time
+            if error != nil { device.failedPolls += 1 }
+            $0[name] = device
+        }
     }
 
     public func add(_ sink: SinkHealth) { sinks.withLock { $0.append(sink) } }
+
+    /// What a commit changed: the machines' state as the rules keep it, and today's counts.
+    func committed(_ state: RuleState, events: [Event], now: Timestamp = .now()) {
+        let today = Self.localDay(now)
+        let newDay = counting.withLock { counting -> Bool in
+            guard counting.day != today else { return false }
+            counting = Counting(day: today, since: Self.localMidnight(now))
+            return true
+        }
+        machines.withLock { machines in
+            if newDay { for name in machines.keys { (machines[name]!.good, machines[name]!.scrap) = (0, 0) } }
+            for (name, stored) in state.machines {
+                var machine = machines[name] ?? Machine()
+                machine.state = stored.state
+                machine.since = stored.since
+                machine.downtime = stored.downtime
+                machine.workOrder = stored.workOrder?.id
+                machine.openExceptions = stored.checks.filter(\.value.raised).keys.sorted()
+                machines[name] = machine
+            }
+            for event in events where event.type == .productionCompleted || event.type == .productionScrapped {
+                guard Self.localDay(event.time) == today, case let .int(quantity)? = event.data["quantity"] else { continue }
+                if event.type == .productionCompleted { machines[event.subject, default: Machine()].good += quantity }
+                else { machines[event.subject, default: Machine()].scrap += quantity }
+            }
+        }
+    }
+
+    func warned(_ level: Logger.Level, _ message: String, at time: Timestamp = .now()) {
+        warnings.withLock {
+            $0.append(Warning(time: time, level: level, message: message))
+            if $0.count > Self.keptWarnings { $0.removeFirst($0.count - Self.keptWarnings) }
+        }
+    }
 
     /// Ready unless a sink refuses the agent (401/403/404) or the outbox cannot be written.
     public func readiness() -> (ready: Bool, reasons: [String]) {
@@ -50,5 +137,34 @@ public final class AgentHealth: Sendable {
     public func notes() -> [String] {
         let box = outbox.withLock { $0 }
         return box.quarantinedTo.map { ["the outbox failed its integrity check at start and was moved to \($0); a new one was started"] } ?? []
+    }
+
+    static func localDay(_ time: Timestamp) -> String {
+        let date = Date(timeIntervalSince1970: Double(time.milliseconds) / 1000)
+        let c = Calendar.current.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0)
+    }
+
+    static func localMidnight(_ time: Timestamp) -> Timestamp {
+        let start = Calendar.current.startOfDay(for: Date(timeIntervalSince1970: Double(time.milliseconds) / 1000))
+        return Timestamp(milliseconds: Int64(start.timeIntervalSince1970 * 1000))
+    }
+}
+
+/// Tees warnings and errors into `AgentHealth`'s recent list, for the status page.
+struct RecentWarningsLogHandler: LogHandler {
+    let health: AgentHealth
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .warning
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        guard event.level >= .warning else { return }
+        let details = (metadata.merging(event.metadata ?? [:]) { $1 }).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        health.warned(event.level, ([event.message.description] + details).joined(separator: " "))
     }
 }

@@ -24,7 +24,8 @@ public final class StatusEndpoint: Service {
         let reader = try await Confined(opening: { try OutboxDatabase.openExisting(options) })
         let server = try await SmallHTTPServer(listen: listen) { [self] request in
             guard request.method == .GET else { return .init(.methodNotAllowed, "GET only\n") }
-            switch request.path.split(separator: "?").first.map(String.init) ?? "/" {
+            let parts = request.path.split(separator: "?", maxSplits: 1).map(String.init)
+            switch parts.first ?? "/" {
             case "/healthz":
                 return .init(.ok, "ok\n")
             case "/readyz":
@@ -37,8 +38,11 @@ public final class StatusEndpoint: Service {
                 registry.emit(into: &bytes)
                 return .init(.ok, String(decoding: bytes, as: UTF8.self), contentType: "text/plain; version=0.0.4; charset=utf-8")
             case "/":
-                let status = try? await reader.run { try $0.status() }
-                return .init(.ok, page(status))
+                let snapshot = self.snapshot(try? await reader.run { try $0.status() })
+                if StatusPage.wantsHTML(accept: request.accept, query: parts.count > 1 ? parts[1] : nil) {
+                    return .init(.ok, StatusPage.html(snapshot), contentType: "text/html; charset=utf-8")
+                }
+                return .init(.ok, StatusPage.text(snapshot))
             default:
                 return .init(.notFound, "not found: try /, /healthz, /readyz or /metrics\n")
             }
@@ -49,25 +53,23 @@ public final class StatusEndpoint: Service {
         await reader.shutdown()
     }
 
-    /// The status page: what an operator asks first.
-    func page(_ status: OutboxStatus?) -> String {
+    /// What the status page shows now: what an operator asks first.
+    func snapshot(_ status: OutboxStatus?) -> StatusSnapshot {
         let (ready, reasons) = health.readiness()
         let outbox = health.outbox.withLock { $0 }
-        var lines = ["edge-agent \(config.agent.id)  \(config.source)", "ready: \(ready ? "yes" : "no")"]
-        lines += reasons.map { "  - \($0)" }
-        if let reason = outbox.createdReason { lines.append("outbox: started new at this start (\(reason))") }
-        if let moved = outbox.quarantinedTo { lines.append("outbox: a damaged database was moved to \(moved)") }
-        if let status {
-            lines.append("outbox: \(status.outbox_bytes) bytes on disk")
-            for name in status.sinks.keys.sorted() {
-                let s = status.sinks[name]!
-                lines.append("sink \(name): pending \(s.pending), oldest \(s.oldest_pending_age_s.map { String(format: "%.1fs", $0) } ?? "-"), "
-                    + "delivered \(s.delivered), dead \(s.dead)")
-            }
-        }
-        for (name, device) in health.devices.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
-            lines.append("device \(name): " + (device.connected == true ? "connected" : "DISCONNECTED \(device.error ?? "")"))
-        }
-        return lines.joined(separator: "\n") + "\n"
+        let devices = health.devices.withLock { $0 }
+        let machines = health.machines.withLock { $0 }
+        let sinks = health.sinks.withLock { $0 }
+        return StatusSnapshot(
+            agent: config.agent.id, source: config.source, now: .now(), ready: ready, reasons: reasons, notes: health.notes(),
+            outboxBytes: status?.outbox_bytes, outboxMaxSize: config.outbox.maxSize, outboxCreated: outbox.createdReason,
+            quarantinedTo: outbox.quarantinedTo,
+            devices: config.devices.map { .init(name: $0.name, endpoint: "\($0.endpoint)", health: devices[$0.name] ?? .init()) },
+            machines: config.machines.map { ($0.name, machines[$0.name] ?? .init()) },
+            counting: health.counting.withLock { $0 },
+            sinks: config.sinks.map { sink in
+                .init(name: sink.name, status: status?.sinks[sink.name], health: sinks.first { $0.name == sink.name }?.snapshot ?? .init())
+            },
+            warnings: health.warnings.withLock { $0 })
     }
 }

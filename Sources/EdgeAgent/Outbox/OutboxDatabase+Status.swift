@@ -5,6 +5,13 @@ public struct SinkStatus: Sendable, Equatable, Codable {
     public var dead: Int64
     public var delivered: Int64
 
+    public init(pending: Int64, oldest_pending_age_s: Double?, dead: Int64, delivered: Int64) {
+        self.pending = pending
+        self.oldest_pending_age_s = oldest_pending_age_s
+        self.dead = dead
+        self.delivered = delivered
+    }
+
     /// SPEC 2: `oldest_pending_age_s` is always there, `null` when nothing is pending.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)

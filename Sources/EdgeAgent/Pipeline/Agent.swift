@@ -23,6 +23,10 @@ public struct Agent {
     /// valid new configuration (returns it, after a clean stop, for the caller to run next).
     public func run(stop: (@Sendable () async -> Void)? = nil) async throws -> AgentConfig? {
         let writer = try await OutboxWriter(options: config.outboxOptions)
+        let health = AgentHealth(report: writer.report)
+        // Warnings and errors also go to the status page's recent list.
+        var logger = self.logger
+        logger.handler = MultiplexLogHandler([logger.handler, RecentWarningsLogHandler(health: health)])
         if let reason = writer.report.createdReason {
             logger.notice("Started a new outbox.", metadata: ["reason": "\(reason)", "path": "\(config.outboxOptions.databasePath)"])
         }
@@ -30,7 +34,6 @@ public struct Agent {
             logger.error("The outbox failed its integrity check; it was moved aside.", metadata: ["quarantined": "\(moved)"])
         }
 
-        let health = AgentHealth(report: writer.report)
         var services: [any Service] = []
         for (i, sink) in config.sinks.enumerated() {
             let client: any EventSink

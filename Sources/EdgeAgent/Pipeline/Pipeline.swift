@@ -79,6 +79,7 @@ public struct Pipeline: Service {
                     $0.full = false
                     $0.appendError = nil
                 }
+                health?.committed(next.state, events: events)
                 engine = next
                 held = Held()
                 signal.committed?(true)

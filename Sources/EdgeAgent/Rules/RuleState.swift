@@ -47,6 +47,15 @@ public struct RuleState: Codable, Equatable, Sendable {
         public var reasonAtStart: Int64?
         /// Whether `machine.downtime.started` went out (it waits for `min_downtime`).
         public var announced: Bool
+
+        public init(id: String, startedAt: Timestamp, openingState: String, lastState: String, reasonAtStart: Int64?, announced: Bool) {
+            self.id = id
+            self.startedAt = startedAt
+            self.openingState = openingState
+            self.lastState = lastState
+            self.reasonAtStart = reasonAtStart
+            self.announced = announced
+        }
     }
 
     public struct Counter: Codable, Equatable, Sendable {

@@ -10,6 +10,8 @@ public final class SmallHTTPServer: Sendable {
         public var method: HTTPMethod
         public var path: String
         public var body: [UInt8]
+        /// The `Accept` header, for the status page's choice of HTML or text.
+        public var accept: String?
     }
 
     public struct Response: Sendable {
@@ -74,7 +76,7 @@ public final class SmallHTTPServer: Sendable {
                 body += buffer.readBytes(length: buffer.readableBytes) ?? []
             case .end:
                 guard let head else { return }
-                let request = Request(method: head.method, path: head.uri, body: body)
+                let request = Request(method: head.method, path: head.uri, body: body, accept: head.headers.first(name: "Accept"))
                 let keepAlive = head.isKeepAlive
                 let promise = context.eventLoop.makePromise(of: Response.self)
                 let handler = self.handler
