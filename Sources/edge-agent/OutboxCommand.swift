@@ -12,7 +12,9 @@ extension ConfigOption {
     func openOutbox() throws -> OutboxDatabase {
         let config = try load()
         do {
-            return try OutboxDatabase.openExisting(config.outboxOptions)
+            let database = try OutboxDatabase.openExisting(config.outboxOptions)
+            printError("outbox: \(config.outboxOptions.databasePath)")  // on stderr: --json output stays clean
+            return database
         } catch {
             printError("\(error)")
             throw Exit.runtimeFailure

@@ -37,6 +37,9 @@ public enum ConfigLoader {
         }
     }
 
+    /// Where the packaged unit's `StateDirectory=edge-agent` lives.
+    public static let serviceStateDirectory = "/var/lib/edge-agent"
+
     static let topKeys = ["version", "agent", "devices", "historian", "machines", "sinks", "outbox"]
 
     static func parseRoot(_ root: Node, reader: ConfigReader, environment: [String: String]) -> AgentConfig? {
@@ -65,7 +68,10 @@ public enum ConfigLoader {
         }
         let site = m.string("site", required: true)
         let line = m.string("line", required: true)
-        let dataDir = m.string("data_dir") ?? environment["STATE_DIRECTORY"]?.split(separator: ":").first.map(String.init) ?? "./data"
+        // Unset: the service's state directory; from an operator's shell (no $STATE_DIRECTORY),
+        // the packaged service's one if it is there, so `outbox status` finds the same database.
+        let dataDir = m.string("data_dir") ?? environment["STATE_DIRECTORY"]?.split(separator: ":").first.map(String.init)
+            ?? (FileManager.default.fileExists(atPath: serviceStateDirectory) ? serviceStateDirectory : "./data")
         var listen: String? = "127.0.0.1:9108"
         if let http = m.map("http", allowed: ["listen"]), let value = http.string("listen") {
             if value == "off" { listen = nil } else if HostPort(value) == nil {

@@ -36,7 +36,10 @@ public final class OutboxDatabase {
         try db.execute("PRAGMA journal_size_limit=\(walPages * 4096)")
         try OutboxSchema.migrate(db)
         lastSequence = try committedSequence()
+        Self.keepOwnership(of: options.databasePath)
     }
+
+    deinit { Self.keepOwnership(of: options.databasePath) }
 
     /// Opens an existing outbox for the CLI or a forwarder; never creates one.
     public static func openExisting(_ options: OutboxOptions) throws -> OutboxDatabase {
@@ -44,6 +47,21 @@ public final class OutboxDatabase {
             throw OutboxError(.notFound, "no outbox database at \(options.databasePath)")
         }
         return try OutboxDatabase(options: options, connection: SQLiteConnection(path: options.databasePath))
+    }
+
+    /// An operator running `outbox ...` as root on the service's database must not leave files
+    /// the service's (dynamic) user cannot open: SQLite's `-wal` and `-shm` files it created get
+    /// the database file's owner (checked when a connection is let go, before it closes).
+    public static func keepOwnership(of path: String) {
+        guard geteuid() == 0 else { return }
+        var database = stat()
+        guard stat(path, &database) == 0, database.st_uid != 0 || database.st_gid != 0 else { return }
+        for suffix in ["-wal", "-shm"] {
+            var file = stat()
+            if stat(path + suffix, &file) == 0, file.st_uid != database.st_uid || file.st_gid != database.st_gid {
+                _ = chown(path + suffix, database.st_uid, database.st_gid)
+            }
+        }
     }
 
     /// Opens the agent's outbox: checks its integrity, moves a damaged one to `quarantine/`,
