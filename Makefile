@@ -5,7 +5,9 @@ VENV := .venv
 SWIFT ?= swift
 BIN := .build/debug/edge-agent
 
-.PHONY: deps build test demo bench soak check-configs clean
+.PHONY: deps build test demo bench soak check-configs deb deb-check clean
+VERSION := $(shell sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/EdgeAgent/Model/EdgeAgentVersion.swift)
+DEB := edge-agent_$(VERSION)_amd64.deb
 
 ## deps: install the missing system packages (apt) and the Python test tools (venv)
 deps:
@@ -48,6 +50,31 @@ check-configs: build
 	for f in edge-config/*.yaml; do \
 	  CREDENTIALS_DIRECTORY=$$dir CONFIGURATION_DIRECTORY=$$dir MW_API_KEY=example $(BIN) check --config $$f || exit 1; \
 	done; rm -rf $$dir
+
+## deb: edge-agent_VERSION_amd64.deb for a bare Debian/Ubuntu box: the release binary with the
+## Swift runtime linked in statically (no Swift on the target), stripped; the systemd unit; a
+## default /etc/edge-agent/agent.yaml (conffile); the example configs under /usr/share/doc.
+deb: deps
+	$(SWIFT) build -c release --product edge-agent --static-swift-stdlib
+	rm -rf .build/deb && mkdir -p .build/deb/DEBIAN .build/deb/usr/bin .build/deb/lib/systemd/system \
+	  .build/deb/etc/edge-agent .build/deb/usr/share/doc/edge-agent/examples
+	install -m 0755 .build/release/edge-agent .build/deb/usr/bin/edge-agent
+	strip --strip-unneeded .build/deb/usr/bin/edge-agent
+	install -m 0644 systemd/edge-agent.service .build/deb/lib/systemd/system/edge-agent.service
+	install -m 0644 packaging/agent.yaml .build/deb/etc/edge-agent/agent.yaml
+	install -m 0644 edge-config/*.yaml systemd/edge-agent.service.d/serial.conf.example .build/deb/usr/share/doc/edge-agent/examples/
+	install -m 0644 README.md .build/deb/usr/share/doc/edge-agent/README.md
+	install -m 0644 packaging/deb/conffiles .build/deb/DEBIAN/conffiles
+	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm .build/deb/DEBIAN/
+	sed -e 's/@VERSION@/$(VERSION)/' -e "s/@SIZE@/$$(du -sk .build/deb --exclude=DEBIAN | cut -f1)/" \
+	  -e "s/@DEPENDS@/$$(packaging/deb/depends .build/deb/usr/bin/edge-agent)/" packaging/deb/control > .build/deb/DEBIAN/control
+	dpkg-deb --root-owner-group --build .build/deb $(DEB)
+	@ls -l $(DEB); echo "binary: $$(stat -c %s .build/deb/usr/bin/edge-agent) bytes"
+
+## deb-check: what CI shows of the package (needs root): installs it, runs it from the installed
+## path, checks that it needs no Swift library, removes it and finds the state directory kept
+deb-check: deb
+	packaging/deb/check $(DEB)
 
 clean:
 	rm -rf .build data
