@@ -14,6 +14,7 @@ struct EdgeBench {
         ("csv.ingest", { [try await CSVIngestBench.run()] }),
         ("recovery.lag", { [try await RecoveryLagBench.run()] }),
         ("rules.eval", { [try RulesEvalBench.run()] }),
+        ("footprint", { [try await FootprintBench.run()] }),
     ]
 
     static func main() async {

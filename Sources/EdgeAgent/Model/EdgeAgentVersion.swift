@@ -1,4 +1,4 @@
 /// The release, from one place: `edge-agent --version`, the MQTT status message.
 public enum EdgeAgentVersion {
-    public static let current = "0.5.0"
+    public static let current = "0.6.0"
 }
