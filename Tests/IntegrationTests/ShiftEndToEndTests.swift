@@ -62,18 +62,23 @@ extension Integration {
         """
     }
 
-    @Test func aScriptedShiftArrivesExactlyThroughThreeKills() async throws {
+    /// Plays `scenario` on the simulator with the reference receiver, runs the agent on the
+    /// config `makeConfig(plcPort, receiverPort)` makes, SIGKILLs and restarts it at each of
+    /// `killsAt` (seconds into the shift), waits until `until`, then until `done` holds for what
+    /// the receiver printed (at most 30 s more), and stops everything. Returns the events, in
+    /// sequence order, and whether `done` held.
+    func playShift(_ scenario: String, killsAt: [Double], until: Double, makeConfig: (TemporaryDirectory, Int, Int) -> String,
+                   done: @escaping ([[String: Any]]) -> Bool) async throws -> (events: [[String: Any]], complete: Bool) {
         let dir = TemporaryDirectory()
         let receiverPort = freePort()
         let receiver = try ChildProcess(Paths.edgeAgent, ["receive", "--listen", "127.0.0.1:\(receiverPort)", "--db", dir.file("received.db")],
                                         directory: dir, name: "receiver")
-        let scenario = dir.write("shift.yaml", Self.scenario)
-        let simulator = try ChildProcess(Paths.edgeAgent, ["simulate", "--listen", "127.0.0.1:0", "--scenario", scenario],
+        let simulator = try ChildProcess(Paths.edgeAgent, ["simulate", "--listen", "127.0.0.1:0", "--scenario", dir.write("shift.yaml", scenario)],
                                          directory: dir, name: "simulator")
         #expect(await eventually(timeout: .seconds(10)) { simulator.stdout.contains("listening on") })
         let shiftStart = ContinuousClock.now
         let plcPort = try #require(Int(simulator.stdout.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
-        let configPath = dir.write("agent.yaml", Self.config(dir: dir, plc: plcPort, receiver: receiverPort))
+        let configPath = dir.write("agent.yaml", makeConfig(dir, plcPort, receiverPort))
 
         var runs = 0
         func startAgent() throws -> ChildProcess {
@@ -81,30 +86,38 @@ extension Integration {
             return try ChildProcess(Paths.edgeAgent, ["run", "--config", configPath], directory: dir, name: "agent-\(runs)")
         }
         var agent = try startAgent()
-        for killAt in [6.0, 23.0, 35.0] {  // mid-run, mid-fault, mid-run: no state change while the agent is down
+        for killAt in killsAt {
             try await Task.sleep(until: shiftStart + .milliseconds(Int64(killAt * 1000)))
             agent.signal(SIGKILL)
             await agent.wait()
             agent = try startAgent()
         }
-        try await Task.sleep(until: shiftStart + .seconds(42))
+        try await Task.sleep(until: shiftStart + .milliseconds(Int64(until * 1000)))
 
         var events: [[String: Any]] = []
         let complete = await eventually(timeout: .seconds(30)) {
             events = receiver.stdout.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }
-            let parts = events.filter { $0["type"] as? String == "production.completed" }
-                .reduce(0) { $0 + (($1["data"] as! [String: Any])["quantity"] as! Int) }
-            return parts >= 5000 && events.contains { $0["type"] as? String == "machine.downtime.ended" }
+            return done(events)
         }
         agent.signal(SIGTERM)
         #expect(await agent.wait() == 0)
         await simulator.stop()
         await receiver.stop()
-        #expect(complete, "the receiver did not get the whole shift")
-
         events.sort { ($0["sequence"] as! String) < ($1["sequence"] as! String) }
+        return (events, complete)
+    }
+
+    @Test func aScriptedShiftArrivesExactlyThroughThreeKills() async throws {
+        // Kills mid-run, mid-fault, mid-run: no state change while the agent is down.
+        let (events, complete) = try await playShift(Self.scenario, killsAt: [6, 23, 35], until: 42,
+                                                     makeConfig: { Self.config(dir: $0, plc: $1, receiver: $2) }) { events in
+            let parts = events.filter { $0["type"] as? String == "production.completed" }
+                .reduce(0) { $0 + (($1["data"] as! [String: Any])["quantity"] as! Int) }
+            return parts >= 5000 && events.contains { $0["type"] as? String == "machine.downtime.ended" }
+        }
+        #expect(complete, "the receiver did not get the whole shift")
         let sequences = events.map { Int($0["sequence"] as! String)! }
         #expect(sequences == Array(1...events.count), "no gap in sequence across three kills")
         func of(_ type: String) -> [[String: Any]] { events.filter { $0["type"] as? String == type }.map { $0["data"] as! [String: Any] } }
@@ -147,58 +160,29 @@ extension Integration {
         """
 
     @Test func twoOrdersThroughTwoKillsHaveTheSimulatorsTotals() async throws {
-        let dir = TemporaryDirectory()
-        let receiverPort = freePort()
-        let receiver = try ChildProcess(Paths.edgeAgent, ["receive", "--listen", "127.0.0.1:\(receiverPort)", "--db", dir.file("received.db")],
-                                        directory: dir, name: "receiver")
-        let simulator = try ChildProcess(Paths.edgeAgent, ["simulate", "--listen", "127.0.0.1:0", "--scenario", dir.write("orders.yaml", Self.orders)],
-                                         directory: dir, name: "simulator")
-        #expect(await eventually(timeout: .seconds(10)) { simulator.stdout.contains("listening on") })
-        let shiftStart = ContinuousClock.now
-        let plcPort = try #require(Int(simulator.stdout.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
-        let config = Self.config(dir: dir, plc: plcPort, receiver: receiverPort, tags: """
-                  - { name: resin_kg, area: holding, address: 130, type: uint32 }
-                  - { name: melt_temp, area: holding, address: 150, type: float32 }
-            """, rules: """
-                  min_downtime: 2s
-                counters:
-                  - { tag: press-1.good_count, event: production.completed, unit: pcs }
-                work_order: { tag: press-1.order }
-                materials:
-                  - { tag: press-1.resin_kg, material: PA66-GF30, unit: kg }
-                quality:
-                  - { name: melt_temp, tag: press-1.melt_temp, low: 230, high: 260, hysteresis: 2, min_duration: 2s, severity: major }
-            """)
-        let configPath = dir.write("agent.yaml", config)
-
-        var runs = 0
-        func startAgent() throws -> ChildProcess {
-            runs += 1
-            return try ChildProcess(Paths.edgeAgent, ["run", "--config", configPath], directory: dir, name: "agent-\(runs)")
+        func of(_ type: String, in events: [[String: Any]]) -> [[String: Any]] {
+            events.filter { $0["type"] as? String == type }.map { $0["data"] as! [String: Any] }
         }
-        var agent = try startAgent()
-        for killAt in [6.0, 22.0] {  // mid-run in WO-881; in WO-882 with the excursion under way
-            try await Task.sleep(until: shiftStart + .milliseconds(Int64(killAt * 1000)))
-            agent.signal(SIGKILL)
-            await agent.wait()
-            agent = try startAgent()
+        // Kills mid-run in WO-881, and in WO-882 with the excursion under way.
+        let (events, complete) = try await playShift(Self.orders, killsAt: [6, 22], until: 34, makeConfig: { dir, plc, receiver in
+            Self.config(dir: dir, plc: plc, receiver: receiver, tags: """
+                      - { name: resin_kg, area: holding, address: 130, type: uint32 }
+                      - { name: melt_temp, area: holding, address: 150, type: float32 }
+                """, rules: """
+                      min_downtime: 2s
+                    counters:
+                      - { tag: press-1.good_count, event: production.completed, unit: pcs }
+                    work_order: { tag: press-1.order }
+                    materials:
+                      - { tag: press-1.resin_kg, material: PA66-GF30, unit: kg }
+                    quality:
+                      - { name: melt_temp, tag: press-1.melt_temp, low: 230, high: 260, hysteresis: 2, min_duration: 2s, severity: major }
+                """)
+        }) { events in
+            of("work_order.completed", in: events).count == 2 && of("quality.exception.cleared", in: events).count == 1
         }
-        try await Task.sleep(until: shiftStart + .seconds(34))
-
-        var events: [[String: Any]] = []
-        func of(_ type: String) -> [[String: Any]] { events.filter { $0["type"] as? String == type }.map { $0["data"] as! [String: Any] } }
-        let complete = await eventually(timeout: .seconds(30)) {
-            events = receiver.stdout.split(separator: "\n").compactMap {
-                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-            }
-            return of("work_order.completed").count == 2 && of("quality.exception.cleared").count == 1
-        }
-        agent.signal(SIGTERM)
-        #expect(await agent.wait() == 0)
-        await simulator.stop()
-        await receiver.stop()
+        func of(_ type: String) -> [[String: Any]] { of(type, in: events) }
         #expect(complete, "the receiver did not get both orders and the excursion")
-        events.sort { ($0["sequence"] as! String) < ($1["sequence"] as! String) }
         #expect(events.map { Int($0["sequence"] as! String)! } == Array(1...events.count), "no gap in sequence across two kills")
 
         let line = try LineSimulator(SimulatorScenario.parse(Self.orders))
