@@ -40,6 +40,7 @@ soak: build
 
 ## bench: the benchmarks, release build, one JSON object per line
 bench: deps
+	$(SWIFT) build -c release --product edge-agent --static-swift-stdlib
 	$(SWIFT) build -c release --product edge-bench
 	.build/release/edge-bench $(BENCH)
 
