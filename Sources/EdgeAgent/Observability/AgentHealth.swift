@@ -35,13 +35,29 @@ public final class AgentHealth: Sendable {
     }
 
     /// The day good and scrap are counted for (local time) and since when: the agent's start on
-    /// its first day, midnight after.
+    /// its first day, midnight after; `until` is the next local midnight.
     public struct Counting: Sendable {
         public var day: String
         public var since: Timestamp
-        public init(day: String, since: Timestamp) {
+        public var from: Timestamp
+        public var until: Timestamp
+        public init(day: String, since: Timestamp, from: Timestamp? = nil, until: Timestamp? = nil) {
             self.day = day
             self.since = since
+            self.from = from ?? since
+            self.until = until ?? Timestamp(milliseconds: .max)
+        }
+
+        /// The local day of `now`, counted since `since`.
+        static func day(of now: Timestamp, since: Timestamp) -> Counting {
+            let date = Date(timeIntervalSince1970: Double(now.milliseconds) / 1000)
+            let calendar = Calendar.current
+            let start = calendar.startOfDay(for: date)
+            let end = calendar.date(byAdding: .day, value: 1, to: start) ?? start.addingTimeInterval(86_400)
+            let c = calendar.dateComponents([.year, .month, .day], from: date)
+            return Counting(day: String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0), since: since,
+                            from: Timestamp(milliseconds: Int64(start.timeIntervalSince1970 * 1000)),
+                            until: Timestamp(milliseconds: Int64(end.timeIntervalSince1970 * 1000)))
         }
     }
 
@@ -66,7 +82,7 @@ public final class AgentHealth: Sendable {
 
     public init(report: OutboxDatabase.OpenReport, now: Timestamp = .now()) {
         outbox = Mutex(Outbox(createdReason: report.createdReason, quarantinedTo: report.quarantinedTo))
-        counting = Mutex(Counting(day: Self.localDay(now), since: now))
+        counting = Mutex(Counting.day(of: now, since: now))
     }
 
     func updateOutbox(_ body: (inout Outbox) -> Void) { outbox.withLock { body(&$0) } }
@@ -87,11 +103,12 @@ public final class AgentHealth: Sendable {
 
     /// What a commit changed: the machines' state as the rules keep it, and today's counts.
     func committed(_ state: RuleState, events: [Event], now: Timestamp = .now()) {
-        let today = Self.localDay(now)
-        let newDay = counting.withLock { counting -> Bool in
-            guard counting.day != today else { return false }
-            counting = Counting(day: today, since: Self.localMidnight(now))
-            return true
+        // The calendar is asked once a day, not per commit.
+        let (today, newDay) = counting.withLock { counting -> (Counting, Bool) in
+            guard now.milliseconds >= counting.until.milliseconds else { return (counting, false) }
+            let next = Counting.day(of: now, since: now)
+            counting = Counting(day: next.day, since: next.from, from: next.from, until: next.until)
+            return (counting, true)
         }
         machines.withLock { machines in
             if newDay { for name in machines.keys { (machines[name]!.good, machines[name]!.scrap) = (0, 0) } }
@@ -105,7 +122,8 @@ public final class AgentHealth: Sendable {
                 machines[name] = machine
             }
             for event in events where event.type == .productionCompleted || event.type == .productionScrapped {
-                guard Self.localDay(event.time) == today, case let .int(quantity)? = event.data["quantity"] else { continue }
+                guard event.time.milliseconds >= today.from.milliseconds, event.time.milliseconds < today.until.milliseconds,
+                      case let .int(quantity)? = event.data["quantity"] else { continue }
                 if event.type == .productionCompleted { machines[event.subject, default: Machine()].good += quantity }
                 else { machines[event.subject, default: Machine()].scrap += quantity }
             }
@@ -137,17 +155,6 @@ public final class AgentHealth: Sendable {
     public func notes() -> [String] {
         let box = outbox.withLock { $0 }
         return box.quarantinedTo.map { ["the outbox failed its integrity check at start and was moved to \($0); a new one was started"] } ?? []
-    }
-
-    static func localDay(_ time: Timestamp) -> String {
-        let date = Date(timeIntervalSince1970: Double(time.milliseconds) / 1000)
-        let c = Calendar.current.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0)
-    }
-
-    static func localMidnight(_ time: Timestamp) -> Timestamp {
-        let start = Calendar.current.startOfDay(for: Date(timeIntervalSince1970: Double(time.milliseconds) / 1000))
-        return Timestamp(milliseconds: Int64(start.timeIntervalSince1970 * 1000))
     }
 }
 
