@@ -28,7 +28,6 @@ extension Integration {
         for name in try FileManager.default.contentsOfDirectory(atPath: state) + [""] {
             #expect(chown(state + "/" + name, serviceUser, serviceUser) == 0)
         }
-        for leftover in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: state + "/outbox.db" + leftover) }
 
         let config = dir.write("shell.yaml", """
             version: 1

@@ -48,15 +48,15 @@ public final class AgentHealth: Sendable {
             self.until = until ?? Timestamp(milliseconds: .max)
         }
 
-        /// The local day of `now`, counted since `since`.
-        static func day(of now: Timestamp, since: Timestamp) -> Counting {
+        /// The local day of `now`, counted since `since` (its midnight when nil).
+        static func day(of now: Timestamp, since: Timestamp? = nil) -> Counting {
             let date = Date(timeIntervalSince1970: Double(now.milliseconds) / 1000)
             let calendar = Calendar.current
             let start = calendar.startOfDay(for: date)
             let end = calendar.date(byAdding: .day, value: 1, to: start) ?? start.addingTimeInterval(86_400)
             let c = calendar.dateComponents([.year, .month, .day], from: date)
-            return Counting(day: String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0), since: since,
-                            from: Timestamp(milliseconds: Int64(start.timeIntervalSince1970 * 1000)),
+            let from = Timestamp(milliseconds: Int64(start.timeIntervalSince1970 * 1000))
+            return Counting(day: String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0), since: since ?? from, from: from,
                             until: Timestamp(milliseconds: Int64(end.timeIntervalSince1970 * 1000)))
         }
     }
@@ -75,14 +75,19 @@ public final class AgentHealth: Sendable {
     let outbox: Mutex<Outbox>
     let devices = Mutex<[String: Device]>([:])
     let sinks = Mutex<[SinkHealth]>([])
-    let machines = Mutex<[String: Machine]>([:])
-    let counting: Mutex<Counting>
+    let rules = Mutex(RuleState())
+    /// Today's window and the good and scrap counted in it, by machine.
+    struct Today {
+        var window: Counting
+        var counts: [String: (good: Int64, scrap: Int64)] = [:]
+    }
+    let today: Mutex<Today>
     let warnings = Mutex<[Warning]>([])
     static let keptWarnings = 20
 
     public init(report: OutboxDatabase.OpenReport, now: Timestamp = .now()) {
         outbox = Mutex(Outbox(createdReason: report.createdReason, quarantinedTo: report.quarantinedTo))
-        counting = Mutex(Counting.day(of: now, since: now))
+        today = Mutex(Today(window: Counting.day(of: now, since: now)))
     }
 
     func updateOutbox(_ body: (inout Outbox) -> Void) { outbox.withLock { body(&$0) } }
@@ -101,33 +106,42 @@ public final class AgentHealth: Sendable {
 
     public func add(_ sink: SinkHealth) { sinks.withLock { $0.append(sink) } }
 
-    /// What a commit changed: the machines' state as the rules keep it, and today's counts.
+    /// What a commit changed, kept as cheaply as the pipeline can afford per reading: the rule
+    /// state itself (copy-on-write, so a reference) and today's good and scrap from its events.
+    /// The status page derives its machine rows from them when it is asked (`machineRows`).
     func committed(_ state: RuleState, events: [Event], now: Timestamp = .now()) {
+        rules.withLock { $0 = state }
         // The calendar is asked once a day, not per commit.
-        let (today, newDay) = counting.withLock { counting -> (Counting, Bool) in
-            guard now.milliseconds >= counting.until.milliseconds else { return (counting, false) }
-            let next = Counting.day(of: now, since: now)
-            counting = Counting(day: next.day, since: next.from, from: next.from, until: next.until)
-            return (counting, true)
-        }
-        machines.withLock { machines in
-            if newDay { for name in machines.keys { (machines[name]!.good, machines[name]!.scrap) = (0, 0) } }
-            for (name, stored) in state.machines {
-                var machine = machines[name] ?? Machine()
-                machine.state = stored.state
-                machine.since = stored.since
-                machine.downtime = stored.downtime
-                machine.workOrder = stored.workOrder?.id
-                machine.openExceptions = stored.checks.filter(\.value.raised).keys.sorted()
-                machines[name] = machine
+        today.withLock { today in
+            if now.milliseconds >= today.window.until.milliseconds {
+                today = Today(window: .day(of: now))
             }
+            let window = today.window
             for event in events where event.type == .productionCompleted || event.type == .productionScrapped {
-                guard event.time.milliseconds >= today.from.milliseconds, event.time.milliseconds < today.until.milliseconds,
+                guard event.time.milliseconds >= window.from.milliseconds, event.time.milliseconds < window.until.milliseconds,
                       case let .int(quantity)? = event.data["quantity"] else { continue }
-                if event.type == .productionCompleted { machines[event.subject, default: Machine()].good += quantity }
-                else { machines[event.subject, default: Machine()].scrap += quantity }
+                if event.type == .productionCompleted { today.counts[event.subject, default: (0, 0)].good += quantity }
+                else { today.counts[event.subject, default: (0, 0)].scrap += quantity }
             }
         }
+    }
+
+    /// Each machine as the rules last committed it, with today's counts.
+    func machineRows() -> [String: Machine] {
+        let state = rules.withLock { $0 }
+        let counts = today.withLock { $0.counts }
+        var rows: [String: Machine] = [:]
+        for (name, stored) in state.machines {
+            var machine = Machine()
+            machine.state = stored.state
+            machine.since = stored.since
+            machine.downtime = stored.downtime
+            machine.workOrder = stored.workOrder?.id
+            machine.openExceptions = stored.checks.filter(\.value.raised).keys.sorted()
+            rows[name] = machine
+        }
+        for (name, count) in counts { (rows[name, default: Machine()].good, rows[name, default: Machine()].scrap) = count }
+        return rows
     }
 
     func warned(_ level: Logger.Level, _ message: String, at time: Timestamp = .now()) {

@@ -58,7 +58,7 @@ public final class StatusEndpoint: Service {
         let (ready, reasons) = health.readiness()
         let outbox = health.outbox.withLock { $0 }
         let devices = health.devices.withLock { $0 }
-        let machines = health.machines.withLock { $0 }
+        let machines = health.machineRows()
         let sinks = health.sinks.withLock { $0 }
         return StatusSnapshot(
             agent: config.agent.id, source: config.source, now: .now(), ready: ready, reasons: reasons, notes: health.notes(),
@@ -66,7 +66,7 @@ public final class StatusEndpoint: Service {
             quarantinedTo: outbox.quarantinedTo,
             devices: config.devices.map { .init(name: $0.name, endpoint: "\($0.endpoint)", health: devices[$0.name] ?? .init()) },
             machines: config.machines.map { ($0.name, machines[$0.name] ?? .init()) },
-            counting: health.counting.withLock { $0 },
+            counting: health.today.withLock { $0.window },
             sinks: config.sinks.map { sink in
                 .init(name: sink.name, status: status?.sinks[sink.name], health: sinks.first { $0.name == sink.name }?.snapshot ?? .init())
             },

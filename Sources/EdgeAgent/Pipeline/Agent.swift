@@ -59,12 +59,12 @@ public struct Agent {
         if let watchdog = SystemdWatchdog(notifier: systemd) { services.append(watchdog) }
         let bus = SignalBus()
         // Always: even without rules, the inputs report their connections and must not block on the bus.
-        services.append(Pipeline(rules: RuleSet(config: config), bus: bus, writer: writer, logger: logger,
+        let rules = RuleSet(config: config)
+        services.append(Pipeline(rules: rules, bus: bus, writer: writer, logger: logger,
                                  tick: config.devices.isEmpty ? nil : .seconds(1), health: health))
         // Inputs, last: they stop first at shutdown.
         services += try DevicePoller.pollers(for: config.devices, bus: bus, logger: logger, health: health)
-        let textTags = RuleSet(config: config).contextTags
-        services += config.historian.map { HistorianIngestor(config: $0, bus: bus, writer: writer, textTags: textTags, logger: logger) }
+        services += config.historian.map { HistorianIngestor(config: $0, bus: bus, writer: writer, textTags: rules.contextTags, logger: logger) }
         if let registry, let listen = config.agent.httpListen.flatMap(HostPort.init) {
             services.append(StatusEndpoint(listen: listen, registry: registry, health: health, config: config, logger: logger))
         }
