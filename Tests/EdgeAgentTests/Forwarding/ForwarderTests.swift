@@ -192,7 +192,8 @@ final class ScriptedSink: EventSink {
         try await running(forwarder, writer) {
             #expect(await advance { sink.snapshot.accepted.count == 11 })
             #expect(await advance { (try? cursor()) == 11 })
-            #expect(forwarder.health.snapshot.outboxError == nil, "healthy again once the outbox answers")
+            // The settlement commits just before the forwarder notes its recovery: wait for both.
+            #expect(await advance { forwarder.health.snapshot.outboxError == nil }, "healthy again once the outbox answers")
         }
         #expect(sink.snapshot.attempts.count == 1, "a settlement that failed is retried on its own, not by sending again")
     }
