@@ -6,7 +6,7 @@ SWIFT ?= swift
 BIN := .build/debug/edge-agent
 
 .PHONY: deps build test demo bench soak check-configs deb deb-check clean
-VERSION := $(shell sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/EdgeAgent/Model/EdgeAgentVersion.swift)
+VERSION := $(shell sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/EdgeAgentCore/Model/EdgeAgentVersion.swift)
 DEB := edge-agent_$(VERSION)_amd64.deb
 
 ## deps: install the missing system packages (apt) and the Python test tools (venv)

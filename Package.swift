@@ -25,9 +25,15 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CModbus", pkgConfig: "libmodbus", providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        // Pure: the model, the rules, the config's shape, decoding and parsing. No package, no C
+        // library, no I/O; Foundation only where the standard library lacks something (IANA time
+        // zones, HTTP dates), said beside the import.
+        .target(name: "EdgeAgentCore"),
+        // The I/O: outbox, Modbus, forwarding, pipeline, observability, config loading.
         .target(
             name: "EdgeAgent",
             dependencies: [
+                "EdgeAgentCore",
                 "CSQLite",
                 "CModbus",
                 "CMosquitto",
@@ -45,23 +51,38 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // What `run` does not need: the line simulator, the reference receiver, the demo, the
+        // generated event source of `run --inject-events`.
+        .target(
+            name: "EdgeAgentTools",
+            dependencies: [
+                "EdgeAgentCore", "EdgeAgent", "CSQLite",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "EdgeAgentTesting",
-            dependencies: ["EdgeAgent", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: ["EdgeAgentCore", "EdgeAgent", .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .executableTarget(
             name: "edge-agent",
             dependencies: [
-                "EdgeAgent",
+                "EdgeAgentCore", "EdgeAgent", "EdgeAgentTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeAgent", "CSQLite", "CModbus", "CMosquitto",
+                "EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "CSQLite", "CModbus", "CMosquitto",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -71,12 +92,12 @@ let package = Package(
         ),
         .testTarget(
             name: "EdgeAgentTests",
-            dependencies: ["EdgeAgent", "EdgeAgentTesting", .product(name: "Clocks", package: "swift-clocks")],
+            dependencies: ["EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "EdgeAgentTesting", .product(name: "Clocks", package: "swift-clocks")],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["EdgeAgent", "EdgeAgentTesting", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "EdgeAgentTesting", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             exclude: ["Support"]
         ),
     ]

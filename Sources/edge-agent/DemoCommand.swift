@@ -1,5 +1,7 @@
 import ArgumentParser
 import EdgeAgent
+import EdgeAgentCore
+import EdgeAgentTools
 import Foundation
 
 struct DemoCommand: AsyncParsableCommand {
@@ -24,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             summary = try await demo.run()
         } catch let error as ConfigError {
-            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            printError(error)
             throw Exit.invalidConfig
         }
         print("""

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 import Logging
 
@@ -27,7 +28,7 @@ struct ConfigOption: ParsableArguments {
         do {
             return try ConfigLoader.load(path: config)
         } catch let error as ConfigError {
-            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            printError(error)
             throw Exit.invalidConfig
         }
     }
@@ -38,8 +39,11 @@ func makeLogger(format: LineLogHandler.Format) -> Logger {
     return Logger(label: "edge-agent")
 }
 
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data(("edge-agent: " + message + "\n").utf8))
+/// The CLI's one error printer, on stderr: a configuration error as its own lines
+/// (`FILE:LINE:COL: key.path: message`, SPEC 2), anything else as `edge-agent: MESSAGE`.
+func printError(_ problem: some CustomStringConvertible) {
+    let text = problem is ConfigError ? problem.description : "edge-agent: \(problem)"
+    FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
 extension LineLogHandler.Format: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 
 struct ModbusCommand: ParsableCommand {
@@ -65,7 +66,7 @@ struct ModbusReadCommand: ParsableCommand {
         do {
             values = try DevicePoller.readOnce(device)
         } catch {
-            printError("\(error)")
+            printError(String(describing: error))
             throw Exit.runtimeFailure
         }
         for i in 0..<count {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 
 struct OutboxCommand: ParsableCommand {
@@ -16,7 +17,7 @@ extension ConfigOption {
             printError("outbox: \(config.outboxOptions.databasePath)")  // on stderr: --json output stays clean
             return database
         } catch {
-            printError("\(error)")
+            printError(String(describing: error))
             throw Exit.runtimeFailure
         }
     }
@@ -39,9 +40,7 @@ struct OutboxStatusCommand: ParsableCommand {
         }
         print("outbox: \(status.outbox_bytes) bytes")
         for name in status.sinks.keys.sorted() {
-            let s = status.sinks[name]!
-            let age = s.oldest_pending_age_s.map { String(format: "%.1fs", $0) } ?? "-"
-            print("sink \(name): pending=\(s.pending) oldest_pending_age=\(age) dead=\(s.dead) delivered=\(s.delivered)")
+            print(status.sinks[name]!.line(sink: name))
         }
     }
 }

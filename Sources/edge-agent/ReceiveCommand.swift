@@ -1,6 +1,10 @@
 import ArgumentParser
 import EdgeAgent
+import EdgeAgentCore
+import EdgeAgentTools
 import Foundation
+import Logging
+import ServiceLifecycle
 
 struct ReceiveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,18 +20,17 @@ struct ReceiveCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         FileHandle.standardError.write(Data("edge-agent receive: listening on \(address.host):\(receiver.port)\n".utf8))
-        let signals = AsyncStream<Void> { continuation in
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig)
-                source.setEventHandler { continuation.yield() }
-                source.resume()
-                nonisolatedSources.append(source)
-            }
-        }
-        for await _ in signals { break }
-        await receiver.close()
+        try await ServiceGroup(configuration: .init(services: [.init(service: ReceiverService(receiver: receiver))],
+                                                    gracefulShutdownSignals: [.sigterm, .sigint],
+                                                    logger: Logger(label: "edge-agent"))).run()
     }
 }
 
-nonisolated(unsafe) var nonisolatedSources: [DispatchSourceSignal] = []
+/// The receiver as a service: it stops on SIGTERM or SIGINT like every other command.
+struct ReceiverService: Service {
+    let receiver: Receiver
+    func run() async throws {
+        try? await gracefulShutdown()
+        await receiver.close()
+    }
+}

@@ -1,8 +1,10 @@
 import ArgumentParser
 import EdgeAgent
+import EdgeAgentCore
+import EdgeAgentTools
+import Foundation
 import Metrics
 import Prometheus
-import Foundation
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the agent in the foreground.")
@@ -22,12 +24,15 @@ struct RunCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         do {
             while let current = config {
-                let agent = Agent(config: current, logger: logger, registry: registry,
-                                  testSource: injectEvents.map { .init(total: $0, rate: injectRate, batch: injectBatch, type: EventType(injectType)) })
+                var agent = Agent(config: current, logger: logger, registry: registry)
+                if let total = injectEvents {
+                    let options = TestEventSource.Options(total: total, rate: injectRate, batch: injectBatch, type: EventType(injectType))
+                    agent.producers = { writer, logger in [TestEventSource(options: options, writer: writer, logger: logger)] }
+                }
                 config = try await agent.run()
             }
         } catch let error as ConfigError {
-            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            printError(error)
             throw Exit.invalidConfig
         } catch {
             logger.critical("Agent failed.", metadata: ["error": "\(error)"])

@@ -1,5 +1,7 @@
 import ArgumentParser
 import EdgeAgent
+import EdgeAgentCore
+import EdgeAgentTools
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -19,7 +21,7 @@ struct SimulateCommand: AsyncParsableCommand {
         do {
             simulator = try Simulator(scenario: try scenario.map(SimulatorScenario.load) ?? .demo, listen: address)
         } catch let error as ModbusError {
-            printError("\(error)")
+            printError(String(describing: error))
             throw Exit.runtimeFailure
         } catch {
             printError("\(scenario ?? "scenario"): \(error)")

@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 
 /// One benchmark result line: `{"bench", "value", "unit", "baseline", "baseline_value", "ratio"}`.

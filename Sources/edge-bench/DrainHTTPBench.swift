@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import EdgeAgent
+import EdgeAgentCore
+import EdgeAgentTools
 import Foundation
 import Logging
 import NIOCore

@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 
 /// `footprint`: resident memory of the agent as it runs on a line PC: the `edge-agent` next to

@@ -1,5 +1,6 @@
 import CMosquitto
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 import Logging
 import Synchronization

@@ -1,5 +1,6 @@
 import CModbus
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 
 /// `modbus.requests` and `modbus.poll`: 1,000 tags over 10 devices, with gaps and mixed types,
@@ -64,7 +65,7 @@ enum ModbusBench {
         let planned = plans.reduce(0) { $0 + $1.requests.count }
         let minimum = configs.reduce(0) { $0 + minimumRequests($1.tags, maxGap: $1.maxGap, maxRegistersPerRead: $1.maxRegistersPerRead) }
 
-        let clients = try configs.map { try ModbusClient($0.endpoint, timeout: .seconds(1)) }
+        let clients = try configs.map { try ModbusClient($0.transport, timeout: .seconds(1)) }
         try clients.forEach { try $0.connect() }
         let raw = try configs.map { try RawLink($0) }
         var best = Double.infinity, bestRaw = Double.infinity

@@ -1,5 +1,6 @@
 import CSQLite
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 
 /// `outbox.append.full|normal`: events/s through the outbox writer in 1,000-event group commits,

@@ -1,4 +1,6 @@
 import EdgeAgent
+import EdgeAgentCore
+import EdgeAgentTools
 import Foundation
 import Logging
 

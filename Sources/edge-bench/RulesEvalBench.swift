@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 
 /// `rules.eval`: readings per second through the `RuleEngine` for 10 machines, each with state, 2
 /// counters, 2 materials, 3 quality checks and a work order; baseline: the same readings through

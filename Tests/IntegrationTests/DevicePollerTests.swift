@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Logging
@@ -47,7 +48,7 @@ extension Integration {
         let recorder = Recorder()
         let logger = Logger(label: "test")
         let pollers = try devices.map {
-            DevicePoller(device: $0, link: Confined(try ModbusClient($0.endpoint, timeout: $0.timeout)), bus: bus, logger: logger)
+            DevicePoller(device: $0, link: Confined(try ModbusClient($0.transport, timeout: $0.timeout)), bus: bus, logger: logger)
         }
         let group = ServiceGroup(services: pollers, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in

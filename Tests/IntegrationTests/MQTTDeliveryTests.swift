@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import EdgeAgent
+import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import EdgeAgent
 import EdgeAgentTesting
+import EdgeAgentTools
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Yams
 
 /// Checks that span sections, on the YAML nodes themselves (so an entry that failed its own

@@ -1,3 +1,5 @@
+import EdgeAgentCore
+import Foundation
 import Yams
 
 extension ConfigLoader {
@@ -112,5 +114,3 @@ extension ConfigLoader {
         return h
     }
 }
-
-import Foundation

@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Foundation
 import Yams
 
@@ -106,17 +107,6 @@ struct MapNode {
             return nil
         }
         return v
-    }
-
-    func bool(_ key: String) -> Bool? {
-        guard let text = string(key) else { return nil }
-        switch text.lowercased() {
-        case "true", "yes", "on": return true
-        case "false", "no", "off": return false
-        default:
-            reader.report(mapping[key], sub(key), "expected true or false, found '\(text)'")
-            return nil
-        }
     }
 
     func duration(_ key: String, required: Bool = false, positive: Bool = true) -> Duration? {

@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Synchronization
 
 /// What a forwarder tells the rest of the agent about its sink: for `/readyz`, the log and the demo.

@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Logging
 import ServiceLifecycle
 
@@ -102,7 +103,7 @@ public final class DevicePoller: Service {
     static func pollers(for devices: [DeviceConfig], bus: SignalBus, logger: Logger, health: AgentHealth) throws -> [DevicePoller] {
         var serialLines: [String: Confined<ModbusClient>] = [:]
         return try devices.map { device in
-            var link = Confined(try ModbusClient(device.endpoint, timeout: device.timeout))
+            var link = Confined(try ModbusClient(device.transport, timeout: device.timeout))
             if case let .rtu(path, _, _, _, _) = device.transport {
                 if let shared = serialLines[path] { link = shared } else { serialLines[path] = link }
             }
@@ -113,7 +114,7 @@ public final class DevicePoller: Service {
     /// Reads every tag of `device` once (`modbus read`, commissioning, tests): nil for a tag that
     /// answered with an exception; throws when the device cannot be reached.
     public static func readOnce(_ device: DeviceConfig) throws -> [(tag: TagConfig, value: TagValue?)] {
-        let client = try ModbusClient(device.endpoint, timeout: device.timeout)
+        let client = try ModbusClient(device.transport, timeout: device.timeout)
         let plan = ReadPlan(tags: device.tags, maxGap: device.maxGap, maxRegistersPerRead: device.maxRegistersPerRead)
         let cycle = poll(client, plan: plan, device: device)
         if let error = cycle.linkError { throw error }

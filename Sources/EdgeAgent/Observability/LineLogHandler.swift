@@ -1,7 +1,10 @@
+import EdgeAgentCore
 import Foundation
 import Logging
 
-/// One log line per record, logfmt (default) or JSON (SPEC 6), on standard error.
+/// One log line per record, logfmt (default) or JSON (SPEC 6), on standard error: values with
+/// line breaks are escaped, and each line goes out in one write, so concurrent records do not
+/// interleave.
 public struct LineLogHandler: LogHandler {
     public enum Format: String, Sendable { case logfmt, json }
 

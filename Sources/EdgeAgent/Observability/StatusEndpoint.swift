@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Foundation
 import Logging
 import Prometheus
@@ -64,7 +65,7 @@ public final class StatusEndpoint: Service {
             agent: config.agent.id, source: config.source, now: .now(), ready: ready, reasons: reasons, notes: health.notes(),
             outboxBytes: status?.outbox_bytes, outboxMaxSize: config.outbox.maxSize, outboxCreated: outbox.createdReason,
             quarantinedTo: outbox.quarantinedTo,
-            devices: config.devices.map { .init(name: $0.name, endpoint: "\($0.endpoint)", health: devices[$0.name] ?? .init()) },
+            devices: config.devices.map { .init(name: $0.name, endpoint: "\($0.transport)", health: devices[$0.name] ?? .init()) },
             machines: config.machines.map { ($0.name, machines[$0.name] ?? .init()) },
             counting: health.today.withLock { $0.window },
             sinks: config.sinks.map { sink in

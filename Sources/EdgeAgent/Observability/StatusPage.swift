@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Foundation
 
 /// What the status page shows, gathered once per request; rendered as HTML for a technician's
@@ -80,8 +81,7 @@ public enum StatusPage {
         if let bytes = s.outboxBytes { lines.append("outbox: \(bytes) bytes on disk of \(s.outboxMaxSize) (max_size)") }
         for sink in s.sinks {
             guard let status = sink.status else { continue }
-            lines.append("sink \(sink.name): pending \(status.pending), oldest \(status.oldest_pending_age_s.map { String(format: "%.1fs", $0) } ?? "-"), "
-                + "delivered \(status.delivered), dead \(status.dead)")
+            lines.append(status.line(sink: sink.name))
         }
         for device in s.devices {
             lines.append("device \(device.name): " + (device.health.connected == true ? "connected" : "DISCONNECTED \(device.health.error ?? "")"))

@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Metrics
 
 /// Every metric the agent emits (SPEC 6), named in one place. Through swift-metrics: the `run`

@@ -1,3 +1,6 @@
+import EdgeAgentCore
+
+
 /// Appending: the single writer's group commit.
 extension OutboxDatabase {
     /// Appends `events` and the producers' `state` in ONE transaction (one fsync for the batch).

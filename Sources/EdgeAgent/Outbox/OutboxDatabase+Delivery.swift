@@ -1,3 +1,6 @@
+import EdgeAgentCore
+
+
 /// What forwarders do with the outbox: claim a batch in order, then settle it.
 public struct Claim: Sendable {
     public var events: [StoredEvent]
@@ -47,7 +50,7 @@ extension OutboxDatabase {
             SELECT seq, id, type, time_ms, body FROM events
             WHERE seq > ?1 AND seq <= ?2 AND \(Self.filterSQL(filter, firstParameter: 4)) ORDER BY seq LIMIT ?3
             """)
-        try select.bind([.int(cursor), .int(newest), .int(Int64(maxEvents))] + filter.patterns.map { .text($0) })
+        try select.bind([.int(cursor), .int(newest), .int(Int64(maxEvents))] + filter.sqlPatterns.map { .text($0) })
         (events, cut) = try collect(select, maxBytes: maxBytes)
         let through = (cut || events.count == maxEvents) ? (events.last?.sequence ?? cursor) : max(newest, cursor)
         return Claim(events: events, requeued: false, cursor: cursor, through: through)

@@ -1,9 +1,9 @@
+import EdgeAgentCore
+
+
 /// `max_size` (SPEC 5.3): make room by purging delivered events, then dropping the oldest
 /// undelivered low, then normal events; critical events are never dropped.
 extension OutboxDatabase {
-    /// The WAL's own budget: checkpoints keep it near this, so the data gets the rest.
-    var walBudget: Int64 { max(64, min(1000, options.maxSize / 4096 / 8)) * 4096 }
-
     func dataBytes() throws -> Int64 {
         let pageSize = try db.scalar("PRAGMA page_size") ?? 4096
         return ((try db.scalar("PRAGMA page_count") ?? 0) - (try db.scalar("PRAGMA freelist_count") ?? 0)) * pageSize
@@ -24,7 +24,7 @@ extension OutboxDatabase {
     /// when the append that follows finds the outbox full.
     func enforceQuota(now: Timestamp) throws {
         guard try sizeInBytes() >= options.maxSize else { return }
-        let target = max(options.maxSize * 3 / 4 - walBudget, options.maxSize / 2)
+        let target = max(options.maxSize * 3 / 4 - options.walBytes, options.maxSize / 2)
         try db.transaction {
             let through = try deliveredThrough()
             try purgeDelivered(through: through, before: Int64.max, until: target)
@@ -59,7 +59,7 @@ extension OutboxDatabase {
                 try insert([Event(type: .eventsDropped, subject: options.agentID, time: now, data: data)], now: now)
             }
         }
-        if try dataBytes() >= options.maxSize - walBudget {
+        if try dataBytes() >= options.maxSize - options.walBytes {
             throw OutboxError(.full, "the outbox is full of undelivered critical events")
         }
     }

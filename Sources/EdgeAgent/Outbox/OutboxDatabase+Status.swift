@@ -1,3 +1,6 @@
+import EdgeAgentCore
+import Foundation
+
 /// `outbox status`, `outbox dead` and `outbox replay` (SPEC 2, 7).
 public struct SinkStatus: Sendable, Equatable, Codable {
     public var pending: Int64
@@ -10,6 +13,12 @@ public struct SinkStatus: Sendable, Equatable, Codable {
         self.oldest_pending_age_s = oldest_pending_age_s
         self.dead = dead
         self.delivered = delivered
+    }
+
+    /// The sink's line in `outbox status` and in the status page's text form.
+    public func line(sink: String) -> String {
+        let age = oldest_pending_age_s.map { String(format: "%.1fs", $0) } ?? "-"
+        return "sink \(sink): pending \(pending), oldest \(age), delivered \(delivered), dead \(dead)"
     }
 
     /// SPEC 2: `oldest_pending_age_s` is always there, `null` when nothing is pending.
@@ -45,7 +54,7 @@ extension OutboxDatabase {
         for sink in options.sinks {
             let cursor = try db.scalar("SELECT cursor FROM sinks WHERE name = ?1", [.text(sink.name)]) ?? lastSequence
             let filter = Self.filterSQL(sink.filter, firstParameter: 3)
-            let patterns = sink.filter.patterns.map { SQLiteValue.text($0) }
+            let patterns = sink.filter.sqlPatterns.map { SQLiteValue.text($0) }
             let statement = try db.prepare("""
                 SELECT count(*), min(recorded_ms) FROM (
                     SELECT seq, recorded_ms FROM events WHERE seq > ?1 AND \(filter)
@@ -113,7 +122,7 @@ extension OutboxDatabase {
                 INSERT OR IGNORE INTO requeue(sink, seq) SELECT ?1, seq FROM events
                 WHERE seq <= ?2 AND time_ms >= ?3 AND time_ms < ?4 AND \(Self.filterSQL(spec.filter, firstParameter: 5))
                 """).run([.text(sink), .int(cursor), .int(since.milliseconds), .int(until?.milliseconds ?? Int64.max)]
-                         + spec.filter.patterns.map { .text($0) })
+                         + spec.filter.sqlPatterns.map { .text($0) })
             return db.changes
         }
     }

@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Foundation
 
 /// The outbox database on one connection. The agent's writer owns one (confined to its thread);
@@ -11,8 +12,7 @@ public final class OutboxDatabase {
     var sequenceInDoubt = false
     /// The writer's reusable encoding buffer.
     var buffer: [UInt8] = []
-    lazy var insertEvent = try! db.prepare(
-        "INSERT INTO events(seq, id, type, class, time_ms, recorded_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+    let insertEvent: SQLiteStatement
 
     /// How the agent found its database at start: what `/readyz` and the log report.
     public struct OpenReport: Sendable {
@@ -25,16 +25,17 @@ public final class OutboxDatabase {
     public internal(set) var openReport = OpenReport()
 
     private init(options: OutboxOptions, connection: SQLiteConnection) throws {
+        try connection.execute("PRAGMA journal_mode=WAL")
+        try connection.execute("PRAGMA synchronous=\(options.sync == .full ? "FULL" : "NORMAL")")
+        // Keep the WAL well under max_size, and have it shrink back after each checkpoint.
+        try connection.execute("PRAGMA wal_autocheckpoint=\(options.walPages)")
+        try connection.execute("PRAGMA journal_size_limit=\(options.walBytes)")
+        try OutboxSchema.migrate(connection)
         self.options = options
         self.db = connection
         self.encoder = EnvelopeEncoder(source: options.source)
-        try db.execute("PRAGMA journal_mode=WAL")
-        try db.execute("PRAGMA synchronous=\(options.sync == .full ? "FULL" : "NORMAL")")
-        // Keep the WAL well under max_size, and have it shrink back after each checkpoint.
-        let walPages = max(64, min(1000, options.maxSize / 4096 / 8))
-        try db.execute("PRAGMA wal_autocheckpoint=\(walPages)")
-        try db.execute("PRAGMA journal_size_limit=\(walPages * 4096)")
-        try OutboxSchema.migrate(db)
+        self.insertEvent = try connection.prepare(
+            "INSERT INTO events(seq, id, type, class, time_ms, recorded_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
         lastSequence = try committedSequence()
         Self.keepOwnership(of: options.databasePath)
     }

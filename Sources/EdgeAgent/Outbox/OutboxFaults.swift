@@ -25,7 +25,7 @@ public final class OutboxFaults: Sendable {
             return next.code
         }
         if let code {
-            throw SQLiteError(code: .init(rawValue: code), message: "injected \(operation) failure", sql: nil)
+            throw SQLiteError(code: code, message: "injected \(operation) failure", sql: nil)
         }
     }
 }

@@ -1,6 +1,9 @@
+import EdgeAgentCore
+
+
 /// What the outbox needs to know from the configuration.
 public struct OutboxOptions: Sendable {
-    public enum SyncMode: String, Sendable { case full, normal }
+    public typealias SyncMode = AgentConfig.Outbox.Sync
 
     public var directory: String
     public var agentID: String
@@ -33,7 +36,19 @@ public struct OutboxOptions: Sendable {
     }
 
     public var databasePath: String { directory + "/outbox.db" }
+    /// The WAL's budget in 4 KiB pages: SQLite checkpoints at it and truncates the WAL back to it,
+    /// so the data gets the rest of `maxSize`.
+    var walPages: Int64 { max(64, min(1000, maxSize / 4096 / 8)) }
+    var walBytes: Int64 { walPages * 4096 }
     /// Left beside the database when it is first created: a later start that finds the marker
     /// but no database knows the outbox went `missing`, not that this is a `first_start`.
     var markerPath: String { directory + "/.outbox-created" }
+}
+
+extension AgentConfig {
+    public var outboxOptions: OutboxOptions {
+        OutboxOptions(directory: agent.dataDir, agentID: agent.id, source: source, sync: outbox.sync,
+                      maxSize: outbox.maxSize, retainDelivered: outbox.retainDelivered.milliseconds,
+                      sinks: sinks.map { .init(name: $0.name, filter: $0.types) })
+    }
 }

@@ -1,3 +1,4 @@
+
 /// The outbox schema, versioned through `PRAGMA user_version`. A release adds a migration
 /// at the end and never edits an old one, so it opens every older database.
 enum OutboxSchema {

@@ -1,5 +1,10 @@
-/// The agent's one writing connection, on its own thread: appends (group commits) and
-/// settlements all pass through here, so exactly one task writes the database.
+import EdgeAgentCore
+
+
+/// The agent's one writing connection, on its own thread: in this process every write (appends,
+/// settlements, purges) passes through here; forwarders, the status endpoint and the historian
+/// only read, on connections of their own. Another process (`outbox dead retry`, `replay`) may
+/// write too: SQLite's lock orders it with ours.
 public final class OutboxWriter: Sendable {
     private let database: Confined<OutboxDatabase>
     public let doorbell = Doorbell()

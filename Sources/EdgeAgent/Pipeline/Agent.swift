@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -9,14 +10,15 @@ public struct Agent {
     public let logger: Logger
     /// Where `/metrics` reads from; without one (tests, the demo) there is no status endpoint.
     public var registry: PrometheusCollectorRegistry?
-    public var testSource: TestEventSource.Options?
+    /// More producers, started with the inputs: the test hook of `run --inject-events`.
+    public var producers: (@Sendable (OutboxWriter, Logger) -> [any Service])?
 
     public init(config: AgentConfig, logger: Logger, registry: PrometheusCollectorRegistry? = nil,
-                testSource: TestEventSource.Options? = nil) {
+                producers: (@Sendable (OutboxWriter, Logger) -> [any Service])? = nil) {
         self.config = config
         self.logger = logger
         self.registry = registry
-        self.testSource = testSource
+        self.producers = producers
     }
 
     /// Runs until SIGTERM/SIGINT or `stop` returns (then returns nil), or until SIGHUP brings a
@@ -68,7 +70,7 @@ public struct Agent {
         if let registry, let listen = config.agent.httpListen.flatMap(HostPort.init) {
             services.append(StatusEndpoint(listen: listen, registry: registry, health: health, config: config, logger: logger))
         }
-        if let testSource { services.append(TestEventSource(options: testSource, writer: writer, logger: logger)) }
+        services += producers?(writer, logger) ?? []
 
         let reload = ConfigReloader(path: config.file, logger: logger)
         let endings: [any Service] = [reload] + (stop.map { [StopTrigger(wait: $0)] } ?? [])

@@ -1,4 +1,5 @@
 import AsyncAlgorithms
+import EdgeAgentCore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -30,10 +31,12 @@ public struct Pipeline: Service {
     public func run() async throws {
         var engine = RuleEngine(rules: rules, state: storedState())
         var held = Held()
-        let signals = bus.map { Optional($0) }
-        let ticks = AsyncTimerSequence(interval: tick ?? .seconds(3600), clock: .continuous).map { _ in Signal?.none }
-        for await next in merge(signals, ticks).cancelOnGracefulShutdown() {
-            if next == nil, tick == nil { continue }
+        guard let tick else {
+            for await signal in bus.cancelOnGracefulShutdown() { await process(signal, tick: nil, engine: &engine, held: &held) }
+            return
+        }
+        let ticks = AsyncTimerSequence(interval: tick, clock: .continuous).map { _ in Signal?.none }
+        for await next in merge(bus.map { Optional($0) }, ticks).cancelOnGracefulShutdown() {
             await process(next ?? Signal(), tick: next == nil ? .now() : nil, engine: &engine, held: &held)
         }
     }

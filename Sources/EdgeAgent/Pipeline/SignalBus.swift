@@ -1,4 +1,5 @@
 import AsyncAlgorithms
+import EdgeAgentCore
 
 /// What an input hands the pipeline: readings (samples, in time order; one time is one reading),
 /// events the input decides itself (`device.connection.changed`), and state to store with them

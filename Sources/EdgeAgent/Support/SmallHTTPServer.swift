@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix

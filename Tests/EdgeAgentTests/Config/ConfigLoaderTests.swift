@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import Clocks
 import EdgeAgent
+import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Logging

@@ -1,4 +1,6 @@
 import EdgeAgent
+import EdgeAgentCore
+import Foundation
 import Testing
 
 @Suite struct RetryPolicyTests {
@@ -60,5 +62,3 @@ import Testing
         #expect(limiter.take(1, now: t0 + .seconds(10)) == .milliseconds(1))
     }
 }
-
-import Foundation

@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import Testing
 
 func tag(_ name: String, _ address: Int, _ type: TagConfig.ValueType = .uint16, area: TagConfig.Area = .holding,

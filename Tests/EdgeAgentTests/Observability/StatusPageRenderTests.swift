@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import Testing
 
 @Suite struct StatusPageRenderTests {

@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Testing
@@ -28,6 +29,23 @@ func parse(_ body: String) throws -> [String: Any] {
         #expect(created["sequence"] as? String == "00000000000000000001")
         #expect(created["subject"] as? String == "a1")
         #expect((created["data"] as? [String: Any])?["reason"] as? String == "first_start")
+    }
+
+    /// The outbox selects with SQLite's GLOB, the pipeline with `TypeFilter.matches`: they must
+    /// agree, also on the characters GLOB alone gives a meaning (`?`, `[`).
+    @Test func sqlAndSwiftFiltersSelectTheSameEvents() throws {
+        let types: [EventType] = ["machine.state.changed", "machine.x", "machineAx", "a?b", "axb", "a[b]c", "abc", "a]b", "*"]
+        let patterns = [["machine.*"], ["a?b"], ["a[b]c"], ["a[bc]*"], ["*]*"], ["*?*", "m*"], ["\\*"], ["*"]]
+        for pattern in patterns {
+            let dir = TemporaryDirectory()
+            let filter = TypeFilter(pattern)
+            let (db, _) = try OutboxDatabase.openForWriting(options(dir, sinks: [.init(name: "f", filter: filter)]))
+            _ = try db.append(types.map { event($0) }, now: Timestamp(milliseconds: 1_795_000_000_000))
+            let claimed = try db.claim(sink: "f", filter: filter, maxEvents: 100, maxBytes: 1 << 20).events.map(\.type)
+            let expected = (["outbox.created"] + types.map(\.name)).filter(filter.matches)
+            #expect(claimed == expected, "\(pattern)")
+        }
+        #expect(TypeFilter(["a?b"]).matches("a?b") && !TypeFilter(["a?b"]).matches("axb"))
     }
 
     @Test func envelopeCarriesEveryCloudEventsAttribute() throws {

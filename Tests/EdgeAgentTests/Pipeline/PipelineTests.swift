@@ -1,4 +1,5 @@
 @testable import EdgeAgent
+import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Logging

@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 
 /// Scripted readings for rule tests: `at(12, "press-1.state", 3)` is a good sample 12 s into the shift.

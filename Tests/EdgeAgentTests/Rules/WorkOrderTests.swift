@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import Testing
 
 /// A press with state, good and scrap counters, a resin totalizer, a quality check and a work order.

@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentTools
 import Testing
 
 @Suite struct LineSimulatorTests {

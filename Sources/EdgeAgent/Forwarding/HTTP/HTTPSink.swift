@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import EdgeAgentCore
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -1,4 +1,5 @@
 import CModbus
+import EdgeAgentCore
 import Foundation
 
 /// One libmodbus context: a TCP connection or a serial line. The only owner of its `modbus_t`,
@@ -7,17 +8,7 @@ import Foundation
 /// libmodbus aborts on some calls on a closed context, so the connection state is tracked here
 /// and every return code is checked; the context is freed only in `deinit`.
 public final class ModbusClient {
-    public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
-        case tcp(host: String, port: Int)
-        case rtu(device: String, baud: Int, parity: DeviceConfig.Parity, dataBits: Int, stopBits: Int)
-
-        public var description: String {
-            switch self {
-            case let .tcp(host, port): "tcp://\(host):\(port)"
-            case let .rtu(device, baud, parity, dataBits, stopBits): "rtu://\(device)?\(baud)-\(dataBits)\(parity.rawValue.prefix(1).uppercased())\(stopBits)"
-            }
-        }
-    }
+    public typealias Endpoint = DeviceConfig.Transport
 
     public let endpoint: Endpoint
     private let context: OpaquePointer

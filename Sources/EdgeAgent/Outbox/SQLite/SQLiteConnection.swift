@@ -13,7 +13,7 @@ public final class SQLiteConnection {
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close_v2(db)
-            throw SQLiteError(code: .init(rawValue: rc), message: message, sql: nil)
+            throw SQLiteError(code: rc, message: message, sql: nil)
         }
         handle = db
         self.path = path
@@ -25,7 +25,7 @@ public final class SQLiteConnection {
 
     func check(_ rc: Int32, _ sql: String? = nil) throws {
         guard rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE else {
-            throw SQLiteError(code: .init(rawValue: rc), message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+            throw SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
         }
     }
 
@@ -62,7 +62,7 @@ public final class SQLiteConnection {
 }
 
 public enum SQLiteValue: Sendable, Equatable {
-    case null, int(Int64), text(String), double(Double)
+    case null, int(Int64), text(String)
 }
 
 /// A prepared statement; reset and rebound for each use on the hot path.
@@ -76,7 +76,7 @@ public final class SQLiteStatement {
         var statement: OpaquePointer?
         try connection.check(sqlite3_prepare_v2(connection.handle, sql, -1, &statement, nil), sql)
         guard let statement else {
-            throw SQLiteError(code: .init(rawValue: SQLITE_MISUSE), message: "empty statement", sql: sql)
+            throw SQLiteError(code: SQLITE_MISUSE, message: "empty statement", sql: sql)
         }
         self.connection = connection
         self.pointer = statement
@@ -95,7 +95,6 @@ public final class SQLiteStatement {
         switch value {
         case .null: rc = sqlite3_bind_null(pointer, index)
         case let .int(v): rc = sqlite3_bind_int64(pointer, index, v)
-        case let .double(v): rc = sqlite3_bind_double(pointer, index, v)
         case let .text(s): rc = sqlite3_bind_text(pointer, index, s, -1, Self.transient)
         }
         try connection.check(rc, sql)
@@ -127,7 +126,7 @@ public final class SQLiteStatement {
         let rc = sqlite3_step(pointer)
         if rc == SQLITE_ROW { return true }
         if rc == SQLITE_DONE { return false }
-        let error = SQLiteError(code: .init(rawValue: rc), message: String(cString: sqlite3_errmsg(connection.handle)), sql: sql)
+        let error = SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(connection.handle)), sql: sql)
         sqlite3_reset(pointer)
         throw error
     }
@@ -141,7 +140,6 @@ public final class SQLiteStatement {
 
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(pointer, column) == SQLITE_NULL }
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
-    public func double(_ column: Int32) -> Double { sqlite3_column_double(pointer, column) }
 
     public func text(_ column: Int32) -> String {
         guard let p = sqlite3_column_text(pointer, column) else { return "" }
@@ -149,5 +147,4 @@ public final class SQLiteStatement {
         return String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
     }
 
-    public func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
 }

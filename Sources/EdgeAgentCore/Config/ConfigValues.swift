@@ -1,8 +1,8 @@
 /// Parsing of the value syntaxes the configuration uses: durations, sizes, rates.
-enum ConfigValues {
+public enum ConfigValues {
     /// `250ms`, `5s`, `10m`, `72h`, `1h30m`, `1.5s`.
-    static func duration(_ text: String) -> Duration? {
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+    public static func duration(_ text: String) -> Duration? {
+        var rest = text.trimmedSpaces
         guard !rest.isEmpty else { return nil }
         var total = 0.0
         while !rest.isEmpty {
@@ -24,19 +24,19 @@ enum ConfigValues {
     }
 
     /// `512KiB`, `1MiB`, `1GiB`, or a number of bytes.
-    static func size(_ text: String) -> Int64? {
-        let t = text.trimmingCharacters(in: .whitespaces)
+    public static func size(_ text: String) -> Int64? {
+        let t = text.trimmedSpaces
         let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776), ("B", 1)]
         for (suffix, factor) in units where t.hasSuffix(suffix) {
-            guard let v = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v >= 0 else { return nil }
+            guard let v = Double(t.dropLast(suffix.count).trimmedSpaces), v >= 0 else { return nil }
             return Int64(v * factor)
         }
         return Int64(t)
     }
 
     /// `2000/s` (events per second).
-    static func rate(_ text: String) -> Double? {
-        let parts = text.split(separator: "/", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+    public static func rate(_ text: String) -> Double? {
+        let parts = text.split(separator: "/", maxSplits: 1).map { String($0.trimmedSpaces) }
         guard parts.count == 2, let n = Double(parts[0]), n > 0 else { return nil }
         switch parts[1] {
         case "s": return n
@@ -47,7 +47,7 @@ enum ConfigValues {
     }
 
     /// Levenshtein distance, for "did you mean" hints.
-    static func distance(_ a: String, _ b: String) -> Int {
+    public static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a.lowercased()), b = Array(b.lowercased())
         if a.isEmpty { return b.count }
         var row = Array(0...b.count)
@@ -63,11 +63,9 @@ enum ConfigValues {
         return row[b.count]
     }
 
-    static func suggestion(for key: String, among allowed: [String]) -> String? {
+    public static func suggestion(for key: String, among allowed: [String]) -> String? {
         let best = allowed.map { ($0, distance(key, $0)) }.min { $0.1 < $1.1 }
         guard let (name, d) = best, d <= max(2, key.count / 3) else { return nil }
         return name
     }
 }
-
-import Foundation

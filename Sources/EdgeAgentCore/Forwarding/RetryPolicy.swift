@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc  // pow
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Exponential backoff with full jitter (SPEC 3 `retry`).
 ///
 /// | attempt | ceiling (defaults: 500ms, x2, max 10s) |
@@ -31,5 +37,3 @@ public struct RetryPolicy: Sendable, Equatable {
         return .milliseconds(ceiling <= 0 ? 0 : Int64.random(in: 0...ceiling, using: &random))
     }
 }
-
-import Foundation

@@ -1,3 +1,4 @@
+import EdgeAgent
 import Foundation
 
 /// What the demo's receiver got, added up the way a planner would read it: counts by type, the

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Milliseconds since the Unix epoch, UTC. Events carry these; formatting is done by hand
 /// because Foundation's formatters cost more than the outbox insert itself.
 public struct Timestamp: Hashable, Comparable, Sendable, Codable {
@@ -124,9 +130,3 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable {
         milliseconds = ((days * 86400 + h * 3600 + mi * 60 + s) - offsetMinutes * 60) * 1000 + frac
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -1,3 +1,6 @@
+import EdgeAgent
+import EdgeAgentCore
+
 /// `edge-agent receive`: accepts SPEC 5.1 deliveries, deduplicates on (source, id), stores them
 /// into SQLite and prints each new event as one JSON line.
 public final class Receiver: Sendable {

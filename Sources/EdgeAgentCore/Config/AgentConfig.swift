@@ -8,6 +8,12 @@ public struct AgentConfig: Sendable {
     public var sinks: [SinkConfig] = []
     public var outbox: Outbox
 
+    public init(file: String, agent: Agent, outbox: Outbox = Outbox()) {
+        self.file = file
+        self.agent = agent
+        self.outbox = outbox
+    }
+
     public struct Agent: Sendable {
         public var id: String
         public var site: String
@@ -26,24 +32,22 @@ public struct AgentConfig: Sendable {
     }
 
     public struct Outbox: Sendable {
-        public var sync: OutboxOptions.SyncMode = .full
+        /// `outbox.sync`: SQLite's `synchronous` mode.
+        public enum Sync: String, Sendable { case full, normal }
+
+        public var sync: Sync = .full
         public var maxSize: Int64 = 1 << 30
         public var retainDelivered: Duration = .seconds(24 * 3600)
+        public init() {}
     }
 
-    /// The CloudEvents `source` of every event this agent appends.
     /// Every device tag by its `DEVICE.TAG` name (the first, if a config names one twice).
     public var deviceTags: [String: TagConfig] {
         Dictionary(devices.flatMap { device in device.tags.map { (device.qualifiedName($0), $0) } }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// The CloudEvents `source` of every event this agent appends.
     public var source: String { "/sites/\(agent.site)/lines/\(agent.line)/agents/\(agent.id)" }
-
-    public var outboxOptions: OutboxOptions {
-        OutboxOptions(directory: agent.dataDir, agentID: agent.id, source: source, sync: outbox.sync,
-                      maxSize: outbox.maxSize, retainDelivered: outbox.retainDelivered.milliseconds,
-                      sinks: sinks.map { .init(name: $0.name, filter: $0.types) })
-    }
 }
 
 extension Duration {

@@ -1,4 +1,4 @@
-import Foundation
+import Foundation  // TimeZone: the IANA zone rules (offsets, DST changes) the standard library lacks
 
 /// Reads a historian's time stamps (SPEC 3 `timestamp.format`, SPEC 7): `iso8601` (with or
 /// without an offset), `unix_s`, `unix_ms`, or a strftime pattern (`%Y %y %m %d %H %I %M %S %f %p
@@ -63,6 +63,12 @@ public struct HistorianTime {
     private var secondPass = false
     private var lastAmbiguous: Int64?
     private var cache: (text: Substring, ms: Int64)?
+
+    /// `timezone` is an IANA name (`Europe/Berlin`); an unknown one (config validation rejects
+    /// it) reads as UTC.
+    public init(format: Format, timezone: String) {
+        self.init(format: format, zone: TimeZone(identifier: timezone) ?? TimeZone(identifier: "UTC")!)
+    }
 
     public init(format: Format, zone: TimeZone) {
         self.format = format

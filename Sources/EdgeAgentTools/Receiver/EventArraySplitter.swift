@@ -1,3 +1,5 @@
+import EdgeAgent
+
 /// Splits a CloudEvents batch (a JSON array of objects) into each event's own text and reads its
 /// top-level `id` and `source`, without building a tree: the receiver keeps each event as sent.
 public enum EventArraySplitter {

@@ -1,5 +1,3 @@
-import Foundation
-
 /// From a historian file's records to samples (SPEC 3 `historian`, SPEC 7): pure, one per file.
 ///
 /// | layout | a record is | samples |
@@ -32,7 +30,7 @@ public final class HistorianRows {
         layout = config.layout
         decimal = config.decimal
         self.textTags = textTags
-        self.header = header.fields.map { $0.trimmingCharacters(in: .whitespaces) }
+        self.header = header.fields.map { String($0.trimmedSpaces) }
         fieldCount = header.fields.count
         let names = self.header
         func column(_ name: String?) throws -> Int {
@@ -54,8 +52,7 @@ public final class HistorianRows {
         wideColumns = config.layout == .wide
             ? names.enumerated().compactMap { i, name in map[name].map { (i, $0) } }
             : []
-        let zone = TimeZone(identifier: config.timezone) ?? TimeZone(identifier: "UTC")!
-        time = HistorianTime(format: HistorianTime.Format(config.timestampFormat) ?? .iso8601, zone: zone)
+        time = HistorianTime(format: HistorianTime.Format(config.timestampFormat) ?? .iso8601, timezone: config.timezone)
     }
 
     /// The samples of one record, appended to `samples`.
@@ -65,15 +62,15 @@ public final class HistorianRows {
             throw CSVReader.Malformed(line: record.line, column: min(fields.count, fieldCount) + 1,
                                       reason: "expected \(fieldCount) fields as in the header, found \(fields.count)")
         }
-        if let q = qualityColumn, !goodQualities.contains(String(Self.trimmed(fields[q]))) { return }
+        if let q = qualityColumn, !goodQualities.contains(String(fields[q].trimmedSpaces)) { return }
         let at: Timestamp
         do {
-            at = Timestamp(milliseconds: try time.read(Self.trimmed(fields[timeColumn])))
+            at = Timestamp(milliseconds: try time.read(fields[timeColumn].trimmedSpaces))
         } catch let error as HistorianTime.Invalid {
             throw CSVReader.Malformed(line: record.line, column: timeColumn + 1, reason: "\(header[timeColumn]): \(error.reason)")
         }
         if layout == .long {
-            guard let tag = tagMap[String(Self.trimmed(fields[tagColumn]))] else { return }
+            guard let tag = tagMap[String(fields[tagColumn].trimmedSpaces)] else { return }
             if let value = try value(fields[valueColumn], tag: tag, line: record.line, column: valueColumn) {
                 samples.append(Sample(tag: tag, value: value, time: at))
             }
@@ -88,7 +85,7 @@ public final class HistorianRows {
 
     /// nil for an empty cell.
     func value(_ raw: String, tag: String, line: Int, column: Int) throws -> TagValue? {
-        let text = Self.trimmed(raw)
+        let text = raw.trimmedSpaces
         if text.isEmpty { return nil }
         if textTags.contains(tag) { return .string(String(text)) }
         if let first = text.utf8.first, first | 0x20 == UInt8(ascii: "t") || first | 0x20 == UInt8(ascii: "f") {
@@ -98,7 +95,7 @@ public final class HistorianRows {
             default: break
             }
         }
-        let normalized = decimal == "." ? String(text) : text.replacingOccurrences(of: String(decimal), with: ".")
+        let normalized = decimal == "." ? String(text) : String(text.map { $0 == decimal ? "." : $0 })
         if let integer = Int64(normalized) { return .int(integer) }
         // Only digits, sign, point and exponent: Double() alone would also take "nan", "inf" and hex.
         if normalized.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 || $0 | 0x20 == 101 }),
@@ -106,15 +103,5 @@ public final class HistorianRows {
             return .double(number)
         }
         throw CSVReader.Malformed(line: line, column: column + 1, reason: "\(header[column]): '\(text)' is not a number")
-    }
-
-    /// Without leading and trailing spaces and tabs (cheaper than Foundation's trimming per cell).
-    static func trimmed(_ text: String) -> Substring {
-        let utf8 = text.utf8
-        guard let first = utf8.first, let last = utf8.last, first == 32 || first == 9 || last == 32 || last == 9 else { return text[...] }
-        var start = utf8.startIndex, end = utf8.endIndex
-        while start < end, utf8[start] == 32 || utf8[start] == 9 { start = utf8.index(after: start) }
-        while end > start, utf8[utf8.index(before: end)] == 32 || utf8[utf8.index(before: end)] == 9 { end = utf8.index(before: end) }
-        return text[start..<end]
     }
 }

@@ -1,3 +1,5 @@
+import EdgeAgent
+import EdgeAgentCore
 import Foundation
 import Yams
 

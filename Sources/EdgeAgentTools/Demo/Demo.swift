@@ -1,3 +1,5 @@
+import EdgeAgent
+import EdgeAgentCore
 import Foundation
 import Logging
 import Synchronization
@@ -44,27 +46,14 @@ public final class Demo: Sendable {
     }
 
     public func run() async throws -> Summary {
-        var config = try ConfigLoader.load(path: options.config)
-        config.agent.dataDir = options.directory + "/data"
-        config.agent.httpListen = nil
-        guard case let .tcp(host, port)? = config.devices.first?.transport else {
-            throw DemoError("the demo configuration needs a Modbus TCP device for the simulator to play")
-        }
-        guard case let .http(http)? = config.sinks.first?.kind, let url = URL(string: http.url), let receiverPort = url.port else {
-            throw DemoError("the demo configuration needs an HTTP sink with a port for the reference receiver")
-        }
-        let receiverAddress = HostPort("\(url.host ?? "127.0.0.1"):\(receiverPort)")!
-        let logFile = options.directory + "/agent.log"
-        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-        let logger = Logger(label: "edge-agent") { LineLogHandler(label: $0, format: .logfmt, output: FileHandle(forWritingAtPath: logFile)!) }
-
-        let simulator = try Simulator(scenario: .demo, listen: HostPort("\(host):\(port)")!)
-        var receiver: Receiver? = try await startReceiver(receiverAddress)
+        let setup = try Setup(options: options)
+        let config = setup.config
+        let simulator = try Simulator(scenario: .demo, listen: setup.simulatorAddress)
+        var receiver: Receiver? = try await startReceiver(setup.receiverAddress)
         let (stopped, stop) = AsyncStream.makeStream(of: Void.self)
-        let agentConfig = config
-        let agent = Task { [self] in
+        let agent = Task { [self, logger = setup.logger] in
             defer { agentDone.store(true, ordering: .relaxed) }
-            return try await Agent(config: agentConfig, logger: logger).run(stop: { for await _ in stopped { return } })
+            return try await Agent(config: config, logger: logger).run(stop: { for await _ in stopped { return } })
         }
         // The line starts once the agent has its baselines (its first state of every machine is
         // in), so the simulator's counts from zero are the ground truth of what the agent must report.
@@ -73,86 +62,98 @@ public final class Demo: Sendable {
               !agentDone.load(ordering: .relaxed) {
             try? await Task.sleep(for: .milliseconds(50))
         }
+        let outbox: Confined<OutboxDatabase>
+        do {
+            outbox = try await Confined(opening: { [options = config.outboxOptions] in try OutboxDatabase.openExisting(options) })
+        } catch {
+            stop.finish()
+            _ = try await agent.value  // the agent's own failure, if it could not start
+            throw error
+        }
         let simulation = Task { try? await simulator.run() }
 
-        let clock = ContinuousClock()
-        let start = clock.now
-        let outageStart = options.outage.map { _ in options.duration.map { $0 / 3 } ?? .seconds(10) }
-        var summary = Summary()
+        var course = DemoCourse(duration: options.duration, outage: options.outage)
+        let start = ContinuousClock.now
         var lastAppended: Int64 = 0
-        var status: Confined<OutboxDatabase>?
-        let outboxOptions = config.outboxOptions
-        var phase = "running"
-        var drainDeadline: ContinuousClock.Instant?
-        var quietChecks = 0
-        while true {
+        while !agentDone.load(ordering: .relaxed) {  // Ctrl-C stops the agent
             try? await Task.sleep(for: .seconds(1))
-            let elapsed = clock.now - start
-            if let outageStart, let outage = options.outage {
-                if receiver != nil, elapsed >= outageStart, elapsed < outageStart + outage {
+            let (status, appended) = try await outbox.run { (try $0.status(), try $0.newestSequence()) }
+            let seen = DemoCourse.Seen(elapsed: ContinuousClock.now - start, pending: status.sinks.values.map(\.pending).max() ?? 0,
+                                       oldestWait: status.sinks.values.compactMap(\.oldest_pending_age_s).max() ?? 0,
+                                       newEvents: appended - lastAppended)
+            lastAppended = appended
+            let actions = course.next(seen)
+            for action in actions {
+                switch action {
+                case .stopReceiver:
                     await receiver?.close()
                     receiver = nil
-                    phase = "receiver DOWN (outage)"
-                } else if receiver == nil, elapsed >= outageStart + outage {
-                    receiver = try await startReceiver(receiverAddress)
-                    phase = "receiver back: draining"
-                }
-            }
-            if status == nil { status = try? await Confined(opening: { try OutboxDatabase.openExisting(outboxOptions) }) }
-            let read = try await status?.run { (try $0.status(), try $0.newestSequence()) }
-            let outbox = read?.0
-            let appended = read?.1 ?? 0
-            let pending = outbox?.sinks.values.map(\.pending).max() ?? 0
-            if phase == "receiver DOWN (outage)" { summary.backlogPeak = max(summary.backlogPeak, pending) }
-            let waited = outbox?.sinks.values.compactMap(\.oldest_pending_age_s).max() ?? 0
-            if phase == "receiver back: draining", waited < 1 { phase = "running (drained)" }
-            let counts = received.withLock { $0.byType }
-            screen.show([
-                "edge-agent demo  \(Int(elapsed.seconds))s  (Ctrl-C ends it)",
-                "sink \(config.sinks[0].name): \(phase)",
-                "appended: \(appended) events, \(appended - lastAppended) events/s",
-                "backlog:  \(pending) pending in the outbox",
-                "received: \(counts.values.reduce(0, +)) unique events",
-            ] + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" })
-            let newThisSecond = appended - lastAppended
-            lastAppended = appended
-            if agentDone.load(ordering: .relaxed) { break }  // Ctrl-C stopped the agent
-            if let duration = options.duration, elapsed >= duration {
-                // Past the end: the line stops (every machine idle, nothing moves), the backlog
-                // drains, then the agent stops.
-                if drainDeadline == nil {
+                case .startReceiver:
+                    receiver = try await startReceiver(setup.receiverAddress)
+                case .stopLine:  // every machine idle, nothing moves: the truth is final
                     simulation.cancel()
                     await simulation.value
                     simulator.end()
-                    phase = "line stopped: draining"
-                    drainDeadline = clock.now + .seconds(30)
+                case .finish:
+                    break
                 }
-                // Drained, and quiet for three checks in a row: the stop's own events and the
-                // last min_interval sums come in the seconds after it.
-                quietChecks = pending == 0 && receiver != nil && newThisSecond == 0 ? quietChecks + 1 : 0
-                if quietChecks >= 3 || clock.now > drainDeadline! { break }
             }
+            let counts = received.withLock { $0.byType }
+            screen.show([
+                "edge-agent demo  \(Int(seen.elapsed.seconds))s  (Ctrl-C ends it)",
+                "sink \(config.sinks[0].name): \(course.phase.rawValue)",
+                "appended: \(appended) events, \(seen.newEvents) events/s",
+                "backlog:  \(seen.pending) pending in the outbox",
+                "received: \(counts.values.reduce(0, +)) unique events",
+            ] + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" })
+            if actions.contains(.finish) { break }
         }
         stop.finish()
         _ = try? await agent.value
         simulation.cancel()
         simulator.server.stop()  // after the agent: a last poll must not see the line vanish
-        var reader = status
-        if reader == nil { reader = try await Confined(opening: { try OutboxDatabase.openExisting(outboxOptions) }) }
-        guard let reader else { return summary }
-        let final = try await reader.run { (try $0.status(), try $0.newestSequence()) }
-        await reader.shutdown()
-        summary.appended = final.1
-        summary.backlogAtEnd = final.0.sinks.values.map(\.pending).max() ?? 0
+        let (status, appended) = try await outbox.run { (try $0.status(), try $0.newestSequence()) }
+        await outbox.shutdown()
         await receiver?.close()
         let tally = received.withLock { $0 }
+        var summary = Summary()
+        summary.appended = appended
+        summary.backlogPeak = course.backlogPeak
+        summary.backlogAtEnd = status.sinks.values.map(\.pending).max() ?? 0
         summary.byType = tally.byType
-        summary.received = summary.byType.values.reduce(0, +)
+        summary.received = tally.byType.values.reduce(0, +)
         summary.latest = tally.latest.keys.sorted().map { "  \($0): \(tally.latest[$0]!)" }
         // Only a line that was stopped at the end has a truth to hold: Ctrl-C leaves it mid-cycle.
-        summary.truth = drainDeadline == nil ? ["  (stopped early: the line was still running)"]
+        summary.truth = course.lineStopped == nil ? ["  (stopped early: the line was still running)"]
             : Self.truth(config: config, line: simulator.line, elapsed: simulator.elapsed, tally: tally)
         return summary
+    }
+
+    /// The configuration as the demo runs it, and where its parts listen.
+    struct Setup {
+        var config: AgentConfig
+        var simulatorAddress: HostPort
+        var receiverAddress: HostPort
+        var logger: Logger
+
+        init(options: Options) throws {
+            config = try ConfigLoader.load(path: options.config)
+            config.agent.dataDir = options.directory + "/data"
+            config.agent.httpListen = nil
+            guard case let .tcp(host, port)? = config.devices.first?.transport, let simulator = HostPort("\(host):\(port)") else {
+                throw DemoError("the demo configuration needs a Modbus TCP device for the simulator to play")
+            }
+            guard case let .http(http)? = config.sinks.first?.kind, let url = URL(string: http.url), let port = url.port,
+                  let receiver = HostPort("\(url.host ?? "127.0.0.1"):\(port)") else {
+                throw DemoError("the demo configuration needs an HTTP sink with a port for the reference receiver")
+            }
+            simulatorAddress = simulator
+            receiverAddress = receiver
+            let logFile = options.directory + "/agent.log"
+            _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+            guard let output = FileHandle(forWritingAtPath: logFile) else { throw DemoError("cannot write \(logFile)") }
+            logger = Logger(label: "edge-agent") { LineLogHandler(label: $0, format: .logfmt, output: output) }
+        }
     }
 
     /// Each configured machine that the scenario plays (same name), against the tally.

@@ -1,5 +1,3 @@
-import Foundation
-
 /// From raw registers to tag values (SPEC 3 `tags`): byte orders, bits, strings, scale and offset.
 public enum RegisterDecoding {
     /// The registers as one big-endian number, in the tag's order: word order reversed for CDAB

@@ -1,3 +1,6 @@
+import EdgeAgent
+import EdgeAgentCore
+
 /// The registers of a scenario at a moment: pure, so a test can say exactly what a script makes,
 /// and the ground truth the demo and the tests hold the agent's events against.
 public struct LineSimulator: Sendable {

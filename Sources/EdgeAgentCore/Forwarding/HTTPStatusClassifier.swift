@@ -1,4 +1,4 @@
-import Foundation
+import Foundation  // DateFormatter: the HTTP-date form of Retry-After (RFC 9110)
 
 /// SPEC 5.1 as one pure function: an HTTP response to the forwarder's next step.
 public enum HTTPStatusClassifier {

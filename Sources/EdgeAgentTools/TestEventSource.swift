@@ -1,10 +1,13 @@
+import EdgeAgent
+import EdgeAgentCore
 import Logging
 import ServiceLifecycle
 
 /// A generated event stream for tests and benchmarks (`run --inject-events`): events numbered
 /// 1...total, `tag.changed` (low: dropped by a full outbox) or of another type (`--inject-type
-/// production.completed`: critical, so a full outbox pauses the source instead). Its progress is producer state, stored in the same transaction as
-/// the events, so after a crash it goes on exactly where the outbox left off.
+/// production.completed`: critical, so a full outbox pauses the source instead). Its progress is
+/// producer state, stored in the same transaction as the events, so after a crash it goes on
+/// exactly where the outbox left off.
 public struct TestEventSource: Service {
     public struct Options: Sendable {
         public var total: Int
@@ -23,6 +26,12 @@ public struct TestEventSource: Service {
     let options: Options
     let writer: OutboxWriter
     let logger: Logger
+
+    public init(options: Options, writer: OutboxWriter, logger: Logger) {
+        self.options = options
+        self.writer = writer
+        self.logger = logger
+    }
 
     public func run() async throws {
         var appended = Int(writer.storedState[Self.stateKey] ?? "") ?? 0

@@ -8,6 +8,8 @@ public struct MachineConfig: Sendable {
     public var materials: [MaterialRule] = []
     public var quality: [QualityCheck] = []
 
+    public init(name: String) { self.name = name }
+
     public struct StateRule: Sendable {
         public enum Source: Sendable {
             case map(tag: String, codes: [(code: Int64, state: String)])
@@ -33,6 +35,11 @@ public struct MachineConfig: Sendable {
         public var rollover: UInt64?
         public var workOrderTag: String?
         public var minInterval: Duration = .zero
+
+        public init(tag: String, event: EventType) {
+            self.tag = tag
+            self.event = event
+        }
     }
 
     /// A material totalizer (SPEC 3 `materials`): the counter rule on a quantity of material.
@@ -47,6 +54,15 @@ public struct MachineConfig: Sendable {
         public var unit: String
         public var rollover: Double?
         public var minInterval: Duration = .zero
+
+        public init(tag: String, material: Material, lotTag: String?, unit: String, rollover: Double?, minInterval: Duration) {
+            self.tag = tag
+            self.material = material
+            self.lotTag = lotTag
+            self.unit = unit
+            self.rollover = rollover
+            self.minInterval = minInterval
+        }
     }
 
     /// A quality check (SPEC 3 `quality`): limits on a number, or a bool tag that is the exception.

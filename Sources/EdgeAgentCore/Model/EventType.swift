@@ -39,7 +39,9 @@ public struct EventType: Hashable, Sendable, CustomStringConvertible, Expressibl
     }
 }
 
-/// A sink's `types` filter: glob patterns where `*` matches any run of characters.
+/// A sink's `types` filter: glob patterns where `*` matches any run of characters and every
+/// other character only itself. The outbox selects with SQLite's `GLOB`, which also gives `?`
+/// and `[` a meaning; `sqlPatterns` escapes them, so both select the same events.
 public struct TypeFilter: Sendable, Equatable {
     public let patterns: [String]
     public init(_ patterns: [String]) { self.patterns = patterns }
@@ -47,6 +49,19 @@ public struct TypeFilter: Sendable, Equatable {
 
     public func matches(_ type: String) -> Bool {
         patterns.isEmpty || patterns.contains { Self.glob($0[...], type[...]) }
+    }
+
+    /// The patterns as `GLOB` operands with this filter's meaning: `?` as `[?]`, `[` as `[[]`.
+    public var sqlPatterns: [String] {
+        patterns.map { pattern in
+            pattern.reduce(into: "") { out, c in
+                switch c {
+                case "?": out += "[?]"
+                case "[": out += "[[]"
+                default: out.append(c)
+                }
+            }
+        }
     }
 
     static func glob(_ pattern: Substring, _ text: Substring) -> Bool {

@@ -1,3 +1,6 @@
+import EdgeAgent
+import EdgeAgentCore
+
 /// The reference receiver's database: one row per (source, id); a duplicate is ignored.
 public final class ReceiverStore {
     let db: SQLiteConnection

@@ -12,20 +12,20 @@ public struct DeviceConfig: Sendable {
     /// `DEVICE.TAG`: how machines, samples and the status page name a device's tag. The one place it is built.
     public func qualifiedName(_ tag: TagConfig) -> String { "\(name).\(tag.name)" }
 
-    public enum Transport: Sendable, Equatable {
+    /// Where libmodbus connects for this device.
+    public enum Transport: Sendable, Equatable, CustomStringConvertible {
         case tcp(host: String, port: Int)
         case rtu(device: String, baud: Int, parity: Parity, dataBits: Int, stopBits: Int)
+
+        public var description: String {
+            switch self {
+            case let .tcp(host, port): "tcp://\(host):\(port)"
+            case let .rtu(device, baud, parity, dataBits, stopBits): "rtu://\(device)?\(baud)-\(dataBits)\(parity.rawValue.prefix(1).uppercased())\(stopBits)"
+            }
+        }
     }
 
     public enum Parity: String, Sendable { case none, even, odd }
-
-    /// Where libmodbus connects for this device.
-    public var endpoint: ModbusClient.Endpoint {
-        switch transport {
-        case let .tcp(host, port): .tcp(host: host, port: port)
-        case let .rtu(device, baud, parity, dataBits, stopBits): .rtu(device: device, baud: baud, parity: parity, dataBits: dataBits, stopBits: stopBits)
-        }
-    }
 
     public init(name: String, transport: Transport) {
         self.name = name
