@@ -5,7 +5,7 @@ VENV := .venv
 SWIFT ?= swift
 BIN := .build/debug/edge-agent
 
-.PHONY: deps build test demo bench soak check-configs deb deb-check clean
+.PHONY: deps build test lint format demo bench soak check-configs deb deb-check clean
 VERSION := $(shell sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/EdgeAgentCore/Model/EdgeAgentVersion.swift)
 DEB := edge-agent_$(VERSION)_amd64.deb
 
@@ -29,6 +29,14 @@ build: deps
 ## test: unit and integration tests (the integration tests run the built binary)
 test: build
 	EDGE_AGENT_BIN=$(CURDIR)/$(BIN) $(SWIFT) test
+
+## lint: one format (.swift-format: the toolchain's swift format, 4 spaces, 120 columns)
+lint:
+	$(SWIFT) format lint --strict --parallel --recursive Sources Tests Package.swift
+
+## format: rewrite the sources in that format
+format:
+	$(SWIFT) format format --in-place --parallel --recursive Sources Tests Package.swift
 
 ## demo: simulator + agent + reference receiver on loopback, with a receiver outage
 demo: build

@@ -66,7 +66,9 @@ let package = Package(
         ),
         .target(
             name: "EdgeAgentTesting",
-            dependencies: ["EdgeAgentCore", "EdgeAgent", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: [
+                "EdgeAgentCore", "EdgeAgent", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
         ),
         .executableTarget(
             name: "edge-agent",
@@ -92,12 +94,18 @@ let package = Package(
         ),
         .testTarget(
             name: "EdgeAgentTests",
-            dependencies: ["EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "EdgeAgentTesting", .product(name: "Clocks", package: "swift-clocks")],
+            dependencies: [
+                "EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "EdgeAgentTesting",
+                .product(name: "Clocks", package: "swift-clocks"),
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "EdgeAgentTesting", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: [
+                "EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "EdgeAgentTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             exclude: ["Support"]
         ),
     ]

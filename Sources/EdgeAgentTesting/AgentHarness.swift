@@ -10,21 +10,28 @@ public final class AgentHarness: @unchecked Sendable {
     private var runs = 0
 
     /// `extraSink` goes inside the sink's `http:` mapping, `sinkLines` below the sink.
-    public convenience init(sinkURL: String, extraSink: String = "", sinkLines: String = "", outbox: String = "", statusPort: Int? = nil,
-                            directory: TemporaryDirectory = TemporaryDirectory()) {
-        self.init(sinks: """
-              - name: mw
-                http: { url: "\(sinkURL)", timeout: 2s\(extraSink) }
-                batch: { max_events: 200, linger: 20ms }
-                retry: { initial: 20ms, max: 300ms }
-            \(sinkLines)
-            """, outbox: outbox, statusPort: statusPort, directory: directory)
+    public convenience init(
+        sinkURL: String, extraSink: String = "", sinkLines: String = "", outbox: String = "", statusPort: Int? = nil,
+        directory: TemporaryDirectory = TemporaryDirectory()
+    ) {
+        self.init(
+            sinks: """
+                  - name: mw
+                    http: { url: "\(sinkURL)", timeout: 2s\(extraSink) }
+                    batch: { max_events: 200, linger: 20ms }
+                    retry: { initial: 20ms, max: 300ms }
+                \(sinkLines)
+                """, outbox: outbox, statusPort: statusPort, directory: directory)
     }
 
     /// `sinks`: the items of the `sinks:` list, as YAML indented by two.
-    public init(sinks: String, outbox: String = "", statusPort: Int? = nil, directory: TemporaryDirectory = TemporaryDirectory()) {
+    public init(
+        sinks: String, outbox: String = "", statusPort: Int? = nil, directory: TemporaryDirectory = TemporaryDirectory()
+    ) {
         self.directory = directory
-        configPath = directory.write("agent.yaml", """
+        configPath = directory.write(
+            "agent.yaml",
+            """
             version: 1
             agent:
               id: test-agent
@@ -39,13 +46,19 @@ public final class AgentHarness: @unchecked Sendable {
     }
 
     /// Starts the agent appending `events` in total (continuing across restarts).
-    public func start(events: Int, rate: Double = 0, batch: Int = 100, type: String = "tag.changed",
-                      environment: [String: String] = [:]) throws {
+    public func start(
+        events: Int, rate: Double = 0, batch: Int = 100, type: String = "tag.changed",
+        environment: [String: String] = [:]
+    ) throws {
         runs += 1
-        child = try ChildProcess(Paths.edgeAgent, ["run", "--config", configPath, "--inject-events", String(events),
-                                                   "--inject-rate", String(rate), "--inject-batch", String(batch),
-                                                   "--inject-type", type],
-                                 directory: directory, name: "agent-\(runs)", environment: environment)
+        child = try ChildProcess(
+            Paths.edgeAgent,
+            [
+                "run", "--config", configPath, "--inject-events", String(events),
+                "--inject-rate", String(rate), "--inject-batch", String(batch),
+                "--inject-type", type,
+            ],
+            directory: directory, name: "agent-\(runs)", environment: environment)
     }
 
     public func kill9() async {

@@ -9,8 +9,10 @@ public final class ChildProcess: @unchecked Sendable {
     public let stdoutPath: String
     public let stderrPath: String
 
-    public init(_ executable: String, _ arguments: [String], directory: TemporaryDirectory, name: String,
-                environment: [String: String] = [:]) throws {
+    public init(
+        _ executable: String, _ arguments: [String], directory: TemporaryDirectory, name: String,
+        environment: [String: String] = [:]
+    ) throws {
         stdoutPath = directory.file("\(name).stdout")
         stderrPath = directory.file("\(name).stderr")
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -61,10 +63,13 @@ public final class ChildProcess: @unchecked Sendable {
 }
 
 /// Runs a command to completion and returns its exit status and output.
-public func runToEnd(_ executable: String, _ arguments: [String], directory: TemporaryDirectory,
-                     environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
-    let child = try ChildProcess(executable, arguments, directory: directory, name: "cmd-\(UUID().uuidString.prefix(6))",
-                                 environment: environment)
+public func runToEnd(
+    _ executable: String, _ arguments: [String], directory: TemporaryDirectory,
+    environment: [String: String] = [:]
+) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let child = try ChildProcess(
+        executable, arguments, directory: directory, name: "cmd-\(UUID().uuidString.prefix(6))",
+        environment: environment)
     let status = await child.wait(timeout: .seconds(60)) ?? -1
     return (status, child.stdout, child.stderr)
 }

@@ -16,7 +16,8 @@ public final class MosquittoBroker: @unchecked Sendable {
         /// user -> password; anonymous clients are refused when set.
         public var users: [String: String]?
         public var persistence = false
-        public init(tls: (cert: String, key: String)? = nil, users: [String: String]? = nil, persistence: Bool = false) {
+        public init(tls: (cert: String, key: String)? = nil, users: [String: String]? = nil, persistence: Bool = false)
+        {
             self.tls = tls
             self.users = users
             self.persistence = persistence
@@ -27,7 +28,10 @@ public final class MosquittoBroker: @unchecked Sendable {
         self.directory = directory
         port = freePort()
         let name = "mosquitto-\(port)"
-        var lines = ["listener \(port) 127.0.0.1", "max_queued_messages 1000000", "max_inflight_messages 0", "set_tcp_nodelay true"]
+        var lines = [
+            "listener \(port) 127.0.0.1", "max_queued_messages 1000000", "max_inflight_messages 0",
+            "set_tcp_nodelay true",
+        ]
         // Started as root, mosquitto becomes user `mosquitto`, who cannot read the test's key files.
         if getuid() == 0 { lines.append("user root") }
         if let tls = options.tls { lines += ["certfile \(tls.cert)", "keyfile \(tls.key)"] }
@@ -47,7 +51,8 @@ public final class MosquittoBroker: @unchecked Sendable {
     }
 
     /// Writes a mosquitto password file (hashed by `mosquitto_passwd`).
-    public static func writePasswords(_ users: [String: String], to path: String, directory: TemporaryDirectory) throws {
+    public static func writePasswords(_ users: [String: String], to path: String, directory: TemporaryDirectory) throws
+    {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         for (user, password) in users {
             let tool = Process()
@@ -60,10 +65,12 @@ public final class MosquittoBroker: @unchecked Sendable {
 
     public func start() async throws {
         starts += 1
-        let process = try ChildProcess("/usr/sbin/mosquitto", ["-c", configPath], directory: directory, name: "mosquitto-\(port)-\(starts)")
+        let process = try ChildProcess(
+            "/usr/sbin/mosquitto", ["-c", configPath], directory: directory, name: "mosquitto-\(port)-\(starts)")
         child = process
         let port = self.port
-        guard await eventually(timeout: .seconds(10), { Self.accepts(port) || !process.isRunning }), process.isRunning else {
+        guard await eventually(timeout: .seconds(10), { Self.accepts(port) || !process.isRunning }), process.isRunning
+        else {
             throw TestFailure("mosquitto did not start: \(process.stderr)")
         }
     }
@@ -76,7 +83,9 @@ public final class MosquittoBroker: @unchecked Sendable {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
     }
 
@@ -99,9 +108,13 @@ public final class MQTTSubscriber: Sendable {
 
     public init(broker: MosquittoBroker, topic: String, extra: [String] = []) async throws {
         let id = "sub-\(UUID().uuidString.prefix(8))"
-        child = try ChildProcess("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", String(broker.port), "-t", topic, "-q", "1", "-c", "-i", id,
-                                                            "-F", "%q %r %t %p"] + extra,
-                                 directory: broker.directory, name: id)
+        child = try ChildProcess(
+            "/usr/bin/mosquitto_sub",
+            [
+                "-h", "127.0.0.1", "-p", String(broker.port), "-t", topic, "-q", "1", "-c", "-i", id,
+                "-F", "%q %r %t %p",
+            ] + extra,
+            directory: broker.directory, name: id)
         try await Task.sleep(for: .milliseconds(300))  // subscribed before the test publishes
     }
 

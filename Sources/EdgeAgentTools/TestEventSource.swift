@@ -39,8 +39,9 @@ public struct TestEventSource: Service {
             let count = min(options.batch, options.total - appended)
             let now = Timestamp.now()
             let events = (appended + 1...appended + count).map { n in
-                Event(type: options.type, subject: "test.source", time: now,
-                      data: ["tag": "test.source", "value": .int(Int64(n)), "quality": "good"])
+                Event(
+                    type: options.type, subject: "test.source", time: now,
+                    data: ["tag": "test.source", "value": .int(Int64(n)), "quality": "good"])
             }
             do {
                 try await writer.append(events, state: [(Self.stateKey, String(appended + count))])

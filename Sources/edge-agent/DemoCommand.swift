@@ -8,20 +8,26 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Simulator + agent + reference receiver in one process on loopback, with a live summary.",
-        discussion: "Runs edge-config/demo.yaml against the simulated line. --outage cuts the receiver for a while to show the backlog build in the outbox and drain. Ctrl-C ends it.")
+        discussion:
+            "Runs edge-config/demo.yaml against the simulated line. --outage cuts the receiver for a while to show the backlog build in the outbox and drain. Ctrl-C ends it."
+    )
 
     @Option(help: "The agent configuration to run.") var config = "edge-config/demo.yaml"
-    @Option(help: "Stop after this long (e.g. 30s); then wait for the backlog to drain. Default: until Ctrl-C.") var duration: String?
-    @Option(help: "Cut the receiver for this long (e.g. 10s), a third of the way in (or after 10 s).") var outage: String?
-    @Option(help: "Keep the demo's outbox, received events and log here (default: a new folder under /tmp).") var directory: String?
+    @Option(help: "Stop after this long (e.g. 30s); then wait for the backlog to drain. Default: until Ctrl-C.")
+    var duration: String?
+    @Option(help: "Cut the receiver for this long (e.g. 10s), a third of the way in (or after 10 s).") var outage:
+        String?
+    @Option(help: "Keep the demo's outbox, received events and log here (default: a new folder under /tmp).")
+    var directory: String?
 
     func run() async throws {
         let duration = try duration.map { try parse($0, "--duration") }
         let outage = try outage.map { try parse($0, "--outage") }
         let directory = directory ?? NSTemporaryDirectory() + "edge-agent-demo-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let demo = Demo(options: .init(config: config, duration: duration, outage: outage, directory: directory),
-                        screen: DemoScreen(tty: isatty(STDOUT_FILENO) == 1))
+        let demo = Demo(
+            options: .init(config: config, duration: duration, outage: outage, directory: directory),
+            screen: DemoScreen(tty: isatty(STDOUT_FILENO) == 1))
         let summary: Demo.Summary
         do {
             summary = try await demo.run()
@@ -29,7 +35,8 @@ struct DemoCommand: AsyncParsableCommand {
             printError(error)
             throw Exit.invalidConfig
         }
-        print("""
+        print(
+            """
             == edge-agent demo: final summary
             appended:        \(summary.appended) events
             received:        \(summary.received) unique events at the reference receiver

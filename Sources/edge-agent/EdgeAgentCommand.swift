@@ -10,7 +10,10 @@ struct EdgeAgentCommand: AsyncParsableCommand {
         commandName: "edge-agent",
         abstract: "Shop-floor events from PLCs and historians to ERP, without losing one.",
         version: EdgeAgentVersion.current,
-        subcommands: [RunCommand.self, CheckCommand.self, OutboxCommand.self, ModbusCommand.self, SimulateCommand.self, ReceiveCommand.self, DemoCommand.self])
+        subcommands: [
+            RunCommand.self, CheckCommand.self, OutboxCommand.self, ModbusCommand.self, SimulateCommand.self,
+            ReceiveCommand.self, DemoCommand.self,
+        ])
 }
 
 /// Exit codes of SPEC 2.

@@ -25,7 +25,8 @@ extension ConfigOption {
 
 struct OutboxStatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Per sink: pending, oldest pending age, dead-lettered, delivered; the outbox size.")
+        commandName: "status",
+        abstract: "Per sink: pending, oldest pending age, dead-lettered, delivered; the outbox size.")
 
     @OptionGroup var options: ConfigOption
     @Flag(help: "Print JSON.") var json = false
@@ -64,13 +65,18 @@ struct OutboxDeadCommand: ParsableCommand {
         case .list:
             for event in try outbox.deadEvents(sink: sink, id: id) {
                 if json {
-                    print(JSONValue.object([
-                        ("id", .string(event.id)), ("sink", .string(event.sink)), ("sequence", .int(event.sequence)),
-                        ("type", .string(event.type)), ("status", .int(Int64(event.status))), ("response", .string(event.response)),
-                    ]).json)
+                    print(
+                        JSONValue.object([
+                            ("id", .string(event.id)), ("sink", .string(event.sink)),
+                            ("sequence", .int(event.sequence)),
+                            ("type", .string(event.type)), ("status", .int(Int64(event.status))),
+                            ("response", .string(event.response)),
+                        ]).json)
                 } else {
                     let response = event.response.prefix(120).replacingOccurrences(of: "\n", with: " ")
-                    print("\(event.id) sink=\(event.sink) sequence=\(event.sequence) type=\(event.type) status=\(event.status) response=\(response)")
+                    print(
+                        "\(event.id) sink=\(event.sink) sequence=\(event.sequence) type=\(event.type) status=\(event.status) response=\(response)"
+                    )
                 }
             }
         case .retry:
@@ -91,10 +97,14 @@ struct OutboxReplayCommand: ParsableCommand {
     @Option(help: "RFC 3339 time, or a duration ago.") var until: String?
 
     func run() throws {
-        guard let from = TimeArgument.parse(since) else { throw ValidationError("--since: expected an RFC 3339 time or a duration such as 2h") }
+        guard let from = TimeArgument.parse(since) else {
+            throw ValidationError("--since: expected an RFC 3339 time or a duration such as 2h")
+        }
         var to: Timestamp?
         if let until {
-            guard let t = TimeArgument.parse(until) else { throw ValidationError("--until: expected an RFC 3339 time or a duration such as 30m") }
+            guard let t = TimeArgument.parse(until) else {
+                throw ValidationError("--until: expected an RFC 3339 time or a duration such as 30m")
+            }
             to = t
         }
         let outbox = try options.openOutbox()

@@ -9,7 +9,9 @@ import ServiceLifecycle
 struct ReceiveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "receive",
-        abstract: "A reference receiver: accepts HTTP deliveries, deduplicates on (source, id), stores into SQLite, prints new events.")
+        abstract:
+            "A reference receiver: accepts HTTP deliveries, deduplicates on (source, id), stores into SQLite, prints new events."
+    )
 
     @Option(help: "HOST:PORT to listen on (port 0 picks a free one).") var listen: String
     @Option(help: "The SQLite database to store events in.") var db: String
@@ -20,9 +22,12 @@ struct ReceiveCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         FileHandle.standardError.write(Data("edge-agent receive: listening on \(address.host):\(receiver.port)\n".utf8))
-        try await ServiceGroup(configuration: .init(services: [.init(service: ReceiverService(receiver: receiver))],
-                                                    gracefulShutdownSignals: [.sigterm, .sigint],
-                                                    logger: Logger(label: "edge-agent"))).run()
+        try await ServiceGroup(
+            configuration: .init(
+                services: [.init(service: ReceiverService(receiver: receiver))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: Logger(label: "edge-agent"))
+        ).run()
     }
 }
 

@@ -26,8 +26,11 @@ struct RunCommand: AsyncParsableCommand {
             while let current = config {
                 var agent = Agent(config: current, logger: logger, registry: registry)
                 if let total = injectEvents {
-                    let options = TestEventSource.Options(total: total, rate: injectRate, batch: injectBatch, type: EventType(injectType))
-                    agent.producers = { writer, logger in [TestEventSource(options: options, writer: writer, logger: logger)] }
+                    let options = TestEventSource.Options(
+                        total: total, rate: injectRate, batch: injectBatch, type: EventType(injectType))
+                    agent.producers = { writer, logger in
+                        [TestEventSource(options: options, writer: writer, logger: logger)]
+                    }
                 }
                 config = try await agent.run()
             }

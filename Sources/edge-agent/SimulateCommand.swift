@@ -9,8 +9,11 @@ import ServiceLifecycle
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "A Modbus TCP line simulator: machines changing state with reason codes, counters counting and rolling over.",
-        discussion: "Without --scenario it plays the demo line: press-1 (registers 100 state, 101 reason, 102 counter, 120 work order) and press-2 (200, 201, 202, 220).")
+        abstract:
+            "A Modbus TCP line simulator: machines changing state with reason codes, counters counting and rolling over.",
+        discussion:
+            "Without --scenario it plays the demo line: press-1 (registers 100 state, 101 reason, 102 counter, 120 work order) and press-2 (200, 201, 202, 220)."
+    )
 
     @Option(help: "HOST:PORT to listen on (port 0 picks a free one).") var listen: String
     @Option(help: "A scenario file (YAML).") var scenario: String?
@@ -27,9 +30,13 @@ struct SimulateCommand: AsyncParsableCommand {
             printError("\(scenario ?? "scenario"): \(error)")
             throw Exit.invalidConfig
         }
-        FileHandle.standardOutput.write(Data("edge-agent simulate: listening on \(address.host):\(simulator.port)\n".utf8))
+        FileHandle.standardOutput.write(
+            Data("edge-agent simulate: listening on \(address.host):\(simulator.port)\n".utf8))
         let logger = makeLogger(format: .logfmt)
-        try await ServiceGroup(configuration: .init(services: [.init(service: simulator)], gracefulShutdownSignals: [.sigterm, .sigint],
-                                                    logger: logger)).run()
+        try await ServiceGroup(
+            configuration: .init(
+                services: [.init(service: simulator)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger)
+        ).run()
     }
 }

@@ -14,11 +14,13 @@ struct BenchResult {
 
     var json: String {
         let ratio = baselineValue == 0 ? 0 : value / baselineValue
-        return JSONValue.object([
-            ("bench", .string(bench)), ("value", .double(round(value * 100) / 100)), ("unit", .string(unit)),
-            ("baseline", .string(baseline)), ("baseline_value", .double(round(baselineValue * 100) / 100)),
-            ("ratio", .double(round(ratio * 1000) / 1000)),
-        ] + extra).json
+        return JSONValue.object(
+            [
+                ("bench", .string(bench)), ("value", .double(round(value * 100) / 100)), ("unit", .string(unit)),
+                ("baseline", .string(baseline)), ("baseline_value", .double(round(baselineValue * 100) / 100)),
+                ("ratio", .double(round(ratio * 1000) / 1000)),
+            ] + extra
+        ).json
     }
 }
 
@@ -42,8 +44,12 @@ func scratchDirectory(_ name: String) -> String {
 
 /// A production event of the size the rules emit.
 func sampleEvent(_ n: Int) -> Event {
-    Event(type: .productionCompleted, subject: "press-1", time: Timestamp(milliseconds: 1_795_000_000_000 + Int64(n) * 250),
-          data: ["machine": "press-1", "quantity": .int(Int64(n % 7 + 1)), "unit": "pcs",
-                 "counter": ["tag": "press-1.good_count", "from": .int(Int64(n)), "to": .int(Int64(n + 1))],
-                 "work_order": "WO-2026-004711"])
+    Event(
+        type: .productionCompleted, subject: "press-1",
+        time: Timestamp(milliseconds: 1_795_000_000_000 + Int64(n) * 250),
+        data: [
+            "machine": "press-1", "quantity": .int(Int64(n % 7 + 1)), "unit": "pcs",
+            "counter": ["tag": "press-1.good_count", "from": .int(Int64(n)), "to": .int(Int64(n + 1))],
+            "work_order": "WO-2026-004711",
+        ])
 }

@@ -31,12 +31,16 @@ enum CSVIngestBench {
         config.timestampFormat = "unix_ms"
         config.settle = .zero
         config.tags = [("M.STATE", "m.state"), ("M.COUNT", "m.count")] + (1...20).map { ("M.T\($0)", "m.t\($0)") }
-        let rules = RuleSet(machines: [RuleSet.Machine(
-            name: "m",
-            state: MachineConfig.StateRule(source: .map(tag: "m.state", codes: [(0, "stopped"), (1, "running")]), downtime: ["stopped"]),
-            counters: [RuleSet.Counter(tag: "m.count", event: .productionCompleted, range: 65536)])])
-        let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
-                                    sync: .full, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
+        let rules = RuleSet(machines: [
+            RuleSet.Machine(
+                name: "m",
+                state: MachineConfig.StateRule(
+                    source: .map(tag: "m.state", codes: [(0, "stopped"), (1, "running")]), downtime: ["stopped"]),
+                counters: [RuleSet.Counter(tag: "m.count", event: .productionCompleted, range: 65536)])
+        ])
+        let options = OutboxOptions(
+            directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
+            sync: .full, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
         let writer = try await OutboxWriter(options: options)
         let bus = SignalBus()
         let logger = Logger(label: "bench")
@@ -56,9 +60,10 @@ enum CSVIngestBench {
         }
         let peak = peakRSSMiB()
         await writer.close()
-        return BenchResult(bench: "csv.ingest", value: Double(rows) / ingest, unit: "rows/s",
-                           baseline: "a plain 64 KiB-buffered line count of the same file", baselineValue: Double(rows) / lines,
-                           extra: [("peak_rss_mib", .double(round(peak * 10) / 10))])
+        return BenchResult(
+            bench: "csv.ingest", value: Double(rows) / ingest, unit: "rows/s",
+            baseline: "a plain 64 KiB-buffered line count of the same file", baselineValue: Double(rows) / lines,
+            extra: [("peak_rss_mib", .double(round(peak * 10) / 10))])
     }
 
     static func write(_ path: String) throws {
@@ -70,7 +75,9 @@ enum CSVIngestBench {
         var written = 0
         for i in 0..<times where written < rows {
             let t = 1_795_000_000_000 + Int64(i) * 1000
-            let values = ["M.STATE,\(i % 2)", "M.COUNT,\(i % 65536)"] + (1...20).map { "M.T\($0),\(Double(i % 1000) / 10 + Double($0))" }
+            let values =
+                ["M.STATE,\(i % 2)", "M.COUNT,\(i % 65536)"]
+                + (1...20).map { "M.T\($0),\(Double(i % 1000) / 10 + Double($0))" }
             for value in values where written < rows {
                 text += "\(t),\(value)\n"
                 written += 1

@@ -20,13 +20,16 @@ enum DrainHTTPBench {
         let url = "http://127.0.0.1:\(receiver.port)/v1/events"
         var sink = SinkConfig(name: "mw", kind: .http(.init(url: url)))
         sink.batch = .init(maxEvents: batch, maxBytes: 4 << 20, linger: .zero)
-        let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
-                                    sync: .full, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
+        let options = OutboxOptions(
+            directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
+            sync: .full, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
         let writer = try await OutboxWriter(options: options)
         for start in stride(from: 0, to: events, by: 1000) {
             try await writer.append((start..<start + 1000).map(sampleEvent))
         }
-        let stored = try OutboxDatabase.openExisting(options).claim(sink: "mw", filter: .all, maxEvents: events + 1, maxBytes: .max).events
+        let stored = try OutboxDatabase.openExisting(options).claim(
+            sink: "mw", filter: .all, maxEvents: events + 1, maxBytes: .max
+        ).events
         let logger = Logger(label: "bench")
         let forwarder = try Forwarder(config: sink, sink: HTTPSink(.init(url: url)), writer: writer, logger: logger)
         let status = try OutboxDatabase.openExisting(options)
@@ -60,8 +63,9 @@ enum DrainHTTPBench {
         }
         try await client.shutdown()
         await direct.close()
-        return BenchResult(bench: "drain.http", value: Double(stored.count) / drainSeconds, unit: "events/s",
-                           baseline: "the same \(batch)-event bodies POSTed directly to the reference receiver, no outbox",
-                           baselineValue: Double(stored.count) / rawSeconds)
+        return BenchResult(
+            bench: "drain.http", value: Double(stored.count) / drainSeconds, unit: "events/s",
+            baseline: "the same \(batch)-event bodies POSTed directly to the reference receiver, no outbox",
+            baselineValue: Double(stored.count) / rawSeconds)
     }
 }

@@ -24,7 +24,8 @@ struct EdgeBench {
         // `modbus` runs `modbus.requests` and `modbus.poll` together: they share one setup.
         let chosen = benches.filter { wanted == nil || $0.0 == wanted || (wanted?.hasPrefix($0.0 + ".") ?? false) }
         guard !chosen.isEmpty else {
-            FileHandle.standardError.write(Data("edge-bench: unknown benchmark; one of: \(benches.map(\.0).joined(separator: ", "))\n".utf8))
+            FileHandle.standardError.write(
+                Data("edge-bench: unknown benchmark; one of: \(benches.map(\.0).joined(separator: ", "))\n".utf8))
             exit(64)
         }
         for (name, bench) in chosen {

@@ -12,34 +12,40 @@ enum FootprintBench {
     static let drainEvents = 1_000_000
 
     static func run() async throws -> BenchResult {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path + "/edge-agent"
-        guard FileManager.default.isExecutableFile(atPath: binary) else { throw BenchError("no \(binary): run make deb first") }
+        let binary =
+            URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+            + "/edge-agent"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw BenchError("no \(binary): run make deb first")
+        }
         let dir = scratchDirectory("footprint")
         defer { try? FileManager.default.removeItem(atPath: dir) }
 
         let plc = try ModbusServer(host: "127.0.0.1", port: 0)
         defer { plc.stop() }
-        let sink = try await SmallHTTPServer(listen: HostPort("127.0.0.1:0")!) { _ in .init(.ok, "{}", contentType: "application/json") }
+        let sink = try await SmallHTTPServer(listen: HostPort("127.0.0.1:0")!) { _ in
+            .init(.ok, "{}", contentType: "application/json")
+        }
         let config = dir + "/agent.yaml"
         try """
-            version: 1
-            agent: { id: bench, site: s, line: l, data_dir: \(dir)/data, http: { listen: "off" } }
-            devices:
-              - name: press-1
-                modbus: { tcp: { host: 127.0.0.1, port: \(plc.port) } }
-                poll_interval: 250ms
-                tags:
-                  - { name: state, area: holding, address: 100, type: uint16 }
-                  - { name: count, area: holding, address: 102, type: uint16 }
-            machines:
-              - name: press-1
-                state: { tag: press-1.state, map: { 0: stopped, 1: running } }
-                counters: [ { tag: press-1.count, event: production.completed } ]
-            sinks:
-              - name: mw
-                http: { url: "http://127.0.0.1:\(sink.port)/v1/events" }
-            outbox: { max_size: 8GiB, sync: normal }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        version: 1
+        agent: { id: bench, site: s, line: l, data_dir: \(dir)/data, http: { listen: "off" } }
+        devices:
+          - name: press-1
+            modbus: { tcp: { host: 127.0.0.1, port: \(plc.port) } }
+            poll_interval: 250ms
+            tags:
+              - { name: state, area: holding, address: 100, type: uint16 }
+              - { name: count, area: holding, address: 102, type: uint16 }
+        machines:
+          - name: press-1
+            state: { tag: press-1.state, map: { 0: stopped, 1: running } }
+            counters: [ { tag: press-1.count, event: production.completed } ]
+        sinks:
+          - name: mw
+            http: { url: "http://127.0.0.1:\(sink.port)/v1/events" }
+        outbox: { max_size: 8GiB, sync: normal }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
 
         let idle = try await resident(of: binary, ["run", "--config", config], after: .seconds(10))
         let floor = try await resident(of: try trivialProgram(in: dir), [], after: .seconds(2))
@@ -47,15 +53,21 @@ enum FootprintBench {
         let peak = try await drainPeak(binary, config: config, dir: dir)
         await sink.close()
         let size = (try FileManager.default.attributesOfItem(atPath: binary)[.size] as? Int) ?? 0
-        return BenchResult(bench: "footprint", value: Double(idle.rss) / 1024, unit: "MiB",
-                           baseline: "VmRSS of a trivial Swift program importing Foundation, built the same way (swiftc -O -static-stdlib)",
-                           baselineValue: Double(floor.rss) / 1024,
-                           extra: [("peak_draining_mib", .double((Double(peak) / 1024 * 10).rounded() / 10)),
-                                   ("drain_events", .int(Int64(drainEvents))), ("binary_bytes", .int(Int64(size)))])
+        return BenchResult(
+            bench: "footprint", value: Double(idle.rss) / 1024, unit: "MiB",
+            baseline:
+                "VmRSS of a trivial Swift program importing Foundation, built the same way (swiftc -O -static-stdlib)",
+            baselineValue: Double(floor.rss) / 1024,
+            extra: [
+                ("peak_draining_mib", .double((Double(peak) / 1024 * 10).rounded() / 10)),
+                ("drain_events", .int(Int64(drainEvents))), ("binary_bytes", .int(Int64(size))),
+            ])
     }
 
     /// VmRSS and VmHWM (KiB) of `executable` after it has run for `after`; then it is stopped.
-    static func resident(of executable: String, _ arguments: [String], after: Duration) async throws -> (rss: Int, hwm: Int) {
+    static func resident(of executable: String, _ arguments: [String], after: Duration) async throws -> (
+        rss: Int, hwm: Int
+    ) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -84,10 +96,10 @@ enum FootprintBench {
     static func trivialProgram(in dir: String) throws -> String {
         let source = dir + "/trivial.swift", output = dir + "/trivial"
         try """
-            import Foundation
-            print(Date().timeIntervalSince1970, ProcessInfo.processInfo.processIdentifier)
-            Thread.sleep(forTimeInterval: 30)
-            """.write(toFile: source, atomically: true, encoding: .utf8)
+        import Foundation
+        print(Date().timeIntervalSince1970, ProcessInfo.processInfo.processIdentifier)
+        Thread.sleep(forTimeInterval: 30)
+        """.write(toFile: source, atomically: true, encoding: .utf8)
         let swiftc = Process()
         swiftc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         swiftc.arguments = ["swiftc", "-O", "-static-stdlib", source, "-o", output]
@@ -102,7 +114,9 @@ enum FootprintBench {
     static func drainPeak(_ binary: String, config: String, dir: String) async throws -> Int {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "--config", config, "--inject-events", String(drainEvents), "--inject-batch", "1000"]
+        process.arguments = [
+            "run", "--config", config, "--inject-events", String(drainEvents), "--inject-batch", "1000",
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -114,7 +128,9 @@ enum FootprintBench {
         let deadline = ContinuousClock.now + .seconds(600)
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .seconds(1))
-            guard let memory = memory(pid: process.processIdentifier) else { throw BenchError("the agent exited while draining") }
+            guard let memory = memory(pid: process.processIdentifier) else {
+                throw BenchError("the agent exited while draining")
+            }
             peak = max(peak, memory.hwm)
             let status = Process()
             let pipe = Pipe()
@@ -126,7 +142,8 @@ enum FootprintBench {
             let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             status.waitUntilExit()
             if let data = try? JSONDecoder().decode(OutboxStatus.self, from: Data(out.utf8)), let mw = data.sinks["mw"],
-               mw.delivered >= Int64(drainEvents), mw.pending == 0 {
+                mw.delivered >= Int64(drainEvents), mw.pending == 0
+            {
                 return max(peak, memory.hwm)
             }
         }

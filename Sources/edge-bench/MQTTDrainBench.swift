@@ -18,18 +18,24 @@ enum MQTTDrainBench {
         let broker = try startBroker(dir)
         defer { kill(broker.process.processIdentifier, SIGKILL) }  // it may inherit a blocked SIGTERM
 
-        let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
-                                    sync: .full, maxSize: 1 << 34, sinks: [.init(name: "broker", filter: .all)])
+        let options = OutboxOptions(
+            directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
+            sync: .full, maxSize: 1 << 34, sinks: [.init(name: "broker", filter: .all)])
         let writer = try await OutboxWriter(options: options)
-        for start in stride(from: 0, to: events, by: 1000) { try await writer.append((start..<start + 1000).map(sampleEvent)) }
-        let stored = try OutboxDatabase.openExisting(options).claim(sink: "broker", filter: .all, maxEvents: events + 1, maxBytes: .max).events
+        for start in stride(from: 0, to: events, by: 1000) {
+            try await writer.append((start..<start + 1000).map(sampleEvent))
+        }
+        let stored = try OutboxDatabase.openExisting(options).claim(
+            sink: "broker", filter: .all, maxEvents: events + 1, maxBytes: .max
+        ).events
 
         var mqtt = SinkConfig.MQTT(url: "mqtt://127.0.0.1:\(broker.port)", clientID: "bench-agent")
         mqtt.maxInflight = window
         var sink = SinkConfig(name: "broker", kind: .mqtt(mqtt))
         sink.batch = .init(maxEvents: 500, maxBytes: 4 << 20, linger: .zero)
         let agent = AgentConfig.Agent(id: "bench", site: "s", line: "l", dataDir: dir, httpListen: nil)
-        let forwarder = Forwarder(config: sink, sink: try MQTTSink(mqtt, agent: agent), writer: writer, logger: Logger(label: "bench"))
+        let forwarder = Forwarder(
+            config: sink, sink: try MQTTSink(mqtt, agent: agent), writer: writer, logger: Logger(label: "bench"))
         let drain = try await seconds {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await forwarder.run() }
@@ -40,19 +46,23 @@ enum MQTTDrainBench {
         await writer.close()
 
         let raw = try rawPublish(stored.map(\.body), port: broker.port)
-        return BenchResult(bench: "mqtt.drain", value: Double(stored.count) / drain, unit: "events/s",
-                           baseline: "libmosquitto publishing the same payloads at QoS 1 in a bare loop, \(window) in flight",
-                           baselineValue: Double(stored.count) / raw)
+        return BenchResult(
+            bench: "mqtt.drain", value: Double(stored.count) / drain, unit: "events/s",
+            baseline: "libmosquitto publishing the same payloads at QoS 1 in a bare loop, \(window) in flight",
+            baselineValue: Double(stored.count) / raw)
     }
 
     static func startBroker(_ dir: String) throws -> (process: Process, port: Int) {
         let port = 20000 + Int.random(in: 0..<20000)
         // set_tcp_nodelay: mosquitto's default holds each small PUBACK for Nagle; a batch that waits
         // for its last PUBACK then loses ~40 ms (10k instead of 70k messages/s, plain libmosquitto too).
-        var lines = ["listener \(port) 127.0.0.1", "allow_anonymous true", "max_queued_messages 0", "max_inflight_messages 0",
-                     "set_tcp_nodelay true"]
+        var lines = [
+            "listener \(port) 127.0.0.1", "allow_anonymous true", "max_queued_messages 0", "max_inflight_messages 0",
+            "set_tcp_nodelay true",
+        ]
         if getuid() == 0 { lines.append("user root") }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
         process.arguments = ["-c", dir + "/mosquitto.conf"]
@@ -78,8 +88,12 @@ enum MQTTDrainBench {
             Unmanaged<Box>.fromOpaque(userdata!).takeUnretainedValue().count.add(1, ordering: .relaxed)
         }
         guard mosquitto_connect(mosq, "127.0.0.1", Int32(port), 30) == MOSQ_ERR_SUCCESS.rawValue,
-              mosquitto_loop_start(mosq) == MOSQ_ERR_SUCCESS.rawValue else { throw BenchError("raw connect") }
-        defer { mosquitto_disconnect(mosq); mosquitto_loop_stop(mosq, false) }
+            mosquitto_loop_start(mosq) == MOSQ_ERR_SUCCESS.rawValue
+        else { throw BenchError("raw connect") }
+        defer {
+            mosquitto_disconnect(mosq)
+            mosquitto_loop_stop(mosq, false)
+        }
         let topic = "plants/s/lines/l/production.completed"
         return seconds {
             for payload in payloads {

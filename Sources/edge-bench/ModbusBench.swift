@@ -17,7 +17,9 @@ enum ModbusBench {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Int((state >> 33) % UInt64(n))
         }
-        let types: [TagConfig.ValueType] = [.uint16, .int16, .uint32, .int32, .float32, .float64, .uint64, .string, .bool]
+        let types: [TagConfig.ValueType] = [
+            .uint16, .int16, .uint32, .int32, .float32, .float64, .uint64, .string, .bool,
+        ]
         var address = [TagConfig.Area.holding: 0, .input: 0, .coil: 0]
         return (0..<tagsPerDevice).map { i in
             let area: TagConfig.Area = [.holding, .holding, .holding, .input, .coil][next(5)]
@@ -42,7 +44,11 @@ enum ModbusBench {
             for end in 1...sorted.count {
                 var reach = 0
                 for start in stride(from: end - 1, through: 0, by: -1) {
-                    if start < end - 1, sorted[start + 1].address - (sorted[start].address + ReadPlan.span(sorted[start])) > maxGap { break }
+                    if start < end - 1,
+                        sorted[start + 1].address - (sorted[start].address + ReadPlan.span(sorted[start])) > maxGap
+                    {
+                        break
+                    }
                     reach = max(reach, sorted[start].address + ReadPlan.span(sorted[start]))
                     let ends = max(reach, sorted[end - 1].address + ReadPlan.span(sorted[end - 1]))
                     guard ends - sorted[start].address <= limit else { break }
@@ -55,41 +61,52 @@ enum ModbusBench {
 
     static func run() throws -> [BenchResult] {
         let servers = try (0..<devices).map { _ in try ModbusServer(host: "127.0.0.1", port: 0) }
-        defer { servers.forEach { $0.stop() } }
+        defer { for server in servers { server.stop() } }
         let configs = servers.enumerated().map { i, server -> DeviceConfig in
             var device = DeviceConfig(name: "plc\(i)", transport: .tcp(host: "127.0.0.1", port: server.port))
             device.tags = tags(seed: i)
             return device
         }
-        let plans = configs.map { ReadPlan(tags: $0.tags, maxGap: $0.maxGap, maxRegistersPerRead: $0.maxRegistersPerRead) }
+        let plans = configs.map {
+            ReadPlan(tags: $0.tags, maxGap: $0.maxGap, maxRegistersPerRead: $0.maxRegistersPerRead)
+        }
         let planned = plans.reduce(0) { $0 + $1.requests.count }
-        let minimum = configs.reduce(0) { $0 + minimumRequests($1.tags, maxGap: $1.maxGap, maxRegistersPerRead: $1.maxRegistersPerRead) }
+        let minimum = configs.reduce(0) {
+            $0 + minimumRequests($1.tags, maxGap: $1.maxGap, maxRegistersPerRead: $1.maxRegistersPerRead)
+        }
 
         let clients = try configs.map { try ModbusClient($0.transport, timeout: .seconds(1)) }
-        try clients.forEach { try $0.connect() }
+        for client in clients { try client.connect() }
         let raw = try configs.map { try RawLink($0) }
         var best = Double.infinity, bestRaw = Double.infinity
         for _ in 0..<3 {
-            best = min(best, try seconds {
-                for _ in 0..<cycles {
-                    for i in configs.indices {
-                        let cycle = DevicePoller.poll(clients[i], plan: plans[i], device: configs[i])
-                        if let error = cycle.linkError { throw error }
+            best = min(
+                best,
+                try seconds {
+                    for _ in 0..<cycles {
+                        for i in configs.indices {
+                            let cycle = DevicePoller.poll(clients[i], plan: plans[i], device: configs[i])
+                            if let error = cycle.linkError { throw error }
+                        }
                     }
-                }
-            })
-            bestRaw = min(bestRaw, try seconds {
-                for _ in 0..<cycles {
-                    for i in configs.indices { try raw[i].read(plans[i]) }
-                }
-            })
+                })
+            bestRaw = min(
+                bestRaw,
+                try seconds {
+                    for _ in 0..<cycles {
+                        for i in configs.indices { try raw[i].read(plans[i]) }
+                    }
+                })
         }
         let toMs = 1000.0 / Double(cycles)
         return [
-            BenchResult(bench: "modbus.requests", value: Double(planned), unit: "requests/cycle",
-                        baseline: "the fewest requests that cover the same 1,000-tag map (dynamic programming)", baselineValue: Double(minimum)),
-            BenchResult(bench: "modbus.poll", value: best * toMs, unit: "ms/cycle",
-                        baseline: "raw libmodbus reads of the same blocks, no decoding", baselineValue: bestRaw * toMs),
+            BenchResult(
+                bench: "modbus.requests", value: Double(planned), unit: "requests/cycle",
+                baseline: "the fewest requests that cover the same 1,000-tag map (dynamic programming)",
+                baselineValue: Double(minimum)),
+            BenchResult(
+                bench: "modbus.poll", value: best * toMs, unit: "ms/cycle",
+                baseline: "raw libmodbus reads of the same blocks, no decoding", baselineValue: bestRaw * toMs),
         ]
     }
 
@@ -101,7 +118,8 @@ enum ModbusBench {
 
         init(_ device: DeviceConfig) throws {
             guard case let .tcp(host, port) = device.transport, let context = modbus_new_tcp(host, Int32(port)),
-                  modbus_connect(context) == 0 else { throw BenchError("raw connect failed") }
+                modbus_connect(context) == 0
+            else { throw BenchError("raw connect failed") }
             self.context = context
         }
 
@@ -112,12 +130,15 @@ enum ModbusBench {
 
         func read(_ plan: ReadPlan) throws {
             for request in plan.requests {
-                let n: Int32 = switch request.area {
-                case .holding: modbus_read_registers(context, Int32(request.address), Int32(request.count), &registers)
-                case .input: modbus_read_input_registers(context, Int32(request.address), Int32(request.count), &registers)
-                case .coil: modbus_read_bits(context, Int32(request.address), Int32(request.count), &bits)
-                case .discrete: modbus_read_input_bits(context, Int32(request.address), Int32(request.count), &bits)
-                }
+                let n: Int32 =
+                    switch request.area {
+                    case .holding:
+                        modbus_read_registers(context, Int32(request.address), Int32(request.count), &registers)
+                    case .input:
+                        modbus_read_input_registers(context, Int32(request.address), Int32(request.count), &registers)
+                    case .coil: modbus_read_bits(context, Int32(request.address), Int32(request.count), &bits)
+                    case .discrete: modbus_read_input_bits(context, Int32(request.address), Int32(request.count), &bits)
+                    }
                 guard n == request.count else { throw BenchError("raw read failed") }
             }
         }

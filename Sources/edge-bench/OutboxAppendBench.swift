@@ -17,8 +17,9 @@ enum OutboxAppendBench {
         for _ in 0..<rounds {
             let dir = scratchDirectory("append")
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
-                                        sync: sync, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
+            let options = OutboxOptions(
+                directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
+                sync: sync, maxSize: 1 << 34, sinks: [.init(name: "mw", filter: .all)])
             let writer = try await OutboxWriter(options: options)
             let agentSeconds = try await seconds {
                 for start in stride(from: 0, to: events, by: batch) {
@@ -30,12 +31,15 @@ enum OutboxAppendBench {
 
             // The same rows, built up front, inserted with nothing but the C API.
             let reader = try OutboxDatabase.openExisting(options)
-            let rows = try reader.claim(sink: "mw", filter: .all, maxEvents: events + 1, maxBytes: .max).events.dropFirst()
+            let rows = try reader.claim(sink: "mw", filter: .all, maxEvents: events + 1, maxBytes: .max).events
+                .dropFirst()
             bestRaw = max(bestRaw, Double(events) / (try rawInserts(Array(rows), path: dir + "/raw.db", sync: sync)))
         }
-        return BenchResult(bench: "outbox.append.\(sync.rawValue)", value: best, unit: "events/s",
-                           baseline: "raw sqlite3 C-API inserts, same rows, \(batch)-row transactions, synchronous=\(sync.rawValue); best of \(rounds)",
-                           baselineValue: bestRaw)
+        return BenchResult(
+            bench: "outbox.append.\(sync.rawValue)", value: best, unit: "events/s",
+            baseline:
+                "raw sqlite3 C-API inserts, same rows, \(batch)-row transactions, synchronous=\(sync.rawValue); best of \(rounds)",
+            baselineValue: bestRaw)
     }
 
     static func rawInserts(_ rows: [StoredEvent], path: String, sync: OutboxOptions.SyncMode) throws -> Double {
@@ -43,11 +47,14 @@ enum OutboxAppendBench {
         guard sqlite3_open(path, &db) == SQLITE_OK else { throw BenchError("cannot open \(path)") }
         defer { sqlite3_close(db) }
         func exec(_ sql: String) throws {
-            guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw BenchError(String(cString: sqlite3_errmsg(db))) }
+            guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
+                throw BenchError(String(cString: sqlite3_errmsg(db)))
+            }
         }
         try exec("PRAGMA journal_mode=WAL")
         try exec("PRAGMA synchronous=\(sync == .full ? "FULL" : "NORMAL")")
-        try exec("""
+        try exec(
+            """
             CREATE TABLE events(seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, class INTEGER NOT NULL,
             time_ms INTEGER NOT NULL, recorded_ms INTEGER NOT NULL, body TEXT NOT NULL)
             """)
@@ -66,7 +73,9 @@ enum OutboxAppendBench {
                     sqlite3_bind_int64(statement, 5, row.time.milliseconds)
                     sqlite3_bind_int64(statement, 6, row.time.milliseconds)
                     sqlite3_bind_text(statement, 7, row.body, -1, transient)
-                    guard sqlite3_step(statement) == SQLITE_DONE else { throw BenchError(String(cString: sqlite3_errmsg(db))) }
+                    guard sqlite3_step(statement) == SQLITE_DONE else {
+                        throw BenchError(String(cString: sqlite3_errmsg(db)))
+                    }
                     sqlite3_reset(statement)
                 }
                 try exec("COMMIT")

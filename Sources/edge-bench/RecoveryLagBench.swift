@@ -18,9 +18,11 @@ enum RecoveryLagBench {
             if lag >= worst.lag { worst = (lag, outage) }
         }
         let expected = expectedBackoffLag(outage: worst.outage, policy: RetryPolicy(SinkConfig.Retry()))
-        return BenchResult(bench: "recovery.lag", value: worst.lag, unit: "s",
-                           baseline: "expected lag of the default backoff alone (500ms x2 up to 10s, full jitter) after a \(Int(worst.outage.seconds)) s outage",
-                           baselineValue: expected)
+        return BenchResult(
+            bench: "recovery.lag", value: worst.lag, unit: "s",
+            baseline:
+                "expected lag of the default backoff alone (500ms x2 up to 10s, full jitter) after a \(Int(worst.outage.seconds)) s outage",
+            baselineValue: expected)
     }
 
     static func measure(outage: Duration) async throws -> Double {
@@ -32,15 +34,22 @@ enum RecoveryLagBench {
         await probe.close()
         let url = "http://127.0.0.1:\(port)/v1/events"
         let sink = SinkConfig(name: "mw", kind: .http(.init(url: url)))
-        let options = OutboxOptions(directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
-                                    sinks: [.init(name: "mw", filter: .all)])
+        let options = OutboxOptions(
+            directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
+            sinks: [.init(name: "mw", filter: .all)])
         let writer = try await OutboxWriter(options: options)
         try await writer.append((0..<1000).map(sampleEvent))
-        let forwarder = Forwarder(config: sink, sink: try HTTPSink(.init(url: url)), writer: writer, logger: Logger(label: "bench"))
+        let forwarder = Forwarder(
+            config: sink, sink: try HTTPSink(.init(url: url)), writer: writer, logger: Logger(label: "bench"))
         let lag = try await withThrowingTaskGroup(of: Double?.self) { group in
-            group.addTask { try await forwarder.run(); return nil }
+            group.addTask {
+                try await forwarder.run()
+                return nil
+            }
             try await Task.sleep(for: outage)
-            let receiver = try await Receiver(listen: HostPort("127.0.0.1:\(port)")!, database: dir + "/received.db") { _ in }
+            let receiver = try await Receiver(listen: HostPort("127.0.0.1:\(port)")!, database: dir + "/received.db") {
+                _ in
+            }
             let up = ContinuousClock.now
             while forwarder.health.snapshot.delivered == 0 { try await Task.sleep(for: .milliseconds(1)) }
             let lag = (ContinuousClock.now - up).seconds

@@ -10,23 +10,38 @@ enum RulesEvalBench {
     static let readings = 60_000
 
     static func rules(full: Bool) -> RuleSet {
-        RuleSet(machines: (0..<machines).map { m in
-            let name = "press-\(m)"
-            let state = MachineConfig.StateRule(source: .map(tag: "\(name).state", codes: [(0, "stopped"), (1, "running"), (2, "idle"), (3, "fault")]),
-                                                downtime: ["stopped", "fault"], reasonTag: "\(name).reason", minDowntime: .seconds(30))
-            guard full else { return RuleSet.Machine(name: name, state: state) }
-            return RuleSet.Machine(
-                name: name, state: state,
-                counters: [RuleSet.Counter(tag: "\(name).good", range: 65536), RuleSet.Counter(tag: "\(name).scrap", event: .productionScrapped, range: 65536)],
-                workOrderTag: "\(name).order",
-                materials: [RuleSet.Material(tag: "\(name).resin", material: .fixed("PA66"), lotTag: "\(name).lot", unit: "kg",
-                                             range: 4_294_967_296, integral: true),
-                            RuleSet.Material(tag: "\(name).colour", material: .fixed("MB-BLACK"), unit: "kg")],
-                quality: [MachineConfig.QualityCheck(name: "melt", tag: "\(name).melt", condition: .limits(low: 230, high: 260, hysteresis: 2),
-                                                     minDuration: .seconds(5)),
-                          MachineConfig.QualityCheck(name: "pressure", tag: "\(name).pressure", condition: .limits(low: nil, high: 900, hysteresis: 10)),
-                          MachineConfig.QualityCheck(name: "gate", tag: "\(name).gate", condition: .flag, reasonTag: "\(name).reason")])
-        })
+        RuleSet(
+            machines: (0..<machines).map { m in
+                let name = "press-\(m)"
+                let state = MachineConfig.StateRule(
+                    source: .map(
+                        tag: "\(name).state", codes: [(0, "stopped"), (1, "running"), (2, "idle"), (3, "fault")]),
+                    downtime: ["stopped", "fault"], reasonTag: "\(name).reason", minDowntime: .seconds(30))
+                guard full else { return RuleSet.Machine(name: name, state: state) }
+                return RuleSet.Machine(
+                    name: name, state: state,
+                    counters: [
+                        RuleSet.Counter(tag: "\(name).good", range: 65536),
+                        RuleSet.Counter(tag: "\(name).scrap", event: .productionScrapped, range: 65536),
+                    ],
+                    workOrderTag: "\(name).order",
+                    materials: [
+                        RuleSet.Material(
+                            tag: "\(name).resin", material: .fixed("PA66"), lotTag: "\(name).lot", unit: "kg",
+                            range: 4_294_967_296, integral: true),
+                        RuleSet.Material(tag: "\(name).colour", material: .fixed("MB-BLACK"), unit: "kg"),
+                    ],
+                    quality: [
+                        MachineConfig.QualityCheck(
+                            name: "melt", tag: "\(name).melt", condition: .limits(low: 230, high: 260, hysteresis: 2),
+                            minDuration: .seconds(5)),
+                        MachineConfig.QualityCheck(
+                            name: "pressure", tag: "\(name).pressure",
+                            condition: .limits(low: nil, high: 900, hysteresis: 10)),
+                        MachineConfig.QualityCheck(
+                            name: "gate", tag: "\(name).gate", condition: .flag, reasonTag: "\(name).reason"),
+                    ])
+            })
     }
 
     /// A shift at 250 ms polls: a part every 2 s, a scrap every 50 s, a kg of resin every 4 s and
@@ -39,11 +54,18 @@ enum RulesEvalBench {
                 let name = "press-\(m)"
                 let running = (r + m * 37) % 400 >= 20
                 let hot = (r + m * 111) % 2000 < 40
-                func s(_ tag: String, _ value: TagValue) -> Sample { Sample(tag: "\(name).\(tag)", value: value, time: time) }
-                return [s("state", .uint(running ? 1 : 0)), s("reason", .uint(running ? 0 : 12)), s("good", .uint(UInt64(r / 8 % 65536))),
-                        s("scrap", .uint(UInt64(r / 200 % 65536))), s("resin", .uint(UInt64(r / 16))), s("colour", .double(Double(r / 32) * 0.125)),
-                        s("lot", .string("L-\(r / 5000)")), s("melt", .double(hot ? 265 : 245 + Double(r % 7))),
-                        s("pressure", .double(800 + Double(r % 50))), s("gate", .bool(r % 3000 == 0)), s("order", .string("WO-\(r / 5000)"))]
+                func s(_ tag: String, _ value: TagValue) -> Sample {
+                    Sample(tag: "\(name).\(tag)", value: value, time: time)
+                }
+                return [
+                    s("state", .uint(running ? 1 : 0)), s("reason", .uint(running ? 0 : 12)),
+                    s("good", .uint(UInt64(r / 8 % 65536))),
+                    s("scrap", .uint(UInt64(r / 200 % 65536))), s("resin", .uint(UInt64(r / 16))),
+                    s("colour", .double(Double(r / 32) * 0.125)),
+                    s("lot", .string("L-\(r / 5000)")), s("melt", .double(hot ? 265 : 245 + Double(r % 7))),
+                    s("pressure", .double(800 + Double(r % 50))), s("gate", .bool(r % 3000 == 0)),
+                    s("order", .string("WO-\(r / 5000)")),
+                ]
             }
         }
     }
@@ -62,9 +84,13 @@ enum RulesEvalBench {
             return (best, events)
         }
         let full = rate(rules(full: true)), stateOnly = rate(rules(full: false))
-        return BenchResult(bench: "rules.eval", value: full.perSecond, unit: "readings/s", baseline: "the same readings, state rules only",
-                           baselineValue: stateOnly.perSecond,
-                           extra: [("samples_per_reading", .int(Int64(machines * 11))), ("events", .int(Int64(full.events))),
-                                   ("baseline_events", .int(Int64(stateOnly.events)))])
+        return BenchResult(
+            bench: "rules.eval", value: full.perSecond, unit: "readings/s",
+            baseline: "the same readings, state rules only",
+            baselineValue: stateOnly.perSecond,
+            extra: [
+                ("samples_per_reading", .int(Int64(machines * 11))), ("events", .int(Int64(full.events))),
+                ("baseline_events", .int(Int64(stateOnly.events))),
+            ])
     }
 }

@@ -4,210 +4,267 @@ import Foundation
 import Testing
 
 extension Integration {
-/// Files written the way PI, Ignition and an MES export them, dropped into folders the built
-/// agent watches: the events are exactly what the files describe, once.
-@Suite struct HistorianTests {
-    static func config(_ dir: TemporaryDirectory) -> String {
-        """
-        version: 1
-        agent: { id: hist, site: plant-h, line: line-1, data_dir: \(dir.path)/data, http: { listen: "off" } }
-        historian:
-          - name: pi
-            directory: \(dir.path)/pi
-            layout: long
-            timestamp: { column: Timestamp, format: iso8601, timezone: Europe/Berlin }
-            tag_column: TagName
-            value_column: Value
-            quality_column: Quality
-            good_qualities: [Good, "192"]
-            tags:
-              "PI:PRESS2.STATE": press-2.state
-              "PI:PRESS2.COUNT": press-2.good_count
-              "PI:PRESS4.COUNT": press-4.good_count
-              "PI:PRESS6.COUNT": press-6.good_count
-              "PI:PRESS7.COUNT": press-7.good_count
-            settle: 1s
-          - name: ignition
-            directory: \(dir.path)/ignition
-            layout: wide
-            timestamp: { column: t_stamp, format: unix_ms }
-            tags: { Press3_State: press-3.state, Press3_Count: press-3.good_count }
-            settle: 1s
-            on_success: delete
-          - name: mes
-            directory: \(dir.path)/mes
-            layout: wide
-            delimiter: ";"
-            decimal: ","
-            encoding: latin1
-            timestamp: { column: Zeit, format: "%d.%m.%Y %H:%M:%S", timezone: Europe/Berlin }
-            tags: { "Zähler": press-5.good_count }
-            settle: 1s
-        machines:
-          - name: press-2
-            state: { tag: press-2.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
-            counters: [ { tag: press-2.good_count, event: production.completed, rollover: 65536 } ]
-          - name: press-3
-            state: { tag: press-3.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
-            counters: [ { tag: press-3.good_count, event: production.completed } ]
-          - { name: press-4, counters: [ { tag: press-4.good_count, event: production.completed } ] }
-          - { name: press-5, counters: [ { tag: press-5.good_count, event: production.completed } ] }
-          - { name: press-6, counters: [ { tag: press-6.good_count, event: production.completed } ] }
-          - { name: press-7, counters: [ { tag: press-7.good_count, event: production.completed } ] }
-        """
-    }
-
-    /// Every event of `subject` in the outbox: (type, time, data).
-    static func events(_ dir: TemporaryDirectory, _ subject: String) -> [(type: String, time: String, data: [String: Any])] {
-        guard let db = try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true),
-              let statement = try? db.prepare("SELECT body FROM events ORDER BY seq") else { return [] }
-        var result: [(String, String, [String: Any])] = []
-        while (try? statement.step()) == true {
-            guard let event = try? JSONSerialization.jsonObject(with: Data(statement.text(0).utf8)) as? [String: Any],
-                  event["subject"] as? String == subject else { continue }
-            result.append((event["type"] as! String, event["time"] as! String, event["data"] as! [String: Any]))
+    /// Files written the way PI, Ignition and an MES export them, dropped into folders the built
+    /// agent watches: the events are exactly what the files describe, once.
+    @Suite struct HistorianTests {
+        static func config(_ dir: TemporaryDirectory) -> String {
+            """
+            version: 1
+            agent: { id: hist, site: plant-h, line: line-1, data_dir: \(dir.path)/data, http: { listen: "off" } }
+            historian:
+              - name: pi
+                directory: \(dir.path)/pi
+                layout: long
+                timestamp: { column: Timestamp, format: iso8601, timezone: Europe/Berlin }
+                tag_column: TagName
+                value_column: Value
+                quality_column: Quality
+                good_qualities: [Good, "192"]
+                tags:
+                  "PI:PRESS2.STATE": press-2.state
+                  "PI:PRESS2.COUNT": press-2.good_count
+                  "PI:PRESS4.COUNT": press-4.good_count
+                  "PI:PRESS6.COUNT": press-6.good_count
+                  "PI:PRESS7.COUNT": press-7.good_count
+                settle: 1s
+              - name: ignition
+                directory: \(dir.path)/ignition
+                layout: wide
+                timestamp: { column: t_stamp, format: unix_ms }
+                tags: { Press3_State: press-3.state, Press3_Count: press-3.good_count }
+                settle: 1s
+                on_success: delete
+              - name: mes
+                directory: \(dir.path)/mes
+                layout: wide
+                delimiter: ";"
+                decimal: ","
+                encoding: latin1
+                timestamp: { column: Zeit, format: "%d.%m.%Y %H:%M:%S", timezone: Europe/Berlin }
+                tags: { "Zähler": press-5.good_count }
+                settle: 1s
+            machines:
+              - name: press-2
+                state: { tag: press-2.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
+                counters: [ { tag: press-2.good_count, event: production.completed, rollover: 65536 } ]
+              - name: press-3
+                state: { tag: press-3.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
+                counters: [ { tag: press-3.good_count, event: production.completed } ]
+              - { name: press-4, counters: [ { tag: press-4.good_count, event: production.completed } ] }
+              - { name: press-5, counters: [ { tag: press-5.good_count, event: production.completed } ] }
+              - { name: press-6, counters: [ { tag: press-6.good_count, event: production.completed } ] }
+              - { name: press-7, counters: [ { tag: press-7.good_count, event: production.completed } ] }
+            """
         }
-        return result
-    }
 
-    static func quantities(_ events: [(type: String, time: String, data: [String: Any])]) -> [String] {
-        events.filter { $0.type == "production.completed" }.map { "\($0.time) \($0.data["quantity"]!)" }
-    }
-
-    static func files(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-
-    @Test func exportsBecomeExactlyTheEventsTheyDescribe() async throws {
-        let dir = TemporaryDirectory()
-        for folder in ["pi", "ignition", "mes"] { try FileManager.default.createDirectory(atPath: dir.file(folder), withIntermediateDirectories: true) }
-        // PI, long, local Berlin time through the repeated hour of 25 October (CEST -> CET):
-        // the machine stops at 02:30 (first pass) and runs again at 02:10 (second pass).
-        _ = dir.write("pi/press2-2026-10-25.csv", """
-            Timestamp,TagName,Value,Quality
-            2026-10-25 01:30:00,PI:PRESS2.STATE,1,Good
-            2026-10-25 01:30:00,PI:PRESS2.COUNT,65530,Good
-            2026-10-25 01:50:00,PI:PRESS2.COUNT,65535,Good
-            2026-10-25 02:10:00,PI:PRESS2.COUNT,3,192
-            2026-10-25 02:30:00,PI:PRESS2.STATE,0,Good
-            2026-10-25 02:30:00,PI:PRESS2.COUNT,999,Bad
-            2026-10-25 02:50:00,PI:PRESS2.COUNT,5,Good
-            2026-10-25 02:10:00,PI:PRESS2.STATE,1,Good
-            2026-10-25 02:10:00,PI:PRESS2.COUNT,5,Good
-            2026-10-25 03:00:00,PI:PRESS2.COUNT,20,Good
-
-            """)
-        // A series that only touches the repeated hour: its 02:15 is the first pass.
-        _ = dir.write("pi/press4.csv", "Timestamp,TagName,Value,Quality\r\n2026-10-25T01:45:00,PI:PRESS4.COUNT,100,Good\r\n"
-            + "2026-10-25T02:15:00,PI:PRESS4.COUNT,110,Good\r\n2026-10-25T03:15:00,PI:PRESS4.COUNT,130,Good\r\n")
-        // A malformed file: nothing of it is used, and the folder goes on.
-        _ = dir.write("pi/press6-bad.csv", "Timestamp,TagName,Value,Quality\n2026-11-01T10:00:00,PI:PRESS6.COUNT,10,Good\n"
-            + "2026-11-01T10:01:00,PI:PRESS6.COUNT,12a,Good\n2026-11-01T10:02:00,PI:PRESS6.COUNT,20,Good\n")
-        // Ignition, wide, unix_ms, with a byte order mark; deleted once read.
-        _ = dir.write("ignition/export.csv", "\u{FEFF}t_stamp,Press3_State,Press3_Count,Note\n1795000000000,1,100,a\n"
-            + "1795000001000,1,150,\"b, c\"\n1795000002000,0,180,\n1795000003000,1,180,d\n")
-        // An MES export: latin1, semicolons, decimal commas, a German date, a quoted remark with a
-        // delimiter and a line break in it.
-        let mes = "Zeit;Maschine;Zähler;Bemerkung\r\n26.11.2026 10:00:00;P5;10,0;Start\r\n"
-            + "26.11.2026 10:01:00;P5;12,0;\"Störung; Ventil\r\nklemmt\"\r\n26.11.2026 10:02:00;P5;15,0;ok\r\n"
-        FileManager.default.createFile(atPath: dir.file("mes/schicht-1.csv"), contents: mes.data(using: .isoLatin1))
-
-        let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", dir.write("agent.yaml", Self.config(dir))], directory: dir, name: "agent")
-        // Written slowly, in pieces that cut lines, faster than it settles: read only once complete.
-        let slow = "Timestamp,TagName,Value,Quality\n2026-11-02T10:00:00,PI:PRESS7.COUNT,0,Good\n2026-11-02T10:01:00,PI:PRESS7.COUNT,10,Good\n"
-            + "2026-11-02T10:02:00,PI:PRESS7.COUNT,30,Good\n"
-        let handle = try #require(FileHandle(forWritingAtPath: dir.write("pi/press7-slow.csv", "")))
-        for piece in stride(from: 0, to: slow.utf8.count, by: 45) {
-            handle.write(Data(Array(slow.utf8)[piece..<min(slow.utf8.count, piece + 45)]))
-            try await Task.sleep(for: .milliseconds(400))
+        /// Every event of `subject` in the outbox: (type, time, data).
+        static func events(_ dir: TemporaryDirectory, _ subject: String) -> [(
+            type: String, time: String, data: [String: Any]
+        )] {
+            guard let db = try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true),
+                let statement = try? db.prepare("SELECT body FROM events ORDER BY seq")
+            else { return [] }
+            var result: [(String, String, [String: Any])] = []
+            while (try? statement.step()) == true {
+                guard
+                    let event = try? JSONSerialization.jsonObject(with: Data(statement.text(0).utf8)) as? [String: Any],
+                    event["subject"] as? String == subject
+                else { continue }
+                result.append((event["type"] as! String, event["time"] as! String, event["data"] as! [String: Any]))
+            }
+            return result
         }
-        try handle.close()
 
-        let done = await eventually(timeout: .seconds(30)) {
-            Self.files(dir.file("pi/processed")).count == 3 && Self.files(dir.file("pi/rejected")).count == 2
-                && Self.files(dir.file("mes/processed")).count == 1 && Self.files(dir.file("ignition")).filter { $0.hasSuffix(".csv") }.isEmpty
+        static func quantities(_ events: [(type: String, time: String, data: [String: Any])]) -> [String] {
+            events.filter { $0.type == "production.completed" }.map { "\($0.time) \($0.data["quantity"]!)" }
         }
-        #expect(done, "pi: \(Self.files(dir.file("pi"))) processed \(Self.files(dir.file("pi/processed"))); \(agent.stderr.suffix(800))")
 
-        let press2 = Self.events(dir, "press-2")
-        #expect(press2.filter { $0.type.hasPrefix("machine.") }.map { "\($0.type) \($0.time)" } == [
-            "machine.state.changed 2026-10-24T23:30:00.000Z",
-            "machine.state.changed 2026-10-25T00:30:00.000Z", "machine.downtime.started 2026-10-25T00:30:00.000Z",
-            "machine.state.changed 2026-10-25T01:10:00.000Z", "machine.downtime.ended 2026-10-25T01:10:00.000Z",
-        ])
-        #expect(press2.first { $0.type == "machine.downtime.ended" }?.data["duration_ms"] as? Int == 2_400_000,
+        static func files(_ path: String) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+        }
+
+        @Test func exportsBecomeExactlyTheEventsTheyDescribe() async throws {
+            let dir = TemporaryDirectory()
+            for folder in ["pi", "ignition", "mes"] {
+                try FileManager.default.createDirectory(atPath: dir.file(folder), withIntermediateDirectories: true)
+            }
+            // PI, long, local Berlin time through the repeated hour of 25 October (CEST -> CET):
+            // the machine stops at 02:30 (first pass) and runs again at 02:10 (second pass).
+            _ = dir.write(
+                "pi/press2-2026-10-25.csv",
+                """
+                Timestamp,TagName,Value,Quality
+                2026-10-25 01:30:00,PI:PRESS2.STATE,1,Good
+                2026-10-25 01:30:00,PI:PRESS2.COUNT,65530,Good
+                2026-10-25 01:50:00,PI:PRESS2.COUNT,65535,Good
+                2026-10-25 02:10:00,PI:PRESS2.COUNT,3,192
+                2026-10-25 02:30:00,PI:PRESS2.STATE,0,Good
+                2026-10-25 02:30:00,PI:PRESS2.COUNT,999,Bad
+                2026-10-25 02:50:00,PI:PRESS2.COUNT,5,Good
+                2026-10-25 02:10:00,PI:PRESS2.STATE,1,Good
+                2026-10-25 02:10:00,PI:PRESS2.COUNT,5,Good
+                2026-10-25 03:00:00,PI:PRESS2.COUNT,20,Good
+
+                """)
+            // A series that only touches the repeated hour: its 02:15 is the first pass.
+            _ = dir.write(
+                "pi/press4.csv",
+                "Timestamp,TagName,Value,Quality\r\n2026-10-25T01:45:00,PI:PRESS4.COUNT,100,Good\r\n"
+                    + "2026-10-25T02:15:00,PI:PRESS4.COUNT,110,Good\r\n2026-10-25T03:15:00,PI:PRESS4.COUNT,130,Good\r\n"
+            )
+            // A malformed file: nothing of it is used, and the folder goes on.
+            _ = dir.write(
+                "pi/press6-bad.csv",
+                "Timestamp,TagName,Value,Quality\n2026-11-01T10:00:00,PI:PRESS6.COUNT,10,Good\n"
+                    + "2026-11-01T10:01:00,PI:PRESS6.COUNT,12a,Good\n2026-11-01T10:02:00,PI:PRESS6.COUNT,20,Good\n")
+            // Ignition, wide, unix_ms, with a byte order mark; deleted once read.
+            _ = dir.write(
+                "ignition/export.csv",
+                "\u{FEFF}t_stamp,Press3_State,Press3_Count,Note\n1795000000000,1,100,a\n"
+                    + "1795000001000,1,150,\"b, c\"\n1795000002000,0,180,\n1795000003000,1,180,d\n")
+            // An MES export: latin1, semicolons, decimal commas, a German date, a quoted remark with a
+            // delimiter and a line break in it.
+            let mes =
+                "Zeit;Maschine;Zähler;Bemerkung\r\n26.11.2026 10:00:00;P5;10,0;Start\r\n"
+                + "26.11.2026 10:01:00;P5;12,0;\"Störung; Ventil\r\nklemmt\"\r\n26.11.2026 10:02:00;P5;15,0;ok\r\n"
+            FileManager.default.createFile(atPath: dir.file("mes/schicht-1.csv"), contents: mes.data(using: .isoLatin1))
+
+            let agent = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", dir.write("agent.yaml", Self.config(dir))], directory: dir,
+                name: "agent")
+            // Written slowly, in pieces that cut lines, faster than it settles: read only once complete.
+            let slow =
+                "Timestamp,TagName,Value,Quality\n2026-11-02T10:00:00,PI:PRESS7.COUNT,0,Good\n2026-11-02T10:01:00,PI:PRESS7.COUNT,10,Good\n"
+                + "2026-11-02T10:02:00,PI:PRESS7.COUNT,30,Good\n"
+            let handle = try #require(FileHandle(forWritingAtPath: dir.write("pi/press7-slow.csv", "")))
+            for piece in stride(from: 0, to: slow.utf8.count, by: 45) {
+                handle.write(Data(Array(slow.utf8)[piece..<min(slow.utf8.count, piece + 45)]))
+                try await Task.sleep(for: .milliseconds(400))
+            }
+            try handle.close()
+
+            let done = await eventually(timeout: .seconds(30)) {
+                Self.files(dir.file("pi/processed")).count == 3 && Self.files(dir.file("pi/rejected")).count == 2
+                    && Self.files(dir.file("mes/processed")).count == 1
+                    && Self.files(dir.file("ignition")).filter { $0.hasSuffix(".csv") }.isEmpty
+            }
+            #expect(
+                done,
+                "pi: \(Self.files(dir.file("pi"))) processed \(Self.files(dir.file("pi/processed"))); \(agent.stderr.suffix(800))"
+            )
+
+            let press2 = Self.events(dir, "press-2")
+            #expect(
+                press2.filter { $0.type.hasPrefix("machine.") }.map { "\($0.type) \($0.time)" } == [
+                    "machine.state.changed 2026-10-24T23:30:00.000Z",
+                    "machine.state.changed 2026-10-25T00:30:00.000Z",
+                    "machine.downtime.started 2026-10-25T00:30:00.000Z",
+                    "machine.state.changed 2026-10-25T01:10:00.000Z", "machine.downtime.ended 2026-10-25T01:10:00.000Z",
+                ])
+            #expect(
+                press2.first { $0.type == "machine.downtime.ended" }?.data["duration_ms"] as? Int == 2_400_000,
                 "40 minutes: 02:30 CEST to 02:10 CET")
-        #expect(Self.quantities(press2) == ["2026-10-24T23:50:00.000Z 5", "2026-10-25T00:10:00.000Z 4", "2026-10-25T00:50:00.000Z 2",
-                                            "2026-10-25T02:00:00.000Z 15"], "the Bad row is skipped; 65535 -> 3 is a rollover")
-        #expect(Self.quantities(Self.events(dir, "press-4")) == ["2026-10-25T00:15:00.000Z 10", "2026-10-25T02:15:00.000Z 20"])
-        #expect(Self.events(dir, "press-6").isEmpty, "a rejected file produces no events from any row")
-        let error = try String(contentsOfFile: dir.file("pi/rejected/press6-bad.csv.error.txt"), encoding: .utf8)
-        #expect(error == "press6-bad.csv: line 3, column 3: Value: '12a' is not a number\n")
-        #expect(Self.quantities(Self.events(dir, "press-7")) == ["2026-11-02T09:01:00.000Z 10", "2026-11-02T09:02:00.000Z 20"],
+            #expect(
+                Self.quantities(press2) == [
+                    "2026-10-24T23:50:00.000Z 5", "2026-10-25T00:10:00.000Z 4", "2026-10-25T00:50:00.000Z 2",
+                    "2026-10-25T02:00:00.000Z 15",
+                ], "the Bad row is skipped; 65535 -> 3 is a rollover")
+            #expect(
+                Self.quantities(Self.events(dir, "press-4")) == [
+                    "2026-10-25T00:15:00.000Z 10", "2026-10-25T02:15:00.000Z 20",
+                ])
+            #expect(Self.events(dir, "press-6").isEmpty, "a rejected file produces no events from any row")
+            let error = try String(contentsOfFile: dir.file("pi/rejected/press6-bad.csv.error.txt"), encoding: .utf8)
+            #expect(error == "press6-bad.csv: line 3, column 3: Value: '12a' is not a number\n")
+            #expect(
+                Self.quantities(Self.events(dir, "press-7")) == [
+                    "2026-11-02T09:01:00.000Z 10", "2026-11-02T09:02:00.000Z 20",
+                ],
                 "the slowly written file was read once, whole")
 
-        let press3 = Self.events(dir, "press-3")
-        #expect(press3.map(\.type) == ["machine.state.changed", "production.completed", "machine.state.changed", "machine.downtime.started",
-                                       "production.completed", "machine.state.changed", "machine.downtime.ended"])
-        #expect(Self.quantities(press3) == ["2026-11-18T11:06:41.000Z 50", "2026-11-18T11:06:42.000Z 30"])
-        #expect(Self.quantities(Self.events(dir, "press-5")) == ["2026-11-26T09:01:00.000Z 2", "2026-11-26T09:02:00.000Z 3"])
+            let press3 = Self.events(dir, "press-3")
+            #expect(
+                press3.map(\.type) == [
+                    "machine.state.changed", "production.completed", "machine.state.changed",
+                    "machine.downtime.started",
+                    "production.completed", "machine.state.changed", "machine.downtime.ended",
+                ])
+            #expect(Self.quantities(press3) == ["2026-11-18T11:06:41.000Z 50", "2026-11-18T11:06:42.000Z 30"])
+            #expect(
+                Self.quantities(Self.events(dir, "press-5")) == [
+                    "2026-11-26T09:01:00.000Z 2", "2026-11-26T09:02:00.000Z 3",
+                ])
 
-        // The same MES content again, under another name: skipped, archived, nothing counted twice.
-        FileManager.default.createFile(atPath: dir.file("mes/schicht-1-kopie.csv"), contents: mes.data(using: .isoLatin1))
-        #expect(await eventually(timeout: .seconds(15)) { Self.files(dir.file("mes/processed")).count == 2 })
-        #expect(Self.quantities(Self.events(dir, "press-5")).count == 2)
-        #expect(agent.stderr.contains("same_as=schicht-1.csv"), "the duplicate is logged with the file it repeats")
-        agent.signal(SIGTERM)
-        #expect(await agent.wait() == 0)
-    }
-
-    @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
-        let dir = TemporaryDirectory()
-        let folder = dir.file("drop")
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        // 200,000 rows: 100,000 seconds of a press counting one part a second (rolling over at
-        // 65536) and changing state every 1,000 seconds.
-        var text = "Timestamp,TagName,Value\n"
-        text.reserveCapacity(6_000_000)
-        for i in 0..<100_000 {
-            let t = 1_790_000_000 + i
-            text += "\(t),P9.STATE,\((i / 1000) % 2 == 0 ? 1 : 0)\n\(t),P9.COUNT,\(i % 65536)\n"
+            // The same MES content again, under another name: skipped, archived, nothing counted twice.
+            FileManager.default.createFile(
+                atPath: dir.file("mes/schicht-1-kopie.csv"), contents: mes.data(using: .isoLatin1))
+            #expect(await eventually(timeout: .seconds(15)) { Self.files(dir.file("mes/processed")).count == 2 })
+            #expect(Self.quantities(Self.events(dir, "press-5")).count == 2)
+            #expect(agent.stderr.contains("same_as=schicht-1.csv"), "the duplicate is logged with the file it repeats")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
         }
-        try text.write(toFile: folder + "/big.csv.part", atomically: false, encoding: .utf8)
-        try FileManager.default.moveItem(atPath: folder + "/big.csv.part", toPath: folder + "/big.csv")  // as exporters publish
-        let config = dir.write("agent.yaml", """
-            version: 1
-            agent: { id: crash, site: s, line: l, data_dir: \(dir.path)/data, http: { listen: "off" } }
-            historian:
-              - { name: drop, directory: \(folder), layout: long, timestamp: { column: Timestamp, format: unix_s },
-                  tag_column: TagName, value_column: Value, tags: { P9.STATE: press-9.state, P9.COUNT: press-9.count }, settle: 500ms }
-            machines:
-              - name: press-9
-                state: { tag: press-9.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
-                counters: [ { tag: press-9.count, event: production.completed, rollover: 65536 } ]
-            """)
-        func production() -> Int {
-            (try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true).scalar(
-                "SELECT count(*) FROM events WHERE type = 'production.completed'")) .flatMap { $0 }.map(Int.init) ?? 0
-        }
-        let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
-        #expect(await eventually(timeout: .seconds(60), every: .milliseconds(20)) { production() > 0 }, "\(first.stderr.suffix(500))")
-        first.signal(SIGKILL)
-        await first.wait()
-        let before = production()
-        #expect(before < 99_999, "killed mid-file (\(before) events so far)")
-        let second = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
-        #expect(await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["big.csv"] })
-        second.signal(SIGTERM)
-        #expect(await second.wait() == 0)
-        #expect(second.stderr.contains("Resuming a historian file") || before == 0)
 
-        let events = Self.events(dir, "press-9")
-        let parts = events.filter { $0.type == "production.completed" }
-        #expect(parts.count == 99_999, "one event per second of counting, none twice")
-        #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999, "quantities add up to the counter's increase")
-        #expect(Set(parts.map(\.time)).count == parts.count, "no reading appended twice")
-        #expect(events.filter { $0.type == "machine.state.changed" }.count == 100)
-        #expect(events.filter { $0.type == "machine.downtime.started" }.count == 50)
-        #expect(events.filter { $0.type == "machine.downtime.ended" }.count == 49, "the last stop is still open at the end of the file")
+        @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            // 200,000 rows: 100,000 seconds of a press counting one part a second (rolling over at
+            // 65536) and changing state every 1,000 seconds.
+            var text = "Timestamp,TagName,Value\n"
+            text.reserveCapacity(6_000_000)
+            for i in 0..<100_000 {
+                let t = 1_790_000_000 + i
+                text += "\(t),P9.STATE,\((i / 1000) % 2 == 0 ? 1 : 0)\n\(t),P9.COUNT,\(i % 65536)\n"
+            }
+            try text.write(toFile: folder + "/big.csv.part", atomically: false, encoding: .utf8)
+            // As exporters publish: renamed once written.
+            try FileManager.default.moveItem(atPath: folder + "/big.csv.part", toPath: folder + "/big.csv")
+            let config = dir.write(
+                "agent.yaml",
+                """
+                version: 1
+                agent: { id: crash, site: s, line: l, data_dir: \(dir.path)/data, http: { listen: "off" } }
+                historian:
+                  - { name: drop, directory: \(folder), layout: long, timestamp: { column: Timestamp, format: unix_s },
+                      tag_column: TagName, value_column: Value, tags: { P9.STATE: press-9.state, P9.COUNT: press-9.count }, settle: 500ms }
+                machines:
+                  - name: press-9
+                    state: { tag: press-9.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
+                    counters: [ { tag: press-9.count, event: production.completed, rollover: 65536 } ]
+                """)
+            func production() -> Int {
+                (try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true).scalar(
+                    "SELECT count(*) FROM events WHERE type = 'production.completed'")).flatMap { $0 }.map(Int.init)
+                    ?? 0
+            }
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(20)) { production() > 0 },
+                "\(first.stderr.suffix(500))")
+            first.signal(SIGKILL)
+            await first.wait()
+            let before = production()
+            #expect(before < 99_999, "killed mid-file (\(before) events so far)")
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["big.csv"] })
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(second.stderr.contains("Resuming a historian file") || before == 0)
+
+            let events = Self.events(dir, "press-9")
+            let parts = events.filter { $0.type == "production.completed" }
+            #expect(parts.count == 99_999, "one event per second of counting, none twice")
+            #expect(
+                parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999,
+                "quantities add up to the counter's increase")
+            #expect(Set(parts.map(\.time)).count == parts.count, "no reading appended twice")
+            #expect(events.filter { $0.type == "machine.state.changed" }.count == 100)
+            #expect(events.filter { $0.type == "machine.downtime.started" }.count == 50)
+            #expect(
+                events.filter { $0.type == "machine.downtime.ended" }.count == 49,
+                "the last stop is still open at the end of the file")
+        }
     }
-}
 }

@@ -14,12 +14,16 @@ struct ConfigCrossCheck {
         }
         for device in top.list("devices") {
             let tags = device.node.mapping?["tags"]?.sequence ?? []
-            unique(tags.enumerated().map { ($0.element, "\(device.path).tags[\($0.offset)]") }, key: "name", what: "on this device")
+            unique(
+                tags.enumerated().map { ($0.element, "\(device.path).tags[\($0.offset)]") }, key: "name",
+                what: "on this device")
         }
         let fed = Set(config.deviceTags.keys).union(config.historian.flatMap { $0.tags.map(\.tag) })
         for machine in top.list("machines") {
             let state = machine.node.mapping?["state"]
-            var references: [(Node?, String)] = ["tag", "reason_tag"].map { (state?.mapping?[$0], "\(machine.path).state.\($0)") }
+            var references: [(Node?, String)] = ["tag", "reason_tag"].map {
+                (state?.mapping?[$0], "\(machine.path).state.\($0)")
+            }
             for (i, bit) in (state?.mapping?["bits"]?.sequence ?? []).enumerated() {
                 references.append((bit.mapping?["tag"], "\(machine.path).state.bits[\(i)].tag"))
             }
@@ -29,9 +33,13 @@ struct ConfigCrossCheck {
                 }
             }
             references.append((machine.node.mapping?["work_order"]?.mapping?["tag"], "\(machine.path).work_order.tag"))
-            for (section, keys) in [("materials", ["tag", "material_tag", "lot_tag"]), ("quality", ["tag", "reason_tag"])] {
+            for (section, keys) in [
+                ("materials", ["tag", "material_tag", "lot_tag"]), ("quality", ["tag", "reason_tag"]),
+            ] {
                 for (i, entry) in (machine.node.mapping?[section]?.sequence ?? []).enumerated() {
-                    for key in keys { references.append((entry.mapping?[key], "\(machine.path).\(section)[\(i)].\(key)")) }
+                    for key in keys {
+                        references.append((entry.mapping?[key], "\(machine.path).\(section)[\(i)].\(key)"))
+                    }
                 }
             }
             for case let (node?, path) in references {

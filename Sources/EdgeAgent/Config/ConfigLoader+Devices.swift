@@ -4,11 +4,14 @@ import Yams
 
 extension ConfigLoader {
     static func parseDevice(_ node: Node, _ path: String, _ reader: ConfigReader) -> DeviceConfig? {
-        guard let m = MapNode(node, path: path, reader: reader, allowed: ["name", "modbus", "poll_interval", "tags"]) else { return nil }
+        guard let m = MapNode(node, path: path, reader: reader, allowed: ["name", "modbus", "poll_interval", "tags"])
+        else { return nil }
         let name = m.string("name", required: true)
         var transport: DeviceConfig.Transport?
         var device = DeviceConfig(name: name ?? "", transport: .tcp(host: "", port: 502))
-        if let mb = m.map("modbus", allowed: ["tcp", "rtu", "unit_id", "timeout", "max_gap", "max_registers_per_read"], required: true) {
+        if let mb = m.map(
+            "modbus", allowed: ["tcp", "rtu", "unit_id", "timeout", "max_gap", "max_registers_per_read"], required: true
+        ) {
             if mb.has("tcp") == mb.has("rtu") {
                 reader.report(mb.node, mb.sub("tcp"), "give exactly one of 'tcp' or 'rtu'")
             }
@@ -19,9 +22,10 @@ extension ConfigLoader {
             }
             if let rtu = mb.map("rtu", allowed: ["device", "baud", "parity", "data_bits", "stop_bits"]) {
                 if let dev = rtu.string("device", required: true) {
-                    transport = .rtu(device: dev, baud: rtu.int("baud", in: 300...921_600) ?? 19200,
-                                     parity: rtu.oneOf("parity", ["none", "even", "odd"]).flatMap(DeviceConfig.Parity.init) ?? .none,
-                                     dataBits: rtu.int("data_bits", in: 5...8) ?? 8, stopBits: rtu.int("stop_bits", in: 1...2) ?? 1)
+                    transport = .rtu(
+                        device: dev, baud: rtu.int("baud", in: 300...921_600) ?? 19200,
+                        parity: rtu.oneOf("parity", ["none", "even", "odd"]).flatMap(DeviceConfig.Parity.init) ?? .none,
+                        dataBits: rtu.int("data_bits", in: 5...8) ?? 8, stopBits: rtu.int("stop_bits", in: 1...2) ?? 1)
                 }
             }
             device.unitID = mb.int("unit_id", in: 0...255) ?? 1
@@ -39,18 +43,24 @@ extension ConfigLoader {
     }
 
     static func parseTag(_ node: Node, _ path: String, _ reader: ConfigReader) -> TagConfig? {
-        let keys = ["name", "area", "address", "type", "order", "scale", "offset", "deadband", "publish", "bit", "length"]
+        let keys = [
+            "name", "area", "address", "type", "order", "scale", "offset", "deadband", "publish", "bit", "length",
+        ]
         guard let m = MapNode(node, path: path, reader: reader, allowed: keys) else { return nil }
         let name = m.string("name", required: true)
         if let name, name.contains(".") || name.isEmpty {
-            reader.report(m["name"], m.sub("name"), "a tag name may not contain '.'; it is referred to as DEVICE.\(name)")
+            reader.report(
+                m["name"], m.sub("name"), "a tag name may not contain '.'; it is referred to as DEVICE.\(name)")
         }
         let area = m.oneOf("area", TagConfig.Area.allCases.map(\.rawValue), required: true).flatMap(TagConfig.Area.init)
         let address = m.int("address", in: 0...65535, required: true)
-        let type = m.oneOf("type", TagConfig.ValueType.allCases.map(\.rawValue), required: true).flatMap(TagConfig.ValueType.init)
+        let type = m.oneOf("type", TagConfig.ValueType.allCases.map(\.rawValue), required: true).flatMap(
+            TagConfig.ValueType.init)
         guard let name, let area, let address, let type else { return nil }
         var tag = TagConfig(name: name, area: area, address: address, type: type)
-        if let order = m.oneOf("order", TagConfig.ByteOrder.allCases.map(\.rawValue)) { tag.order = .init(rawValue: order)! }
+        if let order = m.oneOf("order", TagConfig.ByteOrder.allCases.map(\.rawValue)) {
+            tag.order = .init(rawValue: order)!
+        }
         tag.scale = m.double("scale") ?? 1
         tag.offset = m.double("offset") ?? 0
         tag.deadband = m.double("deadband") ?? 0
@@ -74,8 +84,10 @@ extension ConfigLoader {
     }
 
     static func parseHistorian(_ node: Node, _ path: String, _ reader: ConfigReader) -> HistorianConfig? {
-        let keys = ["name", "directory", "pattern", "layout", "delimiter", "decimal", "encoding", "timestamp", "tag_column",
-                    "value_column", "quality_column", "good_qualities", "tags", "settle", "on_success"]
+        let keys = [
+            "name", "directory", "pattern", "layout", "delimiter", "decimal", "encoding", "timestamp", "tag_column",
+            "value_column", "quality_column", "good_qualities", "tags", "settle", "on_success",
+        ]
         guard let m = MapNode(node, path: path, reader: reader, allowed: keys) else { return nil }
         let name = m.string("name", required: true)
         let directory = m.string("directory", required: true)
@@ -87,7 +99,9 @@ extension ConfigLoader {
         if let layout = m.oneOf("layout", ["long", "wide"]) { h.layout = .init(rawValue: layout)! }
         for (key, keyPath) in [("delimiter", \HistorianConfig.delimiter), ("decimal", \HistorianConfig.decimal)] {
             guard let text = m.string(key) else { continue }
-            if text.count == 1 { h[keyPath: keyPath] = text.first! } else {
+            if text.count == 1 {
+                h[keyPath: keyPath] = text.first!
+            } else {
                 reader.report(m[key], m.sub(key), "expected one character, found '\(text)'")
             }
         }
@@ -95,7 +109,9 @@ extension ConfigLoader {
         h.timestampFormat = ts?.string("format") ?? h.timestampFormat
         if let tz = ts?.string("timezone") {
             if TimeZone(identifier: tz) == nil {
-                reader.report(ts?["timezone"], ts!.sub("timezone"), "unknown time zone '\(tz)' (use an IANA name such as Europe/Berlin)")
+                reader.report(
+                    ts?["timezone"], ts!.sub("timezone"),
+                    "unknown time zone '\(tz)' (use an IANA name such as Europe/Berlin)")
             }
             h.timezone = tz
         }

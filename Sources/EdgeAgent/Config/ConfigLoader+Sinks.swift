@@ -19,14 +19,18 @@ extension ConfigLoader {
                         // `NAME_file: PATH` reads the value of header NAME from a file, like the other secrets.
                         guard pair.key.hasSuffix("_file") else { return (pair.key, pair.value) }
                         guard let data = FileManager.default.contents(atPath: pair.value),
-                              let text = String(data: data, encoding: .utf8) else {
-                            reader.report(pair.node, "\(h.sub("headers")).\(pair.key)", "cannot read the secret file \(pair.value)")
+                            let text = String(data: data, encoding: .utf8)
+                        else {
+                            reader.report(
+                                pair.node, "\(h.sub("headers")).\(pair.key)",
+                                "cannot read the secret file \(pair.value)")
                             return nil
                         }
                         return (String(pair.key.dropLast(5)), text.trimmingCharacters(in: .newlines))
                     }
                     http.bearerToken = h.secret("bearer_token")
-                    (http.caFile, http.certFile, http.keyFile) = tlsFiles(h, reader, both: "mTLS needs both 'cert_file' and 'key_file'")
+                    (http.caFile, http.certFile, http.keyFile) = tlsFiles(
+                        h, reader, both: "mTLS needs both 'cert_file' and 'key_file'")
                     http.timeout = h.duration("timeout") ?? http.timeout
                     kind = .http(http)
                 } else {
@@ -34,8 +38,13 @@ extension ConfigLoader {
                 }
             }
         }
-        if let q = m.map("mqtt", allowed: ["url", "client_id", "username", "password", "password_file", "topic", "status_topic",
-                                           "qos", "protocol", "max_inflight", "tls", "timeout"]) {
+        if let q = m.map(
+            "mqtt",
+            allowed: [
+                "url", "client_id", "username", "password", "password_file", "topic", "status_topic",
+                "qos", "protocol", "max_inflight", "tls", "timeout",
+            ])
+        {
             let url = q.string("url", required: true)
             if let url, !(url.hasPrefix("mqtt://") || url.hasPrefix("mqtts://")) || URL(string: url)?.host == nil {
                 reader.report(q["url"], q.sub("url"), "expected an mqtt:// or mqtts:// URL, found '\(url)'")
@@ -51,13 +60,15 @@ extension ConfigLoader {
                 mqtt.maxInflight = q.int("max_inflight", in: 1...65535) ?? mqtt.maxInflight
                 mqtt.timeout = q.duration("timeout") ?? mqtt.timeout
                 if let p = q.oneOf("protocol", ["3", "3.1.1", "4", "5"]) { mqtt.protocolVersion = p == "5" ? 5 : 4 }
-                (mqtt.caFile, mqtt.certFile, mqtt.keyFile) = tlsFiles(q, reader, both: "a client certificate needs both 'cert_file' and 'key_file'")
+                (mqtt.caFile, mqtt.certFile, mqtt.keyFile) = tlsFiles(
+                    q, reader, both: "a client certificate needs both 'cert_file' and 'key_file'")
                 kind = .mqtt(mqtt)
             }
         }
         var sink = SinkConfig(name: name ?? "", kind: kind ?? .http(.init(url: "")))
         if let types = m.strings("types") {
-            for (i, pattern) in types.enumerated() where !EventType.all.contains(where: { TypeFilter([pattern]).matches($0.name) }) {
+            for (i, pattern) in types.enumerated()
+            where !EventType.all.contains(where: { TypeFilter([pattern]).matches($0.name) }) {
                 reader.report(m.list("types")[i].node, m.sub("types[\(i)]"), "'\(pattern)' matches no event type")
             }
             sink.types = TypeFilter(types)
@@ -71,7 +82,9 @@ extension ConfigLoader {
             sink.retry.initial = r.duration("initial") ?? sink.retry.initial
             sink.retry.max = r.duration("max") ?? sink.retry.max
             if let mult = r.double("multiplier") {
-                if mult >= 1 { sink.retry.multiplier = mult } else {
+                if mult >= 1 {
+                    sink.retry.multiplier = mult
+                } else {
                     reader.report(r["multiplier"], r.sub("multiplier"), "must be at least 1")
                 }
             }
@@ -80,8 +93,12 @@ extension ConfigLoader {
             }
         }
         if let text = m.string("rate_limit") {
-            if let rate = ConfigValues.rate(text) { sink.rateLimit = rate } else {
-                reader.report(m["rate_limit"], m.sub("rate_limit"), "expected events per second such as '2000/s', found '\(text)'")
+            if let rate = ConfigValues.rate(text) {
+                sink.rateLimit = rate
+            } else {
+                reader.report(
+                    m["rate_limit"], m.sub("rate_limit"), "expected events per second such as '2000/s', found '\(text)'"
+                )
             }
         }
         guard name != nil, kind != nil else { return nil }
@@ -89,7 +106,9 @@ extension ConfigLoader {
     }
 
     /// A sink's `tls` mapping (HTTP and MQTT alike): the files, each readable, a certificate with its key.
-    static func tlsFiles(_ sink: MapNode, _ reader: ConfigReader, both: String) -> (ca: String?, cert: String?, key: String?) {
+    static func tlsFiles(_ sink: MapNode, _ reader: ConfigReader, both: String) -> (
+        ca: String?, cert: String?, key: String?
+    ) {
         guard let tls = sink.map("tls", allowed: ["ca_file", "cert_file", "key_file"]) else { return (nil, nil, nil) }
         let files = (tls.string("ca_file"), tls.string("cert_file"), tls.string("key_file"))
         if (files.1 == nil) != (files.2 == nil) { reader.report(tls.node, tls.sub("cert_file"), both) }

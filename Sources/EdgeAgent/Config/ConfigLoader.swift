@@ -4,9 +4,13 @@ import Yams
 
 /// Reads and validates a configuration file: every issue at once, each with line, column and key path.
 public enum ConfigLoader {
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AgentConfig {
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> AgentConfig
+    {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(issues: [ConfigIssue(file: path, line: 1, column: 1, path: "", message: "cannot read the file")])
+            throw ConfigError(issues: [
+                ConfigIssue(file: path, line: 1, column: 1, path: "", message: "cannot read the file")
+            ])
         }
         return try parse(String(decoding: data, as: UTF8.self), file: path, environment: environment)
     }
@@ -16,7 +20,9 @@ public enum ConfigLoader {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
-                throw ConfigError(issues: [ConfigIssue(file: file, line: 1, column: 1, path: "", message: "the file is empty")])
+                throw ConfigError(issues: [
+                    ConfigIssue(file: file, line: 1, column: 1, path: "", message: "the file is empty")
+                ])
             }
             root = node
         } catch let error as YamlError {
@@ -49,9 +55,10 @@ public enum ConfigLoader {
             reader.report(top["version"], "version", "this release reads configuration version 1, found '\(version)'")
         }
         let agent = parseAgent(top, environment: environment)
-        var config = AgentConfig(file: reader.file,
-                                 agent: agent ?? .init(id: "", site: "", line: "", dataDir: "", httpListen: nil),
-                                 outbox: parseOutbox(top))
+        var config = AgentConfig(
+            file: reader.file,
+            agent: agent ?? .init(id: "", site: "", line: "", dataDir: "", httpListen: nil),
+            outbox: parseOutbox(top))
         config.devices = top.list("devices").compactMap { parseDevice($0.node, $0.path, reader) }
         config.historian = top.list("historian").compactMap { parseHistorian($0.node, $0.path, reader) }
         let types = config.deviceTags.mapValues(\.type)
@@ -62,7 +69,9 @@ public enum ConfigLoader {
     }
 
     static func parseAgent(_ top: MapNode, environment: [String: String]) -> AgentConfig.Agent? {
-        guard let m = top.map("agent", allowed: ["id", "site", "line", "data_dir", "http"], required: true) else { return nil }
+        guard let m = top.map("agent", allowed: ["id", "site", "line", "data_dir", "http"], required: true) else {
+            return nil
+        }
         let id = m.string("id", required: true)
         if let id, id.isEmpty || !id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) {
             m.reader.report(m["id"], m.sub("id"), "may hold only letters, digits, '.', '_' and '-', found '\(id)'")
@@ -71,13 +80,18 @@ public enum ConfigLoader {
         let line = m.string("line", required: true)
         // Unset: the service's state directory; from an operator's shell (no $STATE_DIRECTORY),
         // the packaged service's one if it is there, so `outbox status` finds the same database.
-        let dataDir = m.string("data_dir") ?? environment["STATE_DIRECTORY"]?.split(separator: ":").first.map(String.init)
+        let dataDir =
+            m.string("data_dir") ?? environment["STATE_DIRECTORY"]?.split(separator: ":").first.map(String.init)
             ?? (FileManager.default.fileExists(atPath: serviceStateDirectory) ? serviceStateDirectory : "./data")
         var listen: String? = "127.0.0.1:9108"
         if let http = m.map("http", allowed: ["listen"]), let value = http.string("listen") {
-            if value == "off" { listen = nil } else if HostPort(value) == nil {
+            if value == "off" {
+                listen = nil
+            } else if HostPort(value) == nil {
                 m.reader.report(http["listen"], http.sub("listen"), "expected HOST:PORT or off, found '\(value)'")
-            } else { listen = value }
+            } else {
+                listen = value
+            }
         }
         guard let id, let site, let line else { return nil }
         return .init(id: id, site: site, line: line, dataDir: dataDir, httpListen: listen)

@@ -15,7 +15,8 @@ final class ConfigReader {
 
     func report(_ node: Node?, _ path: String, _ message: String) {
         let mark = node?.mark
-        issues.append(ConfigIssue(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, path: path, message: message))
+        issues.append(
+            ConfigIssue(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, path: path, message: message))
     }
 
     /// A scalar's text with `${NAME}` replaced from the environment.
@@ -94,7 +95,9 @@ struct MapNode {
     func int(_ key: String, in range: ClosedRange<Int>, required: Bool = false) -> Int? {
         guard let text = string(key, required: required) else { return nil }
         guard let v = Int(text), range.contains(v) else {
-            reader.report(mapping[key], sub(key), "expected a whole number from \(range.lowerBound) to \(range.upperBound), found '\(text)'")
+            reader.report(
+                mapping[key], sub(key),
+                "expected a whole number from \(range.lowerBound) to \(range.upperBound), found '\(text)'")
             return nil
         }
         return v
@@ -112,7 +115,8 @@ struct MapNode {
     func duration(_ key: String, required: Bool = false, positive: Bool = true) -> Duration? {
         guard let text = string(key, required: required) else { return nil }
         guard let d = ConfigValues.duration(text), !positive || d > .zero else {
-            reader.report(mapping[key], sub(key), "expected a duration with a unit (250ms, 5s, 10m, 72h), found '\(text)'")
+            reader.report(
+                mapping[key], sub(key), "expected a duration with a unit (250ms, 5s, 10m, 72h), found '\(text)'")
             return nil
         }
         return d
@@ -135,7 +139,8 @@ struct MapNode {
         guard let text = string(key, required: required) else { return nil }
         guard choices.contains(text) else {
             let hint = ConfigValues.suggestion(for: text, among: choices).map { "; did you mean '\($0)'?" } ?? ""
-            reader.report(mapping[key], sub(key), "expected one of \(choices.joined(separator: ", ")), found '\(text)'\(hint)")
+            reader.report(
+                mapping[key], sub(key), "expected one of \(choices.joined(separator: ", ")), found '\(text)'\(hint)")
             return nil
         }
         return text
@@ -180,12 +185,15 @@ struct MapNode {
     /// A secret given inline as `key` or read from the file named by `key_file`.
     func secret(_ key: String) -> String? {
         let inline = string(key)
-        guard let fileNode = mapping[key + "_file"], let path = reader.text(fileNode, sub(key + "_file")) else { return inline }
+        guard let fileNode = mapping[key + "_file"], let path = reader.text(fileNode, sub(key + "_file")) else {
+            return inline
+        }
         if inline != nil {
             reader.report(fileNode, sub(key + "_file"), "give either '\(key)' or '\(key)_file', not both")
             return nil
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             reader.report(fileNode, sub(key + "_file"), "cannot read the secret file \(path)")
             return nil
         }

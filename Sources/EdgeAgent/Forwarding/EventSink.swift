@@ -1,6 +1,5 @@
 import EdgeAgentCore
 
-
 /// A destination for events. A sink sends; the forwarder owns ordering, retries and settlement.
 public protocol EventSink: Sendable {
     /// Sends `events` (in sequence order) as one attempt.

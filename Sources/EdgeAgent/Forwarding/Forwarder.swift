@@ -23,9 +23,11 @@ public final class Forwarder: Service {
     /// Half a second: a sink that comes back gets its first batch well within a second.
     private let probeInterval: Duration
 
-    public init(config: SinkConfig, sink: any EventSink, writer: OutboxWriter, logger: Logger,
-                clock: any Clock<Duration> = ContinuousClock(), idlePoll: Duration = .seconds(1),
-                probeInterval: Duration = .milliseconds(500)) {
+    public init(
+        config: SinkConfig, sink: any EventSink, writer: OutboxWriter, logger: Logger,
+        clock: any Clock<Duration> = ContinuousClock(), idlePoll: Duration = .seconds(1),
+        probeInterval: Duration = .milliseconds(500)
+    ) {
         self.config = config
         self.sink = sink
         self.writer = writer
@@ -54,7 +56,9 @@ public final class Forwarder: Service {
         try await untilGracefulShutdown {
             let options = self.writer.options
             // Opening reads the schema: on the reader's own thread, and retried like any outbox failure.
-            let reader = try await self.persistently { try await Confined(opening: { try OutboxDatabase.openExisting(options) }) }
+            let reader = try await self.persistently {
+                try await Confined(opening: { try OutboxDatabase.openExisting(options) })
+            }
             do {
                 try await self.forward(bell, reader: reader)
             } catch {
@@ -85,10 +89,16 @@ public final class Forwarder: Service {
         let name = config.name, filter = config.types
         let maxEvents = config.batch.maxEvents, maxBytes = Int(config.batch.maxBytes)
         func claim() async throws -> Claim {
-            try await persistently { try await reader.run { try $0.claim(sink: name, filter: filter, maxEvents: maxEvents, maxBytes: maxBytes) } }
+            try await persistently {
+                try await reader.run {
+                    try $0.claim(sink: name, filter: filter, maxEvents: maxEvents, maxBytes: maxBytes)
+                }
+            }
         }
         func settle(_ claim: Claim, delivered: Int, dead: [DeadLetter]) async throws {
-            try await persistently { try await self.writer.settle(sink: name, claim: claim, delivered: delivered, dead: dead) }
+            try await persistently {
+                try await self.writer.settle(sink: name, claim: claim, delivered: delivered, dead: dead)
+            }
         }
         while !Task.isCancelled {
             var batch = try await claim()
@@ -147,7 +157,9 @@ public final class Forwarder: Service {
                 case let .rejected(status, body) where part.count == 1:
                     deadLetter(part.first!, status: status, body: body, into: &dead)
                 case .tooLarge where part.count == 1:
-                    deadLetter(part.first!, status: 413, body: "a single event is larger than the receiver accepts", into: &dead)
+                    deadLetter(
+                        part.first!, status: 413, body: "a single event is larger than the receiver accepts",
+                        into: &dead)
                 case .rejected, .tooLarge:
                     let middle = part.startIndex + part.count / 2
                     parts.append(part[middle...])
@@ -158,8 +170,9 @@ public final class Forwarder: Service {
                     failed(reason)
                     // Only an unreachable sink is probed: one that answers 5xx or 429 is up but
                     // struggling, and keeps its backoff.
-                    try await backOff(policy.delay(attempt: attempt, retryAfter: retryAfter, using: &random),
-                                      probing: reason == .connect && retryAfter == nil)
+                    try await backOff(
+                        policy.delay(attempt: attempt, retryAfter: retryAfter, using: &random),
+                        probing: reason == .connect && retryAfter == nil)
                     continue
                 case let .misconfigured(status, body):
                     attempt += 1
@@ -189,9 +202,11 @@ public final class Forwarder: Service {
     private func deadLetter(_ event: StoredEvent, status: Int, body: String, into dead: inout [DeadLetter]) {
         dead.append(DeadLetter(sequence: event.sequence, status: status, response: body))
         failed(.rejected)
-        logger.error("Event rejected by the sink; dead-lettered.", metadata: [
-            "sequence": "\(event.sequence)", "id": "\(event.id)", "type": "\(event.type)", "status": "\(status)",
-        ])
+        logger.error(
+            "Event rejected by the sink; dead-lettered.",
+            metadata: [
+                "sequence": "\(event.sequence)", "id": "\(event.id)", "type": "\(event.type)", "status": "\(status)",
+            ])
     }
 
     private func failed(_ reason: FailureReason) {
@@ -201,7 +216,9 @@ public final class Forwarder: Service {
             if reason.isPassing { $0.failing = reason }
             ($0.lastError, $0.lastErrorAt) = ("\(reason)", .now())
         }
-        if first, reason.isPassing { logger.warning("Sink is failing; retrying with backoff.", metadata: ["reason": "\(reason)"]) }
+        if first, reason.isPassing {
+            logger.warning("Sink is failing; retrying with backoff.", metadata: ["reason": "\(reason)"])
+        }
     }
 
     private func misconfigured(status: Int, body: String) {
@@ -213,8 +230,9 @@ public final class Forwarder: Service {
             ($0.lastError, $0.lastErrorAt) = ("refused: HTTP \(status)", .now())
         }
         if first {
-            logger.error("Sink refuses the agent: check its URL and credentials. Retrying, nothing is dead-lettered.",
-                         metadata: ["status": "\(status)", "response": "\(body.prefix(200))"])
+            logger.error(
+                "Sink refuses the agent: check its URL and credentials. Retrying, nothing is dead-lettered.",
+                metadata: ["status": "\(status)", "response": "\(body.prefix(200))"])
         }
     }
 
@@ -225,7 +243,9 @@ public final class Forwarder: Service {
             $0.outboxError = "\(error)"
             ($0.lastError, $0.lastErrorAt) = ("outbox: \(error)", .now())
         }
-        if first { logger.error("Forwarder cannot use the outbox; retrying with backoff.", metadata: ["error": "\(error)"]) }
+        if first {
+            logger.error("Forwarder cannot use the outbox; retrying with backoff.", metadata: ["error": "\(error)"])
+        }
     }
 
     private func outboxRecovered() {

@@ -1,6 +1,5 @@
 import EdgeAgentCore
 
-
 /// A token bucket: `rate` events per second with a burst of one second's worth (SPEC 7).
 public struct RateLimiter: Sendable {
     public let rate: Double

@@ -2,7 +2,7 @@ import EdgeAgentCore
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A folder a historian drops files into: which files are ready to read. inotify wakes it when
@@ -30,7 +30,8 @@ final class DropDirectory {
         }
         inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         if inotify >= 0 {
-            let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB)
+            let mask = UInt32(
+                IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB)
             if inotify_add_watch(inotify, directory, mask) < 0 {
                 close(inotify)
                 inotify = -1  // the rescan alone then
@@ -42,7 +43,9 @@ final class DropDirectory {
 
     /// Whether `name` is a file the historian means us to read.
     static func isCandidate(_ name: String, pattern: String) -> Bool {
-        if name.hasPrefix(".") || name.hasPrefix("~") || name.hasSuffix(".tmp") || name.hasSuffix(".part") { return false }
+        if name.hasPrefix(".") || name.hasPrefix("~") || name.hasSuffix(".tmp") || name.hasSuffix(".part") {
+            return false
+        }
         return fnmatch(pattern, name, 0) == 0
     }
 

@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One per `historian` folder: takes each settled file, checks it whole, then feeds its rows to
@@ -25,8 +25,10 @@ public final class HistorianIngestor: Service {
     /// Samples per committed chunk (cut at the next time boundary).
     let chunkSamples: Int
 
-    public init(config: HistorianConfig, bus: SignalBus, writer: OutboxWriter, textTags: Set<String>, logger: Logger,
-                chunkSamples: Int = 5000) {
+    public init(
+        config: HistorianConfig, bus: SignalBus, writer: OutboxWriter, textTags: Set<String>, logger: Logger,
+        chunkSamples: Int = 5000
+    ) {
         self.config = config
         self.bus = bus
         self.writer = writer
@@ -40,7 +42,9 @@ public final class HistorianIngestor: Service {
     var progressKey: String { "historian.\(config.name)" }
 
     public func run() async throws {
-        let reader = try await Confined(opening: { [options = writer.options] in try OutboxDatabase.openExisting(options) })
+        let reader = try await Confined(opening: { [options = writer.options] in
+            try OutboxDatabase.openExisting(options)
+        })
         do {
             try await untilGracefulShutdown {
                 let folder = try await self.openFolder()
@@ -70,7 +74,11 @@ public final class HistorianIngestor: Service {
                     try DropDirectory(directory: config.directory, pattern: config.pattern, settle: config.settle)
                 })
             } catch {
-                if !logged { logger.error("Historian folder cannot be used; trying again every 10 s.", metadata: ["directory": "\(config.directory)", "error": "\(error)"]) }
+                if !logged {
+                    logger.error(
+                        "Historian folder cannot be used; trying again every 10 s.",
+                        metadata: ["directory": "\(config.directory)", "error": "\(error)"])
+                }
                 logged = true
                 try await Task.sleep(for: .seconds(10))
             }
@@ -97,7 +105,11 @@ public final class HistorianIngestor: Service {
         }
         init(_ stored: String?) {
             let parts = stored?.split(separator: " ") ?? []
-            if parts.count == 2, let rows = Int(parts[1]) { self.init(hash: String(parts[0]), rowsDone: rows) } else { self.init() }
+            if parts.count == 2, let rows = Int(parts[1]) {
+                self.init(hash: String(parts[0]), rowsDone: rows)
+            } else {
+                self.init()
+            }
         }
         var stored: String { "\(hash) \(rowsDone)" }
     }
@@ -110,31 +122,42 @@ public final class HistorianIngestor: Service {
     }
 
     /// Returns whether the file stays where it is (it could not be moved).
-    private func ingest(_ path: String, folder: Confined<DropDirectory>, reader: Confined<OutboxDatabase>,
-                        progress: inout Progress) async throws -> Bool {
+    private func ingest(
+        _ path: String, folder: Confined<DropDirectory>, reader: Confined<OutboxDatabase>,
+        progress: inout Progress
+    ) async throws -> Bool {
         let name = (path as NSString).lastPathComponent
         let config = self.config, textTags = self.textTags
         let check = try await folder.run { _ in Self.check(path, config: config, textTags: textTags) }
         switch check {
         case let .unreadable(reason):
-            logger.error("Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(reason)"])
+            logger.error(
+                "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(reason)"])
             return true
         case let .malformed(hash, problem):
             if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
                 return try await duplicate(path, name: name, of: known, folder: folder)
             }
-            try await commit(Signal(file: FileRecord(hash: hash, source: config.name, name: name, rows: 0, outcome: .rejected)))
+            try await commit(
+                Signal(file: FileRecord(hash: hash, source: config.name, name: name, rows: 0, outcome: .rejected)))
             Telemetry.historianFile(source: config.name, result: "rejected")
-            logger.error("Historian file rejected; no row of it was used.", metadata: [
-                "file": "\(name)", "line": "\(problem.line)", "column": "\(problem.column)", "reason": "\(problem.reason)",
-            ])
+            logger.error(
+                "Historian file rejected; no row of it was used.",
+                metadata: [
+                    "file": "\(name)", "line": "\(problem.line)", "column": "\(problem.column)",
+                    "reason": "\(problem.reason)",
+                ])
             return try await folder.run { _ in Self.reject(path, problem: problem) }
         case let .valid(hash, rows, ordered):
             if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
                 return try await duplicate(path, name: name, of: known, folder: folder)
             }
             let resumeAfter = progress.hash == hash ? progress.rowsDone : 0
-            if resumeAfter > 0 { logger.notice("Resuming a historian file after its last committed rows.", metadata: ["file": "\(name)", "rows": "\(resumeAfter)"]) }
+            if resumeAfter > 0 {
+                logger.notice(
+                    "Resuming a historian file after its last committed rows.",
+                    metadata: ["file": "\(name)", "rows": "\(resumeAfter)"])
+            }
             progress = try await feed(path, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter)
             Telemetry.historianFile(source: config.name, result: "ok")
             logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
@@ -142,11 +165,15 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    private func duplicate(_ path: String, name: String, of known: FileRecord, folder: Confined<DropDirectory>) async throws -> Bool {
+    private func duplicate(_ path: String, name: String, of known: FileRecord, folder: Confined<DropDirectory>)
+        async throws -> Bool
+    {
         Telemetry.historianFile(source: config.name, result: "duplicate")
-        logger.warning("Historian file has the same content as one taken before; skipped.", metadata: [
-            "file": "\(name)", "same_as": "\(known.name)", "outcome": "\(known.outcome.rawValue)",
-        ])
+        logger.warning(
+            "Historian file has the same content as one taken before; skipped.",
+            metadata: [
+                "file": "\(name)", "same_as": "\(known.name)", "outcome": "\(known.outcome.rawValue)",
+            ])
         let onSuccess = config.onSuccess
         return try await folder.run { _ in
             known.outcome == .rejected ? Self.move(path, to: "rejected") : Self.finish(path, onSuccess: onSuccess)
@@ -154,14 +181,18 @@ public final class HistorianIngestor: Service {
     }
 
     /// Pass two: the readings in chunks, each committed with the file's progress.
-    private func feed(_ path: String, name: String, hash: String, rows: Int, ordered: Bool, skipping done: Int) async throws -> Progress {
+    private func feed(_ path: String, name: String, hash: String, rows: Int, ordered: Bool, skipping done: Int)
+        async throws -> Progress
+    {
         let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples, key = progressKey
         let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
         // The file is read on its own thread; chunks cross over one at a time (memory stays bounded).
         let producer = Task.detached {
             do {
-                try Self.readChunks(path, config: config, textTags: textTags, chunkSamples: chunkSamples, ordered: ordered,
-                                    skipping: done) { chunk in
+                try Self.readChunks(
+                    path, config: config, textTags: textTags, chunkSamples: chunkSamples, ordered: ordered,
+                    skipping: done
+                ) { chunk in
                     while case .dropped = sink.yield(chunk) { usleep(1000) }
                 }
                 sink.finish()
@@ -174,14 +205,19 @@ public final class HistorianIngestor: Service {
         for try await chunk in chunks {  // `commit` resends a refused chunk itself
             let last = chunk.rowsDone == rows
             let next = Progress(hash: hash, rowsDone: chunk.rowsDone)
-            try await commit(Signal(samples: chunk.samples, state: [(key, next.stored)],
-                                    file: last ? FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok) : nil))
+            try await commit(
+                Signal(
+                    samples: chunk.samples, state: [(key, next.stored)],
+                    file: last ? FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok) : nil
+                ))
             progress = next
             if last { break }
         }
         if progress.rowsDone < rows {  // an empty tail: record the file on its own
-            try await commit(Signal(state: [(key, Progress(hash: hash, rowsDone: rows).stored)],
-                                    file: FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok)))
+            try await commit(
+                Signal(
+                    state: [(key, Progress(hash: hash, rowsDone: rows).stored)],
+                    file: FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok)))
         }
         return Progress(hash: hash, rowsDone: rows)
     }
@@ -247,7 +283,9 @@ public final class HistorianIngestor: Service {
                 try csv.push(bytes, take)
             }
             try csv.finish(take)
-            if pass.rows == nil { throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header") }
+            if pass.rows == nil {
+                throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header")
+            }
             return .valid(hash: hash.finalize(), rows: pass.count, ordered: ordered)
         } catch let problem as CSVReader.Malformed where problem.line > 0 {
             // Hash the rest, so the same broken content is recognised when it is dropped again.
@@ -265,8 +303,10 @@ public final class HistorianIngestor: Service {
 
     /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes; a file
     /// whose times go backwards is sorted whole first (stable: rows with one time keep their order).
-    static func readChunks(_ path: String, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int, ordered: Bool,
-                           skipping done: Int, _ emit: (Chunk) throws -> Void) throws {
+    static func readChunks(
+        _ path: String, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int, ordered: Bool,
+        skipping done: Int, _ emit: (Chunk) throws -> Void
+    ) throws {
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
         var chunk: [Sample] = []
@@ -289,7 +329,9 @@ public final class HistorianIngestor: Service {
         try csv.finish(take)
         if !ordered {
             // Unordered files are resumed only as a whole: their readings interleave rows.
-            let sorted = all.enumerated().sorted { ($0.element.time.milliseconds, $0.offset) < ($1.element.time.milliseconds, $1.offset) }.map(\.element)
+            let sorted = all.enumerated().sorted {
+                ($0.element.time.milliseconds, $0.offset) < ($1.element.time.milliseconds, $1.offset)
+            }.map(\.element)
             try emit(Chunk(samples: sorted, rowsDone: pass.count))
             return
         }
@@ -315,7 +357,9 @@ public final class HistorianIngestor: Service {
 
         /// The CSV reader for this folder's delimiter and encoding.
         func reader() -> CSVReader {
-            CSVReader(delimiter: config.delimiter.asciiValue ?? UInt8(ascii: ","), encoding: config.encoding == .latin1 ? .latin1 : .utf8)
+            CSVReader(
+                delimiter: config.delimiter.asciiValue ?? UInt8(ascii: ","),
+                encoding: config.encoding == .latin1 ? .latin1 : .utf8)
         }
 
         /// Reads the header, or a row into `samples`; false for the header.

@@ -17,8 +17,10 @@ public final class DevicePoller: Service {
     let maxBackoff: Duration
     let health: AgentHealth?
 
-    public init(device: DeviceConfig, link: Confined<ModbusClient>, bus: SignalBus, logger: Logger,
-                health: AgentHealth? = nil, maxBackoff: Duration = .seconds(10)) {
+    public init(
+        device: DeviceConfig, link: Confined<ModbusClient>, bus: SignalBus, logger: Logger,
+        health: AgentHealth? = nil, maxBackoff: Duration = .seconds(10)
+    ) {
         self.device = device
         sampleTags = device.tags.map(device.qualifiedName)
         self.link = link
@@ -43,7 +45,9 @@ public final class DevicePoller: Service {
 
     public struct Results: Sendable {
         public var ok = 0, exception = 0, timeout = 0, error = 0
-        var byName: [(String, Int)] { [("ok", ok), ("exception", exception), ("timeout", timeout), ("error", error)].filter { $0.1 > 0 } }
+        var byName: [(String, Int)] {
+            [("ok", ok), ("exception", exception), ("timeout", timeout), ("error", error)].filter { $0.1 > 0 }
+        }
     }
 
     public func run() async throws {
@@ -66,9 +70,12 @@ public final class DevicePoller: Service {
                 Telemetry.modbus(device: device.name, results: cycle.results, duration: clock.now - started)
                 for request in cycle.isolated {
                     plan = plan.isolating(request, tags: device.tags)
-                    logger.warning("A request answered with an exception; its tags are read one by one.", metadata: ["request": "\(request)"])
+                    logger.warning(
+                        "A request answered with an exception; its tags are read one by one.",
+                        metadata: ["request": "\(request)"])
                 }
-                var signal = Signal(samples: cycle.values.map { Sample(tag: sampleTags[$0.tag], value: $0.value, time: time) })
+                var signal = Signal(
+                    samples: cycle.values.map { Sample(tag: sampleTags[$0.tag], value: $0.value, time: time) })
                 if let error = cycle.linkError {
                     failures += 1
                     if connected != false {
@@ -100,7 +107,9 @@ public final class DevicePoller: Service {
     }
 
     /// One poller per device; devices on the same serial port share that line's thread, in turn.
-    static func pollers(for devices: [DeviceConfig], bus: SignalBus, logger: Logger, health: AgentHealth) throws -> [DevicePoller] {
+    static func pollers(for devices: [DeviceConfig], bus: SignalBus, logger: Logger, health: AgentHealth) throws
+        -> [DevicePoller]
+    {
         var serialLines: [String: Confined<ModbusClient>] = [:]
         return try devices.map { device in
             var link = Confined(try ModbusClient(device.transport, timeout: device.timeout))
@@ -124,9 +133,12 @@ public final class DevicePoller: Service {
     }
 
     func connectionChanged(_ connected: Bool, error: String?, time: Timestamp) -> Event {
-        Event(type: .deviceConnectionChanged, subject: device.name, time: time, data: [
-            "device": .string(device.name), "connected": .bool(connected), "error": error.map { .string($0) } ?? .null,
-        ])
+        Event(
+            type: .deviceConnectionChanged, subject: device.name, time: time,
+            data: [
+                "device": .string(device.name), "connected": .bool(connected),
+                "error": error.map { .string($0) } ?? .null,
+            ])
     }
 
     /// Reads every request of the plan (blocking; on the link's thread).
@@ -160,27 +172,34 @@ public final class DevicePoller: Service {
             } catch let error as ModbusError where error.isException {
                 if request.tags.count > 1 {
                     cycle.isolated.append(request)
-                    for single in plan.isolating(request, tags: device.tags).requests where request.tags.contains(single.tags[0]) {
+                    for single in plan.isolating(request, tags: device.tags).requests
+                    where request.tags.contains(single.tags[0]) {
                         cycle.values += (try? counted(single)) ?? [(single.tags[0], nil)]
                     }
                 } else {
                     cycle.values.append((request.tags[0], nil))
                 }
             } catch {
-                cycle.linkError = error as? ModbusError ?? ModbusError(code: .connection, message: "\(error)", context: "")
+                cycle.linkError =
+                    error as? ModbusError ?? ModbusError(code: .connection, message: "\(error)", context: "")
                 return cycle
             }
         }
         return cycle
     }
 
-    static func read(_ client: ModbusClient, _ request: ReadPlan.Request, device: DeviceConfig) throws -> [(tag: Int, value: TagValue?)] {
+    static func read(_ client: ModbusClient, _ request: ReadPlan.Request, device: DeviceConfig) throws -> [(
+        tag: Int, value: TagValue?
+    )] {
         switch request.area {
         case .holding, .input:
-            let registers = try client.readRegisters(input: request.area == .input, unit: device.unitID, address: request.address, count: request.count)
+            let registers = try client.readRegisters(
+                input: request.area == .input, unit: device.unitID, address: request.address, count: request.count)
             return RegisterDecoding.decode(request, registers: registers, tags: device.tags).map { ($0.0, $0.1) }
         case .coil, .discrete:
-            let bits = try client.readBits(discrete: request.area == .discrete, unit: device.unitID, address: request.address, count: request.count)
+            let bits = try client.readBits(
+                discrete: request.area == .discrete, unit: device.unitID, address: request.address, count: request.count
+            )
             return RegisterDecoding.decode(request, bits: bits, tags: device.tags).map { ($0.0, $0.1) }
         }
     }

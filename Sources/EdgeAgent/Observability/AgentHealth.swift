@@ -57,8 +57,10 @@ public final class AgentHealth: Sendable {
             let end = calendar.date(byAdding: .day, value: 1, to: start) ?? start.addingTimeInterval(86_400)
             let c = calendar.dateComponents([.year, .month, .day], from: date)
             let from = Timestamp(milliseconds: Int64(start.timeIntervalSince1970 * 1000))
-            return Counting(day: String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0), since: since ?? from, from: from,
-                            until: Timestamp(milliseconds: Int64(end.timeIntervalSince1970 * 1000)))
+            return Counting(
+                day: String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0), since: since ?? from,
+                from: from,
+                until: Timestamp(milliseconds: Int64(end.timeIntervalSince1970 * 1000)))
         }
     }
 
@@ -119,10 +121,15 @@ public final class AgentHealth: Sendable {
             }
             let window = today.window
             for event in events where event.type == .productionCompleted || event.type == .productionScrapped {
-                guard event.time.milliseconds >= window.from.milliseconds, event.time.milliseconds < window.until.milliseconds,
-                      case let .int(quantity)? = event.data["quantity"] else { continue }
-                if event.type == .productionCompleted { today.counts[event.subject, default: (0, 0)].good += quantity }
-                else { today.counts[event.subject, default: (0, 0)].scrap += quantity }
+                guard event.time.milliseconds >= window.from.milliseconds,
+                    event.time.milliseconds < window.until.milliseconds,
+                    case let .int(quantity)? = event.data["quantity"]
+                else { continue }
+                if event.type == .productionCompleted {
+                    today.counts[event.subject, default: (0, 0)].good += quantity
+                } else {
+                    today.counts[event.subject, default: (0, 0)].scrap += quantity
+                }
             }
         }
     }
@@ -141,7 +148,9 @@ public final class AgentHealth: Sendable {
             machine.openExceptions = stored.checks.filter(\.value.raised).keys.sorted()
             rows[name] = machine
         }
-        for (name, count) in counts { (rows[name, default: Machine()].good, rows[name, default: Machine()].scrap) = count }
+        for (name, count) in counts {
+            (rows[name, default: Machine()].good, rows[name, default: Machine()].scrap) = count
+        }
         return rows
     }
 
@@ -160,8 +169,12 @@ public final class AgentHealth: Sendable {
         if let error = box.appendError { reasons.append("outbox cannot be written: \(error)") }
         for sink in sinks.withLock({ $0 }) {
             let snapshot = sink.snapshot
-            if let problem = snapshot.misconfigured { reasons.append("sink \(sink.name) refuses the agent (\(problem)): check its URL and credentials") }
-            if let problem = snapshot.outboxError { reasons.append("sink \(sink.name) cannot read or settle the outbox: \(problem)") }
+            if let problem = snapshot.misconfigured {
+                reasons.append("sink \(sink.name) refuses the agent (\(problem)): check its URL and credentials")
+            }
+            if let problem = snapshot.outboxError {
+                reasons.append("sink \(sink.name) cannot read or settle the outbox: \(problem)")
+            }
         }
         return (reasons.isEmpty, reasons)
     }
@@ -169,7 +182,9 @@ public final class AgentHealth: Sendable {
     /// What happened that does not stop the agent but an operator must hear about.
     public func notes() -> [String] {
         let box = outbox.withLock { $0 }
-        return box.quarantinedTo.map { ["the outbox failed its integrity check at start and was moved to \($0); a new one was started"] } ?? []
+        return box.quarantinedTo.map {
+            ["the outbox failed its integrity check at start and was moved to \($0); a new one was started"]
+        } ?? []
     }
 }
 
@@ -186,7 +201,9 @@ struct RecentWarningsLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         guard event.level >= .warning else { return }
-        let details = (metadata.merging(event.metadata ?? [:]) { $1 }).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let details = (metadata.merging(event.metadata ?? [:]) { $1 }).sorted { $0.key < $1.key }.map {
+            "\($0.key)=\($0.value)"
+        }
         health.warned(event.level, ([event.message.description] + details).joined(separator: " "))
     }
 }

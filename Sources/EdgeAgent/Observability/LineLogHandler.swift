@@ -26,8 +26,10 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [(String, String)] = [("ts", Timestamp.now().rfc3339), ("level", event.level.rawValue),
-                                          ("msg", event.message.description)]
+        var fields: [(String, String)] = [
+            ("ts", Timestamp.now().rfc3339), ("level", event.level.rawValue),
+            ("msg", event.message.description),
+        ]
         var merged = metadata.merging(event.metadata ?? [:]) { $1 }
         if let error = event.error { merged["error"] = "\(error)" }
         for key in merged.keys.sorted() { fields.append((key, "\(merged[key]!)")) }
@@ -44,7 +46,8 @@ public struct LineLogHandler: LogHandler {
     /// A logfmt value on one line: quoted when it has a space, `=`, a quote or a control
     /// character; backslash, quote, newline, carriage return and tab escaped.
     static func logfmtValue(_ v: String) -> String {
-        let needsQuotes = v.isEmpty || v.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.value < 0x20 }
+        let needsQuotes =
+            v.isEmpty || v.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.value < 0x20 }
         guard needsQuotes else { return v }
         var out = "\""
         for scalar in v.unicodeScalars {

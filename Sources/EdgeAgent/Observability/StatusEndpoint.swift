@@ -12,7 +12,10 @@ public final class StatusEndpoint: Service {
     let config: AgentConfig
     let logger: Logger
 
-    public init(listen: HostPort, registry: PrometheusCollectorRegistry, health: AgentHealth, config: AgentConfig, logger: Logger) {
+    public init(
+        listen: HostPort, registry: PrometheusCollectorRegistry, health: AgentHealth, config: AgentConfig,
+        logger: Logger
+    ) {
         self.listen = listen
         self.registry = registry
         self.health = health
@@ -37,7 +40,9 @@ public final class StatusEndpoint: Service {
                 if let status = try? await reader.run({ try $0.status() }) { Telemetry.outbox(status) }
                 var bytes: [UInt8] = []
                 registry.emit(into: &bytes)
-                return .init(.ok, String(decoding: bytes, as: UTF8.self), contentType: "text/plain; version=0.0.4; charset=utf-8")
+                return .init(
+                    .ok, String(decoding: bytes, as: UTF8.self), contentType: "text/plain; version=0.0.4; charset=utf-8"
+                )
             case "/":
                 let snapshot = self.snapshot(try? await reader.run { try $0.status() })
                 if StatusPage.wantsHTML(accept: request.accept, query: parts.count > 1 ? parts[1] : nil) {
@@ -62,14 +67,20 @@ public final class StatusEndpoint: Service {
         let machines = health.machineRows()
         let sinks = health.sinks.withLock { $0 }
         return StatusSnapshot(
-            agent: config.agent.id, source: config.source, now: .now(), ready: ready, reasons: reasons, notes: health.notes(),
-            outboxBytes: status?.outbox_bytes, outboxMaxSize: config.outbox.maxSize, outboxCreated: outbox.createdReason,
+            agent: config.agent.id, source: config.source, now: .now(), ready: ready, reasons: reasons,
+            notes: health.notes(),
+            outboxBytes: status?.outbox_bytes, outboxMaxSize: config.outbox.maxSize,
+            outboxCreated: outbox.createdReason,
             quarantinedTo: outbox.quarantinedTo,
-            devices: config.devices.map { .init(name: $0.name, endpoint: "\($0.transport)", health: devices[$0.name] ?? .init()) },
+            devices: config.devices.map {
+                .init(name: $0.name, endpoint: "\($0.transport)", health: devices[$0.name] ?? .init())
+            },
             machines: config.machines.map { ($0.name, machines[$0.name] ?? .init()) },
             counting: health.today.withLock { $0.window },
             sinks: config.sinks.map { sink in
-                .init(name: sink.name, status: status?.sinks[sink.name], health: sinks.first { $0.name == sink.name }?.snapshot ?? .init())
+                .init(
+                    name: sink.name, status: status?.sinks[sink.name],
+                    health: sinks.first { $0.name == sink.name }?.snapshot ?? .init())
             },
             warnings: health.warnings.withLock { $0 })
     }

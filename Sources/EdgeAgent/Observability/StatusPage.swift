@@ -43,10 +43,13 @@ public struct StatusSnapshot: Sendable {
     public var sinks: [SinkRow]
     public var warnings: [AgentHealth.Warning]
 
-    public init(agent: String, source: String, now: Timestamp, ready: Bool, reasons: [String], notes: [String], outboxBytes: Int64?,
-                outboxMaxSize: Int64, outboxCreated: String?, quarantinedTo: String?, devices: [DeviceRow],
-                machines: [(name: String, machine: AgentHealth.Machine)], counting: AgentHealth.Counting, sinks: [SinkRow],
-                warnings: [AgentHealth.Warning]) {
+    public init(
+        agent: String, source: String, now: Timestamp, ready: Bool, reasons: [String], notes: [String],
+        outboxBytes: Int64?,
+        outboxMaxSize: Int64, outboxCreated: String?, quarantinedTo: String?, devices: [DeviceRow],
+        machines: [(name: String, machine: AgentHealth.Machine)], counting: AgentHealth.Counting, sinks: [SinkRow],
+        warnings: [AgentHealth.Warning]
+    ) {
         self.agent = agent
         self.source = source
         self.now = now
@@ -84,12 +87,16 @@ public enum StatusPage {
             lines.append(status.line(sink: sink.name))
         }
         for device in s.devices {
-            lines.append("device \(device.name): " + (device.health.connected == true ? "connected" : "DISCONNECTED \(device.health.error ?? "")"))
+            lines.append(
+                "device \(device.name): "
+                    + (device.health.connected == true ? "connected" : "DISCONNECTED \(device.health.error ?? "")"))
         }
         for (name, machine) in s.machines {
             var line = "machine \(name): \(machine.state ?? "-")"
             if let since = machine.since { line += " since \(clock(since))" }
-            if let downtime = machine.downtime, downtime.announced { line += ", DOWN since \(clock(downtime.startedAt))" }
+            if let downtime = machine.downtime, downtime.announced {
+                line += ", DOWN since \(clock(downtime.startedAt))"
+            }
             line += ", today good \(machine.good) scrap \(machine.scrap)"
             lines.append(line)
         }
@@ -122,52 +129,76 @@ public enum StatusPage {
         if s.ready {
             out += "<div class=\"banner ok\" id=\"ready\">Ready</div>\n"
         } else {
-            out += "<div class=\"banner bad\" id=\"ready\">NOT READY<ul>" + s.reasons.map { "<li>\(e($0))</li>" }.joined() + "</ul></div>\n"
+            out +=
+                "<div class=\"banner bad\" id=\"ready\">NOT READY<ul>" + s.reasons.map { "<li>\(e($0))</li>" }.joined()
+                + "</ul></div>\n"
         }
         for note in s.notes { out += "<div class=\"banner bad\">\(e(note))</div>\n" }
 
-        out += "<h2>Devices</h2>\n<table id=\"devices\"><tr><th>device</th><th>connection</th><th>last poll</th><th class=\"num\">failed polls</th></tr>\n"
+        out +=
+            "<h2>Devices</h2>\n<table id=\"devices\"><tr><th>device</th><th>connection</th><th>last poll</th><th class=\"num\">failed polls</th></tr>\n"
         for d in s.devices {
-            let state = d.health.connected == true ? "<span class=\"ok\">connected</span>"
-                : d.health.connected == false ? "<span class=\"bad\">not connected</span><br>\(e(d.health.error ?? ""))" : "<span class=\"warn\">not polled yet</span>"
-            out += "<tr data-device=\"\(e(d.name))\"><td>\(e(d.name))<br><small>\(e(d.endpoint))</small></td><td>\(state)</td>"
+            let state =
+                d.health.connected == true
+                ? "<span class=\"ok\">connected</span>"
+                : d.health.connected == false
+                    ? "<span class=\"bad\">not connected</span><br>\(e(d.health.error ?? ""))"
+                    : "<span class=\"warn\">not polled yet</span>"
+            out +=
+                "<tr data-device=\"\(e(d.name))\"><td>\(e(d.name))<br><small>\(e(d.endpoint))</small></td><td>\(state)</td>"
                 + "<td>\(d.health.lastPoll.map { e(ago($0, s.now)) } ?? "–")</td><td class=\"num\">\(d.health.failedPolls)</td></tr>\n"
         }
         out += "</table>\n"
 
-        out += "<h2>Machines</h2>\n<table id=\"machines\"><tr><th>machine</th><th>state</th><th>downtime</th><th>work order</th>"
+        out +=
+            "<h2>Machines</h2>\n<table id=\"machines\"><tr><th>machine</th><th>state</th><th>downtime</th><th>work order</th>"
             + "<th class=\"num\">good today</th><th class=\"num\">scrap today</th></tr>\n"
         for (name, m) in s.machines {
-            let downtime = m.downtime.map { d in
-                "<span class=\"bad\">\(e(d.lastState)) since \(e(clock(d.startedAt)))</span>"
-                    + (d.reasonAtStart.map { "<br>reason \($0)" } ?? "") + (d.announced ? "" : " <small>(under min_downtime)</small>")
-            } ?? "–"
-            let exceptions = m.openExceptions.isEmpty ? "" : "<br><span class=\"warn\">quality: \(e(m.openExceptions.joined(separator: ", ")))</span>"
-            out += "<tr data-machine=\"\(e(name))\"><td>\(e(name))</td><td>\(e(m.state ?? "–"))"
-                + (m.since.map { "<br><small>since \(e(clock($0)))</small>" } ?? "") + "\(exceptions)</td><td>\(downtime)</td>"
+            let downtime =
+                m.downtime.map { d in
+                    "<span class=\"bad\">\(e(d.lastState)) since \(e(clock(d.startedAt)))</span>"
+                        + (d.reasonAtStart.map { "<br>reason \($0)" } ?? "")
+                        + (d.announced ? "" : " <small>(under min_downtime)</small>")
+                } ?? "–"
+            let exceptions =
+                m.openExceptions.isEmpty
+                ? "" : "<br><span class=\"warn\">quality: \(e(m.openExceptions.joined(separator: ", ")))</span>"
+            out +=
+                "<tr data-machine=\"\(e(name))\"><td>\(e(name))</td><td>\(e(m.state ?? "–"))"
+                + (m.since.map { "<br><small>since \(e(clock($0)))</small>" } ?? "")
+                + "\(exceptions)</td><td>\(downtime)</td>"
                 + "<td>\(e(m.workOrder ?? "–"))</td><td class=\"num\">\(m.good)</td><td class=\"num\">\(m.scrap)</td></tr>\n"
         }
         out += "</table>\n<div class=\"sub\">today: since \(e(clock(s.counting.since))) (\(e(s.counting.day)))</div>\n"
 
-        out += "<h2>Sinks</h2>\n<table id=\"sinks\"><tr><th>sink</th><th>state</th><th class=\"num\">backlog</th><th>oldest pending</th>"
+        out +=
+            "<h2>Sinks</h2>\n<table id=\"sinks\"><tr><th>sink</th><th>state</th><th class=\"num\">backlog</th><th>oldest pending</th>"
             + "<th class=\"num\">delivered</th><th class=\"num\">dead</th><th>last error</th></tr>\n"
         for sink in s.sinks {
             let h = sink.health
-            let state = h.misconfigured.map { "<span class=\"bad\">refused (\(e($0)))</span>" }
+            let state =
+                h.misconfigured.map { "<span class=\"bad\">refused (\(e($0)))</span>" }
                 ?? h.outboxError.map { _ in "<span class=\"bad\">outbox error</span>" }
-                ?? h.failing.map { "<span class=\"warn\">retrying (\(e($0.rawValue)))</span>" } ?? "<span class=\"ok\">delivering</span>"
+                ?? h.failing.map { "<span class=\"warn\">retrying (\(e($0.rawValue)))</span>" }
+                ?? "<span class=\"ok\">delivering</span>"
             let status = sink.status
-            out += "<tr data-sink=\"\(e(sink.name))\"><td>\(e(sink.name))</td><td>\(state)</td><td class=\"num\">\(status.map { "\($0.pending)" } ?? "–")</td>"
+            out +=
+                "<tr data-sink=\"\(e(sink.name))\"><td>\(e(sink.name))</td><td>\(state)</td><td class=\"num\">\(status.map { "\($0.pending)" } ?? "–")</td>"
                 + "<td>\(status?.oldest_pending_age_s.map { e(duration($0)) } ?? "–")</td>"
                 + "<td class=\"num\">\(status.map { "\($0.delivered)" } ?? "–")</td><td class=\"num\">\(status.map { "\($0.dead)" } ?? "–")</td>"
                 + "<td>\(h.lastError.map { e($0) + (h.lastErrorAt.map { "<br><small>\(e(ago($0, s.now)))</small>" } ?? "") } ?? "–")</td></tr>\n"
         }
         out += "</table>\n"
 
-        out += "<h2>Outbox</h2>\n<table id=\"outbox\"><tr><th>on disk</th><th>max_size</th><th class=\"num\">used</th></tr>\n"
-        let used = s.outboxBytes.map { String(format: "%.0f%%", Double($0) / Double(max(1, s.outboxMaxSize)) * 100) } ?? "–"
-        out += "<tr><td>\(s.outboxBytes.map(bytes) ?? "–")</td><td>\(bytes(s.outboxMaxSize))</td><td class=\"num\">\(used)</td></tr>\n</table>\n"
-        if let reason = s.outboxCreated { out += "<div class=\"sub\">a new outbox was started at this start (\(e(reason)))</div>\n" }
+        out +=
+            "<h2>Outbox</h2>\n<table id=\"outbox\"><tr><th>on disk</th><th>max_size</th><th class=\"num\">used</th></tr>\n"
+        let used =
+            s.outboxBytes.map { String(format: "%.0f%%", Double($0) / Double(max(1, s.outboxMaxSize)) * 100) } ?? "–"
+        out +=
+            "<tr><td>\(s.outboxBytes.map(bytes) ?? "–")</td><td>\(bytes(s.outboxMaxSize))</td><td class=\"num\">\(used)</td></tr>\n</table>\n"
+        if let reason = s.outboxCreated {
+            out += "<div class=\"sub\">a new outbox was started at this start (\(e(reason)))</div>\n"
+        }
 
         out += "<h2>Recent warnings</h2>\n"
         if s.warnings.isEmpty {
@@ -175,7 +206,8 @@ public enum StatusPage {
         } else {
             out += "<table id=\"warnings\"><tr><th>when</th><th>level</th><th>message</th></tr>\n"
             for w in s.warnings.reversed() {
-                out += "<tr><td>\(e(clock(w.time)))</td><td class=\"\(w.level >= .error ? "bad" : "warn")\">\(w.level)</td><td>\(e(w.message))</td></tr>\n"
+                out +=
+                    "<tr><td>\(e(clock(w.time)))</td><td class=\"\(w.level >= .error ? "bad" : "warn")\">\(w.level)</td><td>\(e(w.message))</td></tr>\n"
             }
             out += "</table>\n"
         }

@@ -40,7 +40,9 @@ struct SystemdWatchdog: Service {
 
     /// Nil when systemd set no watchdog.
     init?(notifier: SystemdNotifier, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        guard notifier.socketPath != nil, let usec = environment["WATCHDOG_USEC"].flatMap(Int64.init), usec > 0 else { return nil }
+        guard notifier.socketPath != nil, let usec = environment["WATCHDOG_USEC"].flatMap(Int64.init), usec > 0 else {
+            return nil
+        }
         self.notifier = notifier
         interval = .microseconds(usec / 2)
     }

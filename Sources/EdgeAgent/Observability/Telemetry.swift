@@ -7,7 +7,9 @@ public enum Telemetry {
     static func appended(_ events: [Event]) {
         var byType: [String: Int] = [:]
         for event in events { byType[event.type.name, default: 0] += 1 }
-        for (type, n) in byType { Counter(label: "edge_events_appended_total", dimensions: [("type", type)]).increment(by: n) }
+        for (type, n) in byType {
+            Counter(label: "edge_events_appended_total", dimensions: [("type", type)]).increment(by: n)
+        }
     }
 
     static func delivered(sink: String, _ events: ArraySlice<StoredEvent>, at now: Timestamp) {
@@ -17,7 +19,8 @@ public enum Telemetry {
     }
 
     static func failed(sink: String, reason: FailureReason) {
-        Counter(label: "edge_sink_failures_total", dimensions: [("sink", sink), ("reason", reason.rawValue)]).increment()
+        Counter(label: "edge_sink_failures_total", dimensions: [("sink", sink), ("reason", reason.rawValue)])
+            .increment()
     }
 
     static func historianFile(source: String, result: String) {
@@ -26,7 +29,8 @@ public enum Telemetry {
 
     static func modbus(device: String, results: DevicePoller.Results, duration: Duration) {
         for (result, n) in results.byName {
-            Counter(label: "edge_modbus_requests_total", dimensions: [("device", device), ("result", result)]).increment(by: n)
+            Counter(label: "edge_modbus_requests_total", dimensions: [("device", device), ("result", result)])
+                .increment(by: n)
         }
         Timer(label: "edge_modbus_poll_duration_seconds", dimensions: [("device", device)]).record(duration: duration)
     }
@@ -36,7 +40,8 @@ public enum Telemetry {
         Gauge(label: "edge_outbox_bytes").record(status.outbox_bytes)
         for (sink, s) in status.sinks {
             Gauge(label: "edge_outbox_pending_events", dimensions: [("sink", sink)]).record(s.pending)
-            Gauge(label: "edge_outbox_oldest_pending_age_seconds", dimensions: [("sink", sink)]).record(s.oldest_pending_age_s ?? 0)
+            Gauge(label: "edge_outbox_oldest_pending_age_seconds", dimensions: [("sink", sink)]).record(
+                s.oldest_pending_age_s ?? 0)
             Gauge(label: "edge_outbox_dead_events", dimensions: [("sink", sink)]).record(s.dead)
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One agent per outbox: an exclusive `flock` on `data_dir/.lock`, held for the writer's life
@@ -20,10 +20,14 @@ final class DataDirectoryLock: Sendable {
             throw OutboxError(.locked, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let holder =
+                (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? ""
             close(fd)
-            throw OutboxError(.locked, "another edge-agent (pid \(holder.isEmpty ? "unknown" : holder)) is running on \(directory); "
-                + "stop it first (systemctl stop edge-agent), or give this one another agent.data_dir")
+            throw OutboxError(
+                .locked,
+                "another edge-agent (pid \(holder.isEmpty ? "unknown" : holder)) is running on \(directory); "
+                    + "stop it first (systemctl stop edge-agent), or give this one another agent.data_dir")
         }
         let pid = "\(getpid())\n"
         _ = ftruncate(fd, 0)
@@ -33,7 +37,12 @@ final class DataDirectoryLock: Sendable {
 
     /// Lets the next writer in (a reload opens a new one in the same process).
     func release() {
-        if let fd = descriptor.withLock({ fd in defer { fd = nil }; return fd }) { close(fd) }
+        if let fd = descriptor.withLock({ fd in
+            defer { fd = nil }
+            return fd
+        }) {
+            close(fd)
+        }
     }
 
     deinit { release() }

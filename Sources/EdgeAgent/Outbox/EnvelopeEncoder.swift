@@ -1,6 +1,5 @@
 import EdgeAgentCore
 
-
 /// Builds the CloudEvents 1.0 JSON of an event once, when it is appended (SPEC 4), as UTF-8
 /// bytes into a buffer the writer reuses: no per-event String on the hot path.
 struct EnvelopeEncoder {

@@ -1,6 +1,5 @@
 import EdgeAgentCore
 
-
 /// Appending: the single writer's group commit.
 extension OutboxDatabase {
     /// Appends `events` and the producers' `state` in ONE transaction (one fsync for the batch).
@@ -11,8 +10,10 @@ extension OutboxDatabase {
     /// The sequence moves only with what is committed: after any failure (including the quota's
     /// own committed drop notice followed by `.full`) the next append reads it back from the
     /// database, so no number is ever given twice and none is skipped.
-    public func append(_ events: [Event], state: [(key: String, value: String)] = [], file: FileRecord? = nil,
-                       now: Timestamp = .now()) throws -> ClosedRange<Int64>? {
+    public func append(
+        _ events: [Event], state: [(key: String, value: String)] = [], file: FileRecord? = nil,
+        now: Timestamp = .now()
+    ) throws -> ClosedRange<Int64>? {
         do {
             if sequenceInDoubt {
                 lastSequence = try committedSequence()
@@ -23,15 +24,20 @@ extension OutboxDatabase {
                 let sequences = try insert(events, now: now)
                 if !state.isEmpty {
                     let statement = try db.prepare(
-                        "INSERT INTO state(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                        "INSERT INTO state(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                    )
                     for (key, value) in state { try statement.run([.text(key), .text(value)]) }
                 }
                 if let file {
-                    try db.prepare("""
+                    try db.prepare(
+                        """
                         INSERT INTO files(hash, source, name, rows, outcome, done_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                         ON CONFLICT(hash) DO NOTHING
-                        """).run([.text(file.hash), .text(file.source), .text(file.name), .int(Int64(file.rows)),
-                                  .text(file.outcome.rawValue), .int(now.milliseconds)])
+                        """
+                    ).run([
+                        .text(file.hash), .text(file.source), .text(file.name), .int(Int64(file.rows)),
+                        .text(file.outcome.rawValue), .int(now.milliseconds),
+                    ])
                 }
                 try options.faults?.check(.append)
                 return sequences
@@ -101,7 +107,8 @@ extension OutboxDatabase {
         let statement = try db.prepare("SELECT source, name, rows, outcome FROM files WHERE hash = ?1")
         try statement.bind([.text(hash)])
         guard try statement.step() else { return nil }
-        return FileRecord(hash: hash, source: statement.text(0), name: statement.text(1), rows: Int(statement.int(2)),
-                          outcome: FileRecord.Outcome(rawValue: statement.text(3)) ?? .ok)
+        return FileRecord(
+            hash: hash, source: statement.text(0), name: statement.text(1), rows: Int(statement.int(2)),
+            outcome: FileRecord.Outcome(rawValue: statement.text(3)) ?? .ok)
     }
 }

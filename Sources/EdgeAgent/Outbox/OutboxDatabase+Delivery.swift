@@ -1,6 +1,5 @@
 import EdgeAgentCore
 
-
 /// What forwarders do with the outbox: claim a batch in order, then settle it.
 public struct Claim: Sendable {
     public var events: [StoredEvent]
@@ -35,7 +34,8 @@ extension OutboxDatabase {
     /// at most `maxEvents` and `maxBytes` (but always one, however large).
     public func claim(sink: String, filter: TypeFilter, maxEvents: Int, maxBytes: Int) throws -> Claim {
         try options.faults?.check(.claim)
-        let requeue = try db.prepare("""
+        let requeue = try db.prepare(
+            """
             SELECT e.seq, e.id, e.type, e.time_ms, e.body FROM requeue r JOIN events e ON e.seq = r.seq
             WHERE r.sink = ?1 ORDER BY r.seq LIMIT ?2
             """)
@@ -46,7 +46,8 @@ extension OutboxDatabase {
         }
         let cursor = try db.scalar("SELECT cursor FROM sinks WHERE name = ?1", [.text(sink)]) ?? 0
         let newest = try db.scalar("SELECT max(seq) FROM events") ?? cursor
-        let select = try db.prepare("""
+        let select = try db.prepare(
+            """
             SELECT seq, id, type, time_ms, body FROM events
             WHERE seq > ?1 AND seq <= ?2 AND \(Self.filterSQL(filter, firstParameter: 4)) ORDER BY seq LIMIT ?3
             """)
@@ -66,8 +67,10 @@ extension OutboxDatabase {
                 return (events, true)
             }
             bytes += body.utf8.count + 1
-            events.append(StoredEvent(sequence: statement.int(0), id: statement.text(1), type: statement.text(2),
-                                      time: Timestamp(milliseconds: statement.int(3)), body: body))
+            events.append(
+                StoredEvent(
+                    sequence: statement.int(0), id: statement.text(1), type: statement.text(2),
+                    time: Timestamp(milliseconds: statement.int(3)), body: body))
         }
         return (events, false)
     }
@@ -86,13 +89,16 @@ extension OutboxDatabase {
                 try db.prepare("UPDATE sinks SET cursor = max(cursor, ?2), delivered = delivered + ?3 WHERE name = ?1")
                     .run([.text(sink), .int(claim.through), .int(Int64(delivered))])
             }
-            let insert = try db.prepare("""
+            let insert = try db.prepare(
+                """
                 INSERT INTO dead(sink, seq, status, response, dead_ms) VALUES (?1, ?2, ?3, ?4, ?5)
                 ON CONFLICT(sink, seq) DO UPDATE SET status = excluded.status, response = excluded.response, dead_ms = excluded.dead_ms
                 """)
             for letter in dead {
-                try insert.run([.text(sink), .int(letter.sequence), .int(Int64(letter.status)),
-                                .text(String(letter.response.prefix(1024))), .int(now.milliseconds)])
+                try insert.run([
+                    .text(sink), .int(letter.sequence), .int(Int64(letter.status)),
+                    .text(String(letter.response.prefix(1024))), .int(now.milliseconds),
+                ])
             }
         }
     }

@@ -1,6 +1,5 @@
 import EdgeAgentCore
 
-
 /// `max_size` (SPEC 5.3): make room by purging delivered events, then dropping the oldest
 /// undelivered low, then normal events; critical events are never dropped.
 extension OutboxDatabase {
@@ -31,7 +30,8 @@ extension OutboxDatabase {
             var dropped: [(Int64, String)] = []
             for dropClass in [EventType.DropClass.low, .normal] {
                 // The drop notices themselves are kept: they are the account of what was lost.
-                let select = try db.prepare("""
+                let select = try db.prepare(
+                    """
                     SELECT seq, type FROM events WHERE class = ?1 AND seq > ?2 AND type != 'outbox.events.dropped'
                     ORDER BY seq LIMIT 500
                     """)
@@ -40,10 +40,14 @@ extension OutboxDatabase {
                     var chunk: [(Int64, String)] = []
                     while try select.step() { chunk.append((select.int(0), select.text(1))) }
                     guard let last = chunk.last else { break }
-                    try db.prepare("""
+                    try db.prepare(
+                        """
                         DELETE FROM events WHERE class = ?1 AND seq > ?2 AND seq <= ?3 AND type != 'outbox.events.dropped'
-                        """).run([.int(Int64(dropClass.rawValue)), .int(through), .int(last.0)])
-                    try db.prepare("DELETE FROM requeue WHERE seq <= ?1 AND seq NOT IN (SELECT seq FROM events)").run([.int(last.0)])
+                        """
+                    ).run([.int(Int64(dropClass.rawValue)), .int(through), .int(last.0)])
+                    try db.prepare("DELETE FROM requeue WHERE seq <= ?1 AND seq NOT IN (SELECT seq FROM events)").run([
+                        .int(last.0)
+                    ])
                     dropped += chunk
                 }
             }
@@ -68,7 +72,8 @@ extension OutboxDatabase {
     /// oldest first, until the data is down to `until` bytes (or all of them, with 0).
     @discardableResult
     func purgeDelivered(through: Int64, before: Int64, until target: Int64) throws -> Int {
-        let delete = try db.prepare("""
+        let delete = try db.prepare(
+            """
             DELETE FROM events WHERE seq IN (
                 SELECT seq FROM events WHERE seq <= ?1 AND recorded_ms < ?2
                 AND seq NOT IN (SELECT seq FROM dead) AND seq NOT IN (SELECT seq FROM requeue)
@@ -89,7 +94,8 @@ extension OutboxDatabase {
     @discardableResult
     public func purgeRetained(now: Timestamp = .now()) throws -> Int {
         try db.transaction {
-            try purgeDelivered(through: try deliveredThrough(), before: now.milliseconds - options.retainDelivered, until: 0)
+            try purgeDelivered(
+                through: try deliveredThrough(), before: now.milliseconds - options.retainDelivered, until: 0)
         }
     }
 }

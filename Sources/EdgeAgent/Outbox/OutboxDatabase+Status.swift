@@ -55,7 +55,8 @@ extension OutboxDatabase {
             let cursor = try db.scalar("SELECT cursor FROM sinks WHERE name = ?1", [.text(sink.name)]) ?? lastSequence
             let filter = Self.filterSQL(sink.filter, firstParameter: 3)
             let patterns = sink.filter.sqlPatterns.map { SQLiteValue.text($0) }
-            let statement = try db.prepare("""
+            let statement = try db.prepare(
+                """
                 SELECT count(*), min(recorded_ms) FROM (
                     SELECT seq, recorded_ms FROM events WHERE seq > ?1 AND \(filter)
                     UNION SELECT e.seq, e.recorded_ms FROM requeue r JOIN events e ON e.seq = r.seq WHERE r.sink = ?2)
@@ -74,15 +75,18 @@ extension OutboxDatabase {
     }
 
     public func deadEvents(sink: String? = nil, id: String? = nil) throws -> [DeadEvent] {
-        let statement = try db.prepare("""
+        let statement = try db.prepare(
+            """
             SELECT e.id, d.sink, d.seq, e.type, d.status, d.response FROM dead d JOIN events e ON e.seq = d.seq
             WHERE (?1 IS NULL OR d.sink = ?1) AND (?2 IS NULL OR e.id = ?2) ORDER BY d.sink, d.seq
             """)
         try statement.bind([sink.map { .text($0) } ?? .null, id.map { .text($0) } ?? .null])
         var result: [DeadEvent] = []
         while try statement.step() {
-            result.append(DeadEvent(id: statement.text(0), sink: statement.text(1), sequence: statement.int(2),
-                                    type: statement.text(3), status: Int(statement.int(4)), response: statement.text(5)))
+            result.append(
+                DeadEvent(
+                    id: statement.text(0), sink: statement.text(1), sequence: statement.int(2),
+                    type: statement.text(3), status: Int(statement.int(4)), response: statement.text(5)))
         }
         return result
     }
@@ -118,11 +122,14 @@ extension OutboxDatabase {
         }
         let cursor = try db.scalar("SELECT cursor FROM sinks WHERE name = ?1", [.text(sink)]) ?? 0
         return try db.transaction {
-            try db.prepare("""
+            try db.prepare(
+                """
                 INSERT OR IGNORE INTO requeue(sink, seq) SELECT ?1, seq FROM events
                 WHERE seq <= ?2 AND time_ms >= ?3 AND time_ms < ?4 AND \(Self.filterSQL(spec.filter, firstParameter: 5))
-                """).run([.text(sink), .int(cursor), .int(since.milliseconds), .int(until?.milliseconds ?? Int64.max)]
-                         + spec.filter.sqlPatterns.map { .text($0) })
+                """
+            ).run(
+                [.text(sink), .int(cursor), .int(since.milliseconds), .int(until?.milliseconds ?? Int64.max)]
+                    + spec.filter.sqlPatterns.map { .text($0) })
             return db.changes
         }
     }

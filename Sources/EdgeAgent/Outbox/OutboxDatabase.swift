@@ -67,7 +67,9 @@ public final class OutboxDatabase {
 
     /// Opens the agent's outbox: checks its integrity, moves a damaged one to `quarantine/`,
     /// starts a new one (with an `outbox.created` event) where there is none, registers the sinks.
-    public static func openForWriting(_ options: OutboxOptions, now: Timestamp = .now()) throws -> (OutboxDatabase, OpenReport) {
+    public static func openForWriting(_ options: OutboxOptions, now: Timestamp = .now()) throws -> (
+        OutboxDatabase, OpenReport
+    ) {
         let fm = FileManager.default
         try fm.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         var report = OpenReport()
@@ -85,8 +87,12 @@ public final class OutboxDatabase {
                 try database.setMeta("source", options.source)
                 try database.setMeta("created_ms", String(now.milliseconds))
                 try database.registerSinks(startAtEnd: false)
-                try database.insert([Event(type: .outboxCreated, subject: options.agentID, time: now,
-                                           data: ["reason": .string(reason)])], now: now)
+                try database.insert(
+                    [
+                        Event(
+                            type: .outboxCreated, subject: options.agentID, time: now,
+                            data: ["reason": .string(reason)])
+                    ], now: now)
             }
             _ = fm.createFile(atPath: options.markerPath, contents: Data(reason.utf8))
         } else {
@@ -137,8 +143,10 @@ public final class OutboxDatabase {
     }
 
     func setMeta(_ key: String, _ value: String) throws {
-        try db.prepare("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .run([.text(key), .text(value)])
+        try db.prepare(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        )
+        .run([.text(key), .text(value)])
     }
 
     /// The producers' stored state (rule state, file checkpoints), written with the events it produced.

@@ -1,4 +1,3 @@
-
 /// What can go wrong with the outbox, with a code callers match on.
 public struct OutboxError: Error, CustomStringConvertible, Sendable {
     public enum Code: Sendable { case full, newerSchema, notFound, locked }

@@ -12,7 +12,9 @@ struct OutboxMaintenance: Service {
             while !Task.isCancelled {
                 do {
                     let purged = try await writer.purgeRetained()
-                    if purged > 0 { logger.debug("Purged delivered events past retention.", metadata: ["count": "\(purged)"]) }
+                    if purged > 0 {
+                        logger.debug("Purged delivered events past retention.", metadata: ["count": "\(purged)"])
+                    }
                 } catch {
                     logger.error("Could not purge delivered events.", metadata: ["error": "\(error)"])
                 }

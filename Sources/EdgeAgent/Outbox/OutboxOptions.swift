@@ -1,6 +1,5 @@
 import EdgeAgentCore
 
-
 /// What the outbox needs to know from the configuration.
 public struct OutboxOptions: Sendable {
     public typealias SyncMode = AgentConfig.Outbox.Sync
@@ -24,8 +23,10 @@ public struct OutboxOptions: Sendable {
         }
     }
 
-    public init(directory: String, agentID: String, source: String, sync: SyncMode = .full,
-                maxSize: Int64 = 1 << 30, retainDelivered: Int64 = 24 * 3_600_000, sinks: [SinkCursor] = []) {
+    public init(
+        directory: String, agentID: String, source: String, sync: SyncMode = .full,
+        maxSize: Int64 = 1 << 30, retainDelivered: Int64 = 24 * 3_600_000, sinks: [SinkCursor] = []
+    ) {
         self.directory = directory
         self.agentID = agentID
         self.source = source
@@ -47,8 +48,9 @@ public struct OutboxOptions: Sendable {
 
 extension AgentConfig {
     public var outboxOptions: OutboxOptions {
-        OutboxOptions(directory: agent.dataDir, agentID: agent.id, source: source, sync: outbox.sync,
-                      maxSize: outbox.maxSize, retainDelivered: outbox.retainDelivered.milliseconds,
-                      sinks: sinks.map { .init(name: $0.name, filter: $0.types) })
+        OutboxOptions(
+            directory: agent.dataDir, agentID: agent.id, source: source, sync: outbox.sync,
+            maxSize: outbox.maxSize, retainDelivered: outbox.retainDelivered.milliseconds,
+            sinks: sinks.map { .init(name: $0.name, filter: $0.types) })
     }
 }

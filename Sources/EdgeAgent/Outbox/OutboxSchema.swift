@@ -1,4 +1,3 @@
-
 /// The outbox schema, versioned through `PRAGMA user_version`. A release adds a migration
 /// at the end and never edits an old one, so it opens every older database.
 enum OutboxSchema {
@@ -35,7 +34,8 @@ enum OutboxSchema {
     static func migrate(_ db: SQLiteConnection) throws {
         let current = try db.scalar("PRAGMA user_version") ?? 0
         guard current <= version else {
-            throw OutboxError(.newerSchema, "the outbox database has schema version \(current), newer than this release's \(version)")
+            throw OutboxError(
+                .newerSchema, "the outbox database has schema version \(current), newer than this release's \(version)")
         }
         guard current < version else { return }
         try db.transaction {

@@ -1,6 +1,5 @@
 import EdgeAgentCore
 
-
 /// The agent's one writing connection, on its own thread: in this process every write (appends,
 /// settlements, purges) passes through here; forwarders, the status endpoint and the historian
 /// only read, on connections of their own. Another process (`outbox dead retry`, `replay`) may
@@ -25,7 +24,9 @@ public final class OutboxWriter: Sendable {
 
     /// Appends `events` with the producers' `state` in one transaction, then wakes the forwarders.
     @discardableResult
-    public func append(_ events: [Event], state: [(key: String, value: String)] = [], file: FileRecord? = nil) async throws -> ClosedRange<Int64>? {
+    public func append(_ events: [Event], state: [(key: String, value: String)] = [], file: FileRecord? = nil)
+        async throws -> ClosedRange<Int64>?
+    {
         let stored = try await database.run { try $0.append(events, state: state, file: file) }
         doorbell.ring()
         return stored

@@ -13,8 +13,10 @@ public struct Agent {
     /// More producers, started with the inputs: the test hook of `run --inject-events`.
     public var producers: (@Sendable (OutboxWriter, Logger) -> [any Service])?
 
-    public init(config: AgentConfig, logger: Logger, registry: PrometheusCollectorRegistry? = nil,
-                producers: (@Sendable (OutboxWriter, Logger) -> [any Service])? = nil) {
+    public init(
+        config: AgentConfig, logger: Logger, registry: PrometheusCollectorRegistry? = nil,
+        producers: (@Sendable (OutboxWriter, Logger) -> [any Service])? = nil
+    ) {
         self.config = config
         self.logger = logger
         self.registry = registry
@@ -30,10 +32,13 @@ public struct Agent {
         var logger = self.logger
         logger.handler = MultiplexLogHandler([logger.handler, RecentWarningsLogHandler(health: health)])
         if let reason = writer.report.createdReason {
-            logger.notice("Started a new outbox.", metadata: ["reason": "\(reason)", "path": "\(config.outboxOptions.databasePath)"])
+            logger.notice(
+                "Started a new outbox.",
+                metadata: ["reason": "\(reason)", "path": "\(config.outboxOptions.databasePath)"])
         }
         if let moved = writer.report.quarantinedTo {
-            logger.error("The outbox failed its integrity check; it was moved aside.", metadata: ["quarantined": "\(moved)"])
+            logger.error(
+                "The outbox failed its integrity check; it was moved aside.", metadata: ["quarantined": "\(moved)"])
         }
 
         var services: [any Service] = []
@@ -47,8 +52,11 @@ public struct Agent {
             } catch {
                 // Unreadable TLS material is a configuration problem: restarting will not fix it.
                 let key = if case .http = sink.kind { "http" } else { "mqtt" }
-                throw ConfigError(issues: [ConfigIssue(file: config.file, line: 1, column: 1, path: "sinks[\(i)].\(key).tls",
-                                                       message: "cannot load the TLS files: \(error)")])
+                throw ConfigError(issues: [
+                    ConfigIssue(
+                        file: config.file, line: 1, column: 1, path: "sinks[\(i)].\(key).tls",
+                        message: "cannot load the TLS files: \(error)")
+                ])
             }
             let forwarder = Forwarder(config: sink, sink: client, writer: writer, logger: logger)
             health.add(forwarder.health)
@@ -62,13 +70,18 @@ public struct Agent {
         let bus = SignalBus()
         // Always: even without rules, the inputs report their connections and must not block on the bus.
         let rules = RuleSet(config: config)
-        services.append(Pipeline(rules: rules, bus: bus, writer: writer, logger: logger,
-                                 tick: config.devices.isEmpty ? nil : .seconds(1), health: health))
+        services.append(
+            Pipeline(
+                rules: rules, bus: bus, writer: writer, logger: logger,
+                tick: config.devices.isEmpty ? nil : .seconds(1), health: health))
         // Inputs, last: they stop first at shutdown.
         services += try DevicePoller.pollers(for: config.devices, bus: bus, logger: logger, health: health)
-        services += config.historian.map { HistorianIngestor(config: $0, bus: bus, writer: writer, textTags: rules.contextTags, logger: logger) }
+        services += config.historian.map {
+            HistorianIngestor(config: $0, bus: bus, writer: writer, textTags: rules.contextTags, logger: logger)
+        }
         if let registry, let listen = config.agent.httpListen.flatMap(HostPort.init) {
-            services.append(StatusEndpoint(listen: listen, registry: registry, health: health, config: config, logger: logger))
+            services.append(
+                StatusEndpoint(listen: listen, registry: registry, health: health, config: config, logger: logger))
         }
         services += producers?(writer, logger) ?? []
 

@@ -19,7 +19,10 @@ public struct Pipeline: Service {
     let tick: Duration?
     let health: AgentHealth?
 
-    public init(rules: RuleSet, bus: SignalBus, writer: OutboxWriter, logger: Logger, tick: Duration?, health: AgentHealth? = nil) {
+    public init(
+        rules: RuleSet, bus: SignalBus, writer: OutboxWriter, logger: Logger, tick: Duration?,
+        health: AgentHealth? = nil
+    ) {
         self.rules = rules
         self.bus = bus
         self.writer = writer
@@ -32,7 +35,9 @@ public struct Pipeline: Service {
         var engine = RuleEngine(rules: rules, state: storedState())
         var held = Held()
         guard let tick else {
-            for await signal in bus.cancelOnGracefulShutdown() { await process(signal, tick: nil, engine: &engine, held: &held) }
+            for await signal in bus.cancelOnGracefulShutdown() {
+                await process(signal, tick: nil, engine: &engine, held: &held)
+            }
             return
         }
         let ticks = AsyncTimerSequence(interval: tick, clock: .continuous).map { _ in Signal?.none }
@@ -46,7 +51,8 @@ public struct Pipeline: Service {
         do {
             return try JSONDecoder().decode(RuleState.self, from: Data(stored.utf8))
         } catch {
-            logger.error("Stored rule state unreadable; counters start from a new baseline.", metadata: ["error": "\(error)"])
+            logger.error(
+                "Stored rule state unreadable; counters start from a new baseline.", metadata: ["error": "\(error)"])
             return RuleState()
         }
     }
@@ -96,7 +102,9 @@ public struct Pipeline: Service {
                 await pause()
                 return
             } catch {
-                if !held.failing { logger.error("Could not append to the outbox; retrying.", metadata: ["error": "\(error)"]) }
+                if !held.failing {
+                    logger.error("Could not append to the outbox; retrying.", metadata: ["error": "\(error)"])
+                }
                 health?.updateOutbox { $0.appendError = "\(error)" }
                 held.failing = true
                 if Task.isShuttingDownGracefully { break }  // the stored state is the last committed one

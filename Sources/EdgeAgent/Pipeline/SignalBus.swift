@@ -14,8 +14,10 @@ public struct Signal: Sendable {
     /// A Modbus reading has none: the next poll reads the same registers.
     public var committed: (@Sendable (Bool) -> Void)?
 
-    public init(samples: [Sample] = [], events: [Event] = [], state: [(key: String, value: String)] = [],
-                file: FileRecord? = nil, committed: (@Sendable (Bool) -> Void)? = nil) {
+    public init(
+        samples: [Sample] = [], events: [Event] = [], state: [(key: String, value: String)] = [],
+        file: FileRecord? = nil, committed: (@Sendable (Bool) -> Void)? = nil
+    ) {
         self.samples = samples
         self.events = events
         self.state = state

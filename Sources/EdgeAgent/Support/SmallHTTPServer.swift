@@ -77,7 +77,8 @@ public final class SmallHTTPServer: Sendable {
                 body += buffer.readBytes(length: buffer.readableBytes) ?? []
             case .end:
                 guard let head else { return }
-                let request = Request(method: head.method, path: head.uri, body: body, accept: head.headers.first(name: "Accept"))
+                let request = Request(
+                    method: head.method, path: head.uri, body: body, accept: head.headers.first(name: "Accept"))
                 let keepAlive = head.isKeepAlive
                 let promise = context.eventLoop.makePromise(of: Response.self)
                 let handler = self.handler
@@ -95,7 +96,9 @@ public final class SmallHTTPServer: Sendable {
             headers.add(name: "Content-Type", value: response.contentType)
             headers.add(name: "Content-Length", value: String(response.body.utf8.count))
             if !keepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in

@@ -43,7 +43,9 @@ public struct AgentConfig: Sendable {
 
     /// Every device tag by its `DEVICE.TAG` name (the first, if a config names one twice).
     public var deviceTags: [String: TagConfig] {
-        Dictionary(devices.flatMap { device in device.tags.map { (device.qualifiedName($0), $0) } }, uniquingKeysWith: { first, _ in first })
+        Dictionary(
+            devices.flatMap { device in device.tags.map { (device.qualifiedName($0), $0) } },
+            uniquingKeysWith: { first, _ in first })
     }
 
     /// The CloudEvents `source` of every event this agent appends.

@@ -26,7 +26,9 @@ public enum ConfigValues {
     /// `512KiB`, `1MiB`, `1GiB`, or a number of bytes.
     public static func size(_ text: String) -> Int64? {
         let t = text.trimmedSpaces
-        let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776), ("B", 1)]
+        let units: [(String, Double)] = [
+            ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776), ("B", 1),
+        ]
         for (suffix, factor) in units where t.hasSuffix(suffix) {
             guard let v = Double(t.dropLast(suffix.count).trimmedSpaces), v >= 0 else { return nil }
             return Int64(v * factor)

@@ -20,7 +20,8 @@ public struct DeviceConfig: Sendable {
         public var description: String {
             switch self {
             case let .tcp(host, port): "tcp://\(host):\(port)"
-            case let .rtu(device, baud, parity, dataBits, stopBits): "rtu://\(device)?\(baud)-\(dataBits)\(parity.rawValue.prefix(1).uppercased())\(stopBits)"
+            case let .rtu(device, baud, parity, dataBits, stopBits):
+                "rtu://\(device)?\(baud)-\(dataBits)\(parity.rawValue.prefix(1).uppercased())\(stopBits)"
             }
         }
     }

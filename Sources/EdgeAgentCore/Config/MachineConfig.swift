@@ -55,7 +55,9 @@ public struct MachineConfig: Sendable {
         public var rollover: Double?
         public var minInterval: Duration = .zero
 
-        public init(tag: String, material: Material, lotTag: String?, unit: String, rollover: Double?, minInterval: Duration) {
+        public init(
+            tag: String, material: Material, lotTag: String?, unit: String, rollover: Double?, minInterval: Duration
+        ) {
             self.tag = tag
             self.material = material
             self.lotTag = lotTag
@@ -81,8 +83,10 @@ public struct MachineConfig: Sendable {
         public var severity: Severity = .major
         public var reasonTag: String?
 
-        public init(name: String, tag: String, condition: Condition, minDuration: Duration = .zero, severity: Severity = .major,
-                    reasonTag: String? = nil) {
+        public init(
+            name: String, tag: String, condition: Condition, minDuration: Duration = .zero, severity: Severity = .major,
+            reasonTag: String? = nil
+        ) {
             self.name = name
             self.tag = tag
             self.condition = condition

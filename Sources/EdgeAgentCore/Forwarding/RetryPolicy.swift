@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc  // pow
+    import Glibc  // pow
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Exponential backoff with full jitter (SPEC 3 `retry`).
@@ -31,7 +31,9 @@ public struct RetryPolicy: Sendable, Equatable {
     }
 
     /// The wait before retry number `attempt` (1-based).
-    public func delay<R: RandomNumberGenerator>(attempt: Int, retryAfter: Duration? = nil, using random: inout R) -> Duration {
+    public func delay<R: RandomNumberGenerator>(attempt: Int, retryAfter: Duration? = nil, using random: inout R)
+        -> Duration
+    {
         if let retryAfter { return retryAfter }
         let ceiling = ceiling(attempt: attempt).milliseconds
         return .milliseconds(ceiling <= 0 ? 0 : Int64.random(in: 0...ceiling, using: &random))

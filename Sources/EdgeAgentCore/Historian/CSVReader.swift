@@ -112,7 +112,8 @@ public struct CSVReader {
             } else if byte == lf || byte == cr {
                 try endLine(byte, emit)
             } else {
-                throw Malformed(line: line, column: fields.count + 1, reason: "text after the closing quote of a quoted field")
+                throw Malformed(
+                    line: line, column: fields.count + 1, reason: "text after the closing quote of a quoted field")
             }
         }
     }
@@ -143,7 +144,8 @@ public struct CSVReader {
         switch encoding {
         case .utf8:
             guard let text = String(validating: field, as: UTF8.self) else {
-                throw Malformed(line: recordLine, column: fields.count + 1, reason: "not valid UTF-8 (is the file latin1?)")
+                throw Malformed(
+                    line: recordLine, column: fields.count + 1, reason: "not valid UTF-8 (is the file latin1?)")
             }
             fields.append(text)
         case .latin1:

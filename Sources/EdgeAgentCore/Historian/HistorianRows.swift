@@ -36,8 +36,9 @@ public final class HistorianRows {
         func column(_ name: String?) throws -> Int {
             guard let name else { return -1 }
             guard let index = names.firstIndex(of: name) else {
-                throw CSVReader.Malformed(line: header.line, column: 1,
-                                          reason: "no column '\(name)' in the header (found: \(names.joined(separator: ", ")))")
+                throw CSVReader.Malformed(
+                    line: header.line, column: 1,
+                    reason: "no column '\(name)' in the header (found: \(names.joined(separator: ", ")))")
             }
             return index
         }
@@ -49,25 +50,29 @@ public final class HistorianRows {
         goodQualities = Set(config.goodQualities)
         let map = Dictionary(config.tags.map { ($0.source, $0.tag) }, uniquingKeysWith: { first, _ in first })
         tagMap = map
-        wideColumns = config.layout == .wide
+        wideColumns =
+            config.layout == .wide
             ? names.enumerated().compactMap { i, name in map[name].map { (i, $0) } }
             : []
-        time = HistorianTime(format: HistorianTime.Format(config.timestampFormat) ?? .iso8601, timezone: config.timezone)
+        time = HistorianTime(
+            format: HistorianTime.Format(config.timestampFormat) ?? .iso8601, timezone: config.timezone)
     }
 
     /// The samples of one record, appended to `samples`.
     public func read(_ record: CSVReader.Record, into samples: inout [Sample]) throws {
         let fields = record.fields
         guard fields.count == fieldCount else {
-            throw CSVReader.Malformed(line: record.line, column: min(fields.count, fieldCount) + 1,
-                                      reason: "expected \(fieldCount) fields as in the header, found \(fields.count)")
+            throw CSVReader.Malformed(
+                line: record.line, column: min(fields.count, fieldCount) + 1,
+                reason: "expected \(fieldCount) fields as in the header, found \(fields.count)")
         }
         if let q = qualityColumn, !goodQualities.contains(String(fields[q].trimmedSpaces)) { return }
         let at: Timestamp
         do {
             at = Timestamp(milliseconds: try time.read(fields[timeColumn].trimmedSpaces))
         } catch let error as HistorianTime.Invalid {
-            throw CSVReader.Malformed(line: record.line, column: timeColumn + 1, reason: "\(header[timeColumn]): \(error.reason)")
+            throw CSVReader.Malformed(
+                line: record.line, column: timeColumn + 1, reason: "\(header[timeColumn]): \(error.reason)")
         }
         if layout == .long {
             guard let tag = tagMap[String(fields[tagColumn].trimmedSpaces)] else { return }
@@ -98,10 +103,13 @@ public final class HistorianRows {
         let normalized = decimal == "." ? String(text) : String(text.map { $0 == decimal ? "." : $0 })
         if let integer = Int64(normalized) { return .int(integer) }
         // Only digits, sign, point and exponent: Double() alone would also take "nan", "inf" and hex.
-        if normalized.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 || $0 | 0x20 == 101 }),
-           let number = Double(normalized), number.isFinite {
+        if normalized.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 || $0 | 0x20 == 101 }
+        ),
+            let number = Double(normalized), number.isFinite
+        {
             return .double(number)
         }
-        throw CSVReader.Malformed(line: line, column: column + 1, reason: "\(header[column]): '\(text)' is not a number")
+        throw CSVReader.Malformed(
+            line: line, column: column + 1, reason: "\(header[column]): '\(text)' is not a number")
     }
 }

@@ -39,7 +39,10 @@ public struct HistorianTime {
             var parts: [PatternPart] = []
             var chars = text.makeIterator()
             while let c = chars.next() {
-                guard c == "%" else { parts.append(.literal(c)); continue }
+                guard c == "%" else {
+                    parts.append(.literal(c))
+                    continue
+                }
                 guard let f = chars.next() else { return nil }
                 switch f {
                 case "%": parts.append(.literal("%"))
@@ -73,7 +76,9 @@ public struct HistorianTime {
     public init(format: Format, zone: TimeZone) {
         self.format = format
         self.zone = zone
-        isUTC = zone.secondsFromGMT(for: Date(timeIntervalSince1970: 0)) == 0 && zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: 0)) == nil
+        isUTC =
+            zone.secondsFromGMT(for: Date(timeIntervalSince1970: 0)) == 0
+            && zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: 0)) == nil
     }
 
     /// Milliseconds since the epoch for `text`, or `Invalid` with the reason.
@@ -82,7 +87,8 @@ public struct HistorianTime {
         let ms: Int64
         switch format {
         case .unixSeconds, .unixMilliseconds:
-            guard let value = Double(text.replacingOccurrences(of: ",", with: ".")), value.isFinite, abs(value) < 1e15 else {
+            guard let value = Double(text.replacingOccurrences(of: ",", with: ".")), value.isFinite, abs(value) < 1e15
+            else {
                 throw Invalid(reason: "'\(text)' is not a \(format == .unixSeconds ? "unix_s" : "unix_ms") time")
             }
             ms = Int64((format == .unixSeconds ? value * 1000 : value).rounded())
@@ -106,13 +112,19 @@ public struct HistorianTime {
         if isUTC { return fields.naive }
         // The instants whose local wall time is `naive`: 0 (skipped hour), 1, or 2 (repeated hour).
         let naive = fields.naive
-        let offsets = Set([-1, 0, 1].map { zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(naive) / 1000 + Double($0) * 86400)) })
+        let offsets = Set(
+            [-1, 0, 1].map {
+                zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(naive) / 1000 + Double($0) * 86400))
+            })
         let candidates = offsets.map { naive - Int64($0) * 1000 }
-            .filter { zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double($0) / 1000)) * 1000 == Int(naive - $0) }
+            .filter {
+                zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double($0) / 1000)) * 1000 == Int(naive - $0)
+            }
             .sorted()
         switch candidates.count {
         case 0:
-            throw Invalid(reason: "\(Self.wall(naive)) does not exist in \(zone.identifier): clocks went forward past it")
+            throw Invalid(
+                reason: "\(Self.wall(naive)) does not exist in \(zone.identifier): clocks went forward past it")
         case 1:
             lastAmbiguous = nil
             secondPass = false
@@ -187,8 +199,9 @@ public struct HistorianTime {
         var s = Scanner(bytes: Array(text.utf8))
         let bad = Invalid(reason: "'\(text)' is not an ISO 8601 time (2026-10-25T02:30:00, with or without an offset)")
         guard let y = s.digits(4, 4), s.take(UInt8(ascii: "-")), let mo = s.digits(2, 2), s.take(UInt8(ascii: "-")),
-              let d = s.digits(2, 2), s.take(UInt8(ascii: "T")) || s.take(UInt8(ascii: " ")) || s.take(UInt8(ascii: "t")),
-              let h = s.digits(2, 2), s.take(UInt8(ascii: ":")), let mi = s.digits(2, 2) else { throw bad }
+            let d = s.digits(2, 2), s.take(UInt8(ascii: "T")) || s.take(UInt8(ascii: " ")) || s.take(UInt8(ascii: "t")),
+            let h = s.digits(2, 2), s.take(UInt8(ascii: ":")), let mi = s.digits(2, 2)
+        else { throw bad }
         var sec = 0, ms = 0
         if s.take(UInt8(ascii: ":")) {
             guard let v = s.digits(2, 2) else { throw bad }
@@ -211,13 +224,27 @@ public struct HistorianTime {
                 guard c.isASCII, s.take(c.asciiValue!) else { throw bad }
             case let .field(f):
                 switch f {
-                case "Y": guard let v = s.digits(4, 4) else { throw bad }; y = v
-                case "y": guard let v = s.digits(2, 2) else { throw bad }; y = 2000 + v
-                case "m": guard let v = s.digits(1, 2) else { throw bad }; mo = v
-                case "d": guard let v = s.digits(1, 2) else { throw bad }; d = v
-                case "H", "I": guard let v = s.digits(1, 2) else { throw bad }; h = v
-                case "M": guard let v = s.digits(1, 2) else { throw bad }; mi = v
-                case "S": guard let v = s.digits(1, 2) else { throw bad }; sec = v
+                case "Y":
+                    guard let v = s.digits(4, 4) else { throw bad }
+                    y = v
+                case "y":
+                    guard let v = s.digits(2, 2) else { throw bad }
+                    y = 2000 + v
+                case "m":
+                    guard let v = s.digits(1, 2) else { throw bad }
+                    mo = v
+                case "d":
+                    guard let v = s.digits(1, 2) else { throw bad }
+                    d = v
+                case "H", "I":
+                    guard let v = s.digits(1, 2) else { throw bad }
+                    h = v
+                case "M":
+                    guard let v = s.digits(1, 2) else { throw bad }
+                    mi = v
+                case "S":
+                    guard let v = s.digits(1, 2) else { throw bad }
+                    sec = v
                 case "f":
                     s.i -= 1  // fraction() expects the separator; %f follows one in the pattern
                     guard s.i >= 0 else { throw bad }
@@ -250,7 +277,9 @@ public struct HistorianTime {
     static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 
     /// The wall time as milliseconds since the epoch, as if it were UTC (days from the civil calendar).
-    static func naive(_ y: Int, _ m: Int, _ d: Int, _ h: Int, _ mi: Int, _ s: Int, _ ms: Int, _ text: Substring) throws -> Int64 {
+    static func naive(_ y: Int, _ m: Int, _ d: Int, _ h: Int, _ mi: Int, _ s: Int, _ ms: Int, _ text: Substring) throws
+        -> Int64
+    {
         let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
         let monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
         guard (1...12).contains(m), (1...monthDays[m - 1]).contains(d), h < 24, mi < 60, s < 61 else {

@@ -24,7 +24,9 @@ public struct ReadPlan: Sendable, Equatable {
             var current: Request?
             for i in indexes {
                 let start = tags[i].address, end = start + Self.span(tags[i])
-                if var open = current, start - (open.address + open.count) <= maxGap, max(end, open.address + open.count) - open.address <= limit {
+                if var open = current, start - (open.address + open.count) <= maxGap,
+                    max(end, open.address + open.count) - open.address <= limit
+                {
                     open.count = max(end, open.address + open.count) - open.address
                     open.tags.append(i)
                     current = open
@@ -56,9 +58,11 @@ public struct ReadPlan: Sendable, Equatable {
     public func isolating(_ request: Request, tags: [TagConfig]) -> ReadPlan {
         var copy = self
         guard let at = requests.firstIndex(of: request) else { return copy }
-        copy.requests.replaceSubrange(at...at, with: request.tags.map { i in
-            Request(area: request.area, address: tags[i].address, count: Self.span(tags[i]), tags: [i])
-        })
+        copy.requests.replaceSubrange(
+            at...at,
+            with: request.tags.map { i in
+                Request(area: request.area, address: tags[i].address, count: Self.span(tags[i]), tags: [i])
+            })
         return copy
     }
 }

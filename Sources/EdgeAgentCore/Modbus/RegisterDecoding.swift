@@ -28,7 +28,8 @@ public enum RegisterDecoding {
         case .uint32, .uint64: raw = .uint(assemble(registers, order: tag.order))
         case .int32: raw = .int(Int64(Int32(truncatingIfNeeded: assemble(registers, order: tag.order))))
         case .int64: raw = .int(Int64(bitPattern: assemble(registers, order: tag.order)))
-        case .float32: raw = .double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: assemble(registers, order: tag.order)))))
+        case .float32:
+            raw = .double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: assemble(registers, order: tag.order)))))
         case .float64: raw = .double(Double(bitPattern: assemble(registers, order: tag.order)))
         }
         return scaled(raw, tag)
@@ -41,7 +42,8 @@ public enum RegisterDecoding {
     }
 
     /// Decodes every tag of a request from its reply.
-    public static func decode(_ request: ReadPlan.Request, registers: [UInt16], tags: [TagConfig]) -> [(Int, TagValue)] {
+    public static func decode(_ request: ReadPlan.Request, registers: [UInt16], tags: [TagConfig]) -> [(Int, TagValue)]
+    {
         request.tags.map { i in
             let from = tags[i].address - request.address
             return (i, decode(tags[i], registers: registers[from..<from + ReadPlan.span(tags[i])]))

@@ -23,7 +23,8 @@ public struct EventType: Hashable, Sendable, CustomStringConvertible, Expressibl
     /// Every type the agent emits; sinks' `types` patterns are checked against these.
     public static let all: [EventType] = [
         .stateChanged, .downtimeStarted, .downtimeEnded, .productionCompleted, .productionScrapped,
-        .materialConsumed, .qualityRaised, .qualityCleared, .workOrderStarted, .workOrderCompleted, .deviceConnectionChanged, .tagChanged, .eventsDropped, .outboxCreated,
+        .materialConsumed, .qualityRaised, .qualityCleared, .workOrderStarted, .workOrderCompleted,
+        .deviceConnectionChanged, .tagChanged, .eventsDropped, .outboxCreated,
     ]
 
     public enum DropClass: Int, Sendable, Comparable {

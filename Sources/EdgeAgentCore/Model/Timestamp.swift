@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Milliseconds since the Unix epoch, UTC. Events carry these; formatting is done by hand
@@ -98,10 +98,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable {
             return v
         }
         guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84 || b[10] == 116 || b[10] == 32,
-              b[13] == 58, b[16] == 58,
-              let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2),
-              let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+            b[13] == 58, b[16] == 58,
+            let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2),
+            let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2),
+            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
+        else { return nil }
         var i = 19
         var frac: Int64 = 0
         if i < b.count, b[i] == 46 {
@@ -119,7 +120,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable {
         var offsetMinutes: Int64 = 0
         if b[i] == 90 || b[i] == 122 {
             i += 1
-        } else if b[i] == 43 || b[i] == 45, let oh = num(i + 1, 2), i + 3 < b.count, b[i + 3] == 58, let om = num(i + 4, 2) {
+        } else if b[i] == 43 || b[i] == 45, let oh = num(i + 1, 2), i + 3 < b.count, b[i + 3] == 58,
+            let om = num(i + 4, 2)
+        {
             offsetMinutes = (oh * 60 + om) * (b[i] == 43 ? 1 : -1)
             i += 6
         } else {

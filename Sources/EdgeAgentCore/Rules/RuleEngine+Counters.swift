@@ -34,7 +34,8 @@ extension RuleEngine {
         last = reading
         let quantity = increase(previous, reading)
         guard quantity > .zero else { return nil }
-        var window = pending ?? RuleState.Pending(quantity: .zero, from: previous, to: reading, firstTime: time, lastTime: time)
+        var window =
+            pending ?? RuleState.Pending(quantity: .zero, from: previous, to: reading, firstTime: time, lastTime: time)
         window.quantity += quantity
         window.to = reading
         window.lastTime = time
@@ -47,8 +48,10 @@ extension RuleEngine.MachineStep {
     mutating func count(_ sample: Sample, counter: RuleSet.Counter) {
         guard let reading = sample.value?.counterReading(range: counter.range) else { return }
         var stored = state.counters[counter.tag] ?? RuleState.Counter()
-        let window = RuleEngine.step(reading, at: sample.time, last: &stored.last, pending: &stored.pending,
-                                     minInterval: counter.minInterval) { RuleEngine.increase(from: $0, to: $1, range: counter.range) }
+        let window = RuleEngine.step(
+            reading, at: sample.time, last: &stored.last, pending: &stored.pending,
+            minInterval: counter.minInterval
+        ) { RuleEngine.increase(from: $0, to: $1, range: counter.range) }
         state.counters[counter.tag] = stored
         if let window { events.append(production(counter, window)) }
     }
@@ -62,8 +65,10 @@ extension RuleEngine.MachineStep {
         }
         guard let reading = value, reading.isFinite else { return }
         var stored = state.materials[material.tag] ?? RuleState.Totalizer()
-        let window = RuleEngine.step(reading, at: sample.time, last: &stored.last, pending: &stored.pending,
-                                     minInterval: material.minInterval) { RuleEngine.increase(from: $0, to: $1, range: material.range) }
+        let window = RuleEngine.step(
+            reading, at: sample.time, last: &stored.last, pending: &stored.pending,
+            minInterval: material.minInterval
+        ) { RuleEngine.increase(from: $0, to: $1, range: material.range) }
         state.materials[material.tag] = stored
         if let window { events.append(consumption(material, window)) }
     }
@@ -71,14 +76,18 @@ extension RuleEngine.MachineStep {
     /// Emits the `min_interval` sums whose window has run at `time`; all of them when `time` is
     /// nil (a work order is about to complete).
     mutating func flush(dueAt time: Timestamp?) {
-        func isDue(_ first: Timestamp, _ interval: Int64) -> Bool { time.map { $0.milliseconds - first.milliseconds >= interval } ?? true }
+        func isDue(_ first: Timestamp, _ interval: Int64) -> Bool {
+            time.map { $0.milliseconds - first.milliseconds >= interval } ?? true
+        }
         for counter in rule.counters {
-            guard let pending = state.counters[counter.tag]?.pending, isDue(pending.firstTime, counter.minInterval) else { continue }
+            guard let pending = state.counters[counter.tag]?.pending, isDue(pending.firstTime, counter.minInterval)
+            else { continue }
             state.counters[counter.tag]?.pending = nil
             events.append(production(counter, pending))
         }
         for material in rule.materials {
-            guard let pending = state.materials[material.tag]?.pending, isDue(pending.firstTime, material.minInterval) else { continue }
+            guard let pending = state.materials[material.tag]?.pending, isDue(pending.firstTime, material.minInterval)
+            else { continue }
             state.materials[material.tag]?.pending = nil
             events.append(consumption(material, pending))
         }
@@ -90,13 +99,22 @@ extension RuleEngine.MachineStep {
         let order = workOrder(tag: counter.workOrderTag)
         let quantity = Int64(clamping: pending.quantity)
         if carriesRunningOrder(order) {
-            if counter.event == .productionScrapped { state.workOrder?.scrap += quantity } else { state.workOrder?.good += quantity }
+            if counter.event == .productionScrapped {
+                state.workOrder?.scrap += quantity
+            } else {
+                state.workOrder?.good += quantity
+            }
         }
-        return Event(type: counter.event, subject: rule.name, time: pending.lastTime, data: [
-            "machine": .string(rule.name), "quantity": .int(quantity), "unit": .string(counter.unit),
-            "counter": ["tag": .string(counter.tag), "from": .int(Int64(bitPattern: pending.from)), "to": .int(Int64(bitPattern: pending.to))],
-            "work_order": order,
-        ])
+        return Event(
+            type: counter.event, subject: rule.name, time: pending.lastTime,
+            data: [
+                "machine": .string(rule.name), "quantity": .int(quantity), "unit": .string(counter.unit),
+                "counter": [
+                    "tag": .string(counter.tag), "from": .int(Int64(bitPattern: pending.from)),
+                    "to": .int(Int64(bitPattern: pending.to)),
+                ],
+                "work_order": order,
+            ])
     }
 
     mutating func consumption(_ material: RuleSet.Material, _ pending: RuleState.Pending<Double>) -> Event {
@@ -110,17 +128,20 @@ extension RuleEngine.MachineStep {
             if let i = running.materials.firstIndex(where: { $0.material == name }) {
                 running.materials[i].quantity += pending.quantity
             } else {
-                running.materials.append(.init(material: name, quantity: pending.quantity, unit: material.unit, integral: material.integral))
+                running.materials.append(
+                    .init(material: name, quantity: pending.quantity, unit: material.unit, integral: material.integral))
             }
             state.workOrder = running
         }
         let number = { (v: Double) -> JSONValue in material.integral ? .int(Int64(v)) : .double(v) }
-        return Event(type: .materialConsumed, subject: rule.name, time: pending.lastTime, data: [
-            "machine": .string(rule.name), "material": .string(name),
-            "lot": material.lotTag.flatMap { values[$0] }.flatMap(Self.orderText).map { .string($0) } ?? .null,
-            "quantity": number(pending.quantity), "unit": .string(material.unit),
-            "counter": ["tag": .string(material.tag), "from": number(pending.from), "to": number(pending.to)],
-            "work_order": order,
-        ])
+        return Event(
+            type: .materialConsumed, subject: rule.name, time: pending.lastTime,
+            data: [
+                "machine": .string(rule.name), "material": .string(name),
+                "lot": material.lotTag.flatMap { values[$0] }.flatMap(Self.orderText).map { .string($0) } ?? .null,
+                "quantity": number(pending.quantity), "unit": .string(material.unit),
+                "counter": ["tag": .string(material.tag), "from": number(pending.from), "to": number(pending.to)],
+                "work_order": order,
+            ])
     }
 }

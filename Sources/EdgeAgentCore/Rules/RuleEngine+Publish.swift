@@ -13,8 +13,12 @@ extension RuleEngine {
             }
         }
         state.published[sample.tag] = RuleState.Published(value: value, quality: sample.quality)
-        events.append(Event(type: .tagChanged, subject: sample.tag, time: sample.time, data: [
-            "tag": .string(sample.tag), "value": value?.json ?? .null, "quality": .string(sample.quality.rawValue),
-        ]))
+        events.append(
+            Event(
+                type: .tagChanged, subject: sample.tag, time: sample.time,
+                data: [
+                    "tag": .string(sample.tag), "value": value?.json ?? .null,
+                    "quality": .string(sample.quality.rawValue),
+                ]))
     }
 }

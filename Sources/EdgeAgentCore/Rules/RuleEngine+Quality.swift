@@ -15,7 +15,9 @@ extension RuleEngine.MachineStep {
     mutating func inspect(_ value: Double, check: MachineConfig.QualityCheck, at time: Timestamp) {
         let outside = Self.outside(value, check.condition)
         guard var open = state.checks[check.name] else {
-            if outside { state.checks[check.name] = RuleState.Check(since: time, value: value, extreme: value, raised: false) }
+            if outside {
+                state.checks[check.name] = RuleState.Check(since: time, value: value, extreme: value, raised: false)
+            }
             return
         }
         if !open.raised, !outside {
@@ -24,13 +26,18 @@ extension RuleEngine.MachineStep {
         }
         if open.raised, Self.clears(value, check.condition) {
             state.checks[check.name] = nil
-            events.append(Event(type: .qualityCleared, subject: rule.name, time: time, data: [
-                "machine": .string(rule.name), "check": .string(check.name), "exception_id": .string(exceptionID(check, open)),
-                "severity": .string(check.severity.rawValue), "started_at": .string(open.since.rfc3339), "ended_at": .string(time.rfc3339),
-                "duration_ms": .int(max(0, time.milliseconds - open.since.milliseconds)),
-                "extreme_value": check.condition == .flag ? .null : .double(open.extreme),
-                "reason_code": reason(check), "work_order": workOrder(tag: nil),
-            ]))
+            events.append(
+                Event(
+                    type: .qualityCleared, subject: rule.name, time: time,
+                    data: [
+                        "machine": .string(rule.name), "check": .string(check.name),
+                        "exception_id": .string(exceptionID(check, open)),
+                        "severity": .string(check.severity.rawValue), "started_at": .string(open.since.rfc3339),
+                        "ended_at": .string(time.rfc3339),
+                        "duration_ms": .int(max(0, time.milliseconds - open.since.milliseconds)),
+                        "extreme_value": check.condition == .flag ? .null : .double(open.extreme),
+                        "reason_code": reason(check), "work_order": workOrder(tag: nil),
+                    ]))
             return
         }
         if Self.beyond(value, check.condition) > Self.beyond(open.extreme, check.condition) {
@@ -42,16 +49,25 @@ extension RuleEngine.MachineStep {
     /// Raises a pending exception whose condition has held `min_duration` by `time`.
     mutating func raiseIfDue(_ check: MachineConfig.QualityCheck, at time: Timestamp) {
         guard var open = state.checks[check.name], !open.raised,
-              time.milliseconds - open.since.milliseconds >= check.minDuration.milliseconds else { return }
+            time.milliseconds - open.since.milliseconds >= check.minDuration.milliseconds
+        else { return }
         open.raised = true
         state.checks[check.name] = open
         var limits: (low: JSONValue, high: JSONValue) = (.null, .null)
-        if case let .limits(low, high, _) = check.condition { limits = (low.map { .double($0) } ?? .null, high.map { .double($0) } ?? .null) }
-        events.append(Event(type: .qualityRaised, subject: rule.name, time: open.since, data: [
-            "machine": .string(rule.name), "check": .string(check.name), "exception_id": .string(exceptionID(check, open)),
-            "severity": .string(check.severity.rawValue), "value": check.condition == .flag ? .bool(open.value != 0) : .double(open.value),
-            "low": limits.low, "high": limits.high, "reason_code": reason(check), "work_order": workOrder(tag: nil),
-        ]))
+        if case let .limits(low, high, _) = check.condition {
+            limits = (low.map { .double($0) } ?? .null, high.map { .double($0) } ?? .null)
+        }
+        events.append(
+            Event(
+                type: .qualityRaised, subject: rule.name, time: open.since,
+                data: [
+                    "machine": .string(rule.name), "check": .string(check.name),
+                    "exception_id": .string(exceptionID(check, open)),
+                    "severity": .string(check.severity.rawValue),
+                    "value": check.condition == .flag ? .bool(open.value != 0) : .double(open.value),
+                    "low": limits.low, "high": limits.high, "reason_code": reason(check),
+                    "work_order": workOrder(tag: nil),
+                ]))
     }
 
     /// Like `downtime_id`: the machine, the check and the start.
@@ -70,7 +86,8 @@ extension RuleEngine.MachineStep {
     static func clears(_ value: Double, _ condition: MachineConfig.QualityCheck.Condition) -> Bool {
         switch condition {
         case .flag: value == 0
-        case let .limits(low, high, hysteresis): value >= (low ?? -.infinity) + hysteresis && value <= (high ?? .infinity) - hysteresis
+        case let .limits(low, high, hysteresis):
+            value >= (low ?? -.infinity) + hysteresis && value <= (high ?? .infinity) - hysteresis
         }
     }
 

@@ -30,24 +30,40 @@ extension RuleEngine.MachineStep {
         flush(dueAt: nil)
         let previous = state.workOrder
         if var order = previous {
-            if let downtime = state.downtime, downtime.announced { order.downtimeMs += Self.overlap(downtime.startedAt, time, order) }
-            let materials: [(String, JSONValue)] = order.materials.map { total in
-                (total.material, ["quantity": total.integral ? .int(Int64(total.quantity)) : .double(total.quantity), "unit": .string(total.unit)])
+            if let downtime = state.downtime, downtime.announced {
+                order.downtimeMs += Self.overlap(downtime.startedAt, time, order)
             }
-            events.append(Event(type: .workOrderCompleted, subject: rule.name, time: time, data: [
-                "machine": .string(rule.name), "work_order": .string(order.id), "started_at": .string(order.startedAt.rfc3339),
-                "ended_at": .string(time.rfc3339), "duration_ms": .int(max(0, time.milliseconds - order.startedAt.milliseconds)),
-                "good": .int(order.good), "scrap": .int(order.scrap), "unit": .string(rule.countUnit),
-                "materials": .object(materials), "downtime_ms": .int(order.downtimeMs),
-            ]))
+            let materials: [(String, JSONValue)] = order.materials.map { total in
+                (
+                    total.material,
+                    [
+                        "quantity": total.integral ? .int(Int64(total.quantity)) : .double(total.quantity),
+                        "unit": .string(total.unit),
+                    ]
+                )
+            }
+            events.append(
+                Event(
+                    type: .workOrderCompleted, subject: rule.name, time: time,
+                    data: [
+                        "machine": .string(rule.name), "work_order": .string(order.id),
+                        "started_at": .string(order.startedAt.rfc3339),
+                        "ended_at": .string(time.rfc3339),
+                        "duration_ms": .int(max(0, time.milliseconds - order.startedAt.milliseconds)),
+                        "good": .int(order.good), "scrap": .int(order.scrap), "unit": .string(rule.countUnit),
+                        "materials": .object(materials), "downtime_ms": .int(order.downtimeMs),
+                    ]))
         }
         state.orderValue = value
         state.workOrder = value.isEmpty ? nil : RuleState.WorkOrder(id: value, startedAt: time)
         if !value.isEmpty {
-            events.append(Event(type: .workOrderStarted, subject: rule.name, time: time, data: [
-                "machine": .string(rule.name), "work_order": .string(value),
-                "previous_work_order": previous.map { .string($0.id) } ?? .null,
-            ]))
+            events.append(
+                Event(
+                    type: .workOrderStarted, subject: rule.name, time: time,
+                    data: [
+                        "machine": .string(rule.name), "work_order": .string(value),
+                        "previous_work_order": previous.map { .string($0.id) } ?? .null,
+                    ]))
         }
     }
 

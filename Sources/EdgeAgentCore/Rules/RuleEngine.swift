@@ -57,7 +57,9 @@ public struct RuleEngine: Sendable {
 
     /// Runs `body` on one machine's state, moved out of `state` and back (no copy), so a rule
     /// looks its state up once per reading rather than once per counter, material and check.
-    private mutating func run(_ machine: RuleSet.Machine, into events: inout [Event], _ body: (inout MachineStep) -> Void) {
+    private mutating func run(
+        _ machine: RuleSet.Machine, into events: inout [Event], _ body: (inout MachineStep) -> Void
+    ) {
         var step = MachineStep(rule: machine, values: state.values, events: events)
         events = []
         swap(&step.state, &state.machines[machine.name, default: RuleState.Machine()])
@@ -113,7 +115,8 @@ public struct RuleEngine: Sendable {
         /// Announcements, raises and flushes whose time has come.
         mutating func due(at time: Timestamp) {
             if let stateRule = rule.state, var downtime = state.downtime, !downtime.announced,
-               time.milliseconds - downtime.startedAt.milliseconds >= stateRule.minDowntime.milliseconds {
+                time.milliseconds - downtime.startedAt.milliseconds >= stateRule.minDowntime.milliseconds
+            {
                 downtime.announced = true
                 state.downtime = downtime
                 events.append(downtimeStarted(downtime))

@@ -9,8 +9,10 @@ public struct RuleSet: Sendable {
         public var materials: [Material]
         public var quality: [MachineConfig.QualityCheck]
 
-        public init(name: String, state: MachineConfig.StateRule? = nil, counters: [Counter] = [], workOrderTag: String? = nil,
-                    materials: [Material] = [], quality: [MachineConfig.QualityCheck] = []) {
+        public init(
+            name: String, state: MachineConfig.StateRule? = nil, counters: [Counter] = [], workOrderTag: String? = nil,
+            materials: [Material] = [], quality: [MachineConfig.QualityCheck] = []
+        ) {
             self.name = name
             self.state = state
             // A counter reading the machine's own order tag follows the order the machine runs.
@@ -39,8 +41,10 @@ public struct RuleSet: Sendable {
         public var integral: Bool
         public var minInterval: Int64
 
-        public init(tag: String, material: MachineConfig.MaterialRule.Material, lotTag: String? = nil, unit: String = "kg",
-                    range: Double? = nil, integral: Bool = false, minInterval: Int64 = 0) {
+        public init(
+            tag: String, material: MachineConfig.MaterialRule.Material, lotTag: String? = nil, unit: String = "kg",
+            range: Double? = nil, integral: Bool = false, minInterval: Int64 = 0
+        ) {
             self.tag = tag
             self.material = material
             self.lotTag = lotTag
@@ -60,8 +64,10 @@ public struct RuleSet: Sendable {
         public var workOrderTag: String?
         public var minInterval: Int64
 
-        public init(tag: String, event: EventType = .productionCompleted, unit: String = "pcs", range: UInt64? = nil,
-                    workOrderTag: String? = nil, minInterval: Int64 = 0) {
+        public init(
+            tag: String, event: EventType = .productionCompleted, unit: String = "pcs", range: UInt64? = nil,
+            workOrderTag: String? = nil, minInterval: Int64 = 0
+        ) {
             self.tag = tag
             self.event = event
             self.unit = unit
@@ -101,17 +107,23 @@ public struct RuleSet: Sendable {
         let types = tags.mapValues(\.type)
         let published = tags.filter { $0.value.publish == .on_change }.mapValues(\.deadband)
         let machines = config.machines.map { machine in
-            Machine(name: machine.name, state: machine.state, counters: machine.counters.map { counter in
-                Counter(tag: counter.tag, event: counter.event, unit: counter.unit,
+            Machine(
+                name: machine.name, state: machine.state,
+                counters: machine.counters.map { counter in
+                    Counter(
+                        tag: counter.tag, event: counter.event, unit: counter.unit,
                         range: counter.rollover ?? types[counter.tag].flatMap(Self.range(of:)),
                         workOrderTag: counter.workOrderTag, minInterval: counter.minInterval.milliseconds)
-            }, workOrderTag: machine.workOrderTag, materials: machine.materials.map { material in
-                // Historian values and float registers are real numbers; integer registers whole ones.
-                let integral = types[material.tag].map { $0 != .float32 && $0 != .float64 } ?? false
-                return Material(tag: material.tag, material: material.material, lotTag: material.lotTag, unit: material.unit,
-                                range: material.rollover ?? (integral ? types[material.tag].flatMap(Self.range(of:)).map { Double($0) } : nil),
-                                integral: integral, minInterval: material.minInterval.milliseconds)
-            }, quality: machine.quality)
+                }, workOrderTag: machine.workOrderTag,
+                materials: machine.materials.map { material in
+                    // Historian values and float registers are real numbers; integer registers whole ones.
+                    let integral = types[material.tag].map { $0 != .float32 && $0 != .float64 } ?? false
+                    return Material(
+                        tag: material.tag, material: material.material, lotTag: material.lotTag, unit: material.unit,
+                        range: material.rollover
+                            ?? (integral ? types[material.tag].flatMap(Self.range(of:)).map { Double($0) } : nil),
+                        integral: integral, minInterval: material.minInterval.milliseconds)
+                }, quality: machine.quality)
         }
         self.init(machines: machines, published: published)
     }

@@ -48,7 +48,10 @@ public struct RuleState: Codable, Equatable, Sendable {
         /// Whether `machine.downtime.started` went out (it waits for `min_downtime`).
         public var announced: Bool
 
-        public init(id: String, startedAt: Timestamp, openingState: String, lastState: String, reasonAtStart: Int64?, announced: Bool) {
+        public init(
+            id: String, startedAt: Timestamp, openingState: String, lastState: String, reasonAtStart: Int64?,
+            announced: Bool
+        ) {
             self.id = id
             self.startedAt = startedAt
             self.openingState = openingState

@@ -58,13 +58,17 @@ public final class Demo: Sendable {
         // The line starts once the agent has its baselines (its first state of every machine is
         // in), so the simulator's counts from zero are the ground truth of what the agent must report.
         let baseline = ContinuousClock.now + .seconds(15)
-        while received.withLock({ $0.byType["machine.state.changed"] ?? 0 }) < config.machines.count, ContinuousClock.now < baseline,
-              !agentDone.load(ordering: .relaxed) {
+        while received.withLock({ $0.byType["machine.state.changed"] ?? 0 }) < config.machines.count,
+            ContinuousClock.now < baseline,
+            !agentDone.load(ordering: .relaxed)
+        {
             try? await Task.sleep(for: .milliseconds(50))
         }
         let outbox: Confined<OutboxDatabase>
         do {
-            outbox = try await Confined(opening: { [options = config.outboxOptions] in try OutboxDatabase.openExisting(options) })
+            outbox = try await Confined(opening: { [options = config.outboxOptions] in
+                try OutboxDatabase.openExisting(options)
+            })
         } catch {
             stop.finish()
             _ = try await agent.value  // the agent's own failure, if it could not start
@@ -78,9 +82,10 @@ public final class Demo: Sendable {
         while !agentDone.load(ordering: .relaxed) {  // Ctrl-C stops the agent
             try? await Task.sleep(for: .seconds(1))
             let (status, appended) = try await outbox.run { (try $0.status(), try $0.newestSequence()) }
-            let seen = DemoCourse.Seen(elapsed: ContinuousClock.now - start, pending: status.sinks.values.map(\.pending).max() ?? 0,
-                                       oldestWait: status.sinks.values.compactMap(\.oldest_pending_age_s).max() ?? 0,
-                                       newEvents: appended - lastAppended)
+            let seen = DemoCourse.Seen(
+                elapsed: ContinuousClock.now - start, pending: status.sinks.values.map(\.pending).max() ?? 0,
+                oldestWait: status.sinks.values.compactMap(\.oldest_pending_age_s).max() ?? 0,
+                newEvents: appended - lastAppended)
             lastAppended = appended
             let actions = course.next(seen)
             for action in actions {
@@ -99,13 +104,14 @@ public final class Demo: Sendable {
                 }
             }
             let counts = received.withLock { $0.byType }
-            screen.show([
-                "edge-agent demo  \(Int(seen.elapsed.seconds))s  (Ctrl-C ends it)",
-                "sink \(config.sinks[0].name): \(course.phase.rawValue)",
-                "appended: \(appended) events, \(seen.newEvents) events/s",
-                "backlog:  \(seen.pending) pending in the outbox",
-                "received: \(counts.values.reduce(0, +)) unique events",
-            ] + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" })
+            screen.show(
+                [
+                    "edge-agent demo  \(Int(seen.elapsed.seconds))s  (Ctrl-C ends it)",
+                    "sink \(config.sinks[0].name): \(course.phase.rawValue)",
+                    "appended: \(appended) events, \(seen.newEvents) events/s",
+                    "backlog:  \(seen.pending) pending in the outbox",
+                    "received: \(counts.values.reduce(0, +)) unique events",
+                ] + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" })
             if actions.contains(.finish) { break }
         }
         stop.finish()
@@ -124,7 +130,9 @@ public final class Demo: Sendable {
         summary.received = tally.byType.values.reduce(0, +)
         summary.latest = tally.latest.keys.sorted().map { "  \($0): \(tally.latest[$0]!)" }
         // Only a line that was stopped at the end has a truth to hold: Ctrl-C leaves it mid-cycle.
-        summary.truth = course.lineStopped == nil ? ["  (stopped early: the line was still running)"]
+        summary.truth =
+            course.lineStopped == nil
+            ? ["  (stopped early: the line was still running)"]
             : Self.truth(config: config, line: simulator.line, elapsed: simulator.elapsed, tally: tally)
         return summary
     }
@@ -140,11 +148,15 @@ public final class Demo: Sendable {
             config = try ConfigLoader.load(path: options.config)
             config.agent.dataDir = options.directory + "/data"
             config.agent.httpListen = nil
-            guard case let .tcp(host, port)? = config.devices.first?.transport, let simulator = HostPort("\(host):\(port)") else {
+            guard case let .tcp(host, port)? = config.devices.first?.transport,
+                let simulator = HostPort("\(host):\(port)")
+            else {
                 throw DemoError("the demo configuration needs a Modbus TCP device for the simulator to play")
             }
-            guard case let .http(http)? = config.sinks.first?.kind, let url = URL(string: http.url), let port = url.port,
-                  let receiver = HostPort("\(url.host ?? "127.0.0.1"):\(port)") else {
+            guard case let .http(http)? = config.sinks.first?.kind, let url = URL(string: http.url),
+                let port = url.port,
+                let receiver = HostPort("\(url.host ?? "127.0.0.1"):\(port)")
+            else {
                 throw DemoError("the demo configuration needs an HTTP sink with a port for the reference receiver")
             }
             simulatorAddress = simulator
@@ -160,14 +172,17 @@ public final class Demo: Sendable {
     static func truth(config: AgentConfig, line: LineSimulator, elapsed: Int64, tally: DemoTally) -> [String] {
         config.machines.flatMap { machine -> [String] in
             guard let index = SimulatorScenario.demo.machines.firstIndex(where: { $0.name == machine.name }),
-                  let rule = machine.state, case let .map(_, codes) = rule.source else { return [] }
-            let downtimeStates = Set(codes.filter { rule.downtime.contains($0.state) }.map { UInt16(truncatingIfNeeded: $0.code) })
+                let rule = machine.state, case let .map(_, codes) = rule.source
+            else { return [] }
+            let downtimeStates = Set(
+                codes.filter { rule.downtime.contains($0.state) }.map { UInt16(truncatingIfNeeded: $0.code) })
             var high = Double.infinity, minDuration: Int64 = 0
             if let check = machine.quality.first, case let .limits(_, h?, _) = check.condition {
                 (high, minDuration) = (h, check.minDuration.milliseconds)
             }
-            let truth = line.truth(machine: index, elapsed: elapsed, downtimeStates: downtimeStates,
-                                   minDowntime: rule.minDowntime.milliseconds, high: high, minDuration: minDuration)
+            let truth = line.truth(
+                machine: index, elapsed: elapsed, downtimeStates: downtimeStates,
+                minDowntime: rule.minDowntime.milliseconds, high: high, minDuration: minDuration)
             return tally.compared(machine: machine.name, with: truth, unit: machine.materials.first?.unit ?? "kg")
         }
     }
@@ -191,7 +206,10 @@ public final class DemoScreen: Sendable {
     public func show(_ lines: [String]) {
         var out = ""
         if tty {
-            let previous = drawn.withLock { old in defer { old = lines.count }; return old }
+            let previous = drawn.withLock { old in
+                defer { old = lines.count }
+                return old
+            }
             if previous > 0 { out += "\u{1B}[\(previous)A" }
             out += lines.map { "\u{1B}[2K" + $0 }.joined(separator: "\n") + "\n"
         } else {

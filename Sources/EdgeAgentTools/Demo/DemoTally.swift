@@ -19,7 +19,8 @@ public struct DemoTally: Sendable {
     /// Adds one received CloudEvent (its JSON text); text that is not one is ignored.
     public mutating func add(_ text: some StringProtocol) {
         guard let event = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let type = event["type"] as? String else { return }
+            let type = event["type"] as? String
+        else { return }
         let data = event["data"] as? [String: Any] ?? [:]
         let machine = data["machine"] as? String ?? ""
         byType[type, default: 0] += 1
@@ -35,7 +36,9 @@ public struct DemoTally: Sendable {
         case "work_order.completed":
             let materials = (data["materials"] as? [String: Any] ?? [:]).values
                 .compactMap { (($0 as? [String: Any])?["quantity"] as? NSNumber)?.doubleValue }.reduce(0, +)
-            completedOrders[data["work_order"] as? String ?? ""] = ((data["good"] as? NSNumber)?.int64Value ?? 0, materials)
+            completedOrders[data["work_order"] as? String ?? ""] = (
+                (data["good"] as? NSNumber)?.int64Value ?? 0, materials
+            )
         default: break
         }
     }
@@ -53,24 +56,37 @@ public struct DemoTally: Sendable {
 
     /// Lines holding the simulator's ground truth for `machine` beside what was received.
     public func compared(machine: String, with truth: LineSimulator.Truth, unit: String = "kg") -> [String] {
-        func line(_ what: String, _ real: some Numeric & CustomStringConvertible, _ got: some Numeric & CustomStringConvertible,
-                  _ same: Bool) -> String {
+        func line(
+            _ what: String, _ real: some Numeric & CustomStringConvertible,
+            _ got: some Numeric & CustomStringConvertible,
+            _ same: Bool
+        ) -> String {
             "  \(machine) \(what): \(real) played, \(got) received  \(same ? "=" : "≠ MISMATCH")"
         }
-        var lines = [line("parts made", truth.parts, parts[machine] ?? 0, Int64(truth.parts) == parts[machine] ?? 0),
-                     line("downtimes", truth.downtimes, downtimes[machine] ?? 0, truth.downtimes == downtimes[machine] ?? 0)]
+        var lines = [
+            line("parts made", truth.parts, parts[machine] ?? 0, Int64(truth.parts) == parts[machine] ?? 0),
+            line("downtimes", truth.downtimes, downtimes[machine] ?? 0, truth.downtimes == downtimes[machine] ?? 0),
+        ]
         if truth.resin > 0 || consumed[machine] != nil {
-            lines.append(line("resin used (\(unit))", truth.resin, Int64(consumed[machine] ?? 0), Double(truth.resin) == consumed[machine] ?? 0))
+            lines.append(
+                line(
+                    "resin used (\(unit))", truth.resin, Int64(consumed[machine] ?? 0),
+                    Double(truth.resin) == consumed[machine] ?? 0))
         }
         if truth.excursions > 0 || exceptions[machine] != nil {
-            lines.append(line("melt excursions", truth.excursions, exceptions[machine] ?? 0, truth.excursions == exceptions[machine] ?? 0))
+            lines.append(
+                line(
+                    "melt excursions", truth.excursions, exceptions[machine] ?? 0,
+                    truth.excursions == exceptions[machine] ?? 0))
         }
         for order in truth.completedOrders {
             let got = completedOrders[order.id]
             let same = got.map { $0.good == Int64(order.parts) && $0.materials == Double(order.resin) } ?? false
-            lines.append("  \(machine) order \(order.id): \(order.parts) parts and \(order.resin) \(unit) played, "
-                             + (got.map { "\($0.good) parts and \(Int64($0.materials)) \(unit) in work_order.completed" } ?? "not completed")
-                             + "  \(same ? "=" : "≠ MISMATCH")")
+            lines.append(
+                "  \(machine) order \(order.id): \(order.parts) parts and \(order.resin) \(unit) played, "
+                    + (got.map { "\($0.good) parts and \(Int64($0.materials)) \(unit) in work_order.completed" }
+                        ?? "not completed")
+                    + "  \(same ? "=" : "≠ MISMATCH")")
         }
         return lines
     }

@@ -24,7 +24,8 @@ public final class Receiver: Sendable {
             do {
                 let fresh = try await store.run { try $0.store(items) }
                 if !fresh.isEmpty { output(fresh.map(\.text).joined(separator: "\n") + "\n") }
-                return .init(.ok, "{\"accepted\":\(items.count),\"new\":\(fresh.count)}\n", contentType: "application/json")
+                return .init(
+                    .ok, "{\"accepted\":\(items.count),\"new\":\(fresh.count)}\n", contentType: "application/json")
             } catch {
                 return .init(.serviceUnavailable, "\(error)\n")
             }

@@ -10,7 +10,8 @@ public final class ReceiverStore {
         db = try SQLiteConnection(path: path)
         try db.execute("PRAGMA journal_mode=WAL")
         try db.execute("PRAGMA synchronous=NORMAL")
-        try db.execute("""
+        try db.execute(
+            """
             CREATE TABLE IF NOT EXISTS events(
                 source TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, received_ms INTEGER NOT NULL,
                 PRIMARY KEY(source, id)) WITHOUT ROWID

@@ -25,8 +25,11 @@ public struct LineSimulator: Sendable {
     public init(_ scenario: SimulatorScenario) throws {
         func duration(_ text: String, _ path: String, key: String) throws -> Int64 {
             guard let d = ConfigValues.duration(text), d > .zero else {
-                throw ConfigError(issues: [ConfigIssue(file: "scenario", line: 1, column: 1, path: path,
-                                                       message: "'\(key)' must be a duration such as 20s, found '\(text)'")])
+                throw ConfigError(issues: [
+                    ConfigIssue(
+                        file: "scenario", line: 1, column: 1, path: path,
+                        message: "'\(key)' must be a duration such as 20s, found '\(text)'")
+                ])
             }
             return d.milliseconds
         }
@@ -37,10 +40,17 @@ public struct LineSimulator: Sendable {
                 total += (phase.rate ?? 0) * Double(ms) / 1000
                 return total
             }
-            return Plan(machine: machine, lengths: lengths, partsAfter: partsAfter,
-                        orderLength: try machine.order_length.map { try duration($0, "machines.\(machine.name)", key: "order_length") },
-                        melt: try machine.melt.map { (try duration($0.at, "machines.\(machine.name).melt", key: "at"),
-                                                      try duration($0.for, "machines.\(machine.name).melt", key: "for")) })
+            return Plan(
+                machine: machine, lengths: lengths, partsAfter: partsAfter,
+                orderLength: try machine.order_length.map {
+                    try duration($0, "machines.\(machine.name)", key: "order_length")
+                },
+                melt: try machine.melt.map {
+                    (
+                        try duration($0.at, "machines.\(machine.name).melt", key: "at"),
+                        try duration($0.for, "machines.\(machine.name).melt", key: "for")
+                    )
+                })
         }
         endState = scenario.end_state ?? 2
     }
@@ -65,7 +75,9 @@ public struct LineSimulator: Sendable {
 
     /// Whole kg of resin used by `elapsed` ms: it follows the parts made.
     public func resin(machine index: Int, elapsed: Int64) -> UInt64 {
-        UInt64((Double(position(machine: index, elapsed: elapsed).parts) * (plans[index].machine.resin_per_part ?? 0)).rounded(.down))
+        UInt64(
+            (Double(position(machine: index, elapsed: elapsed).parts) * (plans[index].machine.resin_per_part ?? 0))
+                .rounded(.down))
     }
 
     /// The order running at `elapsed` ms ("" for none): each runs `order_length`, the last one stays.
@@ -93,14 +105,22 @@ public struct LineSimulator: Sendable {
             let machine = plans[i].machine
             let (phase, parts) = position(machine: i, elapsed: elapsed)
             var writes = [Write(address: machine.registers.state, values: [ended ? endState : phase.state])]
-            if let reason = machine.registers.reason { writes.append(Write(address: reason, values: [ended ? 0 : phase.reason ?? 0])) }
+            if let reason = machine.registers.reason {
+                writes.append(Write(address: reason, values: [ended ? 0 : phase.reason ?? 0]))
+            }
             if let counter = machine.registers.counter {
-                writes.append(Write(address: counter, values: [UInt16(truncatingIfNeeded: UInt64(machine.counter_start ?? 0) + parts)]))
+                writes.append(
+                    Write(
+                        address: counter,
+                        values: [UInt16(truncatingIfNeeded: UInt64(machine.counter_start ?? 0) + parts)]))
             }
             if let address = machine.registers.work_order, let order = order(machine: i, elapsed: elapsed) {
                 var bytes = Array(order.utf8.prefix(16))
                 bytes += [UInt8](repeating: 0, count: 16 - bytes.count)
-                writes.append(Write(address: address, values: stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }))
+                writes.append(
+                    Write(
+                        address: address,
+                        values: stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }))
             }
             if let address = machine.registers.resin {
                 let kg = UInt32(truncatingIfNeeded: resin(machine: i, elapsed: elapsed))
@@ -144,8 +164,10 @@ public struct LineSimulator: Sendable {
         }
     }
 
-    public func truth(machine index: Int, elapsed: Int64, downtimeStates: Set<UInt16>, minDowntime: Int64,
-                      high: Double = .infinity, minDuration: Int64 = 0) -> Truth {
+    public func truth(
+        machine index: Int, elapsed: Int64, downtimeStates: Set<UInt16>, minDowntime: Int64,
+        high: Double = .infinity, minDuration: Int64 = 0
+    ) -> Truth {
         let plan = plans[index]
         // Downtimes: walk the phases as played.
         var downtimes = 0
@@ -178,13 +200,19 @@ public struct LineSimulator: Sendable {
         var completed: [Truth.Order] = []
         if let length = plan.orderLength {
             let orders = plan.machine.orders
-            for (i, id) in orders.enumerated() where i + 1 < orders.count && !id.isEmpty && Int64(i + 1) * length <= elapsed {
+            for (i, id) in orders.enumerated()
+            where i + 1 < orders.count && !id.isEmpty && Int64(i + 1) * length <= elapsed {
                 let (from, to) = (Int64(i) * length, Int64(i + 1) * length)
-                completed.append(.init(id: id, parts: position(machine: index, elapsed: to).parts - position(machine: index, elapsed: from).parts,
-                                       resin: resin(machine: index, elapsed: to) - resin(machine: index, elapsed: from)))
+                completed.append(
+                    .init(
+                        id: id,
+                        parts: position(machine: index, elapsed: to).parts
+                            - position(machine: index, elapsed: from).parts,
+                        resin: resin(machine: index, elapsed: to) - resin(machine: index, elapsed: from)))
             }
         }
-        return Truth(parts: position(machine: index, elapsed: elapsed).parts, resin: resin(machine: index, elapsed: elapsed),
-                     downtimes: downtimes, excursions: excursions, completedOrders: completed)
+        return Truth(
+            parts: position(machine: index, elapsed: elapsed).parts, resin: resin(machine: index, elapsed: elapsed),
+            downtimes: downtimes, excursions: excursions, completedOrders: completed)
     }
 }

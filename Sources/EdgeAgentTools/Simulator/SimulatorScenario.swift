@@ -73,7 +73,9 @@ public struct SimulatorScenario: Decodable, Sendable {
 
     public static func load(path: String) throws -> SimulatorScenario {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(issues: [ConfigIssue(file: path, line: 1, column: 1, path: "", message: "cannot read the file")])
+            throw ConfigError(issues: [
+                ConfigIssue(file: path, line: 1, column: 1, path: "", message: "cannot read the file")
+            ])
         }
         return try parse(String(decoding: data, as: UTF8.self))
     }
@@ -86,17 +88,24 @@ public struct SimulatorScenario: Decodable, Sendable {
     /// press-1 also uses resin, runs hot once (14 s to 23 s) and changes its order during its
     /// first setup (35 s).
     public static let demo = SimulatorScenario(machines: [
-        Machine(name: "press-1", registers: Registers(state: 100, reason: 101, counter: 102, work_order: 120, resin: 130, melt: 150),
-                counter_start: 65000, work_orders: ["WO-2026-0815", "WO-2026-0817"], order_length: "35s", resin_per_part: 0.5,
-                melt: Melt(nominal: 245, peak: 268, at: "14s", for: "9s"), repeat: true, phases: [
-                    Phase(state: 1, for: "12s", reason: nil, rate: 4), Phase(state: 0, for: "3s", reason: 12, rate: nil),
-                    Phase(state: 1, for: "10s", reason: nil, rate: 4), Phase(state: 3, for: "8s", reason: 31, rate: nil),
-                    Phase(state: 4, for: "5s", reason: nil, rate: nil), Phase(state: 2, for: "4s", reason: nil, rate: nil),
-                ]),
-        Machine(name: "press-2", registers: Registers(state: 200, reason: 201, counter: 202, work_order: 220, resin: nil, melt: nil),
-                counter_start: 100, work_order: "WO-2026-0816", repeat: true, phases: [
-                    Phase(state: 1, for: "20s", reason: nil, rate: 2.5), Phase(state: 0, for: "9s", reason: 7, rate: nil),
-                    Phase(state: 1, for: "15s", reason: nil, rate: 2.5), Phase(state: 2, for: "6s", reason: nil, rate: nil),
-                ]),
+        Machine(
+            name: "press-1",
+            registers: Registers(state: 100, reason: 101, counter: 102, work_order: 120, resin: 130, melt: 150),
+            counter_start: 65000, work_orders: ["WO-2026-0815", "WO-2026-0817"], order_length: "35s",
+            resin_per_part: 0.5,
+            melt: Melt(nominal: 245, peak: 268, at: "14s", for: "9s"), repeat: true,
+            phases: [
+                Phase(state: 1, for: "12s", reason: nil, rate: 4), Phase(state: 0, for: "3s", reason: 12, rate: nil),
+                Phase(state: 1, for: "10s", reason: nil, rate: 4), Phase(state: 3, for: "8s", reason: 31, rate: nil),
+                Phase(state: 4, for: "5s", reason: nil, rate: nil), Phase(state: 2, for: "4s", reason: nil, rate: nil),
+            ]),
+        Machine(
+            name: "press-2",
+            registers: Registers(state: 200, reason: 201, counter: 202, work_order: 220, resin: nil, melt: nil),
+            counter_start: 100, work_order: "WO-2026-0816", repeat: true,
+            phases: [
+                Phase(state: 1, for: "20s", reason: nil, rate: 2.5), Phase(state: 0, for: "9s", reason: 7, rate: nil),
+                Phase(state: 1, for: "15s", reason: nil, rate: 2.5), Phase(state: 2, for: "6s", reason: nil, rate: nil),
+            ]),
     ])
 }

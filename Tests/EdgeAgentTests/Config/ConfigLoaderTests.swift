@@ -8,8 +8,9 @@ import Testing
     @Test func readsTheSpecExampleCompletely() throws {
         let dir = TemporaryDirectory()
         let tokenFile = dir.write("token", "s3cret\n")
-        let config = try ConfigLoader.parse(Fixtures.text("configs/spec-example.yaml"), file: "spec-example.yaml",
-                                            environment: ["MW_API_KEY": "key-1", "TOKEN_FILE": tokenFile])
+        let config = try ConfigLoader.parse(
+            Fixtures.text("configs/spec-example.yaml"), file: "spec-example.yaml",
+            environment: ["MW_API_KEY": "key-1", "TOKEN_FILE": tokenFile])
         #expect(config.source == "/sites/plant-a/lines/line-7/agents/line7-edge")
         #expect(config.agent.httpListen == "127.0.0.1:9108")
         let press = try #require(config.devices.first)
@@ -31,7 +32,8 @@ import Testing
         #expect(resin.rollover == 1_000_000 && resin.minInterval == .seconds(60))
         let checks = config.machines[0].quality
         #expect(checks.map(\.name) == ["melt_temp", "reject_gate"])
-        #expect(checks[0].condition == .limits(low: 230, high: 260, hysteresis: 2) && checks[0].minDuration == .seconds(5))
+        #expect(
+            checks[0].condition == .limits(low: 230, high: 260, hysteresis: 2) && checks[0].minDuration == .seconds(5))
         #expect(checks[0].severity == .major && checks[1].severity == .critical)
         #expect(checks[1].condition == .flag && checks[1].reasonTag == "press-1.qa_code")
         let rules = RuleSet(config: config)
@@ -39,19 +41,28 @@ import Testing
         #expect(rules.machines[0].counters[0].workOrderTag == nil, "the counter follows the machine's running order")
         var unconfigured = config
         unconfigured.machines[0].materials[0].rollover = nil
-        #expect(RuleSet(config: unconfigured).machines[0].materials[0].range == 4_294_967_296, "a uint32 totalizer wraps at 2^32")
-        guard case let .http(http) = config.sinks[0].kind else { Issue.record("first sink is HTTP"); return }
+        #expect(
+            RuleSet(config: unconfigured).machines[0].materials[0].range == 4_294_967_296,
+            "a uint32 totalizer wraps at 2^32")
+        guard case let .http(http) = config.sinks[0].kind else {
+            Issue.record("first sink is HTTP")
+            return
+        }
         #expect(http.bearerToken == "s3cret")
         #expect(http.headers.first?.value == "key-1")
         #expect(config.sinks[0].rateLimit == 2000)
         #expect(config.sinks[0].types.matches("machine.state.changed") && !config.sinks[0].types.matches("tag.changed"))
-        guard case let .mqtt(mqtt) = config.sinks[1].kind else { Issue.record("second sink is MQTT"); return }
+        guard case let .mqtt(mqtt) = config.sinks[1].kind else {
+            Issue.record("second sink is MQTT")
+            return
+        }
         #expect(mqtt.password == "s3cret" && mqtt.qos == 1)
         #expect(config.outbox.maxSize == 1 << 30 && config.outbox.retainDelivered == .seconds(86400))
     }
 
     @Test func appliesDefaults() throws {
-        let config = try ConfigLoader.parse("""
+        let config = try ConfigLoader.parse(
+            """
             version: 1
             agent: { id: a, site: s, line: l }
             sinks: [ { name: mw, http: { url: "http://127.0.0.1:8080/e" } } ]
@@ -80,7 +91,8 @@ import Testing
     /// Historian values are numbers without a register type: a totalizer fed by a historian is a
     /// real number with no rollover, and a check without limits reads its tag as a flag (1/0).
     @Test func historianTagsFeedMaterialsAndChecksAsNumbers() throws {
-        let config = try ConfigLoader.parse("""
+        let config = try ConfigLoader.parse(
+            """
             version: 1
             agent: { id: a, site: s, line: l }
             historian:
@@ -111,7 +123,10 @@ import Testing
             outbox: { retain_delivered: 72h, max_size: 2GiB }
             """
         let config = try ConfigLoader.parse(yaml, file: "d.yaml")
-        guard case let .http(http) = config.sinks[0].kind else { Issue.record("the sink is HTTP"); return }
+        guard case let .http(http) = config.sinks[0].kind else {
+            Issue.record("the sink is HTTP")
+            return
+        }
         #expect(http.timeout == .seconds(90))
         #expect(config.sinks[0].batch.maxBytes == 512 * 1024)
         #expect(config.sinks[0].batch.linger == .zero)
@@ -126,14 +141,18 @@ import Testing
             sinks: [ { name: mw, http: { url: "http://h/e", bearer_token_file: /nonexistent/token } } ]
             """
         let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "s.yaml") }
-        #expect(error?.description == "s.yaml:3:68: sinks[0].http.bearer_token_file: cannot read the secret file /nonexistent/token")
+        #expect(
+            error?.description
+                == "s.yaml:3:68: sinks[0].http.bearer_token_file: cannot read the secret file /nonexistent/token")
     }
 
     @Test func theGoldenFolderHoldsEveryBadConfigCase() {
         let cases = Fixtures.files(in: "bad-configs", ending: ".yaml")
         #expect(cases.count == 5, "bad-configs: \(cases)")
         for name in cases {
-            #expect(FileManager.default.fileExists(atPath: Fixtures.path("bad-configs/" + name.replacingOccurrences(of: ".yaml", with: ".errors"))))
+            #expect(
+                FileManager.default.fileExists(
+                    atPath: Fixtures.path("bad-configs/" + name.replacingOccurrences(of: ".yaml", with: ".errors"))))
         }
     }
 
@@ -146,12 +165,16 @@ import Testing
             sinks: [ { name: mw, http: { url: "http://h/e", headers: { X-Tenant: "${EDGE_TEST_TENANT}", X-Api-Key_file: \(key) } } } ]
             """
         let config = try ConfigLoader.parse(yaml, file: "h.yaml", environment: ["EDGE_TEST_TENANT": "plant-a"])
-        guard case let .http(http) = config.sinks[0].kind else { Issue.record("the sink is HTTP"); return }
+        guard case let .http(http) = config.sinks[0].kind else {
+            Issue.record("the sink is HTTP")
+            return
+        }
         #expect(http.headers.map { "\($0.name)=\($0.value)" } == ["X-Tenant=plant-a", "X-Api-Key=s3cret"])
         let missing = yaml.replacingOccurrences(of: key, with: dir.path + "/none")
         let error = #expect(throws: ConfigError.self) {
             try ConfigLoader.parse(missing, file: "h.yaml", environment: ["EDGE_TEST_TENANT": "plant-a"])
         }
-        #expect(error?.description.contains("sinks[0].http.headers.X-Api-Key_file: cannot read the secret file") == true)
+        #expect(
+            error?.description.contains("sinks[0].http.headers.X-Api-Key_file: cannot read the secret file") == true)
     }
 }

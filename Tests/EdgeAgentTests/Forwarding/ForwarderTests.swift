@@ -34,7 +34,12 @@ final class ScriptedSink: EventSink {
         }
     }
 
-    func probe() async -> Bool { log.withLock { $0.probes += 1; return $0.reachable } }
+    func probe() async -> Bool {
+        log.withLock {
+            $0.probes += 1
+            return $0.reachable
+        }
+    }
     func shutdown() async {}
     var snapshot: Log { log.withLock { $0 } }
 }
@@ -47,8 +52,10 @@ final class ScriptedSink: EventSink {
     let faults = OutboxFaults()
 
     /// Appends `count` events (sequences 2...count+1 after outbox.created) and builds the forwarder.
-    func rig(_ count: Int, retry: SinkConfig.Retry = .init(), linger: Duration = .zero, maxEvents: Int = 500,
-             _ script: @escaping @Sendable (Int, [Int64]) -> DeliveryOutcome) async throws -> (Forwarder, ScriptedSink, OutboxWriter) {
+    func rig(
+        _ count: Int, retry: SinkConfig.Retry = .init(), linger: Duration = .zero, maxEvents: Int = 500,
+        _ script: @escaping @Sendable (Int, [Int64]) -> DeliveryOutcome
+    ) async throws -> (Forwarder, ScriptedSink, OutboxWriter) {
         var opts = options(dir)
         opts.faults = faults
         let writer = try await OutboxWriter(options: opts)
@@ -58,7 +65,8 @@ final class ScriptedSink: EventSink {
         config.batch.linger = linger
         config.batch.maxEvents = maxEvents
         let sink = ScriptedSink(script)
-        let forwarder = Forwarder(config: config, sink: sink, writer: writer, logger: Logger(label: "test"), clock: clock)
+        let forwarder = Forwarder(
+            config: config, sink: sink, writer: writer, logger: Logger(label: "test"), clock: clock)
         return (forwarder, sink, writer)
     }
 
@@ -173,13 +181,17 @@ final class ScriptedSink: EventSink {
             sink.log.withLock { $0.reachable = true }
             let before = clock.now
             #expect(await advance(by: .milliseconds(50)) { sink.snapshot.accepted.count == 6 })
-            #expect(before.duration(to: clock.now) <= .seconds(1), "delivered within a second of the sink answering, not after the 60 s backoff")
+            #expect(
+                before.duration(to: clock.now) <= .seconds(1),
+                "delivered within a second of the sink answering, not after the 60 s backoff")
         }
     }
 
     @Test func aSinkThatAnswers5xxKeepsItsBackoffAndIsNotProbed() async throws {
         let retry = SinkConfig.Retry(initial: .seconds(20), max: .seconds(20), multiplier: 2)
-        let (forwarder, sink, writer) = try await rig(5, retry: retry) { attempt, _ in attempt < 3 ? .retry(.http_5xx, retryAfter: nil) : .delivered }
+        let (forwarder, sink, writer) = try await rig(5, retry: retry) { attempt, _ in
+            attempt < 3 ? .retry(.http_5xx, retryAfter: nil) : .delivered
+        }
         try await running(forwarder, writer) {
             #expect(await advance(by: .seconds(1)) { sink.snapshot.accepted.count == 6 })
         }
@@ -194,9 +206,11 @@ final class ScriptedSink: EventSink {
             #expect(await advance { sink.snapshot.accepted.count == 11 })
             #expect(await advance { (try? cursor()) == 11 })
             // The settlement commits just before the forwarder notes its recovery: wait for both.
-            #expect(await advance { forwarder.health.snapshot.outboxError == nil }, "healthy again once the outbox answers")
+            #expect(
+                await advance { forwarder.health.snapshot.outboxError == nil }, "healthy again once the outbox answers")
         }
-        #expect(sink.snapshot.attempts.count == 1, "a settlement that failed is retried on its own, not by sending again")
+        #expect(
+            sink.snapshot.attempts.count == 1, "a settlement that failed is retried on its own, not by sending again")
     }
 
     @Test func aFailingSettlementShowsInReadiness() async throws {

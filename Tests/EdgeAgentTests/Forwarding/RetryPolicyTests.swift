@@ -6,7 +6,8 @@ import Testing
 @Suite struct RetryPolicyTests {
     @Test func ceilingsDoubleUpToTheMaximum() {
         let policy = RetryPolicy(SinkConfig.Retry())
-        #expect((1...7).map { policy.ceiling(attempt: $0).milliseconds } == [500, 1000, 2000, 4000, 8000, 10000, 10000])
+        #expect(
+            (1...7).map { policy.ceiling(attempt: $0).milliseconds } == [500, 1000, 2000, 4000, 8000, 10000, 10000])
     }
 
     @Test func delaysAreFullJitterBelowTheCeiling() {
@@ -19,7 +20,8 @@ import Testing
 
     @Test func retryAfterWins() {
         var random = FastRandom()
-        #expect(RetryPolicy(SinkConfig.Retry()).delay(attempt: 1, retryAfter: .seconds(30), using: &random) == .seconds(30))
+        #expect(
+            RetryPolicy(SinkConfig.Retry()).delay(attempt: 1, retryAfter: .seconds(30), using: &random) == .seconds(30))
     }
 }
 
@@ -39,7 +41,9 @@ import Testing
         #expect(outcome(400) == .rejected(status: 400, body: "b"))
         #expect(outcome(422) == .rejected(status: 422, body: "b"))
         #expect(outcome(409) == .rejected(status: 409, body: "b"))
-        for status in [401, 403, 404, 301, 308] { #expect(outcome(status) == .misconfigured(status: status, body: "b")) }
+        for status in [401, 403, 404, 301, 308] {
+            #expect(outcome(status) == .misconfigured(status: status, body: "b"))
+        }
     }
 
     @Test func readsRetryAfterAsSecondsOrHTTPDate() {

@@ -3,7 +3,9 @@ import EdgeAgentCore
 import Foundation
 import Testing
 
-func records(_ text: [UInt8], encoding: CSVReader.Encoding = .utf8, delimiter: Character = ",", chunk: Int = .max) throws -> [CSVReader.Record] {
+func records(_ text: [UInt8], encoding: CSVReader.Encoding = .utf8, delimiter: Character = ",", chunk: Int = .max)
+    throws -> [CSVReader.Record]
+{
     var reader = CSVReader(delimiter: delimiter.asciiValue!, encoding: encoding)
     var out: [CSVReader.Record] = []
     try text.withUnsafeBufferPointer { all in
@@ -18,14 +20,20 @@ func records(_ text: [UInt8], encoding: CSVReader.Encoding = .utf8, delimiter: C
     return out
 }
 
-func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] { try records(Array(text.utf8), chunk: chunk) }
+func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] {
+    try records(Array(text.utf8), chunk: chunk)
+}
 
 @Suite struct CSVReaderTests {
     @Test func readsQuotedFieldsWithDelimitersQuotesAndLineBreaks() throws {
-        let text = "Time,Tag,Comment\r\n2026-01-01T00:00:00,\"A,1\",\"said \"\"hi\"\"\r\nthen left\"\r\n2026-01-01T00:00:01,B,plain\r\n"
+        let text =
+            "Time,Tag,Comment\r\n2026-01-01T00:00:00,\"A,1\",\"said \"\"hi\"\"\r\nthen left\"\r\n2026-01-01T00:00:01,B,plain\r\n"
         let read = try records(text)
-        #expect(read.map(\.fields) == [["Time", "Tag", "Comment"], ["2026-01-01T00:00:00", "A,1", "said \"hi\"\r\nthen left"],
-                                        ["2026-01-01T00:00:01", "B", "plain"]])
+        #expect(
+            read.map(\.fields) == [
+                ["Time", "Tag", "Comment"], ["2026-01-01T00:00:00", "A,1", "said \"hi\"\r\nthen left"],
+                ["2026-01-01T00:00:01", "B", "plain"],
+            ])
         #expect(read.map(\.line) == [1, 2, 4], "physical lines: the quoted line break counts")
     }
 
@@ -38,7 +46,8 @@ func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] { t
     }
 
     @Test func readsLatin1AndSemicolons() throws {
-        let bytes: [UInt8] = Array("Zeit;Wert\n".utf8) + [0x4D, 0xFC, 0x6C, 0x6C, 0x3B, 0x31, 0x2C, 0x35, 0x0A]  // "Müll;1,5"
+        // "Müll;1,5" in latin1.
+        let bytes: [UInt8] = Array("Zeit;Wert\n".utf8) + [0x4D, 0xFC, 0x6C, 0x6C, 0x3B, 0x31, 0x2C, 0x35, 0x0A]
         let read = try records(bytes, encoding: .latin1, delimiter: ";")
         #expect(read.map(\.fields) == [["Zeit", "Wert"], ["Müll", "1,5"]])
     }
@@ -63,7 +72,8 @@ func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] { t
         let alphabet: [UInt8] = Array(",;\"\r\n abc12.-:T".utf8) + [0xC3, 0xA4, 0xFF, 0xEF, 0xBB, 0xBF, 0x00]
         var read = 0, rejected = 0
         var time = HistorianTime(format: .iso8601, zone: TimeZone(identifier: "Europe/Berlin")!)
-        var pattern = HistorianTime(format: HistorianTime.Format("%d.%m.%Y %H:%M:%S")!, zone: TimeZone(identifier: "Europe/Berlin")!)
+        var pattern = HistorianTime(
+            format: HistorianTime.Format("%d.%m.%Y %H:%M:%S")!, zone: TimeZone(identifier: "Europe/Berlin")!)
         for _ in 0..<1_000_000 {
             let length = Int(random.next() % 24)
             let bytes = (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
@@ -95,8 +105,9 @@ func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] { t
     @Test func matchesTheStandardsTestVectors() {
         #expect(hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
-            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(
+            hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         var million = SHA256()
         let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
         for _ in 0..<1000 { million.update(chunk) }

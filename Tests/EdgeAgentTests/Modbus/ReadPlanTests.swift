@@ -2,8 +2,10 @@ import EdgeAgent
 import EdgeAgentCore
 import Testing
 
-func tag(_ name: String, _ address: Int, _ type: TagConfig.ValueType = .uint16, area: TagConfig.Area = .holding,
-         length: Int? = nil) -> TagConfig {
+func tag(
+    _ name: String, _ address: Int, _ type: TagConfig.ValueType = .uint16, area: TagConfig.Area = .holding,
+    length: Int? = nil
+) -> TagConfig {
     var t = TagConfig(name: name, area: area, address: address, type: type)
     t.length = length
     return t
@@ -11,7 +13,10 @@ func tag(_ name: String, _ address: Int, _ type: TagConfig.ValueType = .uint16, 
 
 @Suite struct ReadPlanTests {
     @Test func coalescesAcrossSmallGapsAndSplitsAtLargeOnes() {
-        let tags = [tag("a", 100), tag("b", 101), tag("c", 102, .float32), tag("d", 110), tag("e", 130), tag("f", 200, area: .input)]
+        let tags = [
+            tag("a", 100), tag("b", 101), tag("c", 102, .float32), tag("d", 110), tag("e", 130),
+            tag("f", 200, area: .input),
+        ]
         let plan = ReadPlan(tags: tags, maxGap: 8, maxRegistersPerRead: 125)
         #expect(plan.requests.map(\.description) == ["holding 100+11", "holding 130+1", "input 200+1"])
         #expect(plan.requests[0].tags == [0, 1, 2, 3])
@@ -33,7 +38,8 @@ func tag(_ name: String, _ address: Int, _ type: TagConfig.ValueType = .uint16, 
 
     @Test func orderOfDefinitionDoesNotMatter() {
         let tags = [tag("z", 105), tag("a", 100), tag("m", 103, .float32)]
-        #expect(ReadPlan(tags: tags, maxGap: 8, maxRegistersPerRead: 125).requests.map(\.description) == ["holding 100+6"])
+        #expect(
+            ReadPlan(tags: tags, maxGap: 8, maxRegistersPerRead: 125).requests.map(\.description) == ["holding 100+6"])
     }
 
     @Test func isolatingSplitsOneRequestIntoItsTags() {

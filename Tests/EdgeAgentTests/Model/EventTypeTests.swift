@@ -7,7 +7,9 @@ import Testing
         #expect(EventType.productionCompleted.dropClass == .critical)
         #expect(EventType.productionScrapped.dropClass == .critical)
         #expect(EventType.downtimeStarted.dropClass == .critical)
-        for type in [EventType.materialConsumed, .qualityRaised, .qualityCleared, .workOrderStarted, .workOrderCompleted] {
+        for type in [
+            EventType.materialConsumed, .qualityRaised, .qualityCleared, .workOrderStarted, .workOrderCompleted,
+        ] {
             #expect(type.dropClass == .critical, "\(type) is never dropped (SPEC 5.3)")
             #expect(EventType.all.contains(type), "a sink may filter on \(type)")
         }

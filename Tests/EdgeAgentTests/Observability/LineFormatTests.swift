@@ -1,6 +1,7 @@
-@testable import EdgeAgent
 import Foundation
 import Testing
+
+@testable import EdgeAgent
 
 @Suite struct LineFormatTests {
     @Test func aLogfmtValueNeverSpansLines() {
@@ -13,10 +14,12 @@ import Testing
     }
 
     @Test func outboxStatusJSONSaysNullWhenNothingIsPending() throws {
-        let status = OutboxStatus(outbox_bytes: 4096, sinks: [
-            "idle": SinkStatus(pending: 0, oldest_pending_age_s: nil, dead: 0, delivered: 5),
-            "busy": SinkStatus(pending: 2, oldest_pending_age_s: 1.5, dead: 1, delivered: 3),
-        ])
+        let status = OutboxStatus(
+            outbox_bytes: 4096,
+            sinks: [
+                "idle": SinkStatus(pending: 0, oldest_pending_age_s: nil, dead: 0, delivered: 5),
+                "busy": SinkStatus(pending: 2, oldest_pending_age_s: 1.5, dead: 1, delivered: 3),
+            ])
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let json = String(decoding: try encoder.encode(status), as: UTF8.self)

@@ -4,10 +4,13 @@ import EdgeAgentTesting
 import Foundation
 import Testing
 
-func options(_ dir: TemporaryDirectory, sinks: [OutboxOptions.SinkCursor] = [.init(name: "mw", filter: .all)],
-             maxSize: Int64 = 1 << 30) -> OutboxOptions {
-    OutboxOptions(directory: dir.path + "/data", agentID: "a1", source: "/sites/s/lines/l/agents/a1",
-                  maxSize: maxSize, sinks: sinks)
+func options(
+    _ dir: TemporaryDirectory, sinks: [OutboxOptions.SinkCursor] = [.init(name: "mw", filter: .all)],
+    maxSize: Int64 = 1 << 30
+) -> OutboxOptions {
+    OutboxOptions(
+        directory: dir.path + "/data", agentID: "a1", source: "/sites/s/lines/l/agents/a1",
+        maxSize: maxSize, sinks: sinks)
 }
 
 func event(_ type: EventType = .productionCompleted, _ n: Int = 0, time: Int64 = 1_795_000_000_000) -> Event {
@@ -34,7 +37,9 @@ func parse(_ body: String) throws -> [String: Any] {
     /// The outbox selects with SQLite's GLOB, the pipeline with `TypeFilter.matches`: they must
     /// agree, also on the characters GLOB alone gives a meaning (`?`, `[`).
     @Test func sqlAndSwiftFiltersSelectTheSameEvents() throws {
-        let types: [EventType] = ["machine.state.changed", "machine.x", "machineAx", "a?b", "axb", "a[b]c", "abc", "a]b", "*"]
+        let types: [EventType] = [
+            "machine.state.changed", "machine.x", "machineAx", "a?b", "axb", "a[b]c", "abc", "a]b", "*",
+        ]
         let patterns = [["machine.*"], ["a?b"], ["a[b]c"], ["a[bc]*"], ["*]*"], ["*?*", "m*"], ["\\*"], ["*"]]
         for pattern in patterns {
             let dir = TemporaryDirectory()
@@ -51,8 +56,12 @@ func parse(_ body: String) throws -> [String: Any] {
     @Test func envelopeCarriesEveryCloudEventsAttribute() throws {
         let dir = TemporaryDirectory()
         let (db, _) = try OutboxDatabase.openForWriting(options(dir))
-        #expect(try db.append([event(.productionCompleted, 5, time: 1_795_096_428_123)], now: Timestamp(milliseconds: 1_795_096_429_000)) == 2...2)
-        let stored = try db.claim(sink: "mw", filter: TypeFilter(["production.*"]), maxEvents: 10, maxBytes: 1 << 20).events
+        #expect(
+            try db.append(
+                [event(.productionCompleted, 5, time: 1_795_096_428_123)],
+                now: Timestamp(milliseconds: 1_795_096_429_000)) == 2...2)
+        let stored = try db.claim(sink: "mw", filter: TypeFilter(["production.*"]), maxEvents: 10, maxBytes: 1 << 20)
+            .events
         let body = try parse(stored[0].body)
         #expect(body["specversion"] as? String == "1.0")
         #expect(body["id"] as? String == stored[0].id)
@@ -83,7 +92,9 @@ func parse(_ body: String) throws -> [String: Any] {
     @Test func aMissingDatabaseIsReportedAsMissing() throws {
         let dir = TemporaryDirectory()
         _ = try OutboxDatabase.openForWriting(options(dir))
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: options(dir).databasePath + suffix) }
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: options(dir).databasePath + suffix)
+        }
         let (_, report) = try OutboxDatabase.openForWriting(options(dir))
         #expect(report.createdReason == "missing")
     }
@@ -95,8 +106,9 @@ func parse(_ body: String) throws -> [String: Any] {
             try db.append((1...500).map { event(.productionCompleted, $0) })
         }
         // Overwrite the middle of the file with garbage, as a failing flash card would.
-        let handle = try #require(FileHandle(forUpdatingAtPath: options(dir).databasePath + "-wal")
-            ?? FileHandle(forUpdatingAtPath: options(dir).databasePath))
+        let handle = try #require(
+            FileHandle(forUpdatingAtPath: options(dir).databasePath + "-wal")
+                ?? FileHandle(forUpdatingAtPath: options(dir).databasePath))
         try handle.seek(toOffset: 4096)
         handle.write(Data(repeating: 0xA5, count: 64 * 1024))
         try handle.close()
@@ -117,7 +129,9 @@ func parse(_ body: String) throws -> [String: Any] {
 
     @Test func claimsInOrderAndSettlesPerSink() throws {
         let dir = TemporaryDirectory()
-        let sinks: [OutboxOptions.SinkCursor] = [.init(name: "all", filter: .all), .init(name: "prod", filter: TypeFilter(["production.*"]))]
+        let sinks: [OutboxOptions.SinkCursor] = [
+            .init(name: "all", filter: .all), .init(name: "prod", filter: TypeFilter(["production.*"])),
+        ]
         let (db, _) = try OutboxDatabase.openForWriting(options(dir, sinks: sinks))
         try db.append((1...6).map { event($0 % 2 == 0 ? .productionCompleted : .tagChanged, $0) })
 
@@ -133,7 +147,8 @@ func parse(_ body: String) throws -> [String: Any] {
         #expect(second.events.map(\.sequence) == [5, 6, 7])
 
         let status = try db.status()
-        #expect(status.sinks["all"]?.pending == 3 && status.sinks["all"]?.delivered == 4 && status.sinks["all"]?.dead == 0)
+        #expect(
+            status.sinks["all"]?.pending == 3 && status.sinks["all"]?.delivered == 4 && status.sinks["all"]?.dead == 0)
         #expect(status.sinks["prod"]?.pending == 0 && status.sinks["prod"]?.delivered == 3)
     }
 
@@ -151,7 +166,9 @@ func parse(_ body: String) throws -> [String: Any] {
         let (db, _) = try OutboxDatabase.openForWriting(options(dir))
         try db.append((1...3).map { event(.productionCompleted, $0) })
         let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20)
-        try db.settle(sink: "mw", claim: claim, delivered: 3, dead: [DeadLetter(sequence: 3, status: 422, response: "bad quantity")])
+        try db.settle(
+            sink: "mw", claim: claim, delivered: 3,
+            dead: [DeadLetter(sequence: 3, status: 422, response: "bad quantity")])
         let dead = try db.deadEvents()
         #expect(dead.map(\.sequence) == [3] && dead[0].status == 422 && dead[0].response == "bad quantity")
         #expect(dead[0].id == claim.events[2].id)
@@ -160,7 +177,8 @@ func parse(_ body: String) throws -> [String: Any] {
         #expect(try db.retryDead(id: dead[0].id) == 1)
         let again = try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20)
         #expect(again.requeued && again.events.map(\.id) == [dead[0].id], "the retried event keeps its id")
-        try db.settle(sink: "mw", claim: again, delivered: 0, dead: [DeadLetter(sequence: 3, status: 422, response: "still bad")])
+        try db.settle(
+            sink: "mw", claim: again, delivered: 0, dead: [DeadLetter(sequence: 3, status: 422, response: "still bad")])
         #expect(try db.dropDead(sink: "mw") == 1)
         #expect(try db.deadEvents().isEmpty)
         #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20).events.isEmpty)
@@ -172,7 +190,9 @@ func parse(_ body: String) throws -> [String: Any] {
         try db.append((0..<10).map { event(.productionCompleted, $0, time: 1_000_000 + Int64($0) * 1000) })
         let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: 1 << 20)
         try db.settle(sink: "mw", claim: claim, delivered: 11, dead: [])
-        #expect(try db.replay(sink: "mw", since: Timestamp(milliseconds: 1_003_000), until: Timestamp(milliseconds: 1_006_000)) == 3)
+        #expect(
+            try db.replay(
+                sink: "mw", since: Timestamp(milliseconds: 1_003_000), until: Timestamp(milliseconds: 1_006_000)) == 3)
         let replayed = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: 1 << 20)
         #expect(replayed.requeued && replayed.events.map(\.time.milliseconds) == [1_003_000, 1_004_000, 1_005_000])
         #expect(throws: OutboxError.self) { try db.replay(sink: "nope", since: Timestamp(milliseconds: 0), until: nil) }
@@ -190,7 +210,9 @@ func parse(_ body: String) throws -> [String: Any] {
         try db.settle(sink: "b", claim: b, delivered: 5, dead: [])
         #expect(try db.purgeRetained(now: Timestamp(milliseconds: 30_000)) == 0, "still within retain_delivered")
         #expect(try db.purgeRetained(now: Timestamp(milliseconds: 61_000)) == 5, "only what sink b has had too")
-        #expect(try db.claim(sink: "b", filter: .all, maxEvents: 100, maxBytes: 1 << 20).events.map(\.sequence) == Array(6...11))
+        #expect(
+            try db.claim(sink: "b", filter: .all, maxEvents: 100, maxBytes: 1 << 20).events.map(\.sequence)
+                == Array(6...11))
     }
 
     @Test func aSinkAddedLaterStartsAfterTheNewestEvent() throws {

@@ -9,9 +9,11 @@ import Testing
     func fill(_ db: OutboxDatabase, _ type: EventType, count: Int) throws {
         let padding = String(repeating: "x", count: 900)
         for start in stride(from: 0, to: count, by: 100) {
-            try db.append((start..<min(count, start + 100)).map {
-                Event(type: type, subject: "m", time: .now(), data: ["n": .int(Int64($0)), "pad": .string(padding)])
-            })
+            try db.append(
+                (start..<min(count, start + 100)).map {
+                    Event(
+                        type: type, subject: "m", time: .now(), data: ["n": .int(Int64($0)), "pad": .string(padding)])
+                })
         }
     }
 
@@ -29,12 +31,18 @@ import Testing
         #expect(try count(db, "production.completed") == 300, "critical events are never dropped")
         #expect(try count(db, "tag.changed") == 0, "low events go first")
         #expect(try count(db, "machine.state.changed") < 1500)
-        let dropped = try db.claim(sink: "mw", filter: TypeFilter(["outbox.events.dropped"]), maxEvents: 100, maxBytes: .max).events
+        let dropped = try db.claim(
+            sink: "mw", filter: TypeFilter(["outbox.events.dropped"]), maxEvents: 100, maxBytes: .max
+        ).events
         #expect(!dropped.isEmpty)
-        let counted = try dropped.map { try parse($0.body)["data"] as! [String: Any] }.reduce(0) { $0 + ($1["count"] as! Int) }
+        let counted = try dropped.map { try parse($0.body)["data"] as! [String: Any] }.reduce(0) {
+            $0 + ($1["count"] as! Int)
+        }
         let survivors = try count(db, "machine.state.changed")
         let createdDropped = try count(db, "outbox.created") == 0 ? 1 : 0  // the oldest normal event of all
-        #expect(counted == 1500 + 1500 - survivors + createdDropped, "counted \(counted), surviving state events \(survivors)")
+        #expect(
+            counted == 1500 + 1500 - survivors + createdDropped,
+            "counted \(counted), surviving state events \(survivors)")
         let first = try parse(dropped[0].body)
         #expect(((first["data"] as! [String: Any])["by_type"] as? [String: Int])?["tag.changed"] != nil)
     }
@@ -54,7 +62,8 @@ import Testing
             }
         }
         #expect(full, "the outbox should refuse once it is full of critical events")
-        #expect(try count(db, "production.completed") == appended, "nothing critical was dropped and nothing half-appended")
+        #expect(
+            try count(db, "production.completed") == appended, "nothing critical was dropped and nothing half-appended")
         // The sink comes back and takes everything: appends work again.
         let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 1_000_000, maxBytes: .max)
         try db.settle(sink: "mw", claim: claim, delivered: claim.events.count, dead: [])
@@ -68,7 +77,9 @@ import Testing
         let (db, _) = try OutboxDatabase.openForWriting(options(dir, maxSize: 1 << 20))
         let padding = String(repeating: "x", count: 900)
         func batch(_ type: EventType, _ count: Int) -> [Event] {
-            (0..<count).map { Event(type: type, subject: "m", time: .now(), data: ["n": .int(Int64($0)), "pad": .string(padding)]) }
+            (0..<count).map {
+                Event(type: type, subject: "m", time: .now(), data: ["n": .int(Int64($0)), "pad": .string(padding)])
+            }
         }
         var given: [Int64] = [1]  // outbox.created
         var refusals = 0
@@ -97,8 +108,10 @@ import Testing
             append(batch(.tagChanged, 5))
         }
         #expect(otherErrors.isEmpty, "only .full may refuse an append: \(otherErrors.prefix(3))")
-        let notices = try db.claim(sink: "mw", filter: TypeFilter(["outbox.events.dropped"]), maxEvents: 1000, maxBytes: .max)
-            .events.map(\.sequence)
+        let notices = try db.claim(
+            sink: "mw", filter: TypeFilter(["outbox.events.dropped"]), maxEvents: 1000, maxBytes: .max
+        )
+        .events.map(\.sequence)
         #expect(!notices.isEmpty, "the quota dropped tag.changed events and said so")
         let all = given + notices
         #expect(all.count == Set(all).count, "a sequence was given twice")

@@ -1,4 +1,3 @@
-@testable import EdgeAgent
 import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
@@ -6,12 +5,17 @@ import Logging
 import ServiceLifecycle
 import Testing
 
+@testable import EdgeAgent
+
 /// The pipeline against a real SQLite outbox: events and the rule state commit together.
 @Suite struct PipelineTests {
-    let rules = RuleSet(machines: [press(minDowntime: .zero, counters: [RuleSet.Counter(tag: "press-1.count", range: 65536)])])
+    let rules = RuleSet(machines: [
+        press(minDowntime: .zero, counters: [RuleSet.Counter(tag: "press-1.count", range: 65536)])
+    ])
 
     /// Runs a pipeline over `signals`, then stops it the way the agent does.
-    func run(_ signals: [Signal], directory: TemporaryDirectory, maxSize: Int64 = 1 << 30) async throws -> OutboxWriter {
+    func run(_ signals: [Signal], directory: TemporaryDirectory, maxSize: Int64 = 1 << 30) async throws -> OutboxWriter
+    {
         let writer = try await OutboxWriter(options: options(directory, maxSize: maxSize))
         let bus = SignalBus()
         let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: Logger(label: "test"), tick: nil)
@@ -29,26 +33,31 @@ import Testing
 
     func events(_ dir: TemporaryDirectory) throws -> [[String: Any]] {
         let db = try OutboxDatabase.openExisting(options(dir))
-        return try db.claim(sink: "mw", filter: .all, maxEvents: 10_000, maxBytes: .max).events.map { try parse($0.body) }
+        return try db.claim(sink: "mw", filter: .all, maxEvents: 10_000, maxBytes: .max).events.map {
+            try parse($0.body)
+        }
     }
 
     @Test func appendsEventsAndContinuesFromTheStoredStateAfterARestart() async throws {
         let dir = TemporaryDirectory()
-        _ = try await run([
-            Signal(samples: [at(0, "press-1.state", 1), at(0, "press-1.count", 65530)]),
-            Signal(samples: [at(1, "press-1.count", 65535)]),
-            Signal(samples: [at(2, "press-1.state", 0), at(2, "press-1.count", 3)]),
-        ], directory: dir)
-        _ = try await run([
-            Signal(samples: [at(60, "press-1.state", 0), at(60, "press-1.count", 10)]),
-            Signal(samples: [at(61, "press-1.state", 1)]),
-        ], directory: dir)
+        _ = try await run(
+            [
+                Signal(samples: [at(0, "press-1.state", 1), at(0, "press-1.count", 65530)]),
+                Signal(samples: [at(1, "press-1.count", 65535)]),
+                Signal(samples: [at(2, "press-1.state", 0), at(2, "press-1.count", 3)]),
+            ], directory: dir)
+        _ = try await run(
+            [
+                Signal(samples: [at(60, "press-1.state", 0), at(60, "press-1.count", 10)]),
+                Signal(samples: [at(61, "press-1.state", 1)]),
+            ], directory: dir)
         let all = try events(dir)
-        #expect(all.map { $0["type"] as! String } == [
-            "outbox.created", "machine.state.changed", "production.completed", "machine.state.changed",
-            "machine.downtime.started", "production.completed", "production.completed", "machine.state.changed",
-            "machine.downtime.ended",
-        ])
+        #expect(
+            all.map { $0["type"] as! String } == [
+                "outbox.created", "machine.state.changed", "production.completed", "machine.state.changed",
+                "machine.downtime.started", "production.completed", "production.completed", "machine.state.changed",
+                "machine.downtime.ended",
+            ])
         let quantities = all.compactMap { ($0["data"] as? [String: Any])?["quantity"] as? Int }
         #expect(quantities == [5, 4, 7], "65530 -> 65535 -> 3 -> (restart) -> 10: 16 parts")
         let ended = try #require(all.last?["data"] as? [String: Any])
@@ -67,18 +76,22 @@ import Testing
         var refused = false
         for _ in 0..<2000 where !refused {
             do {
-                try await filler.append((0..<50).map { _ in
-                    Event(type: .productionCompleted, subject: "other", time: .now(), data: ["pad": .string(padding)])
-                })
+                try await filler.append(
+                    (0..<50).map { _ in
+                        Event(
+                            type: .productionCompleted, subject: "other", time: .now(), data: ["pad": .string(padding)])
+                    })
             } catch let error as OutboxError where error.code == .full { refused = true }
         }
         await filler.close()
         #expect(refused)
         let before = try events(dir).count
-        let disconnected = Event(type: .deviceConnectionChanged, subject: "press-1", time: time(2),
-                                 data: ["device": "press-1", "connected": false, "error": "timeout"])
-        let reconnected = Event(type: .deviceConnectionChanged, subject: "press-1", time: time(3),
-                                data: ["device": "press-1", "connected": true, "error": .null])
+        let disconnected = Event(
+            type: .deviceConnectionChanged, subject: "press-1", time: time(2),
+            data: ["device": "press-1", "connected": false, "error": "timeout"])
+        let reconnected = Event(
+            type: .deviceConnectionChanged, subject: "press-1", time: time(3),
+            data: ["device": "press-1", "connected": true, "error": .null])
         let writer = try await OutboxWriter(options: options(dir, maxSize: 1 << 20))
         let bus = SignalBus()
         let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: Logger(label: "test"), tick: nil)
@@ -101,9 +114,15 @@ import Testing
             try await tasks.waitForAll()
         }
         await writer.close()
-        let after = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: .max).events.map { try parse($0.body) }
-        #expect(after.compactMap { ($0["data"] as? [String: Any])?["quantity"] as? Int } == [50], "100 -> 150: 50 parts")
-        #expect(after.filter { $0["type"] as? String == "device.connection.changed" }.compactMap { ($0["data"] as? [String: Any])?["connected"] as? Bool }
+        let after = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: .max).events.map {
+            try parse($0.body)
+        }
+        #expect(
+            after.compactMap { ($0["data"] as? [String: Any])?["quantity"] as? Int } == [50], "100 -> 150: 50 parts")
+        #expect(
+            after.filter { $0["type"] as? String == "device.connection.changed" }.compactMap {
+                ($0["data"] as? [String: Any])?["connected"] as? Bool
+            }
                 == [false, true], "the change held while full, then the one sent with the reading")
     }
 
@@ -114,13 +133,20 @@ import Testing
         let writer = try await OutboxWriter(options: options(dir))
         var engine = RuleEngine(rules: rules, state: RuleState())
         var held = Pipeline.Held()
-        held.events = [Event(type: .deviceConnectionChanged, subject: "press-1", time: time(1),
-                             data: ["device": "press-1", "connected": false, "error": "timeout"])]
+        held.events = [
+            Event(
+                type: .deviceConnectionChanged, subject: "press-1", time: time(1),
+                data: ["device": "press-1", "connected": false, "error": "timeout"])
+        ]
         held.paused = true
-        let pipeline = Pipeline(rules: rules, bus: SignalBus(), writer: writer, logger: Logger(label: "test"), tick: nil)
+        let pipeline = Pipeline(
+            rules: rules, bus: SignalBus(), writer: writer, logger: Logger(label: "test"), tick: nil)
         await pipeline.process(Signal(samples: [at(2, "press-1.state", 1)]), tick: nil, engine: &engine, held: &held)
         await writer.close()
         #expect(held.events.isEmpty && !held.paused)
-        #expect(try events(dir).map { $0["type"] as! String } == ["outbox.created", "device.connection.changed", "machine.state.changed"])
+        #expect(
+            try events(dir).map { $0["type"] as! String } == [
+                "outbox.created", "device.connection.changed", "machine.state.changed",
+            ])
     }
 }

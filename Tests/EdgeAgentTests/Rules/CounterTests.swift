@@ -4,9 +4,15 @@ import Testing
 
 @Suite struct CounterTests {
     func counting(range: UInt64? = 65536, minInterval: Int64 = 0) -> RuleEngine {
-        RuleEngine(rules: RuleSet(machines: [RuleSet.Machine(name: "press-1", counters: [
-            RuleSet.Counter(tag: "press-1.count", range: range, workOrderTag: "press-1.order", minInterval: minInterval),
-        ])]))
+        RuleEngine(
+            rules: RuleSet(machines: [
+                RuleSet.Machine(
+                    name: "press-1",
+                    counters: [
+                        RuleSet.Counter(
+                            tag: "press-1.count", range: range, workOrderTag: "press-1.order", minInterval: minInterval)
+                    ])
+            ]))
     }
 
     func quantities(_ events: [Event]) -> [Int64] { events.compactMap { $0.int("quantity") } }
@@ -55,7 +61,8 @@ import Testing
         #expect(quantities(events) == [12, 12])
         #expect(events.map(\.time) == [time(6), time(12)], "the time of the last increment included")
         #expect(events[0].data["counter"] == ["tag": "press-1.count", "from": 100, "to": 112])
-        #expect(engine.state.machines["press-1"]?.counters["press-1.count"]?.pending?.quantity == 4, "13 s and 14 s wait")
+        #expect(
+            engine.state.machines["press-1"]?.counters["press-1.count"]?.pending?.quantity == 4, "13 s and 14 s wait")
         #expect(engine.advance(to: time(17.9)).isEmpty)
         let flushed = engine.advance(to: time(18))
         #expect(quantities(flushed) == [4] && flushed[0].time == time(14))
@@ -66,7 +73,9 @@ import Testing
         _ = engine.apply([at(0, "press-1.count", 0), at(0, "press-1.order", .string("WO-1"))])
         let a = engine.apply([at(1, "press-1.count", 5), at(1, "press-1.order", .string("WO-2"))])
         #expect(a[0].string("work_order") == "WO-2", "a work order read in the same cycle applies")
-        #expect(engine.apply([at(2, "press-1.count", 6), at(2, "press-1.order", .string("WO-3"), .bad)])[0].string("work_order") == "WO-2")
+        #expect(
+            engine.apply([at(2, "press-1.count", 6), at(2, "press-1.order", .string("WO-3"), .bad)])[0].string(
+                "work_order") == "WO-2")
     }
 
     @Test func badQualityReadingsAreIgnored() {
@@ -103,13 +112,16 @@ import Testing
             var readings = [position]
             var trueIncrease: UInt64 = 0
             for _ in 1..<count {
-                let step = Bool.random(using: &random) ? 0 : UInt64.random(in: 0..<(range / 2 - 1), using: &random) % 5000
+                let step =
+                    Bool.random(using: &random) ? 0 : UInt64.random(in: 0..<(range / 2 - 1), using: &random) % 5000
                 trueIncrease += step
                 position = (position + step) % range
                 readings.append(position)
             }
             let samples = readings.enumerated().map { at(Double($0.offset), "c", .uint($0.element)) }
-            let rules = RuleSet(machines: [RuleSet.Machine(name: "m", counters: [RuleSet.Counter(tag: "c", range: range)])])
+            let rules = RuleSet(machines: [
+                RuleSet.Machine(name: "m", counters: [RuleSet.Counter(tag: "c", range: range)])
+            ])
             let crash = Int.random(in: 0...count, using: &random)
             var before = RuleEngine(rules: rules)
             var events = before.apply(Array(samples[..<crash]))
@@ -132,13 +144,16 @@ import Testing
         var checkedOrders = 0
         for round in 0..<60 {
             var samples: [Sample] = []
-            var (state, good, scrap, resin, colour, melt) = (Int64(1), UInt64(65000), UInt64(0), UInt64(999_990), 10.0, 245.0)
+            var (state, good, scrap, resin, colour, melt) = (
+                Int64(1), UInt64(65000), UInt64(0), UInt64(999_990), 10.0, 245.0
+            )
             var (trueGood, trueResin, trueColour) = (UInt64(0), UInt64(0), 0.0)
             var order = 0
             for t in 0..<400 {
                 let s = Double(t)
                 if Int.random(in: 0..<25, using: &random) == 0 { state = Int64.random(in: 0...4, using: &random) }
-                if colour > 1, Int.random(in: 0..<150, using: &random) == 0 { colour = 0 }  // a reset, seen as a decrease
+                // A reset, seen as a decrease.
+                if colour > 1, Int.random(in: 0..<150, using: &random) == 0 { colour = 0 }
                 if state == 1, t > 0 {
                     let made = UInt64.random(in: 0...3, using: &random), used = UInt64.random(in: 0...4, using: &random)
                     let dosed = Double(Int.random(in: 0...8, using: &random)) / 8
@@ -149,18 +164,22 @@ import Testing
                 melt = min(280, max(210, melt + Double(Int.random(in: -3...3, using: &random))))
                 if Int.random(in: 0..<60, using: &random) == 0 { order += 1 }
                 let bad = t > 0 && t < 399 && Int.random(in: 0..<20, using: &random) == 0
-                samples += [at(s, "press-1.state", state), at(s, "press-1.reason", Int64(t % 7)),
-                            at(s, "press-1.good", .uint(good), bad ? .bad : .good), at(s, "press-1.scrap", .uint(scrap)),
-                            at(s, "press-1.resin", .uint(resin)), at(s, "press-1.colour", .double(colour)),
-                            at(s, "press-1.melt_temp", .double(melt)),
-                            at(s, "press-1.order", .string(order % 5 == 4 ? "" : "WO-\(order)"))]
+                samples += [
+                    at(s, "press-1.state", state), at(s, "press-1.reason", Int64(t % 7)),
+                    at(s, "press-1.good", .uint(good), bad ? .bad : .good), at(s, "press-1.scrap", .uint(scrap)),
+                    at(s, "press-1.resin", .uint(resin)), at(s, "press-1.colour", .double(colour)),
+                    at(s, "press-1.melt_temp", .double(melt)),
+                    at(s, "press-1.order", .string(order % 5 == 4 ? "" : "WO-\(order)")),
+                ]
             }
             let rules = orderedPress(minInterval: round % 2 == 0 ? 0 : 5000)
             var whole = RuleEngine(rules: rules)
             let expected = whole.apply(samples)
 
             // A crash falls between commits, and a reading is committed whole: between seconds.
-            var crashes = (0..<Int.random(in: 1...3, using: &random)).map { _ in 8 * Int.random(in: 0...400, using: &random) }.sorted()
+            var crashes = (0..<Int.random(in: 1...3, using: &random)).map { _ in
+                8 * Int.random(in: 0...400, using: &random)
+            }.sorted()
             crashes.append(samples.count)
             var engine = RuleEngine(rules: rules)
             var events: [Event] = []
@@ -170,29 +189,46 @@ import Testing
                 engine = try restarted(engine)
                 from = crash
             }
-            let differ = zip(events, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(events.count, expected.count)
-            #expect(events == expected, "seed \(seed) round \(round): crashes at \(crashes.dropLast()), event \(differ) of \(expected.count): \(events.dropFirst(differ).first.map { "\($0)" } ?? "none") instead of \(expected.dropFirst(differ).first.map { "\($0)" } ?? "none")")
+            let differ =
+                zip(events, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? min(events.count, expected.count)
+            #expect(
+                events == expected,
+                "seed \(seed) round \(round): crashes at \(crashes.dropLast()), event \(differ) of \(expected.count): \(events.dropFirst(differ).first.map { "\($0)" } ?? "none") instead of \(expected.dropFirst(differ).first.map { "\($0)" } ?? "none")"
+            )
 
-            func sum(_ type: EventType) -> Double { events.filter { $0.type == type }.compactMap { $0.number("quantity") }.reduce(0, +) }
+            func sum(_ type: EventType) -> Double {
+                events.filter { $0.type == type }.compactMap { $0.number("quantity") }.reduce(0, +)
+            }
             let pending = engine.state.machines["press-1"]!
             let goodPending = Double(pending.counters["press-1.good"]?.pending?.quantity ?? 0)
             #expect(sum(.productionCompleted) + goodPending == Double(trueGood), "seed \(seed) round \(round)")
             let resinEvents = events.filter { $0.type == .materialConsumed && $0.data["material"] == "PA66" }
             let colourEvents = events.filter { $0.type == .materialConsumed && $0.data["material"] == "MB-BLACK" }
-            #expect(resinEvents.compactMap { $0.number("quantity") }.reduce(0, +) + (pending.materials["press-1.resin"]?.pending?.quantity ?? 0)
+            #expect(
+                resinEvents.compactMap { $0.number("quantity") }.reduce(0, +)
+                    + (pending.materials["press-1.resin"]?.pending?.quantity ?? 0)
                     == Double(trueResin), "seed \(seed) round \(round)")
-            #expect(abs(colourEvents.compactMap { $0.number("quantity") }.reduce(0, +) + (pending.materials["press-1.colour"]?.pending?.quantity ?? 0)
+            #expect(
+                abs(
+                    colourEvents.compactMap { $0.number("quantity") }.reduce(0, +)
+                        + (pending.materials["press-1.colour"]?.pending?.quantity ?? 0)
                         - trueColour) < 1e-9, "seed \(seed) round \(round)")
             let sums = OrderSums.of(events)
             for completed in events where completed.type == .workOrderCompleted {
-                #expect(OrderSums(completed: completed) == sums[completed.string("work_order")!] ?? OrderSums(), "seed \(seed) round \(round)")
+                #expect(
+                    OrderSums(completed: completed) == sums[completed.string("work_order")!] ?? OrderSums(),
+                    "seed \(seed) round \(round)")
                 checkedOrders += 1
             }
             var open: [String: String] = [:]
             for event in events where event.type == .qualityRaised || event.type == .qualityCleared {
                 let id = event.string("exception_id")!
-                if event.type == .qualityRaised { #expect(open.updateValue(id, forKey: "melt") == nil, "one open at a time") }
-                else { #expect(open.removeValue(forKey: "melt") == id, "cleared once, the one raised") }
+                if event.type == .qualityRaised {
+                    #expect(open.updateValue(id, forKey: "melt") == nil, "one open at a time")
+                } else {
+                    #expect(open.removeValue(forKey: "melt") == id, "cleared once, the one raised")
+                }
             }
         }
         #expect(checkedOrders > 200, "the shifts complete orders: \(checkedOrders)")

@@ -8,28 +8,42 @@ import Testing
         let first = engine.apply([at(0, "press-1.state", 1)])
         #expect(first.count == 1)
         #expect(first[0].type == .stateChanged && first[0].string("state") == "running" && first[0].int("code") == 1)
-        #expect(first[0].isNull("previous_state") && first[0].isNull("previous_duration_ms"), "the very first reading has no previous")
-        #expect(engine.apply([at(1, "press-1.state", 1), at(2, "press-1.state", 1)]).isEmpty, "an unchanged state is no event")
+        #expect(
+            first[0].isNull("previous_state") && first[0].isNull("previous_duration_ms"),
+            "the very first reading has no previous")
+        #expect(
+            engine.apply([at(1, "press-1.state", 1), at(2, "press-1.state", 1)]).isEmpty,
+            "an unchanged state is no event")
         let idle = engine.apply([at(12.5, "press-1.state", 2)])
         #expect(idle.map(\.type) == [.stateChanged])
         #expect(idle[0].string("previous_state") == "running" && idle[0].int("previous_duration_ms") == 12_500)
         #expect(idle[0].time == time(12.5))
-        #expect(engine.apply([at(13, "press-1.state", 9)])[0].string("state") == "unknown", "an unmapped code is reported, not hidden")
+        #expect(
+            engine.apply([at(13, "press-1.state", 9)])[0].string("state") == "unknown",
+            "an unmapped code is reported, not hidden")
     }
 
     @Test func derivesStatesFromBitsByPriority() {
-        let machine = RuleSet.Machine(name: "m", state: .init(source: .bits([("m.fault", "fault"), ("m.run", "running")], default: "idle")))
+        let machine = RuleSet.Machine(
+            name: "m", state: .init(source: .bits([("m.fault", "fault"), ("m.run", "running")], default: "idle")))
         var engine = RuleEngine(rules: RuleSet(machines: [machine]))
         let e1 = engine.apply([at(0, "m.fault", .bool(false)), at(0, "m.run", .bool(true))])
         #expect(e1.map { $0.string("state") } == ["running"] && e1[0].isNull("code"))
-        #expect(engine.apply([at(1, "m.fault", .bool(true))]).map { $0.string("state") } == ["fault"], "fault outranks running")
-        #expect(engine.apply([at(2, "m.fault", .bool(false)), at(2, "m.run", .bool(false))]).map { $0.string("state") } == ["idle"])
+        #expect(
+            engine.apply([at(1, "m.fault", .bool(true))]).map { $0.string("state") } == ["fault"],
+            "fault outranks running")
+        #expect(
+            engine.apply([at(2, "m.fault", .bool(false)), at(2, "m.run", .bool(false))]).map { $0.string("state") } == [
+                "idle"
+            ])
     }
 
     @Test func aMicroStopLeavesNoDowntime() {
         var engine = RuleEngine(rules: RuleSet(machines: [press(minDowntime: .seconds(30))]))
         var events = engine.apply([at(0, "press-1.state", 1)])
-        for t in stride(from: 1.0, through: 20, by: 1) { events += engine.apply([at(t, "press-1.state", t < 11 ? 0 : 1)]) }
+        for t in stride(from: 1.0, through: 20, by: 1) {
+            events += engine.apply([at(t, "press-1.state", t < 11 ? 0 : 1)])
+        }
         events += engine.advance(to: time(100))
         #expect(events.map(\.type) == [.stateChanged, .stateChanged, .stateChanged], "run, stop, run; no downtime")
         #expect(engine.state.machines["press-1"]?.downtime == nil)
@@ -50,13 +64,15 @@ import Testing
         let announced = engine.apply([at(40, "press-1.state", 3)])
         #expect(announced.map(\.type) == [.downtimeStarted], "announced while still down")
         #expect(announced[0].time == time(10), "time is the true start")
-        #expect(announced[0].string("state") == "fault" && announced[0].int("reason_code") == 17,
-                "the reason read in the same cycle as the stop")
+        #expect(
+            announced[0].string("state") == "fault" && announced[0].int("reason_code") == 17,
+            "the reason read in the same cycle as the stop")
         let id = announced[0].string("downtime_id")
         let end = engine.apply([at(70, "press-1.reason", 23), at(70, "press-1.state", 1)])
         #expect(end.map(\.type) == [.stateChanged, .downtimeEnded])
         let ended = end[1]
-        #expect(ended.string("downtime_id") == id && ended.int("duration_ms") == 60_000 && ended.int("reason_code") == 23)
+        #expect(
+            ended.string("downtime_id") == id && ended.int("duration_ms") == 60_000 && ended.int("reason_code") == 23)
         #expect(ended.string("started_at") == time(10).rfc3339 && ended.string("ended_at") == time(70).rfc3339)
     }
 
@@ -76,7 +92,8 @@ import Testing
         var engine = RuleEngine(rules: RuleSet(machines: [press(minDowntime: .seconds(30))]))
         _ = engine.apply([at(0, "press-1.state", 1), at(10, "press-1.state", 0)])
         var after = try restarted(engine)
-        #expect(after.apply([at(45, "press-1.state", 0)]).map(\.type) == [.downtimeStarted], "no state change re-emitted")
+        #expect(
+            after.apply([at(45, "press-1.state", 0)]).map(\.type) == [.downtimeStarted], "no state change re-emitted")
         after = try restarted(after)
         let end = after.apply([at(100, "press-1.state", 1)])
         #expect(end.map(\.type) == [.stateChanged, .downtimeEnded])

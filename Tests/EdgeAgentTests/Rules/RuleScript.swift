@@ -13,12 +13,17 @@ func at(_ seconds: Double, _ tag: String, _ value: Int64) -> Sample { at(seconds
 
 func time(_ seconds: Double) -> Timestamp { Timestamp(milliseconds: shiftStart + Int64(seconds * 1000)) }
 
-let pressStates: [(code: Int64, state: String)] = [(0, "stopped"), (1, "running"), (2, "idle"), (3, "fault"), (4, "setup")]
+let pressStates: [(code: Int64, state: String)] = [
+    (0, "stopped"), (1, "running"), (2, "idle"), (3, "fault"), (4, "setup"),
+]
 
 func press(minDowntime: Duration = .seconds(30), counters: [RuleSet.Counter] = []) -> RuleSet.Machine {
-    RuleSet.Machine(name: "press-1", state: .init(source: .map(tag: "press-1.state", codes: pressStates),
-                                                   downtime: ["stopped", "fault"], reasonTag: "press-1.reason",
-                                                   minDowntime: minDowntime), counters: counters)
+    RuleSet.Machine(
+        name: "press-1",
+        state: .init(
+            source: .map(tag: "press-1.state", codes: pressStates),
+            downtime: ["stopped", "fault"], reasonTag: "press-1.reason",
+            minDowntime: minDowntime), counters: counters)
 }
 
 extension Event {

@@ -1,5 +1,6 @@
-@testable import EdgeAgentTools
 import Testing
+
+@testable import EdgeAgentTools
 
 @Suite struct DemoCourseTests {
     /// One demo of 30 s with a 10 s outage, second by second: what the demo is told to do when.
@@ -10,8 +11,9 @@ import Testing
         for second in 1...60 {
             let down = second >= 10 && second < 20
             let pending: Int64 = down ? Int64(second - 9) * 100 : (second < 23 ? 50 : 0)
-            let seen = DemoCourse.Seen(elapsed: .seconds(second), pending: pending, oldestWait: second < 22 ? 5 : 0,
-                                       newEvents: second < 33 ? 100 : 0)
+            let seen = DemoCourse.Seen(
+                elapsed: .seconds(second), pending: pending, oldestWait: second < 22 ? 5 : 0,
+                newEvents: second < 33 ? 100 : 0)
             let actions = course.next(seen)
             if !actions.isEmpty { done[second] = actions }
             phases[second] = course.phase
@@ -31,7 +33,8 @@ import Testing
         var course = DemoCourse(duration: .seconds(10), outage: .seconds(1000))
         var finished: Int?
         for second in 1...100 where finished == nil {
-            if course.next(.init(elapsed: .seconds(second), pending: 10, oldestWait: 9, newEvents: 0)).contains(.finish) {
+            if course.next(.init(elapsed: .seconds(second), pending: 10, oldestWait: 9, newEvents: 0)).contains(.finish)
+            {
                 finished = second
             }
         }

@@ -3,7 +3,8 @@ import EdgeAgentTools
 import Testing
 
 @Suite struct LineSimulatorTests {
-    let scenario = try! SimulatorScenario.parse("""
+    let scenario = try! SimulatorScenario.parse(
+        """
         machines:
           - name: m
             registers: { state: 10, reason: 11, counter: 12, work_order: 20 }
@@ -34,13 +35,16 @@ import Testing
         var repeating = scenario
         repeating.machines[0].repeat = true
         let line = try LineSimulator(repeating)
-        #expect(line.position(machine: 0, elapsed: 4_000 + 1_000).parts == 12 + 5, "one whole cycle, then a second into the next")
+        #expect(
+            line.position(machine: 0, elapsed: 4_000 + 1_000).parts == 12 + 5,
+            "one whole cycle, then a second into the next")
     }
 }
 
 @Suite struct LineSimulatorTruthTests {
     /// Runs 4 s at 5/s, stops 3 s, sets up 2 s (the order changes in it), runs 4 s at 5/s, idles.
-    let scenario = try! SimulatorScenario.parse("""
+    let scenario = try! SimulatorScenario.parse(
+        """
         machines:
           - name: m
             registers: { state: 10, counter: 12, work_order: 20, resin: 30, melt: 40 }
@@ -60,42 +64,68 @@ import Testing
     @Test func writesTheTotalizerTheTemperatureAndTheOrders() throws {
         let line = try LineSimulator(scenario)
         let at3s = line.writes(elapsed: 3_000)
-        #expect(at3s.first { $0.address == 30 }?.values == [0, 7], "15 parts at 0.5 kg: 7 whole kg, uint32 high word first")
+        #expect(
+            at3s.first { $0.address == 30 }?.values == [0, 7], "15 parts at 0.5 kg: 7 whole kg, uint32 high word first")
         let melt = try #require(at3s.first { $0.address == 40 }?.values)
         #expect(Float(bitPattern: UInt32(melt[0]) << 16 | UInt32(melt[1])) == 265, "at the peak")
         #expect(line.melt(machine: 0, elapsed: 1_500) == 255, "half way up the one-second ramp")
         #expect(line.melt(machine: 0, elapsed: 7_000) == 245)
         #expect(line.order(machine: 0, elapsed: 7_999) == "WO-A" && line.order(machine: 0, elapsed: 8_000) == "WO-B")
         #expect(line.order(machine: 0, elapsed: 99_000) == "", "the last one stays")
-        #expect(line.writes(elapsed: 3_000, ended: true).first { $0.address == 10 }?.values == [2], "a stopped line is idle")
+        #expect(
+            line.writes(elapsed: 3_000, ended: true).first { $0.address == 10 }?.values == [2], "a stopped line is idle"
+        )
     }
 
     @Test func theTruthCountsPartsResinDowntimesExcursionsAndOrders() throws {
         let line = try LineSimulator(scenario)
-        let truth = line.truth(machine: 0, elapsed: 18_000, downtimeStates: [0], minDowntime: 2_000, high: 260, minDuration: 3_000)
+        let truth = line.truth(
+            machine: 0, elapsed: 18_000, downtimeStates: [0], minDowntime: 2_000, high: 260, minDuration: 3_000)
         #expect(truth.parts == 40 && truth.resin == 20)
         #expect(truth.downtimes == 1 && truth.excursions == 1)
-        #expect(truth.completedOrders == [.init(id: "WO-A", parts: 20, resin: 10), .init(id: "WO-B", parts: 20, resin: 10)])
-        let early = line.truth(machine: 0, elapsed: 5_500, downtimeStates: [0], minDowntime: 2_000, high: 260, minDuration: 3_000)
-        #expect(early.downtimes == 0 && early.excursions == 0 && early.completedOrders.isEmpty, "a stop 1.5 s in is not a downtime yet")
-        #expect(line.truth(machine: 0, elapsed: 18_000, downtimeStates: [0], minDowntime: 2_000, high: 260, minDuration: 6_000).excursions == 0,
-                "above 260 for 5 s: shorter than 6 s")
+        #expect(
+            truth.completedOrders == [.init(id: "WO-A", parts: 20, resin: 10), .init(id: "WO-B", parts: 20, resin: 10)])
+        let early = line.truth(
+            machine: 0, elapsed: 5_500, downtimeStates: [0], minDowntime: 2_000, high: 260, minDuration: 3_000)
+        #expect(
+            early.downtimes == 0 && early.excursions == 0 && early.completedOrders.isEmpty,
+            "a stop 1.5 s in is not a downtime yet")
+        #expect(
+            line.truth(
+                machine: 0, elapsed: 18_000, downtimeStates: [0], minDowntime: 2_000, high: 260, minDuration: 6_000
+            ).excursions == 0,
+            "above 260 for 5 s: shorter than 6 s")
     }
 }
 
 @Suite struct DemoTallyTests {
     @Test func addsUpWhatThePlannerReadsAndComparesItWithTheTruth() {
         var tally = DemoTally()
-        tally.add(#"{"type":"production.completed","subject":"m","data":{"machine":"m","quantity":12,"unit":"pcs","work_order":"WO-A"}}"#)
-        tally.add(#"{"type":"production.completed","subject":"m","data":{"machine":"m","quantity":8,"unit":"pcs","work_order":"WO-A"}}"#)
-        tally.add(#"{"type":"material.consumed","subject":"m","data":{"machine":"m","material":"PA66","quantity":10,"unit":"kg"}}"#)
-        tally.add(#"{"type":"work_order.completed","subject":"m","data":{"machine":"m","work_order":"WO-A","good":20,"materials":{"PA66":{"quantity":10,"unit":"kg"}}}}"#)
-        tally.add(#"{"type":"device.connection.changed","subject":"d","data":{"device":"d","connected":true,"error":null}}"#)
+        tally.add(
+            #"{"type":"production.completed","subject":"m","data":{"machine":"m","quantity":12,"unit":"pcs","work_order":"WO-A"}}"#
+        )
+        tally.add(
+            #"{"type":"production.completed","subject":"m","data":{"machine":"m","quantity":8,"unit":"pcs","work_order":"WO-A"}}"#
+        )
+        tally.add(
+            #"{"type":"material.consumed","subject":"m","data":{"machine":"m","material":"PA66","quantity":10,"unit":"kg"}}"#
+        )
+        tally.add(
+            #"{"type":"work_order.completed","subject":"m","data":{"machine":"m","work_order":"WO-A","good":20,"materials":{"PA66":{"quantity":10,"unit":"kg"}}}}"#
+        )
+        tally.add(
+            #"{"type":"device.connection.changed","subject":"d","data":{"device":"d","connected":true,"error":null}}"#)
         tally.add("not an event")
-        #expect(tally.byType == ["production.completed": 2, "material.consumed": 1, "work_order.completed": 1, "device.connection.changed": 1])
+        #expect(
+            tally.byType == [
+                "production.completed": 2, "material.consumed": 1, "work_order.completed": 1,
+                "device.connection.changed": 1,
+            ])
         #expect(tally.latest["production.completed"] == "m quantity=8 unit=pcs work_order=WO-A")
         #expect(tally.latest["device.connection.changed"] == "d connected=true device=d error=null")
-        let truth = LineSimulator.Truth(parts: 20, resin: 10, downtimes: 0, excursions: 0, completedOrders: [.init(id: "WO-A", parts: 20, resin: 10)])
+        let truth = LineSimulator.Truth(
+            parts: 20, resin: 10, downtimes: 0, excursions: 0,
+            completedOrders: [.init(id: "WO-A", parts: 20, resin: 10)])
         #expect(tally.compared(machine: "m", with: truth).allSatisfy { $0.hasSuffix("=") })
         var short = truth
         short.parts = 21

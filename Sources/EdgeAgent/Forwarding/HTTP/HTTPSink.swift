@@ -58,9 +58,12 @@ public final class HTTPSink: EventSink {
             } else {
                 for try await _ in response.body {}
             }
-            return HTTPStatusClassifier.outcome(status: Int(response.status.code),
-                                                retryAfter: response.headers.first(name: "Retry-After"), body: text)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .writeTimeout {
+            return HTTPStatusClassifier.outcome(
+                status: Int(response.status.code),
+                retryAfter: response.headers.first(name: "Retry-After"), body: text)
+        } catch let error as HTTPClientError
+            where error == .deadlineExceeded || error == .readTimeout || error == .writeTimeout
+        {
             return .retry(.timeout, retryAfter: nil)
         } catch {
             return .retry(.connect, retryAfter: nil)

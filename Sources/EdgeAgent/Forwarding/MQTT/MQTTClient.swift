@@ -113,10 +113,14 @@ final class MQTTClient: @unchecked Sendable {
 
     private func configure(_ options: Options) throws {
         func check(_ rc: Int32, _ what: String) throws {
-            guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError("\(what): \(String(cString: mosquitto_strerror(rc)))") }
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+                throw MQTTError("\(what): \(String(cString: mosquitto_strerror(rc)))")
+            }
         }
-        try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION,
-                                       Int32(options.protocolVersion == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311)), "protocol")
+        try check(
+            mosquitto_int_option(
+                handle, MOSQ_OPT_PROTOCOL_VERSION,
+                Int32(options.protocolVersion == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311)), "protocol")
         if options.protocolVersion == 5 {
             try check(mosquitto_int_option(handle, MOSQ_OPT_SEND_MAXIMUM, Int32(options.window)), "window")
         } else {
@@ -130,19 +134,25 @@ final class MQTTClient: @unchecked Sendable {
         }
         if let tls = options.tls {
             // Verification on: the broker's chain must lead to the CA (or the system's), and its name must match.
-            try check(mosquitto_tls_set(handle, tls.ca, tls.ca == nil ? "/etc/ssl/certs" : nil, tls.cert, tls.key, nil), "TLS files")
+            try check(
+                mosquitto_tls_set(handle, tls.ca, tls.ca == nil ? "/etc/ssl/certs" : nil, tls.cert, tls.key, nil),
+                "TLS files")
             try check(mosquitto_tls_opts_set(handle, 1, nil, nil), "TLS options")
             try check(mosquitto_tls_insecure_set(handle, false), "TLS hostname check")
         }
         if let will = options.will {
-            try check(mosquitto_will_set(handle, will.topic, Int32(will.payload.utf8.count), will.payload, 1, true), "last will")
+            try check(
+                mosquitto_will_set(handle, will.topic, Int32(will.payload.utf8.count), will.payload, 1, true),
+                "last will")
         }
         try check(mosquitto_threaded_set(handle, true), "threads")
         mosquitto_connect_v5_callback_set(handle, onConnectCallback)
         mosquitto_disconnect_v5_callback_set(handle, onDisconnectCallback)
         mosquitto_publish_v5_callback_set(handle, onPublishCallback)
         running.store(true, ordering: .sequentiallyConsistent)
-        let thread = Thread { [self] in networkLoop(host: options.host, port: Int32(options.port), keepalive: options.keepalive) }
+        let thread = Thread { [self] in
+            networkLoop(host: options.host, port: Int32(options.port), keepalive: options.keepalive)
+        }
         thread.name = "mqtt-\(options.clientID)"
         thread.start()
     }
@@ -167,14 +177,17 @@ final class MQTTClient: @unchecked Sendable {
     }
 
     /// Queues one message; returns its message id (acknowledged through `session`).
-    func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool, contentType: String?) -> Result<Int32, PublishError> {
+    func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool, contentType: String?)
+        -> Result<Int32, PublishError>
+    {
         var mid: Int32 = 0
         var properties: OpaquePointer?
         defer { if properties != nil { mosquitto_property_free_all(&properties) } }
         if protocolVersion == 5, let contentType {
             mosquitto_property_add_string(&properties, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), contentType)
         }
-        let rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, Int32(qos), retain, properties)
+        let rc = mosquitto_publish_v5(
+            handle, &mid, topic, Int32(payload.count), payload.baseAddress, Int32(qos), retain, properties)
         switch rc {
         case MOSQ_ERR_SUCCESS.rawValue: return .success(mid)
         case MOSQ_ERR_NO_CONN.rawValue, MOSQ_ERR_CONN_LOST.rawValue: return .failure(.notConnected)
@@ -187,7 +200,12 @@ final class MQTTClient: @unchecked Sendable {
     /// frees the client, then lets go of the session: in that order, so no callback finds it gone.
     /// The owner calls it once, last; the network thread holds the client until then.
     func close() async {
-        guard closed.withLock({ done in defer { done = true }; return !done }) else { return }
+        guard
+            closed.withLock({ done in
+                defer { done = true }
+                return !done
+            })
+        else { return }
         stopping.store(true, ordering: .sequentiallyConsistent)
         while running.load(ordering: .sequentiallyConsistent) { try? await Task.sleep(for: .milliseconds(5)) }
         mosquitto_destroy(handle)
@@ -204,40 +222,46 @@ private func session(_ userdata: UnsafeMutableRawPointer?) -> MQTTClient.Session
     userdata.map { Unmanaged<MQTTClient.Session>.fromOpaque($0).takeUnretainedValue() }
 }
 
-private let onConnectCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { mosq, userdata, rc, _, _ in
-    guard let session = session(userdata), let mosq else { return }
-    if rc == 0 {
-        session.update {
-            $0.connected = true
-            $0.refused = nil
-            $0.connects += 1
-        }
-        session.onConnect(mosq)
-    } else {
-        let reason = rc < 6 ? String(cString: mosquitto_connack_string(rc)) : String(cString: mosquitto_reason_string(rc))
-        session.update {
-            $0.connected = false
-            $0.refused = (rc, reason)
+private let onConnectCallback:
+    @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = {
+        mosq, userdata, rc, _, _ in
+        guard let session = session(userdata), let mosq else { return }
+        if rc == 0 {
+            session.update {
+                $0.connected = true
+                $0.refused = nil
+                $0.connects += 1
+            }
+            session.onConnect(mosq)
+        } else {
+            let reason =
+                rc < 6 ? String(cString: mosquitto_connack_string(rc)) : String(cString: mosquitto_reason_string(rc))
+            session.update {
+                $0.connected = false
+                $0.refused = (rc, reason)
+            }
         }
     }
-}
 
-private let onDisconnectCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?) -> Void = { _, userdata, _, _ in
-    session(userdata)?.update { $0.connected = false }
-}
-
-private let onPublishCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { _, userdata, mid, reason, _ in
-    guard let session = session(userdata) else { return }
-    let ring = session.state.withLock { state -> Bool in
-        guard state.waiting.remove(mid) != nil else {
-            state.early[mid] = reason
-            return false
-        }
-        if reason >= 0x80 {
-            state.refusedMessages[mid] = reason
-            return true
-        }
-        return state.waiting.isEmpty
+private let onDisconnectCallback:
+    @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?) -> Void = { _, userdata, _, _ in
+        session(userdata)?.update { $0.connected = false }
     }
-    if ring { session.poke() }
-}
+
+private let onPublishCallback:
+    @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = {
+        _, userdata, mid, reason, _ in
+        guard let session = session(userdata) else { return }
+        let ring = session.state.withLock { state -> Bool in
+            guard state.waiting.remove(mid) != nil else {
+                state.early[mid] = reason
+                return false
+            }
+            if reason >= 0x80 {
+                state.refusedMessages[mid] = reason
+                return true
+            }
+            return state.waiting.isEmpty
+        }
+        if ring { session.poke() }
+    }

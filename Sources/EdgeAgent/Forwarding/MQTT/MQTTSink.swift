@@ -23,21 +23,27 @@ public final class MQTTSink: EventSink {
     let offline: String
     let usesSubject: Bool
 
-    public init(_ config: SinkConfig.MQTT, agent: AgentConfig.Agent, version: String = EdgeAgentVersion.current) throws {
+    public init(_ config: SinkConfig.MQTT, agent: AgentConfig.Agent, version: String = EdgeAgentVersion.current) throws
+    {
         guard let url = URL(string: config.url), let host = url.host else { throw MQTTError("bad URL \(config.url)") }
         let secure = url.scheme == "mqtts"
         self.config = config
         usesSubject = config.topic.contains("{subject}")
         let values = ["{site}": agent.site, "{line}": agent.line, "{agent}": agent.id]
-        fill = { type, subject in Self.topic(config.topic, values.merging(["{type}": type, "{subject}": subject]) { $1 }) }
+        fill = { type, subject in
+            Self.topic(config.topic, values.merging(["{type}": type, "{subject}": subject]) { $1 })
+        }
         statusTopic = Self.topic(config.statusTopic, values)
         let identity = ##""agent":\##(JSONValue.quoted(agent.id)),"version":\##(JSONValue.quoted(version))"##
         offline = ##"{"online":false,\##(identity)}"##
-        let online: @Sendable () -> String = { ##"{"online":true,\##(identity),"since":"\##(Timestamp.now().rfc3339)"}"## }
-        var options = MQTTClient.Options(host: host, port: url.port ?? (secure ? 8883 : 1883), clientID: config.clientID,
-                                         username: config.username, password: config.password,
-                                         protocolVersion: config.protocolVersion, window: config.maxInflight,
-                                         will: (statusTopic, offline))
+        let online: @Sendable () -> String = {
+            ##"{"online":true,\##(identity),"since":"\##(Timestamp.now().rfc3339)"}"##
+        }
+        var options = MQTTClient.Options(
+            host: host, port: url.port ?? (secure ? 8883 : 1883), clientID: config.clientID,
+            username: config.username, password: config.password,
+            protocolVersion: config.protocolVersion, window: config.maxInflight,
+            will: (statusTopic, offline))
         if secure || config.caFile != nil { options.tls = (config.caFile, config.certFile, config.keyFile) }
         client = try MQTTClient(options, status: (statusTopic, online))
     }
@@ -47,7 +53,8 @@ public final class MQTTSink: EventSink {
     static func topic(_ template: String, _ values: [String: String]) -> String {
         var topic = template
         for (key, value) in values {
-            topic = topic.replacingOccurrences(of: key, with: String(value.map { $0 == "/" || $0 == "+" || $0 == "#" ? "_" : $0 }))
+            topic = topic.replacingOccurrences(
+                of: key, with: String(value.map { $0 == "/" || $0 == "+" || $0 == "#" ? "_" : $0 }))
         }
         return topic
     }
@@ -62,7 +69,10 @@ public final class MQTTSink: EventSink {
     public func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
         let session = client.session
         let (connected, refused) = session.state.withLock { ($0.connected, $0.refused) }
-        if let refused { return .misconfigured(status: Int(refused.code), body: "the broker refused the connection: \(refused.reason)") }
+        if let refused {
+            return .misconfigured(
+                status: Int(refused.code), body: "the broker refused the connection: \(refused.reason)")
+        }
         guard connected else { return .retry(.connect, retryAfter: nil) }
         var done = acknowledged.withLock { $0 }
         if !events.contains(where: { done.contains($0.sequence) }) { done = [] }  // a new batch
@@ -76,13 +86,15 @@ public final class MQTTSink: EventSink {
             var body = event.body
             let topic = topic(for: event)
             let result = body.withUTF8 { bytes in
-                client.publish(topic: topic, payload: UnsafeRawBufferPointer(bytes), qos: config.qos, retain: false,
-                               contentType: "application/cloudevents+json")
+                client.publish(
+                    topic: topic, payload: UnsafeRawBufferPointer(bytes), qos: config.qos, retain: false,
+                    contentType: "application/cloudevents+json")
             }
             switch result {
             case let .success(mid): sequences[mid] = event.sequence
             case .failure(.notConnected): return .retry(.connect, retryAfter: nil)
-            case .failure(.tooLarge): return events.count == 1 ? .rejected(status: 413, body: "larger than the broker accepts") : .tooLarge
+            case .failure(.tooLarge):
+                return events.count == 1 ? .rejected(status: 413, body: "larger than the broker accepts") : .tooLarge
             case .failure(.failed): return .retry(.connect, retryAfter: nil)
             }
         }
@@ -104,11 +116,15 @@ public final class MQTTSink: EventSink {
         defer { timer.cancel() }
         var changes = session.changes.makeAsyncIterator()
         while true {
-            let (waiting, refusals, connected) = session.state.withLock { ($0.waiting, $0.refusedMessages, $0.connected) }
+            let (waiting, refusals, connected) = session.state.withLock {
+                ($0.waiting, $0.refusedMessages, $0.connected)
+            }
             if let (mid, reason) = refusals.first {
                 done.formUnion(sequences.filter { !waiting.contains($0.key) && refusals[$0.key] == nil }.map(\.value))
                 acknowledged.withLock { $0 = done }
-                return .rejected(status: Int(reason), body: "PUBACK reason 0x\(String(reason, radix: 16)) for sequence \(sequences[mid] ?? 0)")
+                return .rejected(
+                    status: Int(reason),
+                    body: "PUBACK reason 0x\(String(reason, radix: 16)) for sequence \(sequences[mid] ?? 0)")
             }
             if waiting.isEmpty {
                 acknowledged.withLock { $0 = [] }
@@ -144,12 +160,16 @@ public final class MQTTSink: EventSink {
         if client.session.state.withLock({ $0.connected }) {
             var offline = self.offline
             let published = offline.withUTF8 {
-                client.publish(topic: statusTopic, payload: UnsafeRawBufferPointer($0), qos: 1, retain: true, contentType: "application/json")
+                client.publish(
+                    topic: statusTopic, payload: UnsafeRawBufferPointer($0), qos: 1, retain: true,
+                    contentType: "application/json")
             }
             if case let .success(mid) = published {
                 let deadline = ContinuousClock.now + .seconds(2)
                 client.session.state.withLock { if $0.early.removeValue(forKey: mid) == nil { $0.waiting.insert(mid) } }
-                while ContinuousClock.now < deadline, client.session.state.withLock({ $0.waiting.contains(mid) && $0.connected }) {
+                while ContinuousClock.now < deadline,
+                    client.session.state.withLock({ $0.waiting.contains(mid) && $0.connected })
+                {
                     try? await Task.sleep(for: .milliseconds(10))
                 }
             }

@@ -23,11 +23,18 @@ public final class ModbusClient {
         case let .tcp(host, port):
             created = modbus_new_tcp_pi(host, String(port))
         case let .rtu(device, baud, parity, dataBits, stopBits):
-            let p: CChar = switch parity { case .none: 78; case .even: 69; case .odd: 79 }
+            let p: CChar =
+                switch parity {
+                case .none: 78
+                case .even: 69
+                case .odd: 79
+                }
             created = modbus_new_rtu(device, Int32(baud), p, Int32(dataBits), Int32(stopBits))
         }
         guard let created else {
-            throw ModbusError(code: .invalidArgument, message: String(cString: modbus_strerror(cmodbus_errno())), context: "\(endpoint)")
+            throw ModbusError(
+                code: .invalidArgument, message: String(cString: modbus_strerror(cmodbus_errno())),
+                context: "\(endpoint)")
         }
         context = created
         setTimeout(timeout)
@@ -61,24 +68,31 @@ public final class ModbusClient {
 
     /// Registers (holding or input) from `address`, `count` of them.
     public func readRegisters(input: Bool, unit: Int, address: Int, count: Int) throws -> [UInt16] {
-        try read(unit: unit, count: count, what: "\(input ? "input" : "holding") \(address)+\(count)") { context, buffer in
-            input ? modbus_read_input_registers(context, Int32(address), Int32(count), buffer)
+        try read(unit: unit, count: count, what: "\(input ? "input" : "holding") \(address)+\(count)") {
+            context, buffer in
+            input
+                ? modbus_read_input_registers(context, Int32(address), Int32(count), buffer)
                 : modbus_read_registers(context, Int32(address), Int32(count), buffer)
         }
     }
 
     /// Bits (coils or discrete inputs) from `address`, `count` of them.
     public func readBits(discrete: Bool, unit: Int, address: Int, count: Int) throws -> [Bool] {
-        let bytes: [UInt8] = try read(unit: unit, count: count, what: "\(discrete ? "discrete" : "coil") \(address)+\(count)") { context, buffer in
-            discrete ? modbus_read_input_bits(context, Int32(address), Int32(count), buffer)
+        let bytes: [UInt8] = try read(
+            unit: unit, count: count, what: "\(discrete ? "discrete" : "coil") \(address)+\(count)"
+        ) { context, buffer in
+            discrete
+                ? modbus_read_input_bits(context, Int32(address), Int32(count), buffer)
                 : modbus_read_bits(context, Int32(address), Int32(count), buffer)
         }
         return bytes.map { $0 != 0 }
     }
 
     /// One read call into a fresh buffer; anything but `count` values back is a failure.
-    private func read<Value: FixedWidthInteger>(unit: Int, count: Int, what: String,
-                                                _ call: (OpaquePointer, UnsafeMutablePointer<Value>?) -> Int32) throws -> [Value] {
+    private func read<Value: FixedWidthInteger>(
+        unit: Int, count: Int, what: String,
+        _ call: (OpaquePointer, UnsafeMutablePointer<Value>?) -> Int32
+    ) throws -> [Value] {
         try select(unit)
         var values = [Value](repeating: 0, count: count)
         let n = values.withUnsafeMutableBufferPointer { call(context, $0.baseAddress) }
@@ -87,7 +101,9 @@ public final class ModbusClient {
     }
 
     private func select(_ unit: Int) throws {
-        guard isConnected else { throw ModbusError(code: .connection, message: "not connected", context: "\(endpoint)") }
+        guard isConnected else {
+            throw ModbusError(code: .connection, message: "not connected", context: "\(endpoint)")
+        }
         guard Int32(unit) != self.unit else { return }
         guard modbus_set_slave(context, Int32(unit)) == 0 else { throw error("unit \(unit)") }
         self.unit = Int32(unit)
@@ -100,7 +116,9 @@ public final class ModbusClient {
         let e = error(what)
         if !e.isException {
             if case .rtu = endpoint, e.code == .timeout { modbus_flush(context) } else { close() }
-            if n >= 0 { return ModbusError(code: .badResponse, message: "short reply (\(n) values)", context: e.context) }
+            if n >= 0 {
+                return ModbusError(code: .badResponse, message: "short reply (\(n) values)", context: e.context)
+            }
         }
         return e
     }

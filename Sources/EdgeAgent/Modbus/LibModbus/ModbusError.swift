@@ -1,4 +1,3 @@
-
 /// A failed Modbus request or connection, with what the operator needs: the device, what was
 /// asked, and whether the device answered with an exception or did not answer at all.
 public struct ModbusError: Error, CustomStringConvertible, Sendable, Equatable {

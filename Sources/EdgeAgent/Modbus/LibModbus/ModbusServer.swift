@@ -27,7 +27,9 @@ public final class ModbusServer: Sendable {
     /// Listens on `host:port` (port 0 picks a free one).
     public init(host: String, port: Int) throws {
         guard let context = modbus_new_tcp(host, Int32(port)) else {
-            throw ModbusError(code: .invalidArgument, message: String(cString: modbus_strerror(cmodbus_errno())), context: "listen \(host):\(port)")
+            throw ModbusError(
+                code: .invalidArgument, message: String(cString: modbus_strerror(cmodbus_errno())),
+                context: "listen \(host):\(port)")
         }
         guard let registers = Registers(size: Self.size) else {
             modbus_free(context)
@@ -65,11 +67,15 @@ public final class ModbusServer: Sendable {
     deinit { stop() }
 
     public func write(holding address: Int, _ values: [UInt16]) {
-        registers.lock.withLock { for (i, v) in values.enumerated() { registers.map.pointee.tab_registers[address + i] = v } }
+        registers.lock.withLock {
+            for (i, v) in values.enumerated() { registers.map.pointee.tab_registers[address + i] = v }
+        }
     }
 
     public func write(input address: Int, _ values: [UInt16]) {
-        registers.lock.withLock { for (i, v) in values.enumerated() { registers.map.pointee.tab_input_registers[address + i] = v } }
+        registers.lock.withLock {
+            for (i, v) in values.enumerated() { registers.map.pointee.tab_input_registers[address + i] = v }
+        }
     }
 
     public func write(coil address: Int, _ value: Bool) {
@@ -121,7 +127,11 @@ public final class ModbusServer: Sendable {
             var clients: [Int32] = []
             var query = [UInt8](repeating: 0, count: Int(MODBUS_TCP_MAX_ADU_LENGTH))
             serving: while true {
-                var fds = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0), pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
+                var fds =
+                    [
+                        pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
+                        pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+                    ]
                     + clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
                 guard poll(&fds, nfds_t(fds.count), -1) > 0 else {
                     if errno == EINTR { continue }
@@ -132,7 +142,11 @@ public final class ModbusServer: Sendable {
                     modbus_set_socket(context, entry.fd)
                     let n = query.withUnsafeMutableBufferPointer { modbus_receive(context, $0.baseAddress) }
                     if n > 0 {
-                        registers.lock.withLock { _ = query.withUnsafeBufferPointer { modbus_reply(context, $0.baseAddress, n, registers.map) } }
+                        registers.lock.withLock {
+                            _ = query.withUnsafeBufferPointer {
+                                modbus_reply(context, $0.baseAddress, n, registers.map)
+                            }
+                        }
                     } else if n == -1 {  // the client went away, or sent garbage
                         close(entry.fd)
                         clients.removeAll { $0 == entry.fd }

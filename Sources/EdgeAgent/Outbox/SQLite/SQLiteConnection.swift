@@ -100,21 +100,25 @@ public final class SQLiteStatement {
         try connection.check(rc, sql)
     }
 
-    public func bind(_ v: Int64, at index: Int32) throws { try connection.check(sqlite3_bind_int64(pointer, index, v), sql) }
+    public func bind(_ v: Int64, at index: Int32) throws {
+        try connection.check(sqlite3_bind_int64(pointer, index, v), sql)
+    }
 
     public func bind(_ s: String, at index: Int32) throws {
         var s = s
         let rc = s.withUTF8 { buf in
-            sqlite3_bind_text(pointer, index, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
-                              Int32(buf.count), Self.transient)
+            sqlite3_bind_text(
+                pointer, index, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                Int32(buf.count), Self.transient)
         }
         try connection.check(rc, sql)
     }
 
     /// Binds bytes as UTF-8 text without copying: they must stay valid until the next step.
     public func bindStatic(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int32) throws {
-        let rc = sqlite3_bind_text(pointer, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
-                                   Int32(bytes.count), nil)
+        let rc = sqlite3_bind_text(
+            pointer, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
+            Int32(bytes.count), nil)
         try connection.check(rc, sql)
     }
 
