@@ -22,11 +22,13 @@ public final class Forwarder: Service {
     private let idlePoll: Duration
     /// Half a second: a sink that comes back gets its first batch well within a second.
     private let probeInterval: Duration
+    /// Fixes the backoff's jitter (tests); each delivery draws a fresh sequence otherwise.
+    private let jitterSeed: UInt64?
 
     public init(
         config: SinkConfig, sink: any EventSink, writer: OutboxWriter, logger: Logger,
         clock: any Clock<Duration> = ContinuousClock(), idlePoll: Duration = .seconds(1),
-        probeInterval: Duration = .milliseconds(500)
+        probeInterval: Duration = .milliseconds(500), jitterSeed: UInt64? = nil
     ) {
         self.config = config
         self.sink = sink
@@ -38,6 +40,7 @@ public final class Forwarder: Service {
         self.policy = RetryPolicy(config.retry)
         self.idlePoll = idlePoll
         self.probeInterval = probeInterval
+        self.jitterSeed = jitterSeed
         self.health = SinkHealth(name: config.name)
     }
 
@@ -143,7 +146,7 @@ public final class Forwarder: Service {
         var delivered = 0
         var dead: [DeadLetter] = []
         var parts: [ArraySlice<StoredEvent>] = [events[...]]
-        var random = FastRandom()
+        var random = jitterSeed.map(FastRandom.init(seed:)) ?? FastRandom()
         while let part = parts.popLast() {
             var attempt = 0
             while true {

@@ -54,7 +54,7 @@ final class ScriptedSink: EventSink {
     /// Appends `count` events (sequences 2...count+1 after outbox.created) and builds the forwarder.
     func rig(
         _ count: Int, retry: SinkConfig.Retry = .init(), linger: Duration = .zero, maxEvents: Int = 500,
-        _ script: @escaping @Sendable (Int, [Int64]) -> DeliveryOutcome
+        jitterSeed: UInt64? = nil, _ script: @escaping @Sendable (Int, [Int64]) -> DeliveryOutcome
     ) async throws -> (Forwarder, ScriptedSink, OutboxWriter) {
         var opts = options(dir)
         opts.faults = faults
@@ -66,7 +66,8 @@ final class ScriptedSink: EventSink {
         config.batch.maxEvents = maxEvents
         let sink = ScriptedSink(script)
         let forwarder = Forwarder(
-            config: config, sink: sink, writer: writer, logger: Logger(label: "test"), clock: clock)
+            config: config, sink: sink, writer: writer, logger: Logger(label: "test"), clock: clock,
+            jitterSeed: jitterSeed)
         return (forwarder, sink, writer)
     }
 
@@ -170,7 +171,13 @@ final class ScriptedSink: EventSink {
         // A sink that refuses connections until it is up; the backoff alone would wait a minute.
         let down = Mutex(true)
         let retry = SinkConfig.Retry(initial: .seconds(60), max: .seconds(60), multiplier: 2)
-        let (forwarder, sink, writer) = try await rig(5, retry: retry) { _, _ in
+        // Full jitter can draw a wait shorter than three probes; a seed whose first wait is long
+        // keeps a second attempt out of the window where only probes may happen.
+        let seed = (UInt64(0)...).first { seed in
+            var random = FastRandom(seed: seed)
+            return RetryPolicy(retry).delay(attempt: 1, using: &random) >= .seconds(50)
+        }!
+        let (forwarder, sink, writer) = try await rig(5, retry: retry, jitterSeed: seed) { _, _ in
             down.withLock { $0 } ? .retry(.connect, retryAfter: nil) : .delivered
         }
         try await running(forwarder, writer) {
