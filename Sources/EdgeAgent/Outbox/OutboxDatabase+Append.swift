@@ -1,17 +1,20 @@
 import EdgeAgentCore
 
+/// A producer's state row, stored with the events it produced; a nil value removes the row.
+public typealias StateRow = (key: String, value: String?)
+
 /// Appending: the single writer's group commit.
 extension OutboxDatabase {
     /// Appends `events` and the producers' `state` in ONE transaction (one fsync for the batch).
     /// Throws `OutboxError(.full)` and writes nothing when the outbox is full of critical events:
     /// the producer pauses and keeps its state, so no quantity is lost.
-    @discardableResult
     ///
     /// The sequence moves only with what is committed: after any failure (including the quota's
     /// own committed drop notice followed by `.full`) the next append reads it back from the
     /// database, so no number is ever given twice and none is skipped.
+    @discardableResult
     public func append(
-        _ events: [Event], state: [(key: String, value: String)] = [], file: FileRecord? = nil,
+        _ events: [Event], state: [StateRow] = [], file: FileRecord? = nil,
         now: Timestamp = .now()
     ) throws -> ClosedRange<Int64>? {
         do {
@@ -23,10 +26,17 @@ extension OutboxDatabase {
             return try db.transaction {
                 let sequences = try insert(events, now: now)
                 if !state.isEmpty {
-                    let statement = try db.prepare(
+                    let upsert = try db.prepare(
                         "INSERT INTO state(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
                     )
-                    for (key, value) in state { try statement.run([.text(key), .text(value)]) }
+                    let delete = try db.prepare("DELETE FROM state WHERE key = ?1")
+                    for (key, value) in state {
+                        if let value {
+                            try upsert.run([.text(key), .text(value)])
+                        } else {
+                            try delete.run([.text(key)])
+                        }
+                    }
                 }
                 if let file {
                     try db.prepare(

@@ -24,7 +24,7 @@ public final class OutboxWriter: Sendable {
 
     /// Appends `events` with the producers' `state` in one transaction, then wakes the forwarders.
     @discardableResult
-    public func append(_ events: [Event], state: [(key: String, value: String)] = [], file: FileRecord? = nil)
+    public func append(_ events: [Event], state: [StateRow] = [], file: FileRecord? = nil)
         async throws -> ClosedRange<Int64>?
     {
         let stored = try await database.run { try $0.append(events, state: state, file: file) }

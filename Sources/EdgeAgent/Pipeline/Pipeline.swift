@@ -7,9 +7,9 @@ import ServiceLifecycle
 /// The single producer of business events: takes readings off the bus, runs the rules, and
 /// appends the events with the rule state that produced them in one transaction. When an append
 /// fails (a full outbox), the rule state is not advanced: counters keep their baseline, so the
-/// next reading still counts every part.
+/// next reading still counts every part. Only the entries of the rule state that a reading
+/// changed are stored with it (`RuleStateStore`).
 public struct Pipeline: Service {
-    static let stateKey = "rules"
     let rules: RuleSet
     let bus: SignalBus
     let writer: OutboxWriter
@@ -18,6 +18,7 @@ public struct Pipeline: Service {
     /// downtimes and flush `min_interval` sums even while no sample comes.
     let tick: Duration?
     let health: AgentHealth?
+    let store = RuleStateStore()
 
     public init(
         rules: RuleSet, bus: SignalBus, writer: OutboxWriter, logger: Logger, tick: Duration?,
@@ -32,8 +33,16 @@ public struct Pipeline: Service {
     }
 
     public func run() async throws {
-        var engine = RuleEngine(rules: rules, state: storedState())
+        var engine = RuleEngine(rules: rules, state: RuleState())
         var held = Held()
+        let stored = RuleStateStore.load(writer.storedState)
+        for (key, error) in stored.errors {
+            logger.error(
+                "Stored rule state unreadable; what it held starts again (a counter takes a new baseline).",
+                metadata: ["key": "\(key)", "error": "\(error)"])
+        }
+        engine.state = stored.state
+        held.staleState = stored.stale
         guard let tick else {
             for await signal in bus.cancelOnGracefulShutdown() {
                 await process(signal, tick: nil, engine: &engine, held: &held)
@@ -46,25 +55,16 @@ public struct Pipeline: Service {
         }
     }
 
-    private func storedState() -> RuleState {
-        guard let stored = writer.storedState[Self.stateKey] else { return RuleState() }
-        do {
-            return try JSONDecoder().decode(RuleState.self, from: Data(stored.utf8))
-        } catch {
-            logger.error(
-                "Stored rule state unreadable; counters start from a new baseline.", metadata: ["error": "\(error)"])
-            return RuleState()
-        }
-    }
-
     /// What a full outbox made the pipeline hold back: the inputs' own events
     /// (`device.connection.changed`) of refused readings, appended with the first reading that
     /// commits, so a connection change is never lost. Bounded: past `limit`, the oldest go.
+    /// Also the stored rule state's rows that the first commit replaces (`RuleStateStore.Loaded`).
     struct Held {
         static let limit = 1000
         var events: [Event] = []
         var paused = false
         var failing = false
+        var staleState: [String] = []
     }
 
     /// Runs the rules on a copy of the engine and keeps the copy only if the append committed.
@@ -75,14 +75,18 @@ public struct Pipeline: Service {
         var next = engine
         var events = held.events + signal.events + next.apply(signal.samples)
         if let tick { events += next.advance(to: tick) }
-        guard next.state != engine.state || !events.isEmpty || !signal.state.isEmpty || signal.file != nil else {
+        let changed = next.state.changed(from: engine.state, reading: signal.samples.lazy.map(\.tag))
+        guard !changed.isEmpty || !events.isEmpty || !signal.state.isEmpty || signal.file != nil else {
             signal.committed?(true)
             return
         }
         while !Task.isCancelled {
             do {
-                let json = String(decoding: try JSONEncoder().encode(next.state), as: UTF8.self)
-                try await writer.append(events, state: signal.state + [(Self.stateKey, json)], file: signal.file)
+                let rules =
+                    held.staleState.isEmpty
+                    ? try store.rows(changed, of: next.state)
+                    : try store.rewriteRows(of: next.state, removing: held.staleState)
+                try await writer.append(events, state: signal.state + rules, file: signal.file)
                 if held.paused || held.failing { logger.notice("Outbox accepts events again; acquisition resumed.") }
                 health?.updateOutbox {
                     $0.full = false

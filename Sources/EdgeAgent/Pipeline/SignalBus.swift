@@ -7,7 +7,7 @@ import EdgeAgentCore
 public struct Signal: Sendable {
     public var samples: [Sample]
     public var events: [Event]
-    public var state: [(key: String, value: String)]
+    public var state: [StateRow]
     public var file: FileRecord?
     /// For an input that must not lose a reading (a historian file): told `true` once the signal
     /// is committed, `false` when a full outbox refused it or the agent stops (send it again).
@@ -15,7 +15,7 @@ public struct Signal: Sendable {
     public var committed: (@Sendable (Bool) -> Void)?
 
     public init(
-        samples: [Sample] = [], events: [Event] = [], state: [(key: String, value: String)] = [],
+        samples: [Sample] = [], events: [Event] = [], state: [StateRow] = [],
         file: FileRecord? = nil, committed: (@Sendable (Bool) -> Void)? = nil
     ) {
         self.samples = samples

@@ -126,6 +126,70 @@ import Testing
                 == [false, true], "the change held while full, then the one sent with the reading")
     }
 
+    /// An outbox written before 0.7 holds the rule state whole, in one row: it is read, and the
+    /// first commit replaces it by a row per entry; the counter goes on from the old baseline.
+    @Test func aStateStoredWholeByAnOlderVersionIsReadAndReplacedByItsEntries() async throws {
+        let dir = TemporaryDirectory()
+        var old = RuleEngine(rules: rules)
+        _ = old.apply([at(0, "press-1.state", 1), at(0, "press-1.count", 100)])
+        let writer = try await OutboxWriter(options: options(dir))
+        try await writer.append(
+            [], state: [("rules", String(decoding: try JSONEncoder().encode(old.state), as: UTF8.self))])
+        await writer.close()
+
+        _ = try await run([Signal(samples: [at(5, "press-1.count", 130)])], directory: dir)
+        let rows = try OutboxDatabase.openExisting(options(dir)).loadState()
+        #expect(rows.keys.sorted() == ["rules.machine.press-1"], "the whole-state row is gone")
+        #expect(try events(dir).compactMap { ($0["data"] as? [String: Any])?["quantity"] as? Int } == [30])
+        var expected = old
+        _ = expected.apply([at(5, "press-1.count", 130)])
+        #expect(RuleStateStore.load(rows).state == expected.state)
+    }
+
+    /// A row that cannot be read costs only its entry (the counter takes a new baseline, no
+    /// invented quantity); the others are kept, and the first commit writes the row again.
+    @Test func anUnreadableRowLosesOnlyItsEntryAndIsWrittenAgain() async throws {
+        let dir = TemporaryDirectory()
+        var context = RuleState()
+        context.values["press-1.reason"] = .int(7)
+        let reason = try RuleStateStore().rows([.value("press-1.reason")], of: context)
+        let writer = try await OutboxWriter(options: options(dir))
+        try await writer.append([], state: reason + [("rules.machine.press-1", "{\"counters\": [")])
+        await writer.close()
+
+        _ = try await run(
+            [Signal(samples: [at(5, "press-1.state", 1), at(5, "press-1.count", 130)])], directory: dir)
+        let stored = RuleStateStore.load(try OutboxDatabase.openExisting(options(dir)).loadState())
+        #expect(stored.errors.isEmpty && stored.stale.isEmpty)
+        #expect(stored.state.values["press-1.reason"] == .int(7))
+        #expect(stored.state.machines["press-1"]?.counters["press-1.count"]?.last == 130)
+        #expect(try events(dir).map { $0["type"] as! String } == ["outbox.created", "machine.state.changed"])
+    }
+
+    /// A reading stores the entries it changed and leaves the others as they were.
+    @Test func aReadingStoresOnlyTheEntriesItChanged() async throws {
+        let dir = TemporaryDirectory()
+        var published = rules
+        published.published = ["press-1.temp": 0.5, "press-1.pressure": 0.5]
+        let writer = try await OutboxWriter(options: options(dir))
+        let pipeline = Pipeline(
+            rules: published, bus: SignalBus(), writer: writer, logger: Logger(label: "test"), tick: nil)
+        var engine = RuleEngine(rules: published)
+        var held = Pipeline.Held()
+        let first = [
+            at(0, "press-1.state", 1), at(0, "press-1.temp", .double(20)), at(0, "press-1.pressure", .double(5)),
+        ]
+        await pipeline.process(Signal(samples: first), tick: nil, engine: &engine, held: &held)
+        // Stands in for a row the rules would not rewrite: only a changed entry replaces it.
+        try await writer.append([], state: [("rules.published.press-1.pressure", "\"untouched\"")])
+        await pipeline.process(
+            Signal(samples: [at(1, "press-1.temp", .double(21))]), tick: nil, engine: &engine, held: &held)
+        await writer.close()
+        let rows = try OutboxDatabase.openExisting(options(dir)).loadState()
+        #expect(rows["rules.published.press-1.pressure"] == "\"untouched\"")
+        #expect(rows["rules.published.press-1.temp"]?.contains("21") == true)
+    }
+
     /// With the held change: a refused reading's input events are appended when the outbox takes
     /// the next one, before it, in the order they happened.
     @Test func heldEventsGoFirstOnceTheOutboxTakesEventsAgain() async throws {

@@ -1,6 +1,7 @@
-import EdgeAgent
 import EdgeAgentCore
 import Foundation
+
+@testable import EdgeAgent
 
 /// Scripted readings for rule tests: `at(12, "press-1.state", 3)` is a good sample 12 s into the shift.
 let shiftStart: Int64 = 1_795_000_000_000
@@ -32,8 +33,30 @@ extension Event {
     func isNull(_ key: String) -> Bool { data[key] == .null }
 }
 
-/// Persists and reloads the state as the outbox does: through its JSON.
+/// Persists and reloads the state as the outbox does: through its rows.
 func restarted(_ engine: RuleEngine) throws -> RuleEngine {
-    let json = try JSONEncoder().encode(engine.state)
-    return RuleEngine(rules: engine.rules, state: try JSONDecoder().decode(RuleState.self, from: json))
+    var table = StateTable()
+    try table.store(engine.state.entries, of: engine.state)
+    return RuleEngine(rules: engine.rules, state: try table.load())
+}
+
+/// The outbox's `state` table as the pipeline writes it (`RuleStateStore`), in memory.
+struct StateTable {
+    var rows: [String: String] = [:]
+    let store = RuleStateStore()
+
+    mutating func store(_ entries: [RuleState.Entry], of state: RuleState) throws {
+        for (key, value) in try store.rows(entries, of: state) { rows[key] = value }
+    }
+
+    func load() throws -> RuleState {
+        let loaded = RuleStateStore.load(rows)
+        if let (key, error) = loaded.errors.first { throw StateTableError(key: key, error: error) }
+        return loaded.state
+    }
+}
+
+struct StateTableError: Error {
+    let key: String
+    let error: any Error
 }

@@ -1,0 +1,34 @@
+/// The rule state as entries, one per machine, context value and published tag, so a commit
+/// stores only the entries a reading changed instead of the whole state.
+///
+/// | entry | changes when |
+/// |---|---|
+/// | `.machine(name)` | any of its rules moved (a reading or time passing); compared whole, machines are few |
+/// | `.value(tag)` | a context tag of the reading had a good sample |
+/// | `.published(tag)` | a published tag of the reading became a `tag.changed` |
+///
+/// Values and published tags change only for tags of the reading, so finding what changed costs
+/// the size of the reading and the number of machines, not the size of the state.
+extension RuleState {
+    public enum Entry: Hashable, Sendable {
+        case machine(String)
+        case value(String)
+        case published(String)
+    }
+
+    /// Every entry the state holds.
+    public var entries: [Entry] {
+        machines.keys.map(Entry.machine) + values.keys.map(Entry.value) + published.keys.map(Entry.published)
+    }
+
+    /// The entries that differ between `old` and `self`, when only `tags` were read in between.
+    public func changed(from old: RuleState, reading tags: some Sequence<String>) -> [Entry] {
+        var changed = machines.compactMap { name, machine in old.machines[name] == machine ? nil : Entry.machine(name) }
+        var seen = Set<String>()
+        for tag in tags where seen.insert(tag).inserted {
+            if values[tag] != old.values[tag] { changed.append(.value(tag)) }
+            if published[tag] != old.published[tag] { changed.append(.published(tag)) }
+        }
+        return changed
+    }
+}
