@@ -36,6 +36,19 @@ func seconds(_ body: () async throws -> Void) async rethrows -> Double {
     return (ContinuousClock.now - start).seconds
 }
 
+/// The agent a bench runs as a subprocess: the `edge-agent` next to this bench (`make bench` builds
+/// it as the package ships it), or `EDGE_AGENT=PATH` to measure another build.
+func agentBinary() throws -> String {
+    let binary =
+        ProcessInfo.processInfo.environment["EDGE_AGENT"]
+        ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        .path + "/edge-agent"
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+        throw BenchError("no \(binary): run make bench (or set EDGE_AGENT)")
+    }
+    return binary
+}
+
 func scratchDirectory(_ name: String) -> String {
     let path = NSTemporaryDirectory() + "edge-bench-\(name)-\(UUID().uuidString.prefix(8))"
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

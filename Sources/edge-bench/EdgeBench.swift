@@ -15,13 +15,16 @@ struct EdgeBench {
         ("recovery.lag", { [try await RecoveryLagBench.run()] }),
         ("rules.eval", { [try RulesEvalBench.run()] }),
         ("footprint", { [try await FootprintBench.run()] }),
+        ("cpu", { try await CPUBench.run() }),
+        ("start", { try await StartBench.run() }),
     ]
 
     static func main() async {
         // The agent's hot paths count into Prometheus when it runs: measure them that way.
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()))
         let wanted = CommandLine.arguments.dropFirst().first
-        // `modbus` runs `modbus.requests` and `modbus.poll` together: they share one setup.
+        // `modbus` runs `modbus.requests` and `modbus.poll` together, `cpu` runs `cpu.events` and
+        // `cpu.telemetry`, `start` runs `start.empty` and `start.outbox_1gib`: each pair shares one setup.
         let chosen = benches.filter { wanted == nil || $0.0 == wanted || (wanted?.hasPrefix($0.0 + ".") ?? false) }
         guard !chosen.isEmpty else {
             FileHandle.standardError.write(

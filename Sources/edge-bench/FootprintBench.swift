@@ -12,12 +12,7 @@ enum FootprintBench {
     static let drainEvents = 1_000_000
 
     static func run() async throws -> BenchResult {
-        let binary =
-            URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-            + "/edge-agent"
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw BenchError("no \(binary): run make deb first")
-        }
+        let binary = try agentBinary()
         let dir = scratchDirectory("footprint")
         defer { try? FileManager.default.removeItem(atPath: dir) }
 

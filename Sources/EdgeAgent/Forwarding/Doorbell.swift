@@ -6,11 +6,12 @@ public final class Doorbell: Sendable {
 
     public init() {}
 
-    /// A stream that yields (at most one pending ring) after each `ring()`.
-    public func subscribe() -> AsyncStream<Void> {
+    /// A stream that yields (at most one pending ring) after each `ring()`, and the continuation
+    /// that rings this subscriber alone (a forwarder's own idle tick wakes no other forwarder).
+    public func subscribe() -> (stream: AsyncStream<Void>, own: AsyncStream<Void>.Continuation) {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         listeners.withLock { $0.append(continuation) }
-        return stream
+        return (stream, continuation)
     }
 
     public func ring() {

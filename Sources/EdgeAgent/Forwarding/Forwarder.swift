@@ -18,7 +18,8 @@ public final class Forwarder: Service {
     private let logger: Logger
     private let clock: any Clock<Duration>
     private let policy: RetryPolicy
-    /// How often an idle forwarder looks for work the CLI queued (`dead retry`, `replay`).
+    /// How often an idle forwarder looks for work the CLI queued (`dead retry`, `replay`); it
+    /// wakes only itself (the writer's doorbell wakes all forwarders on an append).
     private let idlePoll: Duration
     /// Half a second: a sink that comes back gets its first batch well within a second.
     private let probeInterval: Duration
@@ -45,9 +46,9 @@ public final class Forwarder: Service {
     }
 
     public func run() async throws {
-        let bell = writer.doorbell.subscribe()
+        let (bell, own) = writer.doorbell.subscribe()
         do {
-            try await forwardUntilShutdown(bell)
+            try await forwardUntilShutdown(bell, own: own)
         } catch {
             await sink.shutdown()  // cancelled, not shut down gracefully: the client still closes
             throw error
@@ -55,7 +56,7 @@ public final class Forwarder: Service {
         await sink.shutdown()
     }
 
-    private func forwardUntilShutdown(_ bell: AsyncStream<Void>) async throws {
+    private func forwardUntilShutdown(_ bell: AsyncStream<Void>, own: AsyncStream<Void>.Continuation) async throws {
         try await untilGracefulShutdown {
             let options = self.writer.options
             // Opening reads the schema: on the reader's own thread, and retried like any outbox failure.
@@ -63,7 +64,7 @@ public final class Forwarder: Service {
                 try await Confined(opening: { try OutboxDatabase.openExisting(options) })
             }
             do {
-                try await self.forward(bell, reader: reader)
+                try await self.forward(bell, own: own, reader: reader)
             } catch {
                 await reader.shutdown()
                 throw error
@@ -72,13 +73,15 @@ public final class Forwarder: Service {
         }
     }
 
-    private func forward(_ bell: AsyncStream<Void>, reader: Confined<OutboxDatabase>) async throws {
+    private func forward(
+        _ bell: AsyncStream<Void>, own: AsyncStream<Void>.Continuation, reader: Confined<OutboxDatabase>
+    ) async throws {
         try await withThrowingDiscardingTaskGroup { group in
-            let ticker = writer.doorbell, poll = idlePoll, clock = clock
+            let poll = idlePoll, clock = clock
             group.addTask {
                 while !Task.isCancelled {
                     try await clock.sleep(for: poll)
-                    ticker.ring()
+                    own.yield()
                 }
             }
             try await loop(bell, reader: reader)

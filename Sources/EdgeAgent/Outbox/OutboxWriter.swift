@@ -22,13 +22,14 @@ public final class OutboxWriter: Sendable {
         self.options = options
     }
 
-    /// Appends `events` with the producers' `state` in one transaction, then wakes the forwarders.
+    /// Appends `events` with the producers' `state` in one transaction, then wakes the forwarders
+    /// if there were events.
     @discardableResult
     public func append(_ events: [Event], state: [StateRow] = [], file: FileRecord? = nil)
         async throws -> ClosedRange<Int64>?
     {
         let stored = try await database.run { try $0.append(events, state: state, file: file) }
-        doorbell.ring()
+        if stored != nil { doorbell.ring() }
         return stored
     }
 

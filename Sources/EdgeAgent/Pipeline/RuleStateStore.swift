@@ -1,16 +1,29 @@
 import EdgeAgentCore
 import Foundation
 
-/// How the pipeline keeps the rule state in the outbox's `state` table: a row per entry
-/// (`rules.machine.NAME`, `rules.value.TAG`, `rules.published.TAG`), each the entry's JSON
-/// (`null` for a value that is gone), written with the events of the reading that changed it.
-/// Before 0.7 the whole state was one row, `rules`: it is read once and replaced by the rows at
-/// the first commit.
+/// How the pipeline keeps the rule state in the outbox's `state` table: a row per entry, written
+/// with the events of the reading that changed it; an entry that is gone deletes its row.
+///
+/// | key | value |
+/// |---|---|
+/// | `rules.machine.NAME` | the machine's JSON (JSONEncoder; non-finite numbers as `"nan"`, `"inf"`, `"-inf"`) |
+/// | `rules.value.TAG` | the context value's `TagValue.storedText` (`i:7`) |
+/// | `rules.published.TAG` | `g` or `b` (quality), then a space and the value's `storedText` if it has one (`g d:20.5`) |
+///
+/// Values and published tags are the many entries that change with every reading: their text is
+/// built without a JSON coder. Before 0.7 the whole state was one JSON row, `rules`: it is read
+/// once and replaced by the rows at the first commit.
 struct RuleStateStore {
     static let legacyKey = "rules"
     static let machinePrefix = "rules.machine.", valuePrefix = "rules.value.", publishedPrefix = "rules.published."
+    static let nonFinite = (positive: "inf", negative: "-inf", nan: "nan")
 
-    private let encoder = JSONEncoder()
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: nonFinite.positive, negativeInfinity: nonFinite.negative, nan: nonFinite.nan)
+        return encoder
+    }()
 
     static func key(_ entry: RuleState.Entry) -> String {
         switch entry {
@@ -23,14 +36,32 @@ struct RuleStateStore {
     /// The rows that store `entries` of `state`.
     func rows(_ entries: [RuleState.Entry], of state: RuleState) throws -> [StateRow] {
         try entries.map { entry in
-            let json: Data =
-                switch entry {
-                case let .machine(name): try encoder.encode(state.machines[name])
-                case let .value(tag): try encoder.encode(state.values[tag])
-                case let .published(tag): try encoder.encode(state.published[tag])
-                }
-            return (Self.key(entry), String(decoding: json, as: UTF8.self))
+            switch entry {
+            case let .machine(name):
+                (
+                    Self.key(entry),
+                    try state.machines[name].map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+                )
+            case let .value(tag): (Self.key(entry), state.values[tag]?.storedText)
+            case let .published(tag): (Self.key(entry), state.published[tag].map(Self.text))
+            }
         }
+    }
+
+    static func text(_ published: RuleState.Published) -> String {
+        (published.quality == .good ? "g" : "b") + (published.value.map { " " + $0.storedText } ?? "")
+    }
+
+    static func published(_ text: String) -> RuleState.Published? {
+        let quality: Sample.Quality
+        switch text.first {
+        case "g": quality = .good
+        case "b": quality = .bad
+        default: return nil
+        }
+        guard text.count > 1 else { return RuleState.Published(value: nil, quality: quality) }
+        guard text.dropFirst().first == " ", let value = TagValue(storedText: text.dropFirst(2)) else { return nil }
+        return RuleState.Published(value: value, quality: quality)
     }
 
     /// What was stored: the state, and the rows the first commit must replace (the pre-0.7 row,
@@ -53,13 +84,18 @@ struct RuleStateStore {
     /// A row that cannot be read loses only its entry (a counter takes a new baseline).
     static func load(_ rows: [String: String]) -> Loaded {
         let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: nonFinite.positive, negativeInfinity: nonFinite.negative, nan: nonFinite.nan)
         var loaded = Loaded()
+        func failed(_ key: String, _ error: any Error) {
+            loaded.stale.append(key)
+            loaded.errors.append((key, error))
+        }
         func read<T: Decodable>(_ key: String, as type: T.Type) -> T? {
             do {
-                return try decoder.decode(T?.self, from: Data(rows[key]!.utf8))
+                return try decoder.decode(T.self, from: Data(rows[key]!.utf8))
             } catch {
-                loaded.stale.append(key)
-                loaded.errors.append((key, error))
+                failed(key, error)
                 return nil
             }
         }
@@ -68,17 +104,29 @@ struct RuleStateStore {
             if !loaded.stale.contains(legacyKey) { loaded.stale.append(legacyKey) }
             return loaded
         }
-        for key in rows.keys {
+        for (key, text) in rows {
             if key.hasPrefix(machinePrefix) {
                 loaded.state.machines[String(key.dropFirst(machinePrefix.count))] = read(
                     key, as: RuleState.Machine.self)
             } else if key.hasPrefix(valuePrefix) {
-                loaded.state.values[String(key.dropFirst(valuePrefix.count))] = read(key, as: TagValue.self)
+                guard let value = TagValue(storedText: Substring(text)) else {
+                    failed(key, UnreadableRow(text: text))
+                    continue
+                }
+                loaded.state.values[String(key.dropFirst(valuePrefix.count))] = value
             } else if key.hasPrefix(publishedPrefix) {
-                loaded.state.published[String(key.dropFirst(publishedPrefix.count))] = read(
-                    key, as: RuleState.Published.self)
+                guard let published = published(text) else {
+                    failed(key, UnreadableRow(text: text))
+                    continue
+                }
+                loaded.state.published[String(key.dropFirst(publishedPrefix.count))] = published
             }
         }
         return loaded
+    }
+
+    struct UnreadableRow: Error, CustomStringConvertible {
+        var text: String
+        var description: String { "not a stored value: \(text.prefix(80))" }
     }
 }

@@ -60,3 +60,39 @@ public enum TagValue: Sendable, Hashable, Codable {
         }
     }
 }
+
+/// A compact text form for the rule state's rows: a letter for the case, `:`, the value as Swift
+/// prints it (`i:-5`, `u:7`, `d:20.5`, `d:nan`, `b:true`, `s:any text`). It reads back to the same
+/// value, non-finite doubles included, and costs no JSON coder.
+extension TagValue {
+    public var storedText: String {
+        switch self {
+        case let .int(v): "i:\(v)"
+        case let .uint(v): "u:\(v)"
+        case let .double(v): "d:\(v)"
+        case let .bool(b): "b:\(b)"
+        case let .string(s): "s:" + s
+        }
+    }
+
+    public init?(storedText text: Substring) {
+        guard text.count >= 2, text.dropFirst().first == ":" else { return nil }
+        let body = text.dropFirst(2)
+        switch text.first {
+        case "i":
+            guard let v = Int64(body) else { return nil }
+            self = .int(v)
+        case "u":
+            guard let v = UInt64(body) else { return nil }
+            self = .uint(v)
+        case "d":
+            guard let v = Double(body) else { return nil }
+            self = .double(v)
+        case "b":
+            guard let v = Bool(String(body)) else { return nil }
+            self = .bool(v)
+        case "s": self = .string(String(body))
+        default: return nil
+        }
+    }
+}

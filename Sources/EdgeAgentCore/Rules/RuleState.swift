@@ -120,5 +120,10 @@ public struct RuleState: Codable, Equatable, Sendable {
     public struct Published: Codable, Equatable, Sendable {
         public var value: TagValue?
         public var quality: Sample.Quality
+
+        public init(value: TagValue?, quality: Sample.Quality) {
+            self.value = value
+            self.quality = quality
+        }
     }
 }

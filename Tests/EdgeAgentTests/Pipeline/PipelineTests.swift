@@ -190,6 +190,54 @@ import Testing
         #expect(rows["rules.published.press-1.temp"]?.contains("21") == true)
     }
 
+    /// A float register that reads NaN or infinity (a sensor fault) is published and stored like
+    /// any value: it cannot stop the pipeline, and it reads back as it was.
+    @Test func aNonFiniteReadingIsStoredAndReadBack() async throws {
+        let dir = TemporaryDirectory()
+        var published = rules
+        published.published = ["press-1.temp": 0, "press-1.pressure": 0]
+        let writer = try await OutboxWriter(options: options(dir))
+        let pipeline = Pipeline(
+            rules: published, bus: SignalBus(), writer: writer, logger: Logger(label: "test"), tick: nil)
+        var engine = RuleEngine(rules: published)
+        var held = Pipeline.Held()
+        let reading = [
+            at(0, "press-1.state", 1), at(0, "press-1.temp", .double(.nan)),
+            at(0, "press-1.pressure", .double(-.infinity)),
+        ]
+        await pipeline.process(Signal(samples: reading), tick: nil, engine: &engine, held: &held)
+        await writer.close()
+        #expect(
+            try events(dir).map { $0["type"] as! String }.sorted() == [
+                "machine.state.changed", "outbox.created", "tag.changed", "tag.changed",
+            ])
+        let stored = RuleStateStore.load(try OutboxDatabase.openExisting(options(dir)).loadState())
+        #expect(stored.errors.isEmpty)
+        #expect(stored.state.published["press-1.temp"]?.value?.number?.isNaN == true)
+        #expect(stored.state.published["press-1.pressure"]?.value == .double(-.infinity))
+        #expect(stored.state.machines == engine.state.machines)
+    }
+
+    /// Every kind of value and published entry reads back from its row as it was written.
+    @Test func storedTextReadsBackEveryKindOfValue() throws {
+        let values: [TagValue] = [
+            .int(-5), .int(.min), .uint(.max), .double(20.5), .double(-0.0), .double(1e-300), .double(.infinity),
+            .bool(true), .bool(false), .string(""), .string("WO: 47 11 ü"), .string("s:nested"),
+        ]
+        for value in values {
+            #expect(TagValue(storedText: Substring(value.storedText)) == value, "\(value)")
+            for quality in [Sample.Quality.good, .bad] {
+                let entry = RuleState.Published(value: value, quality: quality)
+                #expect(RuleStateStore.published(RuleStateStore.text(entry)) == entry)
+            }
+        }
+        #expect(values.count == 12)
+        #expect(RuleStateStore.published("b") == RuleState.Published(value: nil, quality: .bad))
+        for broken in ["", "x", "gi:5", "g x:5", "g i:five", "g u:-1", "g b:yes", "{\"quality\":\"good\"}"] {
+            #expect(RuleStateStore.published(broken) == nil, "\(broken)")
+        }
+    }
+
     /// With the held change: a refused reading's input events are appended when the outbox takes
     /// the next one, before it, in the order they happened.
     @Test func heldEventsGoFirstOnceTheOutboxTakesEventsAgain() async throws {
