@@ -49,6 +49,17 @@ func agentBinary() throws -> String {
     return binary
 }
 
+/// Starts `executable` with its output discarded (a bench reads what it measures elsewhere).
+func spawn(_ executable: String, _ arguments: [String]) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
 func scratchDirectory(_ name: String) -> String {
     let path = NSTemporaryDirectory() + "edge-bench-\(name)-\(UUID().uuidString.prefix(8))"
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

@@ -97,12 +97,7 @@ enum CPUBench {
     static func measure(_ binary: String, config: String, database: String) async throws -> (
         cpu: Double, switches: Double, rows: [StoredEvent]
     ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "--config", config]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try spawn(binary, ["run", "--config", config])
         defer {
             process.terminate()
             process.waitUntilExit()

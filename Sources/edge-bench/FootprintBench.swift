@@ -63,12 +63,7 @@ enum FootprintBench {
     static func resident(of executable: String, _ arguments: [String], after: Duration) async throws -> (
         rss: Int, hwm: Int
     ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try spawn(executable, arguments)
         try await Task.sleep(for: after)
         let status = memory(pid: process.processIdentifier)
         process.terminate()
@@ -107,14 +102,8 @@ enum FootprintBench {
     /// The agent appends `drainEvents` test events as fast as it can while its forwarder drains
     /// them to the sink; returns its VmHWM (KiB) once the outbox is empty again.
     static func drainPeak(_ binary: String, config: String, dir: String) async throws -> Int {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "run", "--config", config, "--inject-events", String(drainEvents), "--inject-batch", "1000",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try spawn(
+            binary, ["run", "--config", config, "--inject-events", String(drainEvents), "--inject-batch", "1000"])
         defer {
             process.terminate()
             process.waitUntilExit()

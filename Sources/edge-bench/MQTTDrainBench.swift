@@ -63,12 +63,7 @@ enum MQTTDrainBench {
         if getuid() == 0 { lines.append("user root") }
         try (lines.joined(separator: "\n") + "\n").write(
             toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-        process.arguments = ["-c", dir + "/mosquitto.conf"]
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        let process = try spawn("/usr/sbin/mosquitto", ["-c", dir + "/mosquitto.conf"])
         Thread.sleep(forTimeInterval: 0.5)
         guard process.isRunning else { throw BenchError("mosquitto did not start") }
         return (process, port)

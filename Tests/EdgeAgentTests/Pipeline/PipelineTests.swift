@@ -31,6 +31,17 @@ import Testing
         return writer
     }
 
+    /// A pipeline, driven by the test through `process`, whose rules also publish `tags` (by deadband).
+    func publishing(_ tags: [String: Double], in dir: TemporaryDirectory) async throws -> (OutboxWriter, Pipeline) {
+        var published = rules
+        published.published = tags
+        let writer = try await OutboxWriter(options: options(dir))
+        return (
+            writer,
+            Pipeline(rules: published, bus: SignalBus(), writer: writer, logger: Logger(label: "test"), tick: nil)
+        )
+    }
+
     func events(_ dir: TemporaryDirectory) throws -> [[String: Any]] {
         let db = try OutboxDatabase.openExisting(options(dir))
         return try db.claim(sink: "mw", filter: .all, maxEvents: 10_000, maxBytes: .max).events.map {
@@ -169,12 +180,8 @@ import Testing
     /// A reading stores the entries it changed and leaves the others as they were.
     @Test func aReadingStoresOnlyTheEntriesItChanged() async throws {
         let dir = TemporaryDirectory()
-        var published = rules
-        published.published = ["press-1.temp": 0.5, "press-1.pressure": 0.5]
-        let writer = try await OutboxWriter(options: options(dir))
-        let pipeline = Pipeline(
-            rules: published, bus: SignalBus(), writer: writer, logger: Logger(label: "test"), tick: nil)
-        var engine = RuleEngine(rules: published)
+        let (writer, pipeline) = try await publishing(["press-1.temp": 0.5, "press-1.pressure": 0.5], in: dir)
+        var engine = RuleEngine(rules: pipeline.rules)
         var held = Pipeline.Held()
         let first = [
             at(0, "press-1.state", 1), at(0, "press-1.temp", .double(20)), at(0, "press-1.pressure", .double(5)),
@@ -194,12 +201,8 @@ import Testing
     /// any value: it cannot stop the pipeline, and it reads back as it was.
     @Test func aNonFiniteReadingIsStoredAndReadBack() async throws {
         let dir = TemporaryDirectory()
-        var published = rules
-        published.published = ["press-1.temp": 0, "press-1.pressure": 0]
-        let writer = try await OutboxWriter(options: options(dir))
-        let pipeline = Pipeline(
-            rules: published, bus: SignalBus(), writer: writer, logger: Logger(label: "test"), tick: nil)
-        var engine = RuleEngine(rules: published)
+        let (writer, pipeline) = try await publishing(["press-1.temp": 0, "press-1.pressure": 0], in: dir)
+        var engine = RuleEngine(rules: pipeline.rules)
         var held = Pipeline.Held()
         let reading = [
             at(0, "press-1.state", 1), at(0, "press-1.temp", .double(.nan)),
