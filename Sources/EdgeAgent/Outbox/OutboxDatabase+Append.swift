@@ -25,17 +25,11 @@ extension OutboxDatabase {
             try enforceQuota(now: now)
             return try db.transaction {
                 let sequences = try insert(events, now: now)
-                if !state.isEmpty {
-                    let upsert = try db.prepare(
-                        "INSERT INTO state(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-                    )
-                    let delete = try db.prepare("DELETE FROM state WHERE key = ?1")
-                    for (key, value) in state {
-                        if let value {
-                            try upsert.run([.text(key), .text(value)])
-                        } else {
-                            try delete.run([.text(key)])
-                        }
+                for (key, value) in state {
+                    if let value {
+                        try upsertState.run([.text(key), .text(value)])
+                    } else {
+                        try deleteState.run([.text(key)])
                     }
                 }
                 if let file {

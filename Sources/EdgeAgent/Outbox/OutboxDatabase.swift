@@ -13,6 +13,9 @@ public final class OutboxDatabase {
     /// The writer's reusable encoding buffer.
     var buffer: [UInt8] = []
     let insertEvent: SQLiteStatement
+    /// The producers' state rows: written or removed with nearly every append.
+    let upsertState: SQLiteStatement
+    let deleteState: SQLiteStatement
 
     /// How the agent found its database at start: what `/readyz` and the log report.
     public struct OpenReport: Sendable {
@@ -36,6 +39,9 @@ public final class OutboxDatabase {
         self.encoder = EnvelopeEncoder(source: options.source)
         self.insertEvent = try connection.prepare(
             "INSERT INTO events(seq, id, type, class, time_ms, recorded_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        self.upsertState = try connection.prepare(
+            "INSERT INTO state(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        self.deleteState = try connection.prepare("DELETE FROM state WHERE key = ?1")
         lastSequence = try committedSequence()
         Self.keepOwnership(of: options.databasePath)
     }

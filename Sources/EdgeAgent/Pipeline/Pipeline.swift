@@ -33,16 +33,14 @@ public struct Pipeline: Service {
     }
 
     public func run() async throws {
-        var engine = RuleEngine(rules: rules, state: RuleState())
-        var held = Held()
         let stored = RuleStateStore.load(writer.storedState)
         for (key, error) in stored.errors {
             logger.error(
                 "Stored rule state unreadable; what it held starts again (a counter takes a new baseline).",
                 metadata: ["key": "\(key)", "error": "\(error)"])
         }
-        engine.state = stored.state
-        held.staleState = stored.stale
+        var engine = RuleEngine(rules: rules, state: stored.state)
+        var held = Held(staleState: stored.stale)
         guard let tick else {
             for await signal in bus.cancelOnGracefulShutdown() {
                 await process(signal, tick: nil, engine: &engine, held: &held)
