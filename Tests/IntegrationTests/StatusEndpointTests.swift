@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import EdgeAgent
+import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Testing
@@ -118,6 +119,55 @@ extension Integration {
                 try FileManager.default.contentsOfDirectory(atPath: dir.path + "/data/quarantine").contains {
                     $0.hasSuffix(".db")
                 })
+            #expect(await agent.stop() == 0)
+            await server.stop()
+        }
+
+        /// Damage that still opens: the agent starts on it, its check beside the first readings
+        /// finds the damage, and the agent restarts on a new outbox without exiting.
+        @Test func damageFoundBesideTheFirstReadingsRestartsOnANewOutbox() async throws {
+            let dir = TemporaryDirectory()
+            let server = try await FaultServer(directory: dir)
+            let options = OutboxOptions(
+                directory: dir.path + "/data", agentID: "test-agent",
+                source: "/sites/plant-t/lines/line-1/agents/test-agent",
+                sinks: [.init(name: "mw", filter: .all)])
+            do {
+                let (db, _) = try OutboxDatabase.openForWriting(options)
+                let padding = String(repeating: "x", count: 200)
+                try db.append(
+                    (1...20_000).map {
+                        Event(
+                            type: .tagChanged, subject: "old", time: .now(),
+                            data: ["n": .int(Int64($0)), "pad": .string(padding)])
+                    })
+            }
+            let size = try #require(
+                try FileManager.default.attributesOfItem(atPath: options.databasePath)[.size] as? Int)
+            let handle = try #require(FileHandle(forUpdatingAtPath: options.databasePath))
+            try handle.seek(toOffset: UInt64(size * 3 / 4 / 4096 * 4096))
+            handle.write(Data(repeating: 0xA5, count: 64 * 1024))
+            try handle.close()
+
+            let port = freePort()
+            let agent = AgentHarness(sinkURL: server.url, statusPort: port, directory: dir)
+            try agent.start(events: 10)
+            #expect(
+                await eventually {
+                    ((try? await server.received().events) ?? []).contains {
+                        $0["type"] as? String == "outbox.created"
+                            && ($0["data"] as? [String: Any])?["reason"] as? String == "quarantined"
+                    }
+                })
+            let created = try #require(
+                try await server.received().events.first { $0["type"] as? String == "outbox.created" })
+            #expect(created["sequence"] as? String == "00000000000000000001")
+            #expect(agent.child?.stderr.contains("failed its integrity check; restarting on a new one") == true)
+            let ready = try await get(port, "/readyz")
+            #expect(ready.status == 200 && ready.body.contains("note: the outbox failed its integrity check"))
+            let quarantine = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/data/quarantine")
+            #expect(quarantine.contains { $0.hasSuffix(".db") } && quarantine.contains { $0.hasSuffix(".reason.txt") })
+            #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/outbox.damaged"))
             #expect(await agent.stop() == 0)
             await server.stop()
         }

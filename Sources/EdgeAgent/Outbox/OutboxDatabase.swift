@@ -71,23 +71,37 @@ public final class OutboxDatabase {
         }
     }
 
-    /// Opens the agent's outbox: checks its integrity, moves a damaged one to `quarantine/`,
-    /// starts a new one (with an `outbox.created` event) where there is none, registers the sinks.
+    /// Opens the agent's outbox: moves one marked damaged (`OutboxIntegrityCheck`) or too damaged to
+    /// open to `quarantine/`, starts a new one (with an `outbox.created` event) where there is none,
+    /// registers the sinks. The full integrity check of a database that opens is not done here:
+    /// it reads every page, so the agent runs it beside the first readings (`OutboxIntegrityCheck`).
     public static func openForWriting(_ options: OutboxOptions, now: Timestamp = .now()) throws -> (
         OutboxDatabase, OpenReport
     ) {
         let fm = FileManager.default
         try fm.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         var report = OpenReport()
+        func quarantined(_ problem: String) throws {
+            report.quarantinedTo = try quarantine(options, now: now, problem: problem)
+            report.createdReason = "quarantined"
+        }
         if fm.fileExists(atPath: options.databasePath) {
-            if let problem = integrityProblem(options.databasePath) {
-                report.quarantinedTo = try quarantine(options, now: now, problem: problem)
-                report.createdReason = "quarantined"
+            if let problem = try? String(contentsOfFile: options.damagedPath, encoding: .utf8) {
+                try quarantined(problem.trimmingCharacters(in: .whitespacesAndNewlines))
             }
         } else {
             report.createdReason = fm.fileExists(atPath: options.markerPath) ? "missing" : "first_start"
         }
-        let database = try OutboxDatabase(options: options, connection: SQLiteConnection(path: options.databasePath))
+        try? fm.removeItem(atPath: options.damagedPath)
+        let database: OutboxDatabase
+        do {
+            database = try OutboxDatabase(options: options, connection: SQLiteConnection(path: options.databasePath))
+        } catch {
+            // Damage, or another failure (permissions, a full disk, a newer schema): the check tells.
+            guard report.createdReason == nil, let problem = integrityProblem(options.databasePath) else { throw error }
+            try quarantined(problem)
+            database = try OutboxDatabase(options: options, connection: SQLiteConnection(path: options.databasePath))
+        }
         if let reason = report.createdReason {
             try database.db.transaction {
                 try database.setMeta("source", options.source)
@@ -117,9 +131,17 @@ public final class OutboxDatabase {
         }
     }
 
+    /// nil when `PRAGMA quick_check` says `ok`, else what it (or opening the file) found.
     static func integrityProblem(_ path: String) -> String? {
         do {
-            let connection = try SQLiteConnection(path: path)
+            return integrityProblem(try SQLiteConnection(path: path))
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    static func integrityProblem(_ connection: SQLiteConnection) -> String? {
+        do {
             let statement = try connection.prepare("PRAGMA quick_check")
             guard try statement.step() else { return "quick_check returned nothing" }
             let result = statement.text(0)
@@ -127,6 +149,11 @@ public final class OutboxDatabase {
         } catch {
             return "\(error)"
         }
+    }
+
+    /// Marks the database for quarantine at its writer's next open.
+    static func markDamaged(_ options: OutboxOptions, problem: String) throws {
+        try Data((problem + "\n").utf8).write(to: URL(fileURLWithPath: options.damagedPath))
     }
 
     private static func quarantine(_ options: OutboxOptions, now: Timestamp, problem: String) throws -> String {

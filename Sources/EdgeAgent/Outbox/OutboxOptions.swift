@@ -44,6 +44,8 @@ public struct OutboxOptions: Sendable {
     /// Left beside the database when it is first created: a later start that finds the marker
     /// but no database knows the outbox went `missing`, not that this is a `first_start`.
     var markerPath: String { directory + "/.outbox-created" }
+    /// Written when the integrity check finds the database damaged: the next open quarantines it.
+    var damagedPath: String { directory + "/outbox.damaged" }
 }
 
 extension AgentConfig {

@@ -24,7 +24,8 @@ public struct Agent {
     }
 
     /// Runs until SIGTERM/SIGINT or `stop` returns (then returns nil), or until SIGHUP brings a
-    /// valid new configuration (returns it, after a clean stop, for the caller to run next).
+    /// valid new configuration (returns it, after a clean stop, for the caller to run next), or
+    /// until the outbox fails its integrity check (returns the same configuration: run it again).
     public func run(stop: (@Sendable () async -> Void)? = nil) async throws -> AgentConfig? {
         let writer = try await OutboxWriter(options: config.outboxOptions)
         let health = AgentHealth(report: writer.report)
@@ -86,7 +87,12 @@ public struct Agent {
         services += producers?(writer, logger) ?? []
 
         let reload = ConfigReloader(path: config.file, logger: logger)
-        let endings: [any Service] = [reload] + (stop.map { [StopTrigger(wait: $0)] } ?? [])
+        // An outbox that was there is checked beside the first readings; a new one needs no check.
+        let check =
+            writer.report.createdReason == nil
+            ? OutboxIntegrityCheck(options: config.outboxOptions, logger: logger) : nil
+        let endings: [any Service] =
+            [reload] + (check.map { [$0] } ?? []) + (stop.map { [StopTrigger(wait: $0)] } ?? [])
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) }
                 + endings.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
@@ -102,7 +108,8 @@ public struct Agent {
         systemd.notify("STOPPING=1")
         await writer.close()
         logger.info("Agent stopped.")
-        return reload.newConfig
+        // A damaged outbox: the same configuration again, whose open quarantines it.
+        return reload.newConfig ?? (check?.problem != nil ? config : nil)
     }
 
     /// Ends the group cleanly when `wait` returns (the demo's `--duration`); a signal's graceful

@@ -30,8 +30,8 @@ public final class HistorianRows {
         layout = config.layout
         decimal = config.decimal
         self.textTags = textTags
-        self.header = header.fields.map { String($0.trimmedSpaces) }
-        fieldCount = header.fields.count
+        self.header = (0..<header.count).map { header.trimmedField($0) }
+        fieldCount = header.count
         let names = self.header
         func column(_ name: String?) throws -> Int {
             guard let name else { return -1 }
@@ -58,58 +58,89 @@ public final class HistorianRows {
             format: HistorianTime.Format(config.timestampFormat) ?? .iso8601, timezone: config.timezone)
     }
 
+    /// The last time stamp read, as bytes, and its value: rows of one time stamp are read once.
+    private var lastTime: (bytes: [UInt8], ms: Int64)?
+
     /// The samples of one record, appended to `samples`.
     public func read(_ record: CSVReader.Record, into samples: inout [Sample]) throws {
-        let fields = record.fields
-        guard fields.count == fieldCount else {
+        guard record.count == fieldCount else {
             throw CSVReader.Malformed(
-                line: record.line, column: min(fields.count, fieldCount) + 1,
-                reason: "expected \(fieldCount) fields as in the header, found \(fields.count)")
+                line: record.line, column: min(record.count, fieldCount) + 1,
+                reason: "expected \(fieldCount) fields as in the header, found \(record.count)")
         }
-        if let q = qualityColumn, !goodQualities.contains(String(fields[q].trimmedSpaces)) { return }
-        let at: Timestamp
-        do {
-            at = Timestamp(milliseconds: try time.read(fields[timeColumn].trimmedSpaces))
-        } catch let error as HistorianTime.Invalid {
-            throw CSVReader.Malformed(
-                line: record.line, column: timeColumn + 1, reason: "\(header[timeColumn]): \(error.reason)")
-        }
+        if let q = qualityColumn, !goodQualities.contains(record.trimmedField(q)) { return }
+        let at = Timestamp(milliseconds: try time(record))
         if layout == .long {
-            guard let tag = tagMap[String(fields[tagColumn].trimmedSpaces)] else { return }
-            if let value = try value(fields[valueColumn], tag: tag, line: record.line, column: valueColumn) {
+            guard let tag = tagMap[record.trimmedField(tagColumn)] else { return }
+            if let value = try value(record, valueColumn, tag: tag) {
                 samples.append(Sample(tag: tag, value: value, time: at))
             }
         } else {
             for (index, tag) in wideColumns {
-                if let value = try value(fields[index], tag: tag, line: record.line, column: index) {
+                if let value = try value(record, index, tag: tag) {
                     samples.append(Sample(tag: tag, value: value, time: at))
                 }
             }
         }
     }
 
-    /// nil for an empty cell.
-    func value(_ raw: String, tag: String, line: Int, column: Int) throws -> TagValue? {
-        let text = raw.trimmedSpaces
-        if text.isEmpty { return nil }
-        if textTags.contains(tag) { return .string(String(text)) }
-        if let first = text.utf8.first, first | 0x20 == UInt8(ascii: "t") || first | 0x20 == UInt8(ascii: "f") {
-            switch text.lowercased() {
-            case "true": return .int(1)
-            case "false": return .int(0)
-            default: break
-            }
+    private func time(_ record: CSVReader.Record) throws -> Int64 {
+        let bytes = record.bytes(timeColumn)
+        if let lastTime, lastTime.bytes.elementsEqual(bytes) { return lastTime.ms }
+        do {
+            let ms = try time.read(Substring(record.trimmedField(timeColumn)))
+            lastTime = (Array(bytes), ms)
+            return ms
+        } catch let error as HistorianTime.Invalid {
+            throw CSVReader.Malformed(
+                line: record.line, column: timeColumn + 1, reason: "\(header[timeColumn]): \(error.reason)")
         }
-        let normalized = decimal == "." ? String(text) : String(text.map { $0 == decimal ? "." : $0 })
-        if let integer = Int64(normalized) { return .int(integer) }
-        // Only digits, sign, point and exponent: Double() alone would also take "nan", "inf" and hex.
-        if normalized.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 || $0 | 0x20 == 101 }
-        ),
-            let number = Double(normalized), number.isFinite
-        {
-            return .double(number)
+    }
+
+    /// nil for an empty cell. Numbers are read from the bytes: plain integers directly, decimals
+    /// through `Double` (only digits, sign, point and exponent: `Double` alone would also take
+    /// "nan", "inf" and hex).
+    func value(_ record: CSVReader.Record, _ column: Int, tag: String) throws -> TagValue? {
+        let bytes = record.bytes(column)
+        if bytes.isEmpty { return nil }
+        if textTags.contains(tag) { return .string(record.trimmedField(column)) }
+        if let integer = Self.integer(bytes) { return .int(integer) }
+        let point = decimal.asciiValue ?? UInt8(ascii: ".")
+        var number = true
+        let normalized = String(
+            decoding: bytes.lazy.map {
+                switch $0 {
+                case 48...57, UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "e"), UInt8(ascii: "E"): return $0
+                case point: return UInt8(ascii: ".")
+                default:
+                    number = false
+                    return $0
+                }
+            }, as: UTF8.self)
+        if number, let double = Double(normalized), double.isFinite { return .double(double) }
+        switch normalized.lowercased() {
+        case "true": return .int(1)
+        case "false": return .int(0)
+        default:
+            throw CSVReader.Malformed(
+                line: record.line, column: column + 1,
+                reason: "\(header[column]): '\(record.trimmedField(column))' is not a number")
         }
-        throw CSVReader.Malformed(
-            line: line, column: column + 1, reason: "\(header[column]): '\(text)' is not a number")
+    }
+
+    /// An optional sign and 1 to 18 digits; nil for anything else.
+    static func integer(_ bytes: ArraySlice<UInt8>) -> Int64? {
+        var i = bytes.startIndex
+        let negative = bytes[i] == UInt8(ascii: "-")
+        if negative || bytes[i] == UInt8(ascii: "+") { i += 1 }
+        guard i < bytes.endIndex, bytes.endIndex - i <= 18 else { return nil }
+        var value: Int64 = 0
+        while i < bytes.endIndex {
+            let digit = bytes[i] &- 48
+            guard digit < 10 else { return nil }
+            value = value * 10 + Int64(digit)
+            i += 1
+        }
+        return negative ? -value : value
     }
 }

@@ -65,7 +65,6 @@ public struct HistorianTime {
     /// Inside a repeated hour: whether the file's times went backwards, so they are the second pass.
     private var secondPass = false
     private var lastAmbiguous: Int64?
-    private var cache: (text: Substring, ms: Int64)?
 
     /// `timezone` is an IANA name (`Europe/Berlin`); an unknown one (config validation rejects
     /// it) reads as UTC.
@@ -83,11 +82,11 @@ public struct HistorianTime {
 
     /// Milliseconds since the epoch for `text`, or `Invalid` with the reason.
     public mutating func read(_ text: Substring) throws -> Int64 {
-        if let cache, cache.text == text { return cache.ms }
         let ms: Int64
         switch format {
         case .unixSeconds, .unixMilliseconds:
-            guard let value = Double(text.replacingOccurrences(of: ",", with: ".")), value.isFinite, abs(value) < 1e15
+            let number = String(text.contains(",") ? text.replacing(",", with: ".") : text)
+            guard let value = Int64(number).map(Double.init) ?? Double(number), value.isFinite, abs(value) < 1e15
             else {
                 throw Invalid(reason: "'\(text)' is not a \(format == .unixSeconds ? "unix_s" : "unix_ms") time")
             }
@@ -97,7 +96,6 @@ public struct HistorianTime {
         case let .pattern(parts):
             ms = try resolve(Self.pattern(parts, text))
         }
-        cache = (text, ms)
         return ms
     }
 

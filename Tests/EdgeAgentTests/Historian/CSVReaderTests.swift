@@ -128,3 +128,44 @@ func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] {
         #expect(pieces.finalize() == whole.finalize())
     }
 }
+
+/// Cells to values, read from the record's bytes (numbers without a `String` per cell).
+@Suite struct HistorianCellTests {
+    func read(_ cells: [String], decimal: Character = ".") throws -> [TagValue?] {
+        var config = HistorianConfig(name: "h", directory: "/tmp", timestampColumn: "t")
+        config.layout = .wide
+        config.timestampFormat = "unix_ms"
+        config.decimal = decimal
+        config.delimiter = ";"
+        config.tags = cells.indices.map { ("c\($0)", "tag\($0)") }
+        let text =
+            "t;" + cells.indices.map { "c\($0)" }.joined(separator: ";") + "\n1000;" + cells.joined(separator: ";")
+        let records = try records(Array(text.utf8), delimiter: ";")
+        let rows = try HistorianRows(config: config, header: records[0], textTags: [])
+        var samples: [Sample] = []
+        try rows.read(records[1], into: &samples)
+        return cells.indices.map { i in samples.first { $0.tag == "tag\(i)" }?.value }
+    }
+
+    @Test func numbersBooleansAndEmptyCells() throws {
+        let cells = ["7", " -12 ", "+5", "1234567890123456789", "20.5", "1e3", "-0.25", "TRUE", "false", "", "  "]
+        let expected: [TagValue?] = [
+            .int(7), .int(-12), .int(5), .double(1234567890123456789), .double(20.5), .double(1000), .double(-0.25),
+            .int(1), .int(0), nil, nil,
+        ]
+        #expect(try read(cells) == expected)
+        #expect(try read(["1,5", "-3", "2,0e1"], decimal: ",") == [.double(1.5), .int(-3), .double(20)])
+    }
+
+    @Test func whatIsNotANumberIsNamedWithItsColumn() throws {
+        let cases: [(cells: [String], decimal: Character, column: Int)] = [
+            (["1", "nan"], ".", 3), (["inf"], ".", 2), (["0x1p3"], ".", 2), (["1,5"], ".", 2),
+            (["1.5"], ",", 2), (["1.500,25"], ",", 2), (["12 kg"], ".", 2), (["-"], ".", 2),
+        ]
+        for (cells, decimal, column) in cases {
+            let error = #expect(throws: CSVReader.Malformed.self, "\(cells)") { try read(cells, decimal: decimal) }
+            #expect(error?.line == 2 && error?.column == column && error?.reason.contains("is not a number") == true)
+        }
+        #expect(cases.count == 8)
+    }
+}

@@ -1,8 +1,9 @@
-import EdgeAgent
 import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Testing
+
+@testable import EdgeAgent
 
 func options(
     _ dir: TemporaryDirectory, sinks: [OutboxOptions.SinkCursor] = [.init(name: "mw", filter: .all)],
@@ -99,25 +100,46 @@ func parse(_ body: String) throws -> [String: Any] {
         #expect(report.createdReason == "missing")
     }
 
-    @Test func aCorruptDatabaseIsQuarantinedAndANewOneStarted() throws {
+    /// Damage that still opens is found by the check beside the first readings, which marks the
+    /// database; the next open moves it aside with the problem and starts a new one.
+    @Test func aDatabaseMarkedDamagedIsQuarantinedAtTheNextOpen() throws {
         let dir = TemporaryDirectory()
         do {
             let (db, _) = try OutboxDatabase.openForWriting(options(dir))
-            try db.append((1...500).map { event(.productionCompleted, $0) })
+            try db.append((1...2000).map { event(.productionCompleted, $0) })
         }
+        #expect(OutboxDatabase.integrityProblem(options(dir).databasePath) == nil)
         // Overwrite the middle of the file with garbage, as a failing flash card would.
-        let handle = try #require(
-            FileHandle(forUpdatingAtPath: options(dir).databasePath + "-wal")
-                ?? FileHandle(forUpdatingAtPath: options(dir).databasePath))
-        try handle.seek(toOffset: 4096)
-        handle.write(Data(repeating: 0xA5, count: 64 * 1024))
+        let path = options(dir).databasePath
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        try handle.seek(toOffset: UInt64(size / 2 / 4096 * 4096))
+        handle.write(Data(repeating: 0xA5, count: 16 * 1024))
         try handle.close()
+        let problem = try #require(OutboxDatabase.integrityProblem(path))
+        try OutboxDatabase.markDamaged(options(dir), problem: problem)
+
         let (db, report) = try OutboxDatabase.openForWriting(options(dir))
         #expect(report.createdReason == "quarantined")
         let moved = try #require(report.quarantinedTo)
         #expect(FileManager.default.fileExists(atPath: moved))
+        #expect(try String(contentsOfFile: moved + ".reason.txt", encoding: .utf8) == problem + "\n")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/outbox.damaged"))
         let first = try db.claim(sink: "mw", filter: .all, maxEvents: 5, maxBytes: 1 << 20).events
         #expect(first.count == 1 && first[0].sequence == 1 && first[0].body.contains("\"reason\":\"quarantined\""))
+    }
+
+    /// A file that cannot be opened as a database at all is quarantined by the open itself.
+    @Test func aFileThatIsNoDatabaseIsQuarantinedAtOpen() throws {
+        let dir = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path + "/data", withIntermediateDirectories: true)
+        try Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(
+            to: URL(fileURLWithPath: options(dir).databasePath))
+        let (db, report) = try OutboxDatabase.openForWriting(options(dir))
+        #expect(report.createdReason == "quarantined")
+        let moved = try #require(report.quarantinedTo)
+        #expect(try String(contentsOfFile: moved + ".reason.txt", encoding: .utf8).contains("not a database"))
+        #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 5, maxBytes: 1 << 20).events.count == 1)
     }
 
     @Test func aNewerSchemaIsRefused() throws {
