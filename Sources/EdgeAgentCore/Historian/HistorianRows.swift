@@ -14,7 +14,6 @@ public final class HistorianRows {
     let layout: HistorianConfig.Layout
     let decimal: Character
     var time: HistorianTime
-    let textTags: Set<String>
     let fieldCount: Int
     let header: [String]
     let timeColumn: Int
@@ -23,13 +22,17 @@ public final class HistorianRows {
     let qualityColumn: Int?
     let goodQualities: Set<String>
     /// Long: source tag -> agent tag. Wide: the mapped columns.
-    let tagMap: [String: String]
-    let wideColumns: [(index: Int, tag: String)]
+    let tagMap: [String: Target]
+    let wideColumns: [(index: Int, target: Target)]
+    /// An agent tag, and whether a machine reads it as text.
+    struct Target {
+        var tag: String
+        var text: Bool
+    }
 
     public init(config: HistorianConfig, header: CSVReader.Record, textTags: Set<String>) throws {
         layout = config.layout
         decimal = config.decimal
-        self.textTags = textTags
         self.header = (0..<header.count).map { header.trimmedField($0) }
         fieldCount = header.count
         let names = self.header
@@ -48,7 +51,9 @@ public final class HistorianRows {
         qualityColumn = config.qualityColumn.map { try? column($0) } ?? nil
         if let quality = config.qualityColumn, qualityColumn == nil { _ = try column(quality) }
         goodQualities = Set(config.goodQualities)
-        let map = Dictionary(config.tags.map { ($0.source, $0.tag) }, uniquingKeysWith: { first, _ in first })
+        let map = Dictionary(
+            config.tags.map { ($0.source, Target(tag: $0.tag, text: textTags.contains($0.tag))) },
+            uniquingKeysWith: { first, _ in first })
         tagMap = map
         wideColumns =
             config.layout == .wide
@@ -60,6 +65,8 @@ public final class HistorianRows {
 
     /// The last time stamp read, as bytes, and its value: rows of one time stamp are read once.
     private var lastTime: (bytes: [UInt8], ms: Int64)?
+    /// A cell's number with its decimal mark made a point.
+    private var scratch: [UInt8] = []
 
     /// The samples of one record, appended to `samples`.
     public func read(_ record: CSVReader.Record, into samples: inout [Sample]) throws {
@@ -71,14 +78,14 @@ public final class HistorianRows {
         if let q = qualityColumn, !goodQualities.contains(record.trimmedField(q)) { return }
         let at = Timestamp(milliseconds: try time(record))
         if layout == .long {
-            guard let tag = tagMap[record.trimmedField(tagColumn)] else { return }
-            if let value = try value(record, valueColumn, tag: tag) {
-                samples.append(Sample(tag: tag, value: value, time: at))
+            guard let target = tagMap[record.trimmedField(tagColumn)] else { return }
+            if let value = try value(record, valueColumn, text: target.text) {
+                samples.append(Sample(tag: target.tag, value: value, time: at))
             }
         } else {
-            for (index, tag) in wideColumns {
-                if let value = try value(record, index, tag: tag) {
-                    samples.append(Sample(tag: tag, value: value, time: at))
+            for (index, target) in wideColumns {
+                if let value = try value(record, index, text: target.text) {
+                    samples.append(Sample(tag: target.tag, value: value, time: at))
                 }
             }
         }
@@ -100,23 +107,25 @@ public final class HistorianRows {
     /// nil for an empty cell. Numbers are read from the bytes: plain integers directly, decimals
     /// through `Double` (only digits, sign, point and exponent: `Double` alone would also take
     /// "nan", "inf" and hex).
-    func value(_ record: CSVReader.Record, _ column: Int, tag: String) throws -> TagValue? {
+    func value(_ record: CSVReader.Record, _ column: Int, text: Bool) throws -> TagValue? {
         let bytes = record.bytes(column)
         if bytes.isEmpty { return nil }
-        if textTags.contains(tag) { return .string(record.trimmedField(column)) }
+        if text { return .string(record.trimmedField(column)) }
         if let integer = Self.integer(bytes) { return .int(integer) }
         let point = decimal.asciiValue ?? UInt8(ascii: ".")
         var number = true
-        let normalized = String(
-            decoding: bytes.lazy.map {
-                switch $0 {
-                case 48...57, UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "e"), UInt8(ascii: "E"): return $0
-                case point: return UInt8(ascii: ".")
-                default:
-                    number = false
-                    return $0
-                }
-            }, as: UTF8.self)
+        scratch.removeAll(keepingCapacity: true)
+        for byte in bytes {
+            switch byte {
+            case 48...57, UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "e"), UInt8(ascii: "E"):
+                scratch.append(byte)
+            case point: scratch.append(UInt8(ascii: "."))
+            default:
+                number = false
+                scratch.append(byte)
+            }
+        }
+        let normalized = String(decoding: scratch, as: UTF8.self)
         if number, let double = Double(normalized), double.isFinite { return .double(double) }
         switch normalized.lowercased() {
         case "true": return .int(1)
