@@ -30,14 +30,17 @@ public struct CSVReader {
 
         /// Field `i`'s bytes, without leading and trailing spaces and tabs.
         public func bytes(_ i: Int) -> ArraySlice<UInt8> {
-            var start = i == 0 ? 0 : ends[i - 1], end = ends[i]
+            var (start, end) = (range(i).lowerBound, ends[i])
             while start < end, storage[start] == 32 || storage[start] == 9 { start += 1 }
             while end > start, storage[end - 1] == 32 || storage[end - 1] == 9 { end -= 1 }
             return storage[start..<end]
         }
 
         /// Field `i` as text, as it is in the file.
-        public func field(_ i: Int) -> String { text(storage[(i == 0 ? 0 : ends[i - 1])..<ends[i]]) }
+        public func field(_ i: Int) -> String { text(storage[range(i)]) }
+
+        /// Where field `i` is in `storage`.
+        func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
 
         /// Field `i` as text, without leading and trailing spaces and tabs.
         public func trimmedField(_ i: Int) -> String { text(bytes(i)) }
@@ -208,10 +211,7 @@ public struct CSVReader {
         record.endField()
         if record.count == 1, record.storage.isEmpty { return }  // a blank line
         if encoding == .utf8, record.storage.contains(where: { $0 >= 0x80 }) {
-            for i in 0..<record.count
-            where String(validating: record.storage[(i == 0 ? 0 : record.ends[i - 1])..<record.ends[i]], as: UTF8.self)
-                == nil
-            {
+            for i in 0..<record.count where String(validating: record.storage[record.range(i)], as: UTF8.self) == nil {
                 throw Malformed(line: record.line, column: i + 1, reason: "not valid UTF-8 (is the file latin1?)")
             }
         }
