@@ -54,15 +54,14 @@ enum FootprintBench {
                 "VmRSS of a trivial Swift program importing Foundation, built the same way (swiftc -O -static-stdlib)",
             baselineValue: Double(floor.rss) / 1024,
             extra: [
+                ("idle_anon_mib", .double((Double(idle.anon) / 1024 * 10).rounded() / 10)),
                 ("peak_draining_mib", .double((Double(peak) / 1024 * 10).rounded() / 10)),
                 ("drain_events", .int(Int64(drainEvents))), ("binary_bytes", .int(Int64(size))),
             ])
     }
 
     /// VmRSS and VmHWM (KiB) of `executable` after it has run for `after`; then it is stopped.
-    static func resident(of executable: String, _ arguments: [String], after: Duration) async throws -> (
-        rss: Int, hwm: Int
-    ) {
+    static func resident(of executable: String, _ arguments: [String], after: Duration) async throws -> Memory {
         let process = try spawn(executable, arguments)
         try await Task.sleep(for: after)
         let status = memory(pid: process.processIdentifier)
@@ -72,14 +71,22 @@ enum FootprintBench {
         return status
     }
 
-    static func memory(pid: Int32) -> (rss: Int, hwm: Int)? {
+    /// From `/proc/PID/status`, KiB: resident, its high-water mark, and the resident part that is
+    /// anonymous (heap, stacks) rather than pages of mapped files.
+    struct Memory {
+        var rss: Int
+        var hwm: Int
+        var anon: Int
+    }
+
+    static func memory(pid: Int32) -> Memory? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         func field(_ name: String) -> Int? {
             text.split(separator: "\n").first { $0.hasPrefix(name + ":") }
                 .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
         }
-        guard let rss = field("VmRSS"), let hwm = field("VmHWM") else { return nil }
-        return (rss, hwm)
+        guard let rss = field("VmRSS"), let hwm = field("VmHWM"), let anon = field("RssAnon") else { return nil }
+        return Memory(rss: rss, hwm: hwm, anon: anon)
     }
 
     /// A program that does next to nothing with Foundation, built as the agent is.

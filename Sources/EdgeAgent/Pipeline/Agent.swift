@@ -95,13 +95,16 @@ public struct Agent {
             [reload] + (check.map { [$0] } ?? []) + (stop.map { [StopTrigger(wait: $0)] } ?? [])
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) }
-                + endings.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+                + endings.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
+                + [.init(service: StartupPages(logger: logger), successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         // SPEC 6: out within 10 s. Every wait ends at graceful shutdown; these bound what does not.
         configuration.maximumGracefulShutdownDuration = .seconds(7)
         configuration.maximumCancellationDuration = .seconds(2)
         let group = ServiceGroup(configuration: configuration)
+        // The code that parsed the configuration and opened the outbox has run; see StartupPages.
+        StartupPages.release()
         logger.info("Agent running.", metadata: ["agent": "\(config.agent.id)", "sinks": "\(config.sinks.count)"])
         systemd.notify("READY=1\nSTATUS=running")
         try await group.run()

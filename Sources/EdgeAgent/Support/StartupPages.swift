@@ -1,0 +1,176 @@
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Gives back the pages of code and constants that only the start needed.
+///
+/// The executable is one static file of ~37 MiB of code (the Swift runtime, Foundation, NIO,
+/// Yams, the argument parser and ours), and the shared C libraries add theirs (libc, SQLite,
+/// libstdc++, libcrypto through libmosquitto). Starting touches code scattered across most of
+/// it (parsing the command line and the YAML, validating, opening and migrating the outbox,
+/// bootstrapping NIO, initialising OpenSSL), and the kernel maps 64 KiB around every such fault,
+/// so a settled agent holds ~25 MiB of file pages it will not run again, two thirds of its
+/// resident memory. The steady state (poll, decode, rules, append, forward) touches a few MiB.
+///
+/// Once the configuration is parsed and the outbox open (`Agent` calls `release()` before its
+/// services start) and then once the start has settled (`schedule`), this drops the process's mappings of the read-only
+/// segments (`PT_LOAD` without `PF_W`: code, constants, symbol and relocation tables) of every
+/// ELF object it has mapped, with `madvise(MADV_DONTNEED)`. What runs afterwards faults its
+/// pages back in from the page cache (minor faults, no I/O while the file is cached), so
+/// resident memory settles at what the agent actually uses.
+///
+/// Why this is safe: those segments are mapped private and read-only and are never written
+/// (relocations go to the writable segment, whose RELRO part and data are not touched here;
+/// an object with text relocations, `DT_TEXTREL`, is skipped), so every page there is
+/// identical to the file and dropping it loses nothing. A replaced file (package upgrade) is a
+/// new inode; the mapping keeps the old one. Sections the linker marked writable stay, even
+/// when they hold constants (our static binary's `.rodata` sits in its writable segment). One
+/// cost: a breakpoint or uprobe placed in the code before the release is a private copy of its
+/// page and is dropped with it (attach debuggers and probes after the first 30 seconds).
+///
+/// A service that ends once it has done this (its group ignores that it ended).
+struct StartupPages: Service {
+    /// When, from the start: once the agent runs (its first poll, commit and delivery are done),
+    /// so the start's peak is not added to what comes next (a backlog drained right away), and
+    /// once more after what runs beside the start (the integrity check of a large outbox, the
+    /// first reconnects) has finished.
+    var schedule: [Duration] = [.seconds(1), .seconds(30)]
+    let logger: Logger
+
+    func run() async throws {
+        try await untilGracefulShutdown {
+            var waited = Duration.zero
+            for time in schedule {
+                try await Task.sleep(for: time - waited)
+                waited = time
+                let released = Self.release()
+                logger.debug("Released the start's code pages.", metadata: ["bytes": "\(released)"])
+            }
+        }
+    }
+
+    /// Drops the mappings of the read-only segments of every ELF object mapped; returns the bytes
+    /// advised.
+    ///
+    /// The objects are the private, readable mappings at file offset 0 in `/proc/self/maps` that
+    /// start with an ELF header; their program headers are read in place (the first segment
+    /// holds them) and the load bias is where that mapping starts minus the first `PT_LOAD`'s
+    /// page, as the dynamic loader placed it. Only the parts of those segments that lie in
+    /// private, non-writable mappings of the same file are advised, so nothing else (a file
+    /// mapped as data, a writable or shared mapping) can be touched whatever the headers say.
+    @discardableResult
+    static func release() -> Int {
+        #if canImport(Glibc)
+            let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+            let maps = mappings()
+            var released = 0
+            for object in maps where object.offsetZero && object.readable && object.isPrivate {
+                let mine = maps.filter { $0.file == object.file && $0.isPrivate && !$0.writable }
+                for segment in readOnlySegments(
+                    at: object.range.lowerBound, mapped: UInt(object.range.count), page: page)
+                {
+                    for mapping in mine where mapping.range.overlaps(segment) {
+                        let range = mapping.range.clamped(to: segment)
+                        // Whole pages only.
+                        let first = (range.lowerBound + page - 1) / page * page
+                        let end = range.upperBound / page * page
+                        guard end > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { continue }
+                        if madvise(address, Int(end - first), MADV_DONTNEED) == 0 { released += Int(end - first) }
+                    }
+                }
+            }
+            return released
+        #else
+            return 0
+        #endif
+    }
+
+    #if canImport(Glibc)
+        struct Mapping {
+            var range: Range<UInt>
+            var readable: Bool
+            var writable: Bool
+            var isPrivate: Bool
+            var offsetZero: Bool
+            /// Device and inode.
+            var file: Substring
+        }
+
+        /// The process's mappings of files (`/proc/self/maps`).
+        static func mappings() -> [Mapping] {
+            let file = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
+            guard file >= 0 else { return [] }
+            defer { close(file) }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
+                guard count > 0 else { break }
+                bytes += chunk[..<count]
+            }
+            // "start-end perms offset dev inode path"
+            return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
+                let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+                guard fields.count == 6, fields[5].drop(while: { $0 == " " }).hasPrefix("/"), fields[4] != "0",
+                    fields[1].count == 4
+                else {
+                    return nil
+                }
+                let bounds = fields[0].split(separator: "-")
+                guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16),
+                    end > start
+                else { return nil }
+                let perms = Array(fields[1])
+                return Mapping(
+                    range: start..<end, readable: perms[0] == "r", writable: perms[1] == "w",
+                    isPrivate: perms[3] == "p",
+                    offsetZero: fields[2].allSatisfy { $0 == "0" },
+                    file: line[fields[3].startIndex..<fields[4].endIndex])
+            }
+        }
+
+        /// The address ranges of the `PT_LOAD` segments without `PF_W` of the ELF object whose
+        /// first mapping starts at `start`; none if it is not a 64-bit ELF object, its headers
+        /// do not fit the mapping, or it has text relocations.
+        static func readOnlySegments(at start: UInt, mapped size: UInt, page: UInt) -> [Range<UInt>] {
+            guard size >= 64, let base = UnsafeRawPointer(bitPattern: start),
+                base.loadUnaligned(as: UInt32.self) == 0x464C_457F,  // "\u{7F}ELF"
+                base.load(fromByteOffset: 4, as: UInt8.self) == 2  // ELFCLASS64
+            else { return [] }
+            let headerOffset = UInt(base.loadUnaligned(fromByteOffset: 32, as: UInt64.self))  // e_phoff
+            let entrySize = UInt(base.loadUnaligned(fromByteOffset: 54, as: UInt16.self))  // e_phentsize
+            let count = UInt(base.loadUnaligned(fromByteOffset: 56, as: UInt16.self))  // e_phnum
+            guard entrySize >= 56, headerOffset + entrySize * count <= size else { return [] }
+            // Elf64_Phdr: p_type u32 @0, p_flags u32 @4, p_vaddr @16, p_memsz @40.
+            let segments = (0..<count).map { index in
+                let header = base + Int(headerOffset + index * entrySize)
+                return (
+                    type: header.loadUnaligned(as: UInt32.self),
+                    flags: header.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+                    address: UInt(header.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                    size: UInt(header.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
+                )
+            }
+            let load: UInt32 = 1, dynamic: UInt32 = 2, writable: UInt32 = 2
+            guard let first = segments.first(where: { $0.type == load }) else { return [] }
+            let bias = start &- first.address / page * page
+            if let table = segments.first(where: { $0.type == dynamic }),
+                let entries = UnsafeRawPointer(bitPattern: bias &+ table.address)
+            {
+                // Elf64_Dyn: d_tag, d_val; DT_TEXTREL (22), or DF_TEXTREL (4) in DT_FLAGS (30).
+                for offset in stride(from: 0, to: Int(table.size) - 15, by: 16) {
+                    let tag = entries.loadUnaligned(fromByteOffset: offset, as: Int64.self)
+                    let value = entries.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
+                    if tag == 0 { break }
+                    if tag == 22 || (tag == 30 && value & 4 != 0) { return [] }
+                }
+            }
+            return segments.filter { $0.type == load && $0.flags & writable == 0 }.map {
+                (bias &+ $0.address)..<(bias &+ $0.address &+ $0.size)
+            }
+        }
+    #endif
+}

@@ -1,0 +1,36 @@
+import EdgeAgentCore
+import Foundation
+import Testing
+
+@testable import EdgeAgent
+
+/// Releasing the executable's read-only pages in a running process (this test runner, with the
+/// other tests running beside it): its file-backed resident memory drops, and code and constants
+/// still work afterwards because they fault back in from the file.
+@Suite struct StartupPagesTests {
+    /// `RssFile` of this process, KiB.
+    func residentFilePages() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("RssFile:") })
+        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+    }
+
+    @Test func releasesTheExecutablesReadOnlyPagesAndCodeStillRuns() throws {
+        let before = try residentFilePages()
+        let released = StartupPages.release()
+        let after = try residentFilePages()
+        #expect(released > 1 << 20, "the executable's code and constants are megabytes")
+        #expect(after < before, "RssFile \(before) KiB before, \(after) KiB after releasing \(released) bytes")
+
+        // The released code and constants run again (faulted back in from the file).
+        let config = try ConfigLoader.parse(
+            """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            devices: []
+            sinks: [ { name: mw, http: { url: "http://127.0.0.1:1/v1/events" } } ]
+            """, file: "test.yaml")
+        #expect(config.sinks.map(\.name) == ["mw"])
+        #expect(StartupPages.release() > 0, "releasing twice is harmless")
+    }
+}
