@@ -105,8 +105,8 @@ public enum JSONValue: Sendable, Equatable {
                 case 0x09: out.append(contentsOf: "\\t".utf8)
                 case ..<0x20:
                     out.append(contentsOf: "\\u00".utf8)
-                    out.append(Hex.table[Int(byte >> 4)])
-                    out.append(Hex.table[Int(byte & 0xF)])
+                    out.append(Hex.digit(UInt64(byte >> 4)))
+                    out.append(Hex.digit(UInt64(byte & 0xF)))
                 default: out.append(byte)
                 }
             }

@@ -58,12 +58,23 @@ public struct UUIDv7Generator: Sendable {
 }
 
 enum Hex {
-    static let table: [UInt8] = Array("0123456789abcdef".utf8)
+    /// The lowercase hex digit of `nibble` (0...15).
+    @inline(__always)
+    static func digit(_ nibble: UInt64) -> UInt8 {
+        UInt8(truncatingIfNeeded: nibble < 10 ? 48 + nibble : 87 + nibble)
+    }
 
-    /// Appends the low `digits` hex digits of `value`.
+    /// Appends the low `digits` hex digits of `value` (at most 16), written in place: ids and
+    /// traceparents are on every appended event, so no per-digit append or table lookup.
     static func append(_ value: UInt64, digits: Int, to out: inout [UInt8]) {
-        for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
-            out.append(table[Int((value >> UInt64(shift)) & 0xF)])
+        let start = out.count
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
+        out.withUnsafeMutableBufferPointer { buffer in
+            var v = value
+            for index in stride(from: start + digits - 1, through: start, by: -1) {
+                buffer[index] = digit(v & 0xF)
+                v >>= 4
+            }
         }
     }
 }
