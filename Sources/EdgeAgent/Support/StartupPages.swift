@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -11,14 +12,14 @@ import ServiceLifecycle
 /// Yams, the argument parser and ours), and the shared C libraries add theirs (libc, SQLite,
 /// libstdc++, libcrypto through libmosquitto). Starting touches code scattered across most of
 /// it (parsing the command line and the YAML, validating, opening and migrating the outbox,
-/// bootstrapping NIO, initialising OpenSSL), and the kernel maps 64 KiB around every such fault,
+/// bootstrapping NIO, initialising OpenSSL), and the kernel maps 64 KiB or more around every such fault,
 /// so a settled agent holds ~25 MiB of file pages it will not run again, two thirds of its
 /// resident memory. The steady state (poll, decode, rules, append, forward) touches a few MiB.
 ///
 /// Once the configuration is parsed and the outbox open (`Agent` calls `release()` before its
-/// services start) and then once the start has settled (`schedule`), this drops the process's mappings of the read-only
-/// segments (`PT_LOAD` without `PF_W`: code, constants, symbol and relocation tables) of every
-/// ELF object it has mapped, with `madvise(MADV_DONTNEED)`. What runs afterwards faults its
+/// services start), and again as the start settles (`schedule`), this drops the process's
+/// mappings of the read-only segments (`PT_LOAD` without `PF_W`: code, constants, symbol and
+/// relocation tables) of every ELF object it has mapped, with `madvise(MADV_DONTNEED)`. What runs afterwards faults its
 /// pages back in from the page cache (minor faults, no I/O while the file is cached), so
 /// resident memory settles at what the agent actually uses.
 ///
@@ -101,18 +102,9 @@ struct StartupPages: Service {
 
         /// The process's mappings of files (`/proc/self/maps`).
         static func mappings() -> [Mapping] {
-            let file = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
-            guard file >= 0 else { return [] }
-            defer { close(file) }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = chunk.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
-                guard count > 0 else { break }
-                bytes += chunk[..<count]
-            }
+            guard let text = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return [] }
             // "start-end perms offset dev inode path"
-            return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
+            return text.split(separator: "\n").compactMap { line in
                 let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
                 guard fields.count == 6, fields[5].drop(while: { $0 == " " }).hasPrefix("/"), fields[4] != "0",
                     fields[1].count == 4

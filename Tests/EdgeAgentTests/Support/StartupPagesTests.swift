@@ -4,7 +4,7 @@ import Testing
 
 @testable import EdgeAgent
 
-/// Releasing the executable's read-only pages in a running process (this test runner, with the
+/// Releasing the read-only pages of the mapped ELF objects in a running process (this test runner, with the
 /// other tests running beside it): its file-backed resident memory drops, and code and constants
 /// still work afterwards because they fault back in from the file.
 @Suite struct StartupPagesTests {
