@@ -195,8 +195,12 @@ public final class OutboxDatabase {
         try dataBytes() + Self.fileSize(options.databasePath + "-wal")
     }
 
+    /// A plain `stat`: this runs before every append (`enforceQuota`), and Foundation's
+    /// `attributesOfItem` also resolves the owner's user and group names (reading `/etc/passwd` and
+    /// `/etc/group`) each time.
     static func fileSize(_ path: String) -> Int64 {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+        var info = stat()
+        return stat(path, &info) == 0 ? Int64(info.st_size) : 0
     }
 
     /// The database file and its WAL as they are on disk.
