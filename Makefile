@@ -5,7 +5,7 @@ VENV := .venv
 SWIFT ?= swift
 BIN := .build/debug/edge-agent
 # The release build (package, benchmarks): the Swift runtime linked in statically, every function
-# in its own section, and the functions a running line executes laid out together first
+# in its own section, and the functions a running line executes laid out together
 # (packaging/hot-text.order; `make hot-text` rewrites it), so the code the agent keeps touching
 # fills about a MiB of pages instead of being spread over the binary's 37 MiB. Symbols are bound
 # at load (`-z now`): a lazy binding later would read the executable's 31,000 dynamic symbols.
