@@ -99,6 +99,7 @@ deb-check: deb
 hot-text:
 	$(RELEASE) --product edge-agent -Xlinker -Map=$(CURDIR)/.build/release/edge-agent.map
 	packaging/hot-text .build/release/edge-agent .build/release/edge-agent.map
+	@# the list is no build input SwiftPM tracks: removing the binary makes the next build relink
 	rm .build/release/edge-agent
 
 clean:

@@ -4,9 +4,9 @@ import Testing
 
 @testable import EdgeAgent
 
-/// Releasing the read-only pages of the mapped ELF objects in a running process (this test runner, with the
-/// other tests running beside it): its file-backed resident memory drops, and code and constants
-/// still work afterwards because they fault back in from the file.
+/// Releasing the read-only pages of the mapped ELF objects in a running process (this test
+/// runner, with the other tests running beside it): its file-backed resident memory drops, and
+/// code and constants still work afterwards because they fault back in from the file.
 @Suite struct StartupPagesTests {
     /// `RssFile` of this process, KiB.
     func residentFilePages() throws -> Int {
