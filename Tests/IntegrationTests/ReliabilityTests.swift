@@ -181,6 +181,22 @@ extension Integration {
             #expect(await agent.stop() == 0)
         }
 
+        /// What systemd and the tests do: SIGTERM as soon as the agent says it runs. The stop is
+        /// graceful every time (exit 0, the outbox closed), never the signal's default action.
+        @Test func aStopSentTheMomentTheAgentSaysItRunsIsGraceful() async throws {
+            let dir = TemporaryDirectory()
+            let agent = AgentHarness(sinkURL: "http://127.0.0.1:\(freePort())/v1/events", directory: dir)
+            for run in 1...8 {
+                try agent.start(events: 10)
+                #expect(
+                    await eventually(every: .milliseconds(1)) { agent.child?.stderr.contains("Agent running.") == true }
+                )
+                #expect(await agent.stop() == 0, "run \(run): \(agent.child?.stderr ?? "")")
+                #expect(agent.child?.stderr.contains("Agent stopped.") == true, "run \(run)")
+            }
+            #expect(try await agent.command(["outbox", "status"]).status == 0, "the outbox opens after every stop")
+        }
+
         @Test func devicesWithoutRulesStillReportTheirConnection() async throws {
             let dir = TemporaryDirectory()
             let plc = try await ModbusTestServer(

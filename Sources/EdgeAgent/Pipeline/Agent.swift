@@ -86,6 +86,12 @@ public struct Agent {
         }
         services += producers?(writer, logger) ?? []
 
+        // Said from inside the group, which handles SIGTERM and SIGINT before it starts any
+        // service: a stop sent as soon as the agent says it runs is a graceful one.
+        let announce: @Sendable () -> Void = { [logger, config] in
+            logger.info("Agent running.", metadata: ["agent": "\(config.agent.id)", "sinks": "\(config.sinks.count)"])
+            systemd.notify("READY=1\nSTATUS=running")
+        }
         let reload = ConfigReloader(path: config.file, logger: logger)
         // An outbox that was there is checked beside the first readings; a new one needs no check.
         let check =
@@ -96,7 +102,9 @@ public struct Agent {
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) }
                 + endings.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
-                + [.init(service: StartupPages(logger: logger), successTerminationBehavior: .ignore)],
+                + ([StartupPages(logger: logger), Announcement(announce: announce)] as [any Service]).map {
+                    .init(service: $0, successTerminationBehavior: .ignore)
+                },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         // SPEC 6: out within 10 s. Every wait ends at graceful shutdown; these bound what does not.
@@ -105,14 +113,18 @@ public struct Agent {
         let group = ServiceGroup(configuration: configuration)
         // The code that parsed the configuration and opened the outbox has run; see StartupPages.
         StartupPages.release()
-        logger.info("Agent running.", metadata: ["agent": "\(config.agent.id)", "sinks": "\(config.sinks.count)"])
-        systemd.notify("READY=1\nSTATUS=running")
         try await group.run()
         systemd.notify("STOPPING=1")
         await writer.close()
         logger.info("Agent stopped.")
         // A damaged outbox: the same configuration again, whose open quarantines it.
         return reload.newConfig ?? (check?.problem != nil ? config : nil)
+    }
+
+    /// Runs `announce` once, as the group starts its services; the group ignores that it ended.
+    struct Announcement: Service {
+        let announce: @Sendable () -> Void
+        func run() async { announce() }
     }
 
     /// Ends the group cleanly when `wait` returns (the demo's `--duration`); a signal's graceful
