@@ -78,12 +78,11 @@ public struct Pipeline: Service {
             signal.committed?(true)
             return
         }
+        let rules =
+            held.staleState.isEmpty
+            ? store.rows(changed, of: next.state) : store.rewriteRows(of: next.state, removing: held.staleState)
         while !Task.isCancelled {
             do {
-                let rules =
-                    held.staleState.isEmpty
-                    ? try store.rows(changed, of: next.state)
-                    : try store.rewriteRows(of: next.state, removing: held.staleState)
                 try await writer.append(events, state: signal.state + rules, file: signal.file)
                 if held.paused || held.failing { logger.notice("Outbox accepts events again; acquisition resumed.") }
                 health?.updateOutbox {

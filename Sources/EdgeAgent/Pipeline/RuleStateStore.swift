@@ -6,24 +6,17 @@ import Foundation
 ///
 /// | key | value |
 /// |---|---|
-/// | `rules.machine.NAME` | the machine's JSON (JSONEncoder; non-finite numbers as `"nan"`, `"inf"`, `"-inf"`) |
+/// | `rules.machine.NAME` | the machine's JSON (`storedJSON`; non-finite numbers as `"nan"`, `"inf"`, `"-inf"`) |
 /// | `rules.value.TAG` | the context value's `TagValue.storedText` (`i:7`) |
 /// | `rules.published.TAG` | `g` or `b` (quality), then a space and the value's `storedText` if it has one (`g d:20.5`) |
 ///
-/// Values and published tags are the many entries that change with every reading: their text is
-/// built without a JSON coder. Before 0.7 the whole state was one JSON row, `rules`: it is read
+/// Entries change with the readings, so every row's text is built without a JSON coder; only the
+/// load at start decodes a machine with `JSONDecoder`. Before 0.7 the whole state was one JSON row, `rules`: it is read
 /// once and replaced by the rows at the first commit.
 struct RuleStateStore {
     static let legacyKey = "rules"
     static let machinePrefix = "rules.machine.", valuePrefix = "rules.value.", publishedPrefix = "rules.published."
     static let nonFinite = (positive: "inf", negative: "-inf", nan: "nan")
-
-    private let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: nonFinite.positive, negativeInfinity: nonFinite.negative, nan: nonFinite.nan)
-        return encoder
-    }()
 
     static func key(_ entry: RuleState.Entry) -> String {
         switch entry {
@@ -34,14 +27,11 @@ struct RuleStateStore {
     }
 
     /// The rows that store `entries` of `state`.
-    func rows(_ entries: [RuleState.Entry], of state: RuleState) throws -> [StateRow] {
-        try entries.map { entry in
+    func rows(_ entries: [RuleState.Entry], of state: RuleState) -> [StateRow] {
+        entries.map { entry in
             switch entry {
             case let .machine(name):
-                (
-                    Self.key(entry),
-                    try state.machines[name].map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-                )
+                (Self.key(entry), state.machines[name]?.storedJSON)
             case let .value(tag): (Self.key(entry), state.values[tag]?.storedText)
             case let .published(tag): (Self.key(entry), state.published[tag].map(Self.text))
             }
@@ -74,8 +64,8 @@ struct RuleStateStore {
 
     /// Rows for every entry of `state`, and `stale` ones removed: the first commit after a load
     /// that found any, so what is stored is again exactly the state.
-    func rewriteRows(of state: RuleState, removing stale: [String]) throws -> [StateRow] {
-        let rows = try rows(state.entries, of: state)
+    func rewriteRows(of state: RuleState, removing stale: [String]) -> [StateRow] {
+        let rows = rows(state.entries, of: state)
         let written = Set(rows.map(\.key))
         return stale.filter { !written.contains($0) }.map { ($0, nil) } + rows
     }

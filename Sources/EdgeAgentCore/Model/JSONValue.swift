@@ -67,9 +67,13 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    static func writeInteger(_ value: Int64, to out: inout [UInt8]) {
+    public static func writeInteger(_ value: Int64, to out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
-        var v = value.magnitude
+        writeInteger(value.magnitude, to: &out)
+    }
+
+    public static func writeInteger(_ value: UInt64, to out: inout [UInt8]) {
+        var v = value
         var digits:
             (
                 UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,

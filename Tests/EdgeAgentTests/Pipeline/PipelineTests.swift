@@ -163,7 +163,7 @@ import Testing
         let dir = TemporaryDirectory()
         var context = RuleState()
         context.values["press-1.reason"] = .int(7)
-        let reason = try RuleStateStore().rows([.value("press-1.reason")], of: context)
+        let reason = RuleStateStore().rows([.value("press-1.reason")], of: context)
         let writer = try await OutboxWriter(options: options(dir))
         try await writer.append([], state: reason + [("rules.machine.press-1", "{\"counters\": [")])
         await writer.close()

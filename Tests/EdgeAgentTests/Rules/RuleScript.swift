@@ -36,7 +36,7 @@ extension Event {
 /// Persists and reloads the state as the outbox does: through its rows.
 func restarted(_ engine: RuleEngine) throws -> RuleEngine {
     var table = StateTable()
-    try table.store(engine.state.entries, of: engine.state)
+    table.store(engine.state.entries, of: engine.state)
     return RuleEngine(rules: engine.rules, state: try table.load())
 }
 
@@ -45,8 +45,8 @@ struct StateTable {
     var rows: [String: String] = [:]
     let store = RuleStateStore()
 
-    mutating func store(_ entries: [RuleState.Entry], of state: RuleState) throws {
-        for (key, value) in try store.rows(entries, of: state) { rows[key] = value }
+    mutating func store(_ entries: [RuleState.Entry], of state: RuleState) {
+        for (key, value) in store.rows(entries, of: state) { rows[key] = value }
     }
 
     func load() throws -> RuleState {
