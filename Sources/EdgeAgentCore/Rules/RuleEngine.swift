@@ -42,7 +42,7 @@ public struct RuleEngine: Sendable {
 
     private mutating func applyReading(_ reading: ArraySlice<Sample>, time: Timestamp, into events: inout [Event]) {
         // The last good sample of each tag in this reading.
-        var latest: [String: Sample] = [:]
+        var latest: [String: Sample] = Dictionary(minimumCapacity: reading.count)
         for sample in reading where sample.quality == .good {
             latest[sample.tag] = sample
             if rules.contextTags.contains(sample.tag) { state.values[sample.tag] = sample.value }

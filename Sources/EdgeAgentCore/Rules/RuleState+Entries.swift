@@ -24,10 +24,13 @@ extension RuleState {
     /// The entries that differ between `old` and `self`, when only `tags` were read in between.
     public func changed(from old: RuleState, reading tags: some Sequence<String>) -> [Entry] {
         var changed = machines.compactMap { name, machine in old.machines[name] == machine ? nil : Entry.machine(name) }
+        // A tag read twice is listed once; only the few tags that changed need remembering.
         var seen = Set<String>()
-        for tag in tags where seen.insert(tag).inserted {
-            if values[tag] != old.values[tag] { changed.append(.value(tag)) }
-            if published[tag] != old.published[tag] { changed.append(.published(tag)) }
+        for tag in tags {
+            let value = values[tag] != old.values[tag], publish = published[tag] != old.published[tag]
+            guard value || publish, seen.insert(tag).inserted else { continue }
+            if value { changed.append(.value(tag)) }
+            if publish { changed.append(.published(tag)) }
         }
         return changed
     }
