@@ -74,27 +74,30 @@ private struct JSONWriter {
     var bytes: [UInt8] = []
     private var afterValue = false
 
-    private mutating func separate() {
+    /// Every value goes through here: its comma, then its text.
+    private mutating func value(_ write: (inout [UInt8]) -> Void) {
         if afterValue { bytes.append(UInt8(ascii: ",")) }
-        afterValue = false
+        write(&bytes)
+        afterValue = true
     }
 
-    private mutating func wrote() { afterValue = true }
+    private mutating func container(_ open: Character, _ close: Character, _ body: (inout JSONWriter) -> Void) {
+        value { $0.append(open.asciiValue!) }
+        afterValue = false
+        body(&self)
+        bytes.append(close.asciiValue!)
+        afterValue = true
+    }
 
     mutating func key(_ key: String) {
-        separate()
-        JSONValue.writeString(key, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
+        value {
+            JSONValue.writeString(key, to: &$0)
+            $0.append(UInt8(ascii: ":"))
+        }
+        afterValue = false
     }
 
-    mutating func object(_ body: (inout JSONWriter) -> Void) {
-        separate()
-        bytes.append(UInt8(ascii: "{"))
-        body(&self)
-        afterValue = false
-        bytes.append(UInt8(ascii: "}"))
-        wrote()
-    }
+    mutating func object(_ body: (inout JSONWriter) -> Void) { container("{", "}", body) }
 
     /// A dictionary of objects, each written by `body` inside its braces.
     mutating func object<T>(_ entries: [String: T], _ body: (inout JSONWriter, T) -> Void) {
@@ -107,73 +110,36 @@ private struct JSONWriter {
     }
 
     mutating func array<T>(_ items: [T], _ body: (inout JSONWriter, T) -> Void) {
-        separate()
-        bytes.append(UInt8(ascii: "["))
-        for item in items { body(&self, item) }
-        afterValue = false
-        bytes.append(UInt8(ascii: "]"))
-        wrote()
+        container("[", "]") { w in for item in items { body(&w, item) } }
     }
 
-    mutating func string(_ value: String) {
-        separate()
-        JSONValue.writeString(value, to: &bytes)
-        wrote()
-    }
+    mutating func string(_ text: String) { value { JSONValue.writeString(text, to: &$0) } }
+    mutating func number(_ n: Int64) { value { JSONValue.writeInteger(n, to: &$0) } }
+    mutating func number(_ n: UInt64) { value { JSONValue.writeInteger(n, to: &$0) } }
 
-    mutating func number(_ value: Int64) {
-        separate()
-        JSONValue.writeInteger(value, to: &bytes)
-        wrote()
-    }
-
-    mutating func number(_ value: UInt64) {
-        separate()
-        JSONValue.writeInteger(value, to: &bytes)
-        wrote()
-    }
-
-    mutating func number(_ value: Double) {
-        guard value.isFinite else {
+    mutating func number(_ n: Double) {
+        guard n.isFinite else {
             let nonFinite = RuleStateStore.nonFinite
-            return string(value.isNaN ? nonFinite.nan : value > 0 ? nonFinite.positive : nonFinite.negative)
+            return string(n.isNaN ? nonFinite.nan : n > 0 ? nonFinite.positive : nonFinite.negative)
         }
-        separate()
-        bytes.append(contentsOf: value.description.utf8)
-        wrote()
+        value { $0.append(contentsOf: n.description.utf8) }
     }
 
-    mutating func field(_ name: String, _ value: String?) {
-        if let value {
-            key(name)
-            string(value)
-        }
-    }
-    mutating func field(_ name: String, _ value: Int64?) {
-        if let value {
-            key(name)
-            number(value)
-        }
-    }
-    mutating func field(_ name: String, _ value: UInt64?) {
-        if let value {
-            key(name)
-            number(value)
-        }
-    }
-    mutating func field(_ name: String, _ value: Double?) {
-        if let value {
-            key(name)
-            number(value)
-        }
-    }
-    mutating func field(_ name: String, _ value: Timestamp?) { field(name, value?.milliseconds) }
-
-    mutating func field(_ name: String, _ value: Bool) {
+    /// A field whose value is left out when it is nil, as the synthesized `Encodable` does.
+    mutating func field<V>(_ name: String, _ v: V?, _ write: (inout JSONWriter, V) -> Void) {
+        guard let v else { return }
         key(name)
-        separate()
-        bytes.append(contentsOf: (value ? "true" : "false").utf8)
-        wrote()
+        write(&self, v)
+    }
+
+    mutating func field(_ name: String, _ v: String?) { field(name, v) { $0.string($1) } }
+    mutating func field(_ name: String, _ v: Int64?) { field(name, v) { $0.number($1) } }
+    mutating func field(_ name: String, _ v: UInt64?) { field(name, v) { $0.number($1) } }
+    mutating func field(_ name: String, _ v: Double?) { field(name, v) { $0.number($1) } }
+    mutating func field(_ name: String, _ v: Timestamp?) { field(name, v?.milliseconds) }
+    mutating func field(_ name: String, _ v: Bool) {
+        key(name)
+        value { $0.append(contentsOf: (v ? "true" : "false").utf8) }
     }
 
     /// A pending sum (`RuleState.Pending`), its quantities written by `number`.
