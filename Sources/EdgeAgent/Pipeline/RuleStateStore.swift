@@ -11,8 +11,8 @@ import Foundation
 /// | `rules.published.TAG` | `g` or `b` (quality), then a space and the value's `storedText` if it has one (`g d:20.5`) |
 ///
 /// Entries change with the readings, so every row's text is built without a JSON coder; only the
-/// load at start decodes a machine with `JSONDecoder`. Before 0.7 the whole state was one JSON row, `rules`: it is read
-/// once and replaced by the rows at the first commit.
+/// load at start decodes a machine with `JSONDecoder`. Before 0.7 the whole state was one JSON
+/// row, `rules`: it is read once and replaced by the rows at the first commit.
 struct RuleStateStore {
     static let legacyKey = "rules"
     static let machinePrefix = "rules.machine.", valuePrefix = "rules.value.", publishedPrefix = "rules.published."

@@ -3,6 +3,8 @@ public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int64)
+    /// Past `Int64.max` (a 64-bit counter's raw value in the rule state).
+    case uint(UInt64)
     case double(Double)
     case string(String)
     case array([JSONValue])
@@ -13,6 +15,7 @@ public enum JSONValue: Sendable, Equatable {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
         case let (.int(x), .int(y)): return x == y
+        case let (.uint(x), .uint(y)): return x == y
         case let (.double(x), .double(y)): return x == y
         case let (.string(x), .string(y)): return x == y
         case let (.array(x), .array(y)): return x == y
@@ -39,6 +42,7 @@ public enum JSONValue: Sendable, Equatable {
         case .null: out.append(contentsOf: "null".utf8)
         case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case let .int(i): JSONValue.writeInteger(i, to: &out)
+        case let .uint(u): JSONValue.writeInteger(u, to: &out)
         case let .double(d):
             if !d.isFinite {
                 out.append(contentsOf: "null".utf8)
@@ -67,12 +71,12 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    public static func writeInteger(_ value: Int64, to out: inout [UInt8]) {
+    static func writeInteger(_ value: Int64, to out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
         writeInteger(value.magnitude, to: &out)
     }
 
-    public static func writeInteger(_ value: UInt64, to out: inout [UInt8]) {
+    static func writeInteger(_ value: UInt64, to out: inout [UInt8]) {
         var v = value
         var digits:
             (
