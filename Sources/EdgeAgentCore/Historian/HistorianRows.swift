@@ -113,6 +113,7 @@ public final class HistorianRows {
         if text { return .string(record.trimmedField(column)) }
         if let integer = Self.integer(bytes) { return .int(integer) }
         let point = decimal.asciiValue ?? UInt8(ascii: ".")
+        if let plain = Self.plainDecimal(bytes, point: point) { return .double(plain) }
         var number = true
         scratch.removeAll(keepingCapacity: true)
         for byte in bytes {
@@ -136,6 +137,38 @@ public final class HistorianRows {
                 reason: "\(header[column]): '\(record.trimmedField(column))' is not a number")
         }
     }
+
+    /// An optional sign, at most 15 digits and one decimal mark (`12.5`, `-0,25`), read exactly
+    /// without `strtod`; nil for anything else (an exponent, more digits), which `Double` reads.
+    /// Exact: the digits as an integer (below 10^15 < 2^53) and the power of ten (at most 10^15)
+    /// are both exact doubles, and one IEEE division rounds correctly, so the result is the
+    /// double nearest the text, the same as `Double(text)` (Clinger's fast path).
+    public static func plainDecimal(_ bytes: ArraySlice<UInt8>, point: UInt8) -> Double? {
+        var i = bytes.startIndex
+        let negative = bytes[i] == UInt8(ascii: "-")
+        if negative || bytes[i] == UInt8(ascii: "+") { i += 1 }
+        var digits: Int64 = 0
+        var count = 0
+        var decimals = -1  // digits after the mark; -1 until the mark is seen
+        while i < bytes.endIndex {
+            let byte = bytes[i]
+            if byte == point, decimals < 0 {
+                decimals = 0
+            } else {
+                let digit = byte &- 48
+                guard digit < 10, count < 15 else { return nil }
+                digits = digits * 10 + Int64(digit)
+                count += 1
+                if decimals >= 0 { decimals += 1 }
+            }
+            i += 1
+        }
+        guard count > 0 else { return nil }
+        let value = Double(digits) / Self.powersOfTen[max(decimals, 0)]
+        return negative ? -value : value
+    }
+
+    private static let powersOfTen: [Double] = (0...15).map { (0..<$0).reduce(1.0) { value, _ in value * 10 } }
 
     /// An optional sign and 1 to 18 digits; nil for anything else.
     static func integer(_ bytes: ArraySlice<UInt8>) -> Int64? {

@@ -157,6 +157,33 @@ func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] {
         #expect(try read(["1,5", "-3", "2,0e1"], decimal: ",") == [.double(1.5), .int(-3), .double(20)])
     }
 
+    /// Plain decimals are read without `strtod`: the same double as `Double(text)`, bit for bit.
+    @Test func plainDecimalsReadAsDoubleReadsThem() throws {
+        var generator = SystemRandomNumberGenerator()
+        var texts = [
+            "0.0", "-0.0", "+1.5", "1.", ".5", "0.1", "999999999999999", "99999999999999.9", "0.00000000000001",
+        ]
+        for _ in 0..<20_000 {
+            let digits = String(UInt64.random(in: 0..<1_000_000_000_000_000, using: &generator)).prefix(
+                Int.random(in: 1...15))
+            let mark = Int.random(in: 0...digits.count)
+            let sign = ["", "-", "+"].randomElement()!
+            texts.append(sign + digits.prefix(mark) + "." + digits.dropFirst(mark))
+        }
+        for text in texts {
+            let comma = text.replacingOccurrences(of: ".", with: ",")
+            let plain = HistorianRows.plainDecimal(ArraySlice(text.utf8), point: UInt8(ascii: "."))
+            #expect(plain?.bitPattern == Double(text)?.bitPattern, "\(text)")
+            #expect(
+                HistorianRows.plainDecimal(ArraySlice(comma.utf8), point: UInt8(ascii: ","))?.bitPattern
+                    == plain?.bitPattern)
+        }
+        let others = ["1e3", "0.000000000000001", "1234567890123456.5", "1.2.3", ".", "-", "1,5", "nan"]
+        #expect(
+            others.filter { HistorianRows.plainDecimal(ArraySlice($0.utf8), point: UInt8(ascii: ".")) != nil } == [])
+        #expect(texts.count == 20_009)
+    }
+
     @Test func whatIsNotANumberIsNamedWithItsColumn() throws {
         let cases: [(cells: [String], decimal: Character, column: Int)] = [
             (["1", "nan"], ".", 3), (["inf"], ".", 2), (["0x1p3"], ".", 2), (["1,5"], ".", 2),
