@@ -104,16 +104,15 @@ public final class HistorianRows {
         }
     }
 
-    /// nil for an empty cell. Numbers are read from the bytes: plain integers directly, decimals
-    /// through `Double` (only digits, sign, point and exponent: `Double` alone would also take
-    /// "nan", "inf" and hex).
+    /// nil for an empty cell. Numbers are read from the bytes: plain integers and decimals
+    /// directly (`plainNumber`), the rest through `Double` (only digits, sign, point and
+    /// exponent: `Double` alone would also take "nan", "inf" and hex).
     func value(_ record: CSVReader.Record, _ column: Int, text: Bool) throws -> TagValue? {
         let bytes = record.bytes(column)
         if bytes.isEmpty { return nil }
         if text { return .string(record.trimmedField(column)) }
-        if let integer = Self.integer(bytes) { return .int(integer) }
         let point = decimal.asciiValue ?? UInt8(ascii: ".")
-        if let plain = Self.plainDecimal(bytes, point: point) { return .double(plain) }
+        if let plain = Self.plainNumber(bytes, point: point) { return plain }
         var number = true
         scratch.removeAll(keepingCapacity: true)
         for byte in bytes {
@@ -138,51 +137,38 @@ public final class HistorianRows {
         }
     }
 
-    /// An optional sign, at most 15 digits and one decimal mark (`12.5`, `-0,25`), read exactly
-    /// without `strtod`; nil for anything else (an exponent, more digits), which `Double` reads.
-    /// Exact: the digits as an integer (below 10^15 < 2^53) and the power of ten (at most 10^15)
-    /// are both exact doubles, and one IEEE division rounds correctly, so the result is the
-    /// double nearest the text, the same as `Double(text)` (Clinger's fast path).
-    public static func plainDecimal(_ bytes: ArraySlice<UInt8>, point: UInt8) -> Double? {
+    /// An optional sign, digits and at most one decimal mark, read from the bytes: an integer
+    /// (1 to 18 digits, no mark) as `.int`, a decimal (`12.5`, `-0,25`; at most 15 digits) as
+    /// `.double`; nil for anything else (an exponent, more digits, text), which `Double` reads.
+    /// A decimal is exact without `strtod`: its digits as an integer (below 10^15 < 2^53) and the
+    /// power of ten (at most 10^15) are both exact doubles and one IEEE division rounds correctly,
+    /// so the result is the double nearest the text, the same as `Double(text)` (Clinger's fast path).
+    public static func plainNumber(_ bytes: ArraySlice<UInt8>, point: UInt8) -> TagValue? {
         var i = bytes.startIndex
         let negative = bytes[i] == UInt8(ascii: "-")
         if negative || bytes[i] == UInt8(ascii: "+") { i += 1 }
         var digits: Int64 = 0
         var count = 0
-        var decimals = -1  // digits after the mark; -1 until the mark is seen
+        var decimals: Int?  // digits after the mark, once it is seen
         while i < bytes.endIndex {
             let byte = bytes[i]
-            if byte == point, decimals < 0 {
+            if byte == point, decimals == nil {
                 decimals = 0
             } else {
                 let digit = byte &- 48
-                guard digit < 10, count < 15 else { return nil }
+                guard digit < 10, count < 18 else { return nil }
                 digits = digits * 10 + Int64(digit)
                 count += 1
-                if decimals >= 0 { decimals += 1 }
+                decimals = decimals.map { $0 + 1 }
             }
             i += 1
         }
         guard count > 0 else { return nil }
-        let value = Double(digits) / Self.powersOfTen[max(decimals, 0)]
-        return negative ? -value : value
+        guard let decimals else { return .int(negative ? -digits : digits) }
+        guard count <= 15 else { return nil }
+        let value = Double(digits) / Self.powersOfTen[decimals]
+        return .double(negative ? -value : value)
     }
 
     private static let powersOfTen: [Double] = (0...15).map { (0..<$0).reduce(1.0) { value, _ in value * 10 } }
-
-    /// An optional sign and 1 to 18 digits; nil for anything else.
-    static func integer(_ bytes: ArraySlice<UInt8>) -> Int64? {
-        var i = bytes.startIndex
-        let negative = bytes[i] == UInt8(ascii: "-")
-        if negative || bytes[i] == UInt8(ascii: "+") { i += 1 }
-        guard i < bytes.endIndex, bytes.endIndex - i <= 18 else { return nil }
-        var value: Int64 = 0
-        while i < bytes.endIndex {
-            let digit = bytes[i] &- 48
-            guard digit < 10 else { return nil }
-            value = value * 10 + Int64(digit)
-            i += 1
-        }
-        return negative ? -value : value
-    }
 }

@@ -157,6 +157,15 @@ func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] {
         #expect(try read(["1,5", "-3", "2,0e1"], decimal: ",") == [.double(1.5), .int(-3), .double(20)])
     }
 
+    /// A plain number's value as a double (an integer converted), nil when it is not plain.
+    func plainDecimal(_ text: String, point: Character) -> Double? {
+        switch HistorianRows.plainNumber(ArraySlice(text.utf8), point: point.asciiValue!) {
+        case let .double(value): value
+        case let .int(value): Double(value)
+        default: nil
+        }
+    }
+
     /// Plain decimals are read without `strtod`: the same double as `Double(text)`, bit for bit.
     @Test func plainDecimalsReadAsDoubleReadsThem() throws {
         var generator = SystemRandomNumberGenerator()
@@ -172,15 +181,15 @@ func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] {
         }
         for text in texts {
             let comma = text.replacingOccurrences(of: ".", with: ",")
-            let plain = HistorianRows.plainDecimal(ArraySlice(text.utf8), point: UInt8(ascii: "."))
+            let plain = plainDecimal(text, point: ".")
             #expect(plain?.bitPattern == Double(text)?.bitPattern, "\(text)")
             #expect(
-                HistorianRows.plainDecimal(ArraySlice(comma.utf8), point: UInt8(ascii: ","))?.bitPattern
+                plainDecimal(comma, point: ",")?.bitPattern
                     == plain?.bitPattern)
         }
         let others = ["1e3", "0.000000000000001", "1234567890123456.5", "1.2.3", ".", "-", "1,5", "nan"]
         #expect(
-            others.filter { HistorianRows.plainDecimal(ArraySlice($0.utf8), point: UInt8(ascii: ".")) != nil } == [])
+            others.filter { plainDecimal($0, point: ".") != nil } == [])
         #expect(texts.count == 20_009)
     }
 
