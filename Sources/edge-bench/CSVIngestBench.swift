@@ -48,15 +48,19 @@ enum CSVIngestBench {
         let ingestor = HistorianIngestor(config: config, bus: bus, writer: writer, textTags: [], logger: logger)
         let group = ServiceGroup(services: [pipeline, ingestor], logger: logger)
         resetPeakRSS()
-        let ingest = try await seconds {
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                while !FileManager.default.fileExists(atPath: drop + "/processed/export.csv") {
-                    try await Task.sleep(for: .milliseconds(5))
-                }
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
+        // From start to the file in `processed/` (moved only after its last events committed);
+        // stopping the services afterwards (the folder's watcher finishes its half-second wait)
+        // is not ingest time.
+        var ingest = 0.0
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let start = ContinuousClock.now
+            tasks.addTask { try await group.run() }
+            while !FileManager.default.fileExists(atPath: drop + "/processed/export.csv") {
+                try await Task.sleep(for: .milliseconds(5))
             }
+            ingest = (ContinuousClock.now - start).seconds
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
         }
         let peak = peakRSSMiB()
         await writer.close()

@@ -10,8 +10,9 @@ import ServiceLifecycle
 /// One per `historian` folder: takes each settled file, checks it whole, then feeds its rows to
 /// the pipeline as readings, and moves it to `processed/` (or deletes it) or `rejected/`.
 ///
-/// Exactly once per file: pass one reads the whole file (SHA-256, every row parsed), so a
-/// malformed file is rejected before any of its rows becomes an event; pass two sends the
+/// Exactly once per file: pass one reads the whole file (every row parsed on the folder's thread,
+/// the SHA-256 beside it on the file thread), so a malformed file is rejected before any of its
+/// rows becomes an event; pass two (on the file thread) sends the
 /// readings in chunks cut at a time boundary, each committed with the file's progress
 /// (`historian.NAME`: hash and rows done) as producer state, the last one with the file's record.
 /// After a crash the same file resumes after its last committed chunk; the same content dropped
@@ -27,7 +28,7 @@ public final class HistorianIngestor: Service {
 
     public init(
         config: HistorianConfig, bus: SignalBus, writer: OutboxWriter, textTags: Set<String>, logger: Logger,
-        chunkSamples: Int = 5000
+        chunkSamples: Int = 20_000
     ) {
         self.config = config
         self.bus = bus
@@ -45,11 +46,13 @@ public final class HistorianIngestor: Service {
         let reader = try await Confined(opening: { [options = writer.options] in
             try OutboxDatabase.openExisting(options)
         })
+        // Hashes a file while the folder's thread parses it, then reads it again for pass two.
+        let fileThread = Confined(())
         do {
             try await untilGracefulShutdown {
                 let folder = try await self.openFolder()
                 do {
-                    try await self.watch(folder, reader)
+                    try await self.watch(Threads(folder: folder, file: fileThread, reader: reader))
                 } catch {
                     await folder.shutdown()
                     throw error
@@ -57,10 +60,20 @@ public final class HistorianIngestor: Service {
                 await folder.shutdown()
             }
         } catch {
+            await fileThread.shutdown()
             await reader.shutdown()
             throw error
         }
+        await fileThread.shutdown()
         await reader.shutdown()
+    }
+
+    /// Where the blocking work runs: the folder (watching, parsing pass one, moving files), the
+    /// file (hashing, reading pass two) and the reading connection to the outbox.
+    struct Threads {
+        var folder: Confined<DropDirectory>
+        var file: Confined<Void>
+        var reader: Confined<OutboxDatabase>
     }
 
     /// A folder that cannot be created or watched (permissions, a missing mount) is this input's
@@ -85,12 +98,12 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    private func watch(_ folder: Confined<DropDirectory>, _ reader: Confined<OutboxDatabase>) async throws {
+    private func watch(_ threads: Threads) async throws {
         var progress = Progress(writer.storedState[progressKey])
         while !Task.isCancelled {
-            for path in try await folder.run({ $0.ready() }) where !Task.isCancelled {
-                let stays = try await ingest(path, folder: folder, reader: reader, progress: &progress)
-                try await folder.run { $0.taken(path, parked: stays) }
+            for path in try await threads.folder.run({ $0.ready() }) where !Task.isCancelled {
+                let stays = try await ingest(path, threads, progress: &progress)
+                try await threads.folder.run { $0.taken(path, parked: stays) }
             }
         }
     }
@@ -116,25 +129,29 @@ public final class HistorianIngestor: Service {
 
     /// What pass one found.
     enum Check: Sendable {
-        case valid(hash: String, rows: Int, ordered: Bool)
-        case malformed(hash: String, CSVReader.Malformed)
+        case valid(rows: Int, ordered: Bool)
+        case malformed(CSVReader.Malformed)
         case unreadable(String)
     }
 
     /// Returns whether the file stays where it is (it could not be moved).
-    private func ingest(
-        _ path: String, folder: Confined<DropDirectory>, reader: Confined<OutboxDatabase>,
-        progress: inout Progress
-    ) async throws -> Bool {
+    private func ingest(_ path: String, _ threads: Threads, progress: inout Progress) async throws -> Bool {
         let name = (path as NSString).lastPathComponent
         let config = self.config, textTags = self.textTags
-        let check = try await folder.run { _ in Self.check(path, config: config, textTags: textTags) }
+        let folder = threads.folder, reader = threads.reader
+        async let hashed = threads.file.run { _ in Result { try Self.hash(path) } }
+        var check = try await folder.run { _ in Self.check(path, config: config, textTags: textTags) }
+        let hash: String
+        switch try await hashed {
+        case let .success(value): hash = value
+        case let .failure(error): (hash, check) = ("", .unreadable("\(error)"))
+        }
         switch check {
         case let .unreadable(reason):
             logger.error(
                 "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(reason)"])
             return true
-        case let .malformed(hash, problem):
+        case let .malformed(problem):
             if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
                 return try await duplicate(path, name: name, of: known, folder: folder)
             }
@@ -148,7 +165,7 @@ public final class HistorianIngestor: Service {
                     "reason": "\(problem.reason)",
                 ])
             return try await folder.run { _ in Self.reject(path, problem: problem) }
-        case let .valid(hash, rows, ordered):
+        case let .valid(rows, ordered):
             if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
                 return try await duplicate(path, name: name, of: known, folder: folder)
             }
@@ -158,7 +175,8 @@ public final class HistorianIngestor: Service {
                     "Resuming a historian file after its last committed rows.",
                     metadata: ["file": "\(name)", "rows": "\(resumeAfter)"])
             }
-            progress = try await feed(path, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter)
+            progress = try await feed(
+                path, on: threads.file, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter)
             Telemetry.historianFile(source: config.name, result: "ok")
             logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
             return try await folder.run { _ in Self.finish(path, onSuccess: config.onSuccess) }
@@ -181,19 +199,29 @@ public final class HistorianIngestor: Service {
     }
 
     /// Pass two: the readings in chunks, each committed with the file's progress.
-    private func feed(_ path: String, name: String, hash: String, rows: Int, ordered: Bool, skipping done: Int)
-        async throws -> Progress
-    {
+    private func feed(
+        _ path: String, on fileThread: Confined<Void>, name: String, hash: String, rows: Int, ordered: Bool,
+        skipping done: Int
+    ) async throws -> Progress {
         let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples, key = progressKey
         let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
         // The file is read on its own thread; chunks cross over one at a time (memory stays bounded).
-        let producer = Task.detached {
+        let producer = Task {
             do {
-                try Self.readChunks(
-                    path, config: config, textTags: textTags, chunkSamples: chunkSamples, ordered: ordered,
-                    skipping: done
-                ) { chunk in
-                    while case .dropped = sink.yield(chunk) { usleep(1000) }
+                try await fileThread.run { _ in
+                    try Self.readChunks(
+                        path, config: config, textTags: textTags, chunkSamples: chunkSamples, ordered: ordered,
+                        skipping: done
+                    ) { chunk in
+                        while true {
+                            switch sink.yield(chunk) {
+                            case .enqueued: return
+                            case .dropped: usleep(1000)  // two chunks wait already
+                            case .terminated: throw CancellationError()  // the pipeline side stopped
+                            @unknown default: throw CancellationError()
+                            }
+                        }
+                    }
                 }
                 sink.finish()
             } catch {
@@ -263,9 +291,8 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    /// Pass one: hash, every row parsed, rows counted, whether times never go backwards.
+    /// Pass one: every row parsed, rows counted, whether times never go backwards.
     static func check(_ path: String, config: HistorianConfig, textTags: Set<String>) -> Check {
-        var hash = SHA256()
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
         var ordered = true
@@ -278,27 +305,24 @@ public final class HistorianIngestor: Service {
             }
         }
         do {
-            try stream(path) { bytes in
-                hash.update(bytes)
-                try csv.push(bytes, take)
-            }
+            try stream(path) { try csv.push($0, take) }
             try csv.finish(take)
             if pass.rows == nil {
                 throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header")
             }
-            return .valid(hash: hash.finalize(), rows: pass.count, ordered: ordered)
+            return .valid(rows: pass.count, ordered: ordered)
         } catch let problem as CSVReader.Malformed where problem.line > 0 {
-            // Hash the rest, so the same broken content is recognised when it is dropped again.
-            var rest = SHA256()
-            do {
-                try stream(path) { rest.update($0) }
-            } catch {
-                return .unreadable("\(error)")
-            }
-            return .malformed(hash: rest.finalize(), problem)
+            return .malformed(problem)
         } catch {
             return .unreadable("\(error)")
         }
+    }
+
+    /// The file's identity: the SHA-256 of its bytes, as lowercase hex.
+    static func hash(_ path: String) throws -> String {
+        var hash = SHA256()
+        try stream(path) { hash.update($0) }
+        return hash.finalize()
     }
 
     /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes; a file
