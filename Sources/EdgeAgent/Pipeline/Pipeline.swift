@@ -73,7 +73,7 @@ public struct Pipeline: Service {
         var next = engine
         var events = held.events + signal.events + next.apply(signal.samples)
         if let tick { events += next.advance(to: tick) }
-        let changed = next.state.changed(from: engine.state, reading: signal.samples.lazy.map(\.tag))
+        let changed = next.state.changed(from: engine.state, reading: signal.samples)
         guard !changed.isEmpty || !events.isEmpty || !signal.state.isEmpty || signal.file != nil else {
             signal.committed?(true)
             return

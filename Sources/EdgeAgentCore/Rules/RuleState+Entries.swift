@@ -21,13 +21,16 @@ extension RuleState {
         machines.keys.map(Entry.machine) + values.keys.map(Entry.value) + published.keys.map(Entry.published)
     }
 
-    /// The entries that differ between `old` and `self`, when only `tags` were read in between.
-    public func changed(from old: RuleState, reading tags: some Sequence<String>) -> [Entry] {
+    /// The entries that differ between `old` and `self`, when only `reading` was applied in between.
+    /// Takes the samples themselves, not a generic sequence of tags: called across the module
+    /// boundary, a generic parameter stayed unspecialized (metadata lookups per sample, measured).
+    public func changed(from old: RuleState, reading: [Sample]) -> [Entry] {
         var changed = machines.compactMap { name, machine in old.machines[name] == machine ? nil : Entry.machine(name) }
         // A tag read twice is compared and listed once (a historian chunk reads each tag
         // thousands of times: one set insert each, not four dictionary lookups).
         var seen = Set<String>()
-        for tag in tags where seen.insert(tag).inserted {
+        for sample in reading where seen.insert(sample.tag).inserted {
+            let tag = sample.tag
             let value = values[tag] != old.values[tag], publish = published[tag] != old.published[tag]
             if value { changed.append(.value(tag)) }
             if publish { changed.append(.published(tag)) }

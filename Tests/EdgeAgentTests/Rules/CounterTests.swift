@@ -193,7 +193,7 @@ import Testing
                     let before = engine.state
                     let reading = Array(samples[start..<start + 8])
                     events += engine.apply(reading)
-                    table.store(engine.state.changed(from: before, reading: reading.map(\.tag)), of: engine.state)
+                    table.store(engine.state.changed(from: before, reading: reading), of: engine.state)
                 }
                 #expect(try table.load() == engine.state, "seed \(seed) round \(round): the rows hold the whole state")
                 engine = RuleEngine(rules: rules, state: try table.load())
