@@ -29,15 +29,17 @@ public struct UUIDv7Generator: Sendable {
         lastMs = ms
         let high = (UInt64(ms) << 16) | 0x7000 | counter
         let low = (rng.next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
-        Hex.append(high >> 32, digits: 8, to: &out)
-        out.append(UInt8(ascii: "-"))
-        Hex.append(high >> 16, digits: 4, to: &out)
-        out.append(UInt8(ascii: "-"))
-        Hex.append(high, digits: 4, to: &out)
-        out.append(UInt8(ascii: "-"))
-        Hex.append(low >> 48, digits: 4, to: &out)
-        out.append(UInt8(ascii: "-"))
-        Hex.append(low, digits: 12, to: &out)
+        Hex.appendFixed(36, to: &out) { text in  // xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx
+            Hex.write(high >> 32, digits: 8, at: text)
+            text[8] = UInt8(ascii: "-")
+            Hex.write(high >> 16, digits: 4, at: text + 9)
+            text[13] = UInt8(ascii: "-")
+            Hex.write(high, digits: 4, at: text + 14)
+            text[18] = UInt8(ascii: "-")
+            Hex.write(low >> 48, digits: 4, at: text + 19)
+            text[23] = UInt8(ascii: "-")
+            Hex.write(low, digits: 12, at: text + 24)
+        }
     }
 
     /// A W3C traceparent with a fresh trace and span id, sampled.
@@ -48,12 +50,19 @@ public struct UUIDv7Generator: Sendable {
     }
 
     public mutating func appendTraceparent(to out: inout [UInt8]) {
-        out.append(contentsOf: "00-".utf8)
-        Hex.append(rng.next(), digits: 16, to: &out)
-        Hex.append(rng.next(), digits: 16, to: &out)
-        out.append(UInt8(ascii: "-"))
-        Hex.append(rng.next(), digits: 16, to: &out)
-        out.append(contentsOf: "-01".utf8)
+        let (trace1, trace2, span) = (rng.next(), rng.next(), rng.next())
+        Hex.appendFixed(55, to: &out) { text in  // 00-<32 hex trace id>-<16 hex span id>-01
+            text[0] = UInt8(ascii: "0")
+            text[1] = UInt8(ascii: "0")
+            text[2] = UInt8(ascii: "-")
+            Hex.write(trace1, digits: 16, at: text + 3)
+            Hex.write(trace2, digits: 16, at: text + 19)
+            text[35] = UInt8(ascii: "-")
+            Hex.write(span, digits: 16, at: text + 36)
+            text[52] = UInt8(ascii: "-")
+            text[53] = UInt8(ascii: "0")
+            text[54] = UInt8(ascii: "1")
+        }
     }
 }
 
@@ -64,17 +73,24 @@ enum Hex {
         UInt8(truncatingIfNeeded: nibble < 10 ? 48 + nibble : 87 + nibble)
     }
 
-    /// Appends the low `digits` hex digits of `value` (at most 16), written in place: ids and
-    /// traceparents are on every appended event, so no per-digit append or table lookup.
-    static func append(_ value: UInt64, digits: Int, to out: inout [UInt8]) {
-        let start = out.count
-        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
-        out.withUnsafeMutableBufferPointer { buffer in
-            var v = value
-            for index in stride(from: start + digits - 1, through: start, by: -1) {
-                buffer[index] = digit(v & 0xF)
-                v >>= 4
-            }
+    /// Writes the low `digits` hex digits of `value` (at most 16) at `text`.
+    @inline(__always)
+    static func write(_ value: UInt64, digits: Int, at text: UnsafeMutablePointer<UInt8>) {
+        var v = value
+        for index in stride(from: digits - 1, through: 0, by: -1) {
+            text[index] = digit(v & 0xF)
+            v >>= 4
+        }
+    }
+
+    /// Appends `count` bytes that `fill` writes, built on the stack and appended at once: ids and
+    /// traceparents are on every appended event, so no per-digit append (or per-field
+    /// uniqueness check of `out`).
+    @inline(__always)
+    static func appendFixed(_ count: Int, to out: inout [UInt8], _ fill: (UnsafeMutablePointer<UInt8>) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
+            fill(buffer.baseAddress!)
+            out.append(contentsOf: UnsafeBufferPointer(buffer))
         }
     }
 }
