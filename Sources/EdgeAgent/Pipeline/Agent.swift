@@ -102,7 +102,8 @@ public struct Agent {
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) }
                 + endings.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
-                + ([StartupPages(logger: logger), Announcement(announce: announce)] as [any Service]).map {
+                + ([StartupPages(logger: logger, firstCommit: writer.doorbell), Announcement(announce: announce)]
+                as [any Service]).map {
                     .init(service: $0, successTerminationBehavior: .ignore)
                 },
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -111,8 +112,6 @@ public struct Agent {
         configuration.maximumGracefulShutdownDuration = .seconds(7)
         configuration.maximumCancellationDuration = .seconds(2)
         let group = ServiceGroup(configuration: configuration)
-        // The code that parsed the configuration and opened the outbox has run; see StartupPages.
-        StartupPages.release()
         try await group.run()
         systemd.notify("STOPPING=1")
         await writer.close()
