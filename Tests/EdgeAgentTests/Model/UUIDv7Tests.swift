@@ -12,6 +12,19 @@ import Testing
         let first = Array(ids[0])
         #expect(ids[0].count == 36 && first[14] == "7" && "89ab".contains(first[19]))
         #expect(ids[0].hasPrefix("01a1"), "the first 48 bits are the Unix milliseconds")
+        // Built on uninitialised stack bytes: every character of every id is in its place.
+        let dashes: Set = [8, 13, 18, 23]
+        let badIDs = ids.filter { id in
+            id.utf8.count != 36
+                || !id.utf8.enumerated().allSatisfy { i, c in
+                    dashes.contains(i) ? c == UInt8(ascii: "-") : Self.isLowercaseHex(c)
+                }
+        }
+        #expect(badIDs.isEmpty, "\(badIDs.prefix(3))")
+    }
+
+    static func isLowercaseHex(_ c: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(c)
     }
 
     @Test func traceparentIsW3CShaped() {
@@ -19,5 +32,11 @@ import Testing
         let parts = generator.traceparent().split(separator: "-")
         #expect(parts.map(\.count) == [2, 32, 16, 2])
         #expect(parts[0] == "00" && parts[3] == "01")
+        let bad = (0..<5000).map { _ in generator.traceparent() }.filter { text in
+            let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+            return parts.map(\.count) != [2, 32, 16, 2] || parts[0] != "00" || parts[3] != "01"
+                || !parts[1...2].allSatisfy { $0.utf8.allSatisfy(Self.isLowercaseHex) }
+        }
+        #expect(bad.isEmpty, "\(bad.prefix(3))")
     }
 }
