@@ -40,8 +40,24 @@ extension Integration {
 
         @Test func aTechnicianReadsDevicesMachinesSinksAndWarnings() async throws {
             let dir = TemporaryDirectory()
+            // Both presses run for the whole test: the page is read several times (text, DOM,
+            // screenshots) and Chromium's first start on a machine can take half a minute, long
+            // past the demo line's first stop at 12 s.
+            let scenario = dir.write(
+                "line.yaml",
+                """
+                machines:
+                  - name: press-1
+                    registers: { state: 100, reason: 101, counter: 102, work_order: 120 }
+                    work_orders: [WO-2026-0815]
+                    phases: [ { state: 1, for: 1h, rate: 4 } ]
+                  - name: press-2
+                    registers: { state: 200, reason: 201, counter: 202 }
+                    phases: [ { state: 1, for: 1h, rate: 2.5 } ]
+                """)
             let simulator = try ChildProcess(
-                Paths.edgeAgent, ["simulate", "--listen", "127.0.0.1:0"], directory: dir, name: "sim")
+                Paths.edgeAgent, ["simulate", "--listen", "127.0.0.1:0", "--scenario", scenario], directory: dir,
+                name: "sim")
             #expect(await eventually(timeout: .seconds(10)) { simulator.stdout.contains("listening on") })
             let plc = try #require(
                 simulator.stdout.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines))
