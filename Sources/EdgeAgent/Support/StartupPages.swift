@@ -55,17 +55,17 @@ struct StartupPages: Service {
                 try await first.next()
                 first.cancelAll()
             }
-            release()
+            releaseAndLog()
             var waited = Duration.zero
             for time in schedule {
                 try await Task.sleep(for: time - waited)
                 waited = time
-                release()
+                releaseAndLog()
             }
         }
     }
 
-    private func release() {
+    private func releaseAndLog() {
         let released = Self.release()
         logger.debug("Released the start's code pages.", metadata: ["bytes": "\(released)"])
     }
