@@ -94,23 +94,26 @@ public final class Forwarder: Service {
         var limiter = config.rateLimit.map { RateLimiter(rate: $0) }
         let name = config.name, filter = config.types
         let maxEvents = config.batch.maxEvents, maxBytes = Int(config.batch.maxBytes)
-        func claim() async throws -> Claim {
+        @Sendable func claim(after: Int64 = 0) async throws -> Claim {
             try await persistently {
                 try await reader.run {
-                    try $0.claim(sink: name, filter: filter, maxEvents: maxEvents, maxBytes: maxBytes)
+                    try $0.claim(sink: name, filter: filter, maxEvents: maxEvents, maxBytes: maxBytes, after: after)
                 }
             }
         }
-        func settle(_ claim: Claim, delivered: Int, dead: [DeadLetter]) async throws {
+        @Sendable func settle(_ claim: Claim, delivered: Int, dead: [DeadLetter]) async throws {
             try await persistently {
                 try await self.writer.settle(sink: name, claim: claim, delivered: delivered, dead: dead)
             }
         }
+        var next: Claim?
         while !Task.isCancelled {
-            var batch = try await claim()
+            var batch: Claim
+            if let claimed = next { batch = claimed } else { batch = try await claim() }
+            next = nil
             if !batch.requeued, batch.events.count < maxEvents, !batch.events.isEmpty, config.batch.linger > .zero {
                 try await clock.sleep(for: config.batch.linger)
-                batch = try await claim()
+                batch = try await claim(after: batch.cursor)
             }
             if batch.events.isEmpty {
                 if !batch.requeued, batch.through > batch.cursor { try await settle(batch, delivered: 0, dead: []) }
@@ -119,8 +122,18 @@ public final class Forwarder: Service {
             }
             let (delivered, dead) = try await deliver(batch.events, limiter: &limiter)
             // Delivered but not yet recorded: the settlement is retried on its own, so a failing
-            // outbox does not make the sink receive the batch again.
-            try await settle(batch, delivered: delivered, dead: dead)
+            // outbox does not make the sink receive the batch again. The next batch is claimed
+            // (on the reader's thread) while the writer settles this one: it starts after this
+            // batch, so it cannot hold any of it. After re-queued events it waits for the
+            // settlement, which is what takes them off the queue.
+            if batch.requeued {
+                try await settle(batch, delivered: delivered, dead: dead)
+            } else {
+                let settling = batch
+                async let settled: Void = settle(settling, delivered: delivered, dead: dead)
+                next = try await claim(after: settling.through)
+                try await settled
+            }
             health.update { $0.delivered += delivered }
         }
     }

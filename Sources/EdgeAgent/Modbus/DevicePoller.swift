@@ -11,6 +11,9 @@ public final class DevicePoller: Service {
     public let device: DeviceConfig
     /// `DEVICE.TAG` for each tag, built once rather than every cycle.
     let sampleTags: [String]
+    /// Per tag, whether a rule reads it: only those go to the pipeline (every tag is still read,
+    /// as configured; the others would only be hashed and compared there, every cycle).
+    let forwarded: [Bool]
     let link: Confined<ModbusClient>
     let bus: SignalBus
     let logger: Logger
@@ -19,10 +22,11 @@ public final class DevicePoller: Service {
 
     public init(
         device: DeviceConfig, link: Confined<ModbusClient>, bus: SignalBus, logger: Logger,
-        health: AgentHealth? = nil, maxBackoff: Duration = .seconds(10)
+        health: AgentHealth? = nil, maxBackoff: Duration = .seconds(10), ruleTags: Set<String>? = nil
     ) {
         self.device = device
         sampleTags = device.tags.map(device.qualifiedName)
+        forwarded = sampleTags.map { ruleTags?.contains($0) ?? true }
         self.link = link
         self.bus = bus
         self.health = health
@@ -75,12 +79,16 @@ public final class DevicePoller: Service {
                         metadata: ["request": "\(request)"])
                 }
                 var signal = Signal(
-                    samples: cycle.values.map { Sample(tag: sampleTags[$0.tag], value: $0.value, time: time) })
+                    samples: cycle.values.compactMap {
+                        forwarded[$0.tag] ? Sample(tag: sampleTags[$0.tag], value: $0.value, time: time) : nil
+                    })
                 if let error = cycle.linkError {
                     failures += 1
                     if connected != false {
                         logger.warning("Device unreachable; retrying with backoff.", metadata: ["error": "\(error)"])
-                        signal.samples = sampleTags.map { Sample(tag: $0, value: nil, time: time) }
+                        signal.samples = sampleTags.indices.compactMap {
+                            forwarded[$0] ? Sample(tag: sampleTags[$0], value: nil, time: time) : nil
+                        }
                         signal.events = [connectionChanged(false, error: error.description, time: time)]
                         connected = false
                     }
@@ -107,16 +115,17 @@ public final class DevicePoller: Service {
     }
 
     /// One poller per device; devices on the same serial port share that line's thread, in turn.
-    static func pollers(for devices: [DeviceConfig], bus: SignalBus, logger: Logger, health: AgentHealth) throws
-        -> [DevicePoller]
-    {
+    static func pollers(
+        for devices: [DeviceConfig], bus: SignalBus, logger: Logger, health: AgentHealth, ruleTags: Set<String>
+    ) throws -> [DevicePoller] {
         var serialLines: [String: Confined<ModbusClient>] = [:]
         return try devices.map { device in
             var link = Confined(try ModbusClient(device.transport, timeout: device.timeout))
             if case let .rtu(path, _, _, _, _) = device.transport {
                 if let shared = serialLines[path] { link = shared } else { serialLines[path] = link }
             }
-            return DevicePoller(device: device, link: link, bus: bus, logger: logger, health: health)
+            return DevicePoller(
+                device: device, link: link, bus: bus, logger: logger, health: health, ruleTags: ruleTags)
         }
     }
 

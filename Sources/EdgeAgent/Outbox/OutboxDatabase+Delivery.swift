@@ -30,9 +30,12 @@ extension OutboxDatabase {
         return "(" + filter.patterns.indices.map { "type GLOB ?\(firstParameter + $0)" }.joined(separator: " OR ") + ")"
     }
 
-    /// The next batch for `sink`: re-queued events first, then the events after its cursor,
-    /// at most `maxEvents` and `maxBytes` (but always one, however large).
-    public func claim(sink: String, filter: TypeFilter, maxEvents: Int, maxBytes: Int) throws -> Claim {
+    /// The next batch for `sink`: re-queued events first, then the events after its cursor (or
+    /// after `after`, when that is further: the end of a batch delivered but still being
+    /// settled), at most `maxEvents` and `maxBytes` (but always one, however large).
+    public func claim(
+        sink: String, filter: TypeFilter, maxEvents: Int, maxBytes: Int, after: Int64 = 0
+    ) throws -> Claim {
         try options.faults?.check(.claim)
         let requeue = try db.prepare(
             """
@@ -44,7 +47,7 @@ extension OutboxDatabase {
         if !events.isEmpty {
             return Claim(events: events, requeued: true, through: 0)
         }
-        let cursor = try db.scalar("SELECT cursor FROM sinks WHERE name = ?1", [.text(sink)]) ?? 0
+        let cursor = max(after, try db.scalar("SELECT cursor FROM sinks WHERE name = ?1", [.text(sink)]) ?? 0)
         let newest = try db.scalar("SELECT max(seq) FROM events") ?? cursor
         let select = try db.prepare(
             """

@@ -76,7 +76,8 @@ public struct Agent {
                 rules: rules, bus: bus, writer: writer, logger: logger,
                 tick: config.devices.isEmpty ? nil : .seconds(1), health: health))
         // Inputs, last: they stop first at shutdown.
-        services += try DevicePoller.pollers(for: config.devices, bus: bus, logger: logger, health: health)
+        services += try DevicePoller.pollers(
+            for: config.devices, bus: bus, logger: logger, health: health, ruleTags: rules.reads)
         services += config.historian.map {
             HistorianIngestor(config: $0, bus: bus, writer: writer, textTags: rules.contextTags, logger: logger)
         }

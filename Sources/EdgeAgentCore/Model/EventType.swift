@@ -1,8 +1,13 @@
 /// An event's CloudEvents `type` and the drop class the outbox derives from it (SPEC 5.3).
 public struct EventType: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
     public let name: String
-    public init(_ name: String) { self.name = name }
-    public init(stringLiteral value: String) { self.name = value }
+    /// Derived from the name once: the outbox reads it for every event it appends.
+    public let dropClass: DropClass
+    public init(_ name: String) {
+        self.name = name
+        self.dropClass = Self.dropClass(of: name)
+    }
+    public init(stringLiteral value: String) { self.init(value) }
     public var description: String { name }
 
     public static let stateChanged: EventType = "machine.state.changed"
@@ -32,7 +37,7 @@ public struct EventType: Hashable, Sendable, CustomStringConvertible, Expressibl
         public static func < (a: DropClass, b: DropClass) -> Bool { a.rawValue < b.rawValue }
     }
 
-    public var dropClass: DropClass {
+    static func dropClass(of name: String) -> DropClass {
         let critical = ["production.", "machine.downtime.", "material.", "quality.", "work_order."]
         if critical.contains(where: name.hasPrefix) { return .critical }
         if name == "tag.changed" { return .low }

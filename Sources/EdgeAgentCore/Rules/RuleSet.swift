@@ -82,6 +82,8 @@ public struct RuleSet: Sendable {
     public var published: [String: Double]
     /// Tags whose latest value the rules read when something happens (reason codes, work orders, bits).
     public var contextTags: Set<String>
+    /// Every tag a rule reads or publishes: a sample of any other tag changes nothing.
+    public let reads: Set<String>
 
     public init(machines: [Machine], published: [String: Double] = [:]) {
         self.machines = machines
@@ -100,6 +102,19 @@ public struct RuleSet: Sendable {
             context.formUnion(machine.quality.compactMap(\.reasonTag))
         }
         contextTags = context
+        var reads = context.union(published.keys)
+        for machine in machines {
+            switch machine.state?.source {
+            case let .map(tag, _): reads.insert(tag)
+            case let .bits(bits, _): reads.formUnion(bits.map(\.tag))
+            case nil: break
+            }
+            if let order = machine.workOrderTag { reads.insert(order) }
+            reads.formUnion(machine.counters.map(\.tag))
+            reads.formUnion(machine.materials.map(\.tag))
+            reads.formUnion(machine.quality.map(\.tag))
+        }
+        self.reads = reads
     }
 
     public init(config: AgentConfig) {

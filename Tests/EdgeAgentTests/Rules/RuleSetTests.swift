@@ -1,0 +1,75 @@
+import EdgeAgentCore
+import Testing
+
+/// `RuleSet.reads`: the tags a device poller hands to the pipeline; any other tag's samples are
+/// left out there, so leaving them out must change nothing.
+@Suite struct RuleSetTests {
+    /// Every way a rule names a tag: a mapped and a bit-wise state with its reason, counters with
+    /// their own order tag, the machine's order, materials with a material and a lot tag, quality
+    /// checks with a reason, and published tags.
+    static let rules = RuleSet(
+        machines: [
+            RuleSet.Machine(
+                name: "press", state: .init(source: .map(tag: "p.state", codes: pressStates), reasonTag: "p.reason"),
+                counters: [
+                    RuleSet.Counter(tag: "p.good", unit: "pcs", range: 65536, workOrderTag: "p.job", minInterval: 0)
+                ],
+                workOrderTag: "p.order",
+                materials: [
+                    RuleSet.Material(
+                        tag: "p.resin", material: .tag("p.resin_code"), lotTag: "p.lot", unit: "kg", integral: true,
+                        minInterval: 0)
+                ],
+                quality: [
+                    MachineConfig.QualityCheck(
+                        name: "gate", tag: "p.qa_fail", condition: .flag, severity: .critical, reasonTag: "p.qa_code")
+                ]),
+            RuleSet.Machine(
+                name: "saw", state: .init(source: .bits([("s.fault", "fault"), ("s.run", "running")], default: "idle"))),
+        ],
+        published: ["p.temp": 0.5])
+
+    @Test func readsEveryTagARuleNames() {
+        #expect(
+            Self.rules.reads == [
+                "p.state", "p.reason", "p.good", "p.job", "p.order", "p.resin", "p.resin_code", "p.lot", "p.qa_fail",
+                "p.qa_code", "s.fault", "s.run", "p.temp",
+            ])
+    }
+
+    /// A random line of 2,000 readings of every tag and of five tags no rule names: the rules
+    /// fed only the samples of `reads` give the same events as the rules fed everything.
+    @Test func samplesOfOtherTagsChangeNothing() {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var random = FastRandom(seed: seed)
+        let numeric = ["p.state", "p.reason", "p.qa_fail", "p.qa_code", "s.fault", "s.run", "p.temp"]
+        let noise = (0..<5).map { "plc.unused\($0)" }
+        var (good, resin) = (UInt64(0), UInt64(0))
+        var all: [Sample] = []
+        for t in 0..<2000 {
+            let time = Timestamp(milliseconds: 1_700_000_000_000 + Int64(t) * 1000)
+            good = (good + UInt64.random(in: 0...2, using: &random)) % 65536
+            resin += UInt64.random(in: 0...3, using: &random)
+            for tag in numeric + noise {
+                all.append(Sample(tag: tag, value: .int(Int64.random(in: 0...3, using: &random)), time: time))
+            }
+            let order = "WO-\(t / 300)", lot = "L\(t / 500)"
+            all += [
+                Sample(tag: "p.good", value: .uint(good), time: time),
+                Sample(tag: "p.resin", value: .uint(resin), time: time),
+                Sample(tag: "p.order", value: .string(order), time: time),
+                Sample(tag: "p.job", value: .string(order), time: time),
+                Sample(tag: "p.resin_code", value: .string("PA66"), time: time),
+                Sample(tag: "p.lot", value: .string(lot), time: time),
+            ]
+        }
+        let kept = all.filter { Self.rules.reads.contains($0.tag) }
+        var everything = RuleEngine(rules: Self.rules), only = RuleEngine(rules: Self.rules)
+        let events = everything.apply(all)
+        #expect(kept.count == all.count - 5 * 2000)
+        #expect(events.count > 100, "seed \(seed)")
+        #expect(only.apply(kept) == events, "seed \(seed)")
+        let later = Timestamp(milliseconds: 1_700_000_000_000 + 3_000_000)
+        #expect(only.advance(to: later) == everything.advance(to: later), "seed \(seed)")
+    }
+}
