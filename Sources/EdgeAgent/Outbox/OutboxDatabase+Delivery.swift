@@ -37,7 +37,7 @@ extension OutboxDatabase {
         sink: String, filter: TypeFilter, maxEvents: Int, maxBytes: Int, after: Int64 = 0
     ) throws -> Claim {
         try options.faults?.check(.claim)
-        let requeue = try db.prepare(
+        let requeue = try db.cached(
             """
             SELECT e.seq, e.id, e.type, e.time_ms, e.body FROM requeue r JOIN events e ON e.seq = r.seq
             WHERE r.sink = ?1 ORDER BY r.seq LIMIT ?2
@@ -49,7 +49,7 @@ extension OutboxDatabase {
         }
         let cursor = max(after, try db.scalar("SELECT cursor FROM sinks WHERE name = ?1", [.text(sink)]) ?? 0)
         let newest = try db.scalar("SELECT max(seq) FROM events") ?? cursor
-        let select = try db.prepare(
+        let select = try db.cached(  // one text per sink's filter
             """
             SELECT seq, id, type, time_ms, body FROM events
             WHERE seq > ?1 AND seq <= ?2 AND \(Self.filterSQL(filter, firstParameter: 4)) ORDER BY seq LIMIT ?3
@@ -61,12 +61,12 @@ extension OutboxDatabase {
     }
 
     private func collect(_ statement: SQLiteStatement, maxBytes: Int) throws -> ([StoredEvent], Bool) {
+        defer { statement.reset() }
         var events: [StoredEvent] = []
         var bytes = 2
         while try statement.step() {
             let body = statement.text(4)
             if !events.isEmpty, bytes + body.utf8.count + 1 > maxBytes {
-                statement.reset()
                 return (events, true)
             }
             bytes += body.utf8.count + 1
@@ -89,7 +89,7 @@ extension OutboxDatabase {
                 try db.prepare("UPDATE sinks SET delivered = delivered + ?2 WHERE name = ?1")
                     .run([.text(sink), .int(Int64(delivered))])
             } else {
-                try db.prepare("UPDATE sinks SET cursor = max(cursor, ?2), delivered = delivered + ?3 WHERE name = ?1")
+                try db.cached("UPDATE sinks SET cursor = max(cursor, ?2), delivered = delivered + ?3 WHERE name = ?1")
                     .run([.text(sink), .int(claim.through), .int(Int64(delivered))])
             }
             let insert = try db.prepare(

@@ -170,13 +170,14 @@ public final class OutboxDatabase {
     }
 
     func metaValue(_ key: String) throws -> String? {
-        let statement = try db.prepare("SELECT value FROM meta WHERE key = ?1")
+        let statement = try db.cached("SELECT value FROM meta WHERE key = ?1")
+        defer { statement.reset() }
         try statement.bind([.text(key)])
         return try statement.step() ? statement.text(0) : nil
     }
 
     func setMeta(_ key: String, _ value: String) throws {
-        try db.prepare(
+        try db.cached(
             "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
         )
         .run([.text(key), .text(value)])

@@ -6,6 +6,9 @@ public final class SQLiteConnection {
     let handle: OpaquePointer
     public let path: String
 
+    /// Statements prepared once and kept for the connection's life (`cached`).
+    private var statements: [String: SQLiteStatement] = [:]
+
     public init(path: String, readOnly: Bool = false) throws {
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
@@ -37,12 +40,28 @@ public final class SQLiteConnection {
         try SQLiteStatement(connection: self, sql: sql)
     }
 
+    /// The statement for `sql`, prepared on first use and reset on every later one: for the SQL the
+    /// outbox runs for every batch (a transaction's BEGIN and COMMIT, a claim's queries, a
+    /// settlement), which SQLite parsed and planned again each time (`sqlite3Parser` and its
+    /// kin in the profile of a telemetry line). `sql` is a constant text, never one with values
+    /// in it (the cache would grow with them). The caller steps it to the end or resets it: a
+    /// statement left in the middle of its rows keeps its read snapshot open.
+    public func cached(_ sql: String) throws -> SQLiteStatement {
+        if let statement = statements[sql] {
+            statement.reset()
+            return statement
+        }
+        let statement = try SQLiteStatement(connection: self, sql: sql, cached: true)
+        statements[sql] = statement
+        return statement
+    }
+
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction: committed if it returns, rolled back if it throws.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
+        try cached("BEGIN IMMEDIATE").run()
         do {
             let result = try body()
-            try execute("COMMIT")
+            try cached("COMMIT").run()
             return result
         } catch {
             try? execute("ROLLBACK")
@@ -51,8 +70,10 @@ public final class SQLiteConnection {
     }
 
     /// The first column of the first row, as an integer (PRAGMAs, counts).
+    /// A constant `sql` (its values bound), so its statement is `cached`.
     public func scalar(_ sql: String, _ bindings: [SQLiteValue] = []) throws -> Int64? {
-        let statement = try prepare(sql)
+        let statement = try cached(sql)
+        defer { statement.reset() }
         try statement.bind(bindings)
         guard try statement.step() else { return nil }
         return statement.isNull(0) ? nil : statement.int(0)
@@ -67,18 +88,23 @@ public enum SQLiteValue: Sendable, Equatable {
 
 /// A prepared statement; reset and rebound for each use on the hot path.
 public final class SQLiteStatement {
-    let connection: SQLiteConnection
+    unowned let connection: SQLiteConnection
+    /// A statement from `prepare` keeps its connection open while it is in use; a `cached` one
+    /// does not (the connection keeps it: a reference both ways would keep both forever), and
+    /// is only used by code that holds the connection itself.
+    private let keepsOpen: SQLiteConnection?
     let pointer: OpaquePointer
     let sql: String
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-    init(connection: SQLiteConnection, sql: String) throws {
+    init(connection: SQLiteConnection, sql: String, cached: Bool = false) throws {
         var statement: OpaquePointer?
         try connection.check(sqlite3_prepare_v2(connection.handle, sql, -1, &statement, nil), sql)
         guard let statement else {
             throw SQLiteError(code: SQLITE_MISUSE, message: "empty statement", sql: sql)
         }
         self.connection = connection
+        self.keepsOpen = cached ? nil : connection
         self.pointer = statement
         self.sql = sql
     }
