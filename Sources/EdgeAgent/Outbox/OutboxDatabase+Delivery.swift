@@ -92,7 +92,8 @@ extension OutboxDatabase {
                 try db.cached("UPDATE sinks SET cursor = max(cursor, ?2), delivered = delivered + ?3 WHERE name = ?1")
                     .run([.text(sink), .int(claim.through), .int(Int64(delivered))])
             }
-            let insert = try db.prepare(
+            guard !dead.isEmpty else { return }
+            let insert = try db.cached(
                 """
                 INSERT INTO dead(sink, seq, status, response, dead_ms) VALUES (?1, ?2, ?3, ?4, ?5)
                 ON CONFLICT(sink, seq) DO UPDATE SET status = excluded.status, response = excluded.response, dead_ms = excluded.dead_ms
