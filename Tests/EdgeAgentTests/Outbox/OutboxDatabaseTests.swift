@@ -142,6 +142,25 @@ func parse(_ body: String) throws -> [String: Any] {
         #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 5, maxBytes: 1 << 20).events.count == 1)
     }
 
+    /// The forwarder claims the next batch while the last one is being settled: a claim after
+    /// that batch's end holds none of it, and the cursor ends where the later batch ends
+    /// whichever settlement commits first.
+    @Test func aClaimAfterABatchBeingSettledHoldsNoneOfIt() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+        try db.append((1...10).map { event(.productionCompleted, $0) })
+        let first = try db.claim(sink: "mw", filter: .all, maxEvents: 4, maxBytes: 1 << 20)
+        let next = try db.claim(sink: "mw", filter: .all, maxEvents: 4, maxBytes: 1 << 20, after: first.through)
+        #expect(first.events.map(\.sequence) == [1, 2, 3, 4] && first.through == 4)
+        #expect(next.events.map(\.sequence) == [5, 6, 7, 8] && next.cursor == 4)
+        try db.settle(sink: "mw", claim: next, delivered: 4, dead: [])
+        try db.settle(sink: "mw", claim: first, delivered: 4, dead: [])
+        let rest = try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20)
+        #expect(rest.events.map(\.sequence) == [9, 10, 11] && rest.cursor == 8)
+        // A claim after an older point than the cursor starts at the cursor.
+        #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20, after: 2).cursor == 8)
+    }
+
     @Test func aNewerSchemaIsRefused() throws {
         let dir = TemporaryDirectory()
         _ = try OutboxDatabase.openForWriting(options(dir))
