@@ -84,9 +84,9 @@ extension OutboxDatabase {
         try db.transaction {
             try options.faults?.check(.settle)
             if claim.requeued {
-                let delete = try db.prepare("DELETE FROM requeue WHERE sink = ?1 AND seq = ?2")
+                let delete = try db.cached("DELETE FROM requeue WHERE sink = ?1 AND seq = ?2")
                 for event in claim.events { try delete.run([.text(sink), .int(event.sequence)]) }
-                try db.prepare("UPDATE sinks SET delivered = delivered + ?2 WHERE name = ?1")
+                try db.cached("UPDATE sinks SET delivered = delivered + ?2 WHERE name = ?1")
                     .run([.text(sink), .int(Int64(delivered))])
             } else {
                 try db.cached("UPDATE sinks SET cursor = max(cursor, ?2), delivered = delivered + ?3 WHERE name = ?1")

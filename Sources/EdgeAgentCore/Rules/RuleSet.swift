@@ -102,13 +102,9 @@ public struct RuleSet: Sendable {
             context.formUnion(machine.quality.compactMap(\.reasonTag))
         }
         contextTags = context
-        var reads = context.union(published.keys)
+        var reads = context.union(published.keys)  // the context holds the state bits already
         for machine in machines {
-            switch machine.state?.source {
-            case let .map(tag, _): reads.insert(tag)
-            case let .bits(bits, _): reads.formUnion(bits.map(\.tag))
-            case nil: break
-            }
+            if case let .map(tag, _)? = machine.state?.source { reads.insert(tag) }
             if let order = machine.workOrderTag { reads.insert(order) }
             reads.formUnion(machine.counters.map(\.tag))
             reads.formUnion(machine.materials.map(\.tag))
