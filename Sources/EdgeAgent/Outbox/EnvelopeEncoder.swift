@@ -1,7 +1,9 @@
 import EdgeAgentCore
 
 /// Builds the CloudEvents 1.0 JSON of an event once, when it is appended (SPEC 4), as UTF-8
-/// bytes into a buffer the writer reuses: no per-event String on the hot path.
+/// bytes: no per-event String on the hot path. The sequence is left as twenty zeros for the
+/// writer to fill in (`EncodedEvents.number`): it is the one field only the writer can know, and
+/// leaving it open lets the envelopes be built off the writer's thread (`OutboxWriter.append`).
 struct EnvelopeEncoder {
     private var ids = UUIDv7Generator()
     private let sourceJSON: [UInt8]
@@ -13,43 +15,61 @@ struct EnvelopeEncoder {
     }
 
     private static let head = Array(#"{"specversion":"1.0","id":""#.utf8)
-    /// Where the id sits in the encoded bytes (it is stored in its own column too).
+    /// Where the id sits in an event's bytes (it is stored in its own column too).
     static let idRange = head.count..<head.count + 36
 
-    /// Replaces `out` with the event's JSON.
-    mutating func encode(_ event: Event, sequence: Int64, recorded: Timestamp, into out: inout [UInt8]) {
-        out.removeAll(keepingCapacity: true)
-        out.append(contentsOf: Self.head)
-        ids.append(now: recorded, to: &out)
-        out.append(contentsOf: #"","source":"#.utf8)
-        out.append(contentsOf: sourceJSON)
-        out.append(contentsOf: #","type":"#.utf8)
-        JSONValue.writeString(event.type.name, to: &out)
-        out.append(contentsOf: #","subject":"#.utf8)
-        JSONValue.writeString(event.subject, to: &out)
-        out.append(contentsOf: #","time":""#.utf8)
-        event.time.appendRFC3339(to: &out)
-        out.append(contentsOf: #"","datacontenttype":"application/json","sequence":""#.utf8)
-        Self.appendPadded(sequence, to: &out)
-        out.append(contentsOf: #"","recordedtime":""#.utf8)
-        recorded.appendRFC3339(to: &out)
-        out.append(contentsOf: #"","traceparent":""#.utf8)
-        ids.appendTraceparent(to: &out)
-        out.append(contentsOf: #"","data":"#.utf8)
-        event.data.write(to: &out)
-        out.append(UInt8(ascii: "}"))
+    /// Appends the event's JSON to `out`.
+    mutating func encode(_ event: Event, recorded: Timestamp, into out: inout EncodedEvents) {
+        out.bytes.append(contentsOf: Self.head)
+        ids.append(now: recorded, to: &out.bytes)
+        out.bytes.append(contentsOf: #"","source":"#.utf8)
+        out.bytes.append(contentsOf: sourceJSON)
+        out.bytes.append(contentsOf: #","type":"#.utf8)
+        JSONValue.writeString(event.type.name, to: &out.bytes)
+        out.bytes.append(contentsOf: #","subject":"#.utf8)
+        JSONValue.writeString(event.subject, to: &out.bytes)
+        out.bytes.append(contentsOf: #","time":""#.utf8)
+        event.time.appendRFC3339(to: &out.bytes)
+        out.bytes.append(contentsOf: #"","datacontenttype":"application/json","sequence":""#.utf8)
+        out.sequenceAt.append(out.bytes.count)
+        out.bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: 20))
+        out.bytes.append(contentsOf: #"","recordedtime":""#.utf8)
+        recorded.appendRFC3339(to: &out.bytes)
+        out.bytes.append(contentsOf: #"","traceparent":""#.utf8)
+        ids.appendTraceparent(to: &out.bytes)
+        out.bytes.append(contentsOf: #"","data":"#.utf8)
+        event.data.write(to: &out.bytes)
+        out.bytes.append(UInt8(ascii: "}"))
+        out.ends.append(out.bytes.count)
+    }
+}
+
+/// Consecutive encoded events in one buffer: event `i` is `bytes[start(i)..<ends[i]]`, its
+/// sequence's twenty digits at `sequenceAt[i]`.
+struct EncodedEvents: Sendable {
+    var bytes: [UInt8] = []
+    var ends: [Int] = []
+    var sequenceAt: [Int] = []
+
+    init() {}
+
+    init(capacity: Int, bytes: Int) {
+        self.bytes.reserveCapacity(bytes)
+        ends.reserveCapacity(capacity)
+        sequenceAt.reserveCapacity(capacity)
     }
 
-    /// Twenty digits, zero-padded, so sequences order as strings.
-    static func appendPadded(_ n: Int64, to out: inout [UInt8]) {
-        let start = out.count
-        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: 20))
-        var v = UInt64(n)
-        var i = start + 19
+    var count: Int { ends.count }
+    func start(_ i: Int) -> Int { i == 0 ? 0 : ends[i - 1] }
+
+    /// Writes `sequence` into event `i`'s placeholder, zero-padded so sequences order as strings.
+    mutating func number(_ i: Int, _ sequence: Int64) {
+        var v = UInt64(sequence)
+        var at = sequenceAt[i] + 19
         while v > 0 {
-            out[i] = UInt8(48 + v % 10)
+            bytes[at] = UInt8(48 + v % 10)
             v /= 10
-            i -= 1
+            at -= 1
         }
     }
 }

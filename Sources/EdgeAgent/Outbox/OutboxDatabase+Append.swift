@@ -12,10 +12,19 @@ extension OutboxDatabase {
     /// The sequence moves only with what is committed: after any failure (including the quota's
     /// own committed drop notice followed by `.full`) the next append reads it back from the
     /// database, so no number is ever given twice and none is skipped.
+    ///
+    /// The events' envelopes come from `encoded` when the caller builds them (`OutboxWriter`:
+    /// chunks in the events' order, recorded at `now`), else they are built here.
     @discardableResult
     public func append(
         _ events: [Event], state: [StateRow] = [], file: FileRecord? = nil,
         now: Timestamp = .now()
+    ) throws -> ClosedRange<Int64>? {
+        try append(events, state: state, file: file, now: now, encoded: nil)
+    }
+
+    func append(
+        _ events: [Event], state: [StateRow], file: FileRecord?, now: Timestamp, encoded: EnvelopeHandoff?
     ) throws -> ClosedRange<Int64>? {
         do {
             if sequenceInDoubt {
@@ -24,7 +33,7 @@ extension OutboxDatabase {
             }
             try enforceQuota(now: now)
             return try db.transaction {
-                let sequences = try insert(events, now: now)
+                let sequences = try insert(events, now: now, encoded: encoded)
                 for (key, value) in state {
                     if let value {
                         try upsertState.run([.text(key), .text(value)])
@@ -59,30 +68,47 @@ extension OutboxDatabase {
     }
 
     /// Inserts inside the caller's transaction, numbering from the last sequence; returns the
-    /// sequences given.
+    /// sequences given. The envelopes are `encoded`'s chunks, or built here when it is nil.
     @discardableResult
-    func insert(_ events: [Event], now: Timestamp) throws -> ClosedRange<Int64>? {
+    func insert(_ events: [Event], now: Timestamp, encoded: EnvelopeHandoff? = nil) throws -> ClosedRange<Int64>? {
         guard !events.isEmpty else { return nil }
+        var inline: EncodedEvents?
+        if encoded == nil {
+            inline = EncodedEvents()
+            for event in events { encoder.encode(event, recorded: now, into: &inline!) }
+        }
         let first = lastSequence + 1
-        let statement = insertEvent
-        for event in events {
-            lastSequence += 1
-            encoder.encode(event, sequence: lastSequence, recorded: now, into: &buffer)
-            statement.reset()
-            try statement.bind(lastSequence, at: 1)
-            try statement.bind(event.type.name, at: 3)
-            try statement.bind(Int64(event.type.dropClass.rawValue), at: 4)
-            try statement.bind(event.time.milliseconds, at: 5)
-            try statement.bind(now.milliseconds, at: 6)
-            try buffer.withUnsafeBufferPointer { bytes in
-                try statement.bindStatic(UnsafeBufferPointer(rebasing: bytes[EnvelopeEncoder.idRange]), at: 2)
-                try statement.bindStatic(bytes, at: 7)
-                try statement.step()
+        var index = 0
+        while var chunk = encoded?.receive() ?? inline.take() {
+            for i in 0..<chunk.count {
+                let event = events[index]
+                index += 1
+                lastSequence += 1
+                chunk.number(i, lastSequence)
+                try bind(event, sequence: lastSequence, now: now)
+                let (start, end) = (chunk.start(i), chunk.ends[i])
+                try chunk.bytes.withUnsafeBufferPointer { bytes in
+                    let id = EnvelopeEncoder.idRange
+                    try insertEvent.bindStatic(
+                        UnsafeBufferPointer(rebasing: bytes[start + id.lowerBound..<start + id.upperBound]), at: 2)
+                    try insertEvent.bindStatic(UnsafeBufferPointer(rebasing: bytes[start..<end]), at: 7)
+                    try insertEvent.step()
+                }
             }
         }
+        precondition(index == events.count, "\(index) envelopes for \(events.count) events")
         try setMeta("last_seq", String(lastSequence))
         Telemetry.appended(events)  // counted before commit: a rolled-back batch over-counts, never under
         return first...lastSequence
+    }
+
+    private func bind(_ event: Event, sequence: Int64, now: Timestamp) throws {
+        insertEvent.reset()
+        try insertEvent.bind(sequence, at: 1)
+        try insertEvent.bind(event.type.name, at: 3)
+        try insertEvent.bind(Int64(event.type.dropClass.rawValue), at: 4)
+        try insertEvent.bind(event.time.milliseconds, at: 5)
+        try insertEvent.bind(now.milliseconds, at: 6)
     }
 }
 

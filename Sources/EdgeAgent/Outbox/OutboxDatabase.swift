@@ -6,12 +6,11 @@ import Foundation
 public final class OutboxDatabase {
     public let options: OutboxOptions
     let db: SQLiteConnection
+    /// Builds the envelopes of what is appended without an `EnvelopeHandoff` (CLI, notices).
     var encoder: EnvelopeEncoder
     var lastSequence: Int64 = 0
     /// Set when a write failed: `lastSequence` may count numbers that were rolled back.
     var sequenceInDoubt = false
-    /// The writer's reusable encoding buffer.
-    var buffer: [UInt8] = []
     let insertEvent: SQLiteStatement
     /// The producers' state rows: written or removed with nearly every append.
     let upsertState: SQLiteStatement

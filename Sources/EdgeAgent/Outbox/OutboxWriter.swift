@@ -1,4 +1,5 @@
 import EdgeAgentCore
+import Synchronization
 
 /// The agent's one writing connection, on its own thread: in this process every write (appends,
 /// settlements, purges) passes through here; forwarders, the status endpoint and the historian
@@ -12,6 +13,8 @@ public final class OutboxWriter: Sendable {
     public let storedState: [String: String]
     public let options: OutboxOptions
     private let lock: DataDirectoryLock
+    /// Shared by concurrent appends (pipeline, historian): the UUIDv7 generator keeps its state.
+    private let encoder: Mutex<EnvelopeEncoder>
 
     /// Opens (integrity check, migrations, quarantine) on the writer's own thread: a quick_check
     /// of a large outbox never stalls the cooperative pool.
@@ -20,18 +23,46 @@ public final class OutboxWriter: Sendable {
         database = try await Confined(opening: { try OutboxDatabase.openForWriting(options).0 })
         (report, storedState) = try await database.run { ($0.openReport, try $0.loadState()) }
         self.options = options
+        encoder = Mutex(EnvelopeEncoder(source: options.source))
     }
 
     /// Appends `events` with the producers' `state` in one transaction, then wakes the forwarders
-    /// if there were events.
+    /// if there were events. The envelopes are built by a child task a chunk at a time while the
+    /// writer's thread inserts the chunks before (`EnvelopeHandoff`); the writer's job is queued
+    /// first, so the child runs at the latest on the thread this task leaves when it waits.
     @discardableResult
     public func append(_ events: [Event], state: [StateRow] = [], file: FileRecord? = nil)
         async throws -> ClosedRange<Int64>?
     {
-        let stored = try await database.run { try $0.append(events, state: state, file: file) }
+        let now = Timestamp.now()
+        let handoff = EnvelopeHandoff()
+        async let encoded: Void = encode(events, recorded: now, to: handoff)
+        let stored = try await database.run {
+            try $0.append(events, state: state, file: file, now: now, encoded: handoff)
+        }
+        await encoded
         if stored != nil { doorbell.ring() }
         return stored
     }
+
+    private func encode(_ events: [Event], recorded: Timestamp, to handoff: EnvelopeHandoff) async {
+        defer { handoff.finish() }
+        var size = 0
+        for start in stride(from: 0, to: events.count, by: Self.chunk) {
+            var chunk = EncodedEvents(capacity: Self.chunk, bytes: size)
+            encoder.withLock { encoder in
+                for event in events[start..<min(start + Self.chunk, events.count)] {
+                    encoder.encode(event, recorded: recorded, into: &chunk)
+                }
+            }
+            size = chunk.bytes.count
+            handoff.send(chunk)
+        }
+    }
+
+    /// Events per handed-off chunk: small enough that the writer starts inserting early, large
+    /// enough that the hand-offs cost nothing next to the inserts.
+    static let chunk = 64
 
     public func settle(sink: String, claim: Claim, delivered: Int, dead: [DeadLetter]) async throws {
         try await database.run { try $0.settle(sink: sink, claim: claim, delivered: delivered, dead: dead) }
