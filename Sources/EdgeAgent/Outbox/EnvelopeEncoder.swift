@@ -14,33 +14,47 @@ struct EnvelopeEncoder {
         sourceJSON = s
     }
 
-    private static let head = Array(#"{"specversion":"1.0","id":""#.utf8)
+    private static let head: StaticString = #"{"specversion":"1.0","id":""#
     /// Where the id sits in an event's bytes (it is stored in its own column too).
-    static let idRange = head.count..<head.count + 36
+    static let idRange = head.utf8CodeUnitCount..<head.utf8CodeUnitCount + 36
+    /// The last `recordedtime` written: every event of an append has the same.
+    private var recordedText: (milliseconds: Int64, text: [UInt8]) = (.min, [])
 
     /// Appends the event's JSON to `out`.
     mutating func encode(_ event: Event, recorded: Timestamp, into out: inout EncodedEvents) {
-        out.bytes.append(contentsOf: Self.head)
+        out.bytes.appendLiteral(Self.head)
         ids.append(now: recorded, to: &out.bytes)
-        out.bytes.append(contentsOf: #"","source":"#.utf8)
+        out.bytes.appendLiteral(#"","source":"#)
         out.bytes.append(contentsOf: sourceJSON)
-        out.bytes.append(contentsOf: #","type":"#.utf8)
+        out.bytes.appendLiteral(#","type":"#)
         JSONValue.writeString(event.type.name, to: &out.bytes)
-        out.bytes.append(contentsOf: #","subject":"#.utf8)
+        out.bytes.appendLiteral(#","subject":"#)
         JSONValue.writeString(event.subject, to: &out.bytes)
-        out.bytes.append(contentsOf: #","time":""#.utf8)
+        out.bytes.appendLiteral(#","time":""#)
         event.time.appendRFC3339(to: &out.bytes)
-        out.bytes.append(contentsOf: #"","datacontenttype":"application/json","sequence":""#.utf8)
+        out.bytes.appendLiteral(#"","datacontenttype":"application/json","sequence":""#)
         out.sequenceAt.append(out.bytes.count)
-        out.bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: 20))
-        out.bytes.append(contentsOf: #"","recordedtime":""#.utf8)
-        recorded.appendRFC3339(to: &out.bytes)
-        out.bytes.append(contentsOf: #"","traceparent":""#.utf8)
+        out.bytes.appendLiteral("00000000000000000000")
+        out.bytes.appendLiteral(#"","recordedtime":""#)
+        if recordedText.milliseconds != recorded.milliseconds {
+            recordedText = (recorded.milliseconds, [])
+            recorded.appendRFC3339(to: &recordedText.text)
+        }
+        out.bytes.append(contentsOf: recordedText.text)
+        out.bytes.appendLiteral(#"","traceparent":""#)
         ids.appendTraceparent(to: &out.bytes)
-        out.bytes.append(contentsOf: #"","data":"#.utf8)
+        out.bytes.appendLiteral(#"","data":"#)
         event.data.write(to: &out.bytes)
         out.bytes.append(UInt8(ascii: "}"))
         out.ends.append(out.bytes.count)
+    }
+}
+
+extension [UInt8] {
+    /// A literal's bytes, copied straight from the binary (no String to look into first).
+    @inline(__always)
+    mutating func appendLiteral(_ literal: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 }
 

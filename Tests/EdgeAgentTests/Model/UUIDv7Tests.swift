@@ -1,6 +1,7 @@
 import EdgeAgent
-import EdgeAgentCore
 import Testing
+
+@testable import EdgeAgentCore
 
 @Suite struct UUIDv7Tests {
     @Test func idsAreVersion7SortedAndUnique() {
@@ -38,5 +39,28 @@ import Testing
                 || !parts[1...2].allSatisfy { $0.utf8.allSatisfy(Self.isLowercaseHex) }
         }
         #expect(bad.isEmpty, "\(bad.prefix(3))")
+    }
+
+    /// The digits are the value's, not only hex-shaped: every digit count, edge values and random ones.
+    @Test func hexDigitsAreTheValuesLowDigits() {
+        var rng = FastRandom(seed: 7)
+        let values: [UInt64] =
+            [0, 1, 9, 10, 15, 16, 0xABCDEF, .max, 0x0123_4567_89AB_CDEF] + (0..<2000).map { _ in rng.next() }
+        var wrong: [String] = []
+        for value in values {
+            let full = String(value, radix: 16)
+            let padded = String(repeating: "0", count: 16 - full.count) + full
+            for digits in 1...16 {
+                let text = [UInt8](unsafeUninitializedCapacity: digits) { buffer, count in
+                    Hex.write(value, digits: digits, at: buffer.baseAddress!)
+                    count = digits
+                }
+                if String(decoding: text, as: UTF8.self) != String(padded.suffix(digits)) {
+                    wrong.append("\(padded) \(digits): \(String(decoding: text, as: UTF8.self))")
+                }
+            }
+        }
+        #expect(values.count == 2009)
+        #expect(wrong.isEmpty, "\(wrong.prefix(3))")
     }
 }
