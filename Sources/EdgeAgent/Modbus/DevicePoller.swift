@@ -160,12 +160,12 @@ public final class DevicePoller: Service {
             cycle.linkError = error as? ModbusError
             return cycle
         }
-        /// Reads one request, counting its outcome.
-        func counted(_ request: ReadPlan.Request) throws -> [(tag: Int, value: TagValue?)] {
+        cycle.values.reserveCapacity(device.tags.count)
+        /// Reads one request into the cycle's values, counting its outcome.
+        func counted(_ request: ReadPlan.Request) throws {
             do {
-                let values = try read(client, request, device: device)
+                try read(client, request, device: device, into: &cycle.values)
                 cycle.results.ok += 1
-                return values
             } catch let error as ModbusError {
                 switch error.code {
                 case .exception: cycle.results.exception += 1
@@ -177,13 +177,13 @@ public final class DevicePoller: Service {
         }
         for request in plan.requests {
             do {
-                cycle.values += try counted(request)
+                try counted(request)
             } catch let error as ModbusError where error.isException {
                 if request.tags.count > 1 {
                     cycle.isolated.append(request)
                     for single in plan.isolating(request, tags: device.tags).requests
                     where request.tags.contains(single.tags[0]) {
-                        cycle.values += (try? counted(single)) ?? [(single.tags[0], nil)]
+                        do { try counted(single) } catch { cycle.values.append((single.tags[0], nil)) }
                     }
                 } else {
                     cycle.values.append((request.tags[0], nil))
@@ -197,19 +197,20 @@ public final class DevicePoller: Service {
         return cycle
     }
 
-    static func read(_ client: ModbusClient, _ request: ReadPlan.Request, device: DeviceConfig) throws -> [(
-        tag: Int, value: TagValue?
-    )] {
+    static func read(
+        _ client: ModbusClient, _ request: ReadPlan.Request, device: DeviceConfig,
+        into values: inout [(tag: Int, value: TagValue?)]
+    ) throws {
         switch request.area {
         case .holding, .input:
             let registers = try client.readRegisters(
                 input: request.area == .input, unit: device.unitID, address: request.address, count: request.count)
-            return RegisterDecoding.decode(request, registers: registers, tags: device.tags).map { ($0.0, $0.1) }
+            RegisterDecoding.decode(request, registers: registers, tags: device.tags, into: &values)
         case .coil, .discrete:
             let bits = try client.readBits(
                 discrete: request.area == .discrete, unit: device.unitID, address: request.address, count: request.count
             )
-            return RegisterDecoding.decode(request, bits: bits, tags: device.tags).map { ($0.0, $0.1) }
+            RegisterDecoding.decode(request, bits: bits, tags: device.tags, into: &values)
         }
     }
 }

@@ -41,16 +41,20 @@ public enum RegisterDecoding {
         return .double(number * tag.scale + tag.offset)
     }
 
-    /// Decodes every tag of a request from its reply.
-    public static func decode(_ request: ReadPlan.Request, registers: [UInt16], tags: [TagConfig]) -> [(Int, TagValue)]
-    {
-        request.tags.map { i in
+    /// Decodes every tag of a request from its reply, appended to `values` (a poll cycle's).
+    public static func decode(
+        _ request: ReadPlan.Request, registers: [UInt16], tags: [TagConfig],
+        into values: inout [(tag: Int, value: TagValue?)]
+    ) {
+        for i in request.tags {
             let from = tags[i].address - request.address
-            return (i, decode(tags[i], registers: registers[from..<from + ReadPlan.span(tags[i])]))
+            values.append((i, decode(tags[i], registers: registers[from..<from + ReadPlan.span(tags[i])])))
         }
     }
 
-    public static func decode(_ request: ReadPlan.Request, bits: [Bool], tags: [TagConfig]) -> [(Int, TagValue)] {
-        request.tags.map { i in (i, .bool(bits[tags[i].address - request.address])) }
+    public static func decode(
+        _ request: ReadPlan.Request, bits: [Bool], tags: [TagConfig], into values: inout [(tag: Int, value: TagValue?)]
+    ) {
+        for i in request.tags { values.append((i, .bool(bits[tags[i].address - request.address]))) }
     }
 }

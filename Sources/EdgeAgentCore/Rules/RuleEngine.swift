@@ -41,17 +41,19 @@ public struct RuleEngine: Sendable {
     }
 
     private mutating func applyReading(_ reading: ArraySlice<Sample>, time: Timestamp, into events: inout [Event]) {
-        // The last good sample of each tag in this reading.
-        var latest: [String: Sample] = Dictionary(minimumCapacity: reading.count)
-        for sample in reading where sample.quality == .good {
-            latest[sample.tag] = sample
-            if rules.contextTags.contains(sample.tag) { state.values[sample.tag] = sample.value }
+        if !rules.machines.isEmpty {  // a line that only publishes tags needs no `latest`
+            // The last good sample of each tag in this reading.
+            var latest: [String: Sample] = Dictionary(minimumCapacity: reading.count)
+            for sample in reading where sample.quality == .good {
+                latest[sample.tag] = sample
+                if rules.contextTags.contains(sample.tag) { state.values[sample.tag] = sample.value }
+            }
+            for machine in rules.machines {
+                run(machine, into: &events) { $0.apply(latest, at: time) }
+            }
         }
-        for machine in rules.machines {
-            run(machine, into: &events) { $0.apply(latest, at: time) }
-        }
-        for sample in reading where rules.published[sample.tag] != nil {
-            publish(sample, deadband: rules.published[sample.tag]!, into: &events)
+        for sample in reading {
+            if let deadband = rules.published[sample.tag] { publish(sample, deadband: deadband, into: &events) }
         }
     }
 

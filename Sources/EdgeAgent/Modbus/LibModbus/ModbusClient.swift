@@ -90,13 +90,13 @@ public final class ModbusClient {
 
     /// One read call into a fresh buffer; anything but `count` values back is a failure.
     private func read<Value: FixedWidthInteger>(
-        unit: Int, count: Int, what: String,
+        unit: Int, count: Int, what: @autoclosure () -> String,
         _ call: (OpaquePointer, UnsafeMutablePointer<Value>?) -> Int32
     ) throws -> [Value] {
         try select(unit)
         var values = [Value](repeating: 0, count: count)
         let n = values.withUnsafeMutableBufferPointer { call(context, $0.baseAddress) }
-        guard n == count else { throw failure(n, what) }
+        guard n == count else { throw failure(n, what()) }
         return values
     }
 
