@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// counter plus 20 other tags per time stamp, the state changing at every time stamp) through
 /// the drop folder, both passes, the rules and the outbox (sync full). Baseline: a plain
 /// buffered line count of the same file. Also reports the process's peak resident memory
-/// while ingesting (`peak_rss_mib`, VmHWM after resetting it).
+/// while ingesting (`peak_rss_mib`, VmHWM after resetting it), the events the file produced, and
+/// `raw_inserts_only_rows_s`: the rows/s if inserting those events were all an ingest did.
 enum CSVIngestBench {
     static let rows = 1_000_000
     static let tagsPerTime = 22
@@ -64,10 +65,19 @@ enum CSVIngestBench {
         }
         let peak = peakRSSMiB()
         await writer.close()
+        // The floor under any ingest: the events the file produced, inserted with nothing but
+        // SQLite's C API in 1,000-row commits (synchronous=FULL), as `outbox.append.full`'s baseline.
+        let produced = try OutboxDatabase.openExisting(options).claim(
+            sink: "mw", filter: .all, maxEvents: rows, maxBytes: .max
+        ).events.dropFirst()
+        let inserts = try OutboxAppendBench.rawInserts(Array(produced), path: dir + "/raw.db", sync: .full)
         return BenchResult(
             bench: "csv.ingest", value: Double(rows) / ingest, unit: "rows/s",
             baseline: "a plain 64 KiB-buffered line count of the same file", baselineValue: Double(rows) / lines,
-            extra: [("peak_rss_mib", .double(round(peak * 10) / 10))])
+            extra: [
+                ("peak_rss_mib", .double(round(peak * 10) / 10)), ("events", .int(Int64(produced.count))),
+                ("raw_inserts_only_rows_s", .double(round(Double(rows) / inserts))),
+            ])
     }
 
     static func write(_ path: String) throws {
