@@ -24,16 +24,21 @@ struct BenchResult {
     }
 }
 
+extension Duration {
+    /// To the nanosecond (`seconds` stops at the millisecond: a 10 ms baseline would be off by up to 10%).
+    var exactSeconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = ContinuousClock.now
     try body()
-    return (ContinuousClock.now - start).seconds
+    return (ContinuousClock.now - start).exactSeconds
 }
 
 func seconds(_ body: () async throws -> Void) async rethrows -> Double {
     let start = ContinuousClock.now
     try await body()
-    return (ContinuousClock.now - start).seconds
+    return (ContinuousClock.now - start).exactSeconds
 }
 
 /// The agent a bench runs as a subprocess: the `edge-agent` next to this bench (`make bench` builds

@@ -59,7 +59,7 @@ enum CSVIngestBench {
             while !FileManager.default.fileExists(atPath: drop + "/processed/export.csv") {
                 try await Task.sleep(for: .milliseconds(5))
             }
-            ingest = (ContinuousClock.now - start).seconds
+            ingest = (ContinuousClock.now - start).exactSeconds
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
