@@ -1,0 +1,41 @@
+import EdgeAgentTesting
+import Testing
+
+@testable import EdgeAgent
+
+/// The statement cache: one statement per SQL text, reset at each use, and no read snapshot
+/// left open by a query stopped in the middle of its rows.
+@Suite struct SQLiteConnectionTests {
+    func database(_ dir: TemporaryDirectory) throws -> (writer: SQLiteConnection, reader: SQLiteConnection) {
+        let writer = try SQLiteConnection(path: dir.path + "/t.db")
+        try writer.execute("PRAGMA journal_mode=WAL")
+        try writer.execute("CREATE TABLE t(x INTEGER PRIMARY KEY)")
+        try writer.execute("INSERT INTO t(x) VALUES (1), (2), (3)")
+        return (writer, try SQLiteConnection(path: dir.path + "/t.db"))
+    }
+
+    @Test func aCachedStatementIsPreparedOnceAndStartsFromItsFirstRowAtEachUse() throws {
+        let dir = TemporaryDirectory()
+        let (_, reader) = try database(dir)
+        let first = try reader.cached("SELECT x FROM t ORDER BY x")
+        #expect(try first.step() && first.int(0) == 1)
+        #expect(try first.step() && first.int(0) == 2)
+        let again = try reader.cached("SELECT x FROM t ORDER BY x")
+        #expect(again === first)
+        #expect(try again.step() && again.int(0) == 1)
+        again.reset()
+    }
+
+    @Test func aScalarOfSeveralRowsLeavesNoSnapshotOpen() throws {
+        let dir = TemporaryDirectory()
+        let (writer, reader) = try database(dir)
+        #expect(try reader.scalar("SELECT x FROM t ORDER BY x") == 1)  // stops after the first of 3 rows
+        try writer.execute("INSERT INTO t(x) VALUES (4)")
+        // A statement still in its rows would keep the reader on the snapshot it started in.
+        #expect(try reader.scalar("SELECT count(*) FROM t") == 4)
+        // And the writer can checkpoint the whole WAL: no reader holds any part of it.
+        let checkpoint = try writer.prepare("PRAGMA wal_checkpoint(TRUNCATE)")
+        #expect(try checkpoint.step())
+        #expect(checkpoint.int(0) == 0, "busy")
+    }
+}
