@@ -13,8 +13,8 @@ import Synchronization
 /// own thread, never a thread of the cooperative pool the sender runs on. A receiver that stops
 /// early (an append that fails) leaves the rest unread, which only costs the encoding.
 final class EnvelopeHandoff: Sendable {
-    /// Chunks sent and not yet received, and whether the sender is done.
-    private let queue = Mutex<(chunks: [EncodedEvents], next: Int, finished: Bool)>(([], 0, false))
+    /// The chunks sent, and the first not yet received.
+    private let queue = Mutex<(chunks: [EncodedEvents], next: Int)>(([], 0))
     private let signals = DispatchSemaphore(value: 0)
 
     func send(_ chunk: EncodedEvents) {
@@ -22,8 +22,8 @@ final class EnvelopeHandoff: Sendable {
         signals.signal()
     }
 
+    /// No more chunks: the receive waiting for this signal (or the next one) finds none left.
     func finish() {
-        queue.withLock { $0.finished = true }
         signals.signal()
     }
 

@@ -79,6 +79,7 @@ extension OutboxDatabase {
         }
         let first = lastSequence + 1
         var index = 0
+        defer { insertEvent.clearBindings() }  // the id and body point into chunks about to be freed
         while var chunk = encoded?.receive() ?? inline.take() {
             for i in 0..<chunk.count {
                 let event = events[index]

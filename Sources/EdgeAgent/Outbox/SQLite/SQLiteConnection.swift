@@ -150,6 +150,9 @@ public final class SQLiteStatement {
 
     public func reset() { sqlite3_reset(pointer) }
 
+    /// Drops every bound value: what `bindStatic` pointed to may then be freed.
+    public func clearBindings() { sqlite3_clear_bindings(pointer) }
+
     /// Steps once; true while there is a row.
     @discardableResult
     public func step() throws -> Bool {
