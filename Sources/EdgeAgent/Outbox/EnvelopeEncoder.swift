@@ -65,9 +65,7 @@ struct EncodedEvents: Sendable {
     var ends: [Int] = []
     var sequenceAt: [Int] = []
 
-    init() {}
-
-    init(capacity: Int, bytes: Int) {
+    init(capacity: Int = 0, bytes: Int = 0) {
         self.bytes.reserveCapacity(bytes)
         ends.reserveCapacity(capacity)
         sequenceAt.reserveCapacity(capacity)
