@@ -31,6 +31,7 @@ extension OutboxDatabase {
                 lastSequence = try committedSequence()
                 sequenceInDoubt = false
             }
+            try fsyncCommits(true)
             try enforceQuota(now: now)
             return try db.transaction {
                 let sequences = try insert(events, now: now, encoded: encoded)
@@ -59,6 +60,15 @@ extension OutboxDatabase {
             sequenceInDoubt = true
             throw error
         }
+    }
+
+    /// Sets whether the next commits wait for an fsync (`synchronous` FULL or NORMAL) where the
+    /// outbox is configured `sync: full`: appends always do, settlements need not (`settle`).
+    /// The PRAGMA runs only when the level changes; if it fails, the level is not assumed.
+    func fsyncCommits(_ on: Bool) throws {
+        guard options.sync == .full, on == relaxed else { return }
+        try db.execute(on ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")  // a PRAGMA may act when prepared: not cached
+        relaxed = !on
     }
 
     /// The last sequence the database has committed: `meta.last_seq` moves in the same

@@ -11,6 +11,8 @@ public final class OutboxDatabase {
     var lastSequence: Int64 = 0
     /// Set when a write failed: `lastSequence` may count numbers that were rolled back.
     var sequenceInDoubt = false
+    /// Set while a `sync: full` outbox commits without fsync (`fsyncCommits`: settlements).
+    var relaxed = false
     let insertEvent: SQLiteStatement
     /// The producers' state rows: written or removed with nearly every append.
     let upsertState: SQLiteStatement

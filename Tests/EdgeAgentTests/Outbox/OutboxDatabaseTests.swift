@@ -193,6 +193,42 @@ func parse(_ body: String) throws -> [String: Any] {
         #expect(status.sinks["prod"]?.pending == 0 && status.sinks["prod"]?.delivered == 3)
     }
 
+    /// `sync: full`: every append commits with an fsync (SQLite's `synchronous` FULL = 2), a
+    /// settlement without one (NORMAL = 1), also when the settlement before it failed; the
+    /// settlement is still committed: another connection sees it, and so does the next start.
+    @Test func appendsCommitWithFsyncSettlementsWithout() throws {
+        let dir = TemporaryDirectory()
+        var opts = options(dir)
+        opts.faults = OutboxFaults()
+        let (db, _) = try OutboxDatabase.openForWriting(opts)
+        let level = { try db.db.scalar("PRAGMA synchronous") }
+        #expect(try level() == 2)
+        try db.append((1...3).map { event(.productionCompleted, $0) })
+        #expect(try level() == 2)
+        let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 2, maxBytes: 1 << 20)
+        try db.settle(sink: "mw", claim: claim, delivered: 2, dead: [])
+        #expect(try level() == 1)
+        #expect(try OutboxDatabase.openExisting(opts).status().sinks["mw"]?.delivered == 2)
+
+        try db.append([event(.productionCompleted, 4)])
+        #expect(try level() == 2)
+        opts.faults!.fail(.settle, times: 1)
+        let next = try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20)
+        #expect(throws: SQLiteError.self) { try db.settle(sink: "mw", claim: next, delivered: 3, dead: []) }
+        try db.append([event(.productionCompleted, 5)])
+        #expect(try level() == 2)
+
+        let other = TemporaryDirectory()
+        var normal = options(other)
+        normal.sync = .normal
+        let (relaxed, _) = try OutboxDatabase.openForWriting(normal)
+        try relaxed.append([event()])
+        #expect(try relaxed.db.scalar("PRAGMA synchronous") == 1)
+        let reopened = try OutboxDatabase.openExisting(opts)
+        #expect(
+            try reopened.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20).events.first?.sequence == 3)
+    }
+
     @Test func batchesStopAtMaxBytesButAlwaysHoldOneEvent() throws {
         let dir = TemporaryDirectory()
         let (db, _) = try OutboxDatabase.openForWriting(options(dir))
