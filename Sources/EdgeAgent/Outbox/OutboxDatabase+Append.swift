@@ -67,7 +67,8 @@ extension OutboxDatabase {
     /// The PRAGMA runs only when the level changes; if it fails, the level is not assumed.
     func fsyncCommits(_ on: Bool) throws {
         guard options.sync == .full, on == relaxed else { return }
-        try db.execute(on ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")  // a PRAGMA may act when prepared: not cached
+        // Not cached: a PRAGMA may take effect when prepared, not when run.
+        try db.execute(on ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
         relaxed = !on
     }
 
