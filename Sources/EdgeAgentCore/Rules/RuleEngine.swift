@@ -40,21 +40,24 @@ public struct RuleEngine: Sendable {
         return events
     }
 
+    /// Each sample's tag is looked up once (`RuleSet.roles`): a historian chunk or a telemetry
+    /// poll has many samples per machine, and hashing their tags was most of the rules' time.
     private mutating func applyReading(_ reading: ArraySlice<Sample>, time: Timestamp, into events: inout [Event]) {
-        if !rules.machines.isEmpty {  // a line that only publishes tags needs no `latest`
-            // The last good sample of each tag in this reading.
-            var latest: [String: Sample] = Dictionary(minimumCapacity: reading.count)
-            for sample in reading where sample.quality == .good {
-                latest[sample.tag] = sample
-                if rules.contextTags.contains(sample.tag) { state.values[sample.tag] = sample.value }
-            }
-            for machine in rules.machines {
-                run(machine, into: &events) { $0.apply(latest, at: time) }
-            }
-        }
+        // The last good sample of each tag the machines read in this reading.
+        var latest: [String: Sample] = [:]
+        var publishing: [(sample: Sample, deadband: Double)] = []
         for sample in reading {
-            if let deadband = rules.published[sample.tag] { publish(sample, deadband: deadband, into: &events) }
+            guard let role = rules.roles[sample.tag] else { continue }
+            if role.read, sample.quality == .good {
+                latest[sample.tag] = sample
+                if role.context { state.values[sample.tag] = sample.value }
+            }
+            if let deadband = role.deadband { publishing.append((sample, deadband)) }
         }
+        for machine in rules.machines {
+            run(machine, into: &events) { $0.apply(latest, at: time) }
+        }
+        for (sample, deadband) in publishing { publish(sample, deadband: deadband, into: &events) }
     }
 
     /// Runs `body` on one machine's state, moved out of `state` and back (no copy), so a rule

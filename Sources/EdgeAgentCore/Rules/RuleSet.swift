@@ -77,13 +77,24 @@ public struct RuleSet: Sendable {
         }
     }
 
-    public var machines: [Machine]
+    public let machines: [Machine]
     /// Tags forwarded as `tag.changed` (`publish: on_change`), with their deadband.
-    public var published: [String: Double]
+    public let published: [String: Double]
     /// Tags whose latest value the rules read when something happens (reason codes, work orders, bits).
-    public var contextTags: Set<String>
+    public let contextTags: Set<String>
     /// Every tag a rule reads or publishes: a sample of any other tag changes nothing.
     public let reads: Set<String>
+    /// What the rules do with each tag they read: one lookup per sample tells the engine all of it.
+    let roles: [String: Role]
+
+    struct Role {
+        /// A machine's rule or the context reads its latest sample.
+        var read = false
+        /// Its latest good value is kept as context.
+        var context = false
+        /// Published on change with this deadband.
+        var deadband: Double?
+    }
 
     public init(machines: [Machine], published: [String: Double] = [:]) {
         self.machines = machines
@@ -102,15 +113,23 @@ public struct RuleSet: Sendable {
             context.formUnion(machine.quality.compactMap(\.reasonTag))
         }
         contextTags = context
-        var reads = context.union(published.keys)  // the context holds the state bits already
+        var machineTags = Set<String>()  // the context holds the state bits already
         for machine in machines {
-            if case let .map(tag, _)? = machine.state?.source { reads.insert(tag) }
-            if let order = machine.workOrderTag { reads.insert(order) }
-            reads.formUnion(machine.counters.map(\.tag))
-            reads.formUnion(machine.materials.map(\.tag))
-            reads.formUnion(machine.quality.map(\.tag))
+            if case let .map(tag, _)? = machine.state?.source { machineTags.insert(tag) }
+            if let order = machine.workOrderTag { machineTags.insert(order) }
+            machineTags.formUnion(machine.counters.map(\.tag))
+            machineTags.formUnion(machine.materials.map(\.tag))
+            machineTags.formUnion(machine.quality.map(\.tag))
         }
-        self.reads = reads
+        reads = context.union(published.keys).union(machineTags)
+        roles = Dictionary(
+            uniqueKeysWithValues: reads.map { tag in
+                let isContext = context.contains(tag)
+                return (
+                    tag,
+                    Role(read: isContext || machineTags.contains(tag), context: isContext, deadband: published[tag])
+                )
+            })
     }
 
     public init(config: AgentConfig) {

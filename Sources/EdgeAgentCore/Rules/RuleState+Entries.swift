@@ -26,6 +26,10 @@ extension RuleState {
     /// boundary, a generic parameter stayed unspecialized (metadata lookups per sample, measured).
     public func changed(from old: RuleState, reading: [Sample]) -> [Entry] {
         var changed = machines.compactMap { name, machine in old.machines[name] == machine ? nil : Entry.machine(name) }
+        // A line with no context and no published tag: only machines can change (no set to fill).
+        guard !values.isEmpty || !published.isEmpty || !old.values.isEmpty || !old.published.isEmpty else {
+            return changed
+        }
         // A tag read twice is compared and listed once (a historian chunk reads each tag
         // thousands of times: one set insert each, not four dictionary lookups).
         var seen = Set<String>()

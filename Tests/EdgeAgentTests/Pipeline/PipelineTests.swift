@@ -33,8 +33,7 @@ import Testing
 
     /// A pipeline, driven by the test through `process`, whose rules also publish `tags` (by deadband).
     func publishing(_ tags: [String: Double], in dir: TemporaryDirectory) async throws -> (OutboxWriter, Pipeline) {
-        var published = rules
-        published.published = tags
+        let published = RuleSet(machines: rules.machines, published: tags)
         let writer = try await OutboxWriter(options: options(dir))
         return (
             writer,

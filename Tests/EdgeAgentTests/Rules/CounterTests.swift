@@ -172,8 +172,9 @@ import Testing
                     at(s, "press-1.order", .string(order % 5 == 4 ? "" : "WO-\(order)")),
                 ]
             }
-            var rules = orderedPress(minInterval: round % 2 == 0 ? 0 : 5000)
-            rules.published = ["press-1.melt_temp": 2, "press-1.order": 0]
+            let rules = RuleSet(
+                machines: orderedPress(minInterval: round % 2 == 0 ? 0 : 5000).machines,
+                published: ["press-1.melt_temp": 2, "press-1.order": 0])
             var whole = RuleEngine(rules: rules)
             let expected = whole.apply(samples)
 
