@@ -111,12 +111,21 @@ public struct CSVReader {
             }
         }
         while i < bytes.count {
-            if state == .unquoted {
-                // The common case: a run of plain bytes, taken whole.
+            if state == .unquoted || (state == .fieldStart && bytes[i] != UInt8(ascii: "\"")) {
+                // The common case: a field of plain bytes, taken whole, and the delimiter after it.
                 let start = i
                 while i < bytes.count, !isSpecial(bytes[i]) { i += 1 }
-                if i > start { record.append(UnsafeBufferPointer(rebasing: bytes[start..<i])) }
+                if i > start {
+                    record.append(UnsafeBufferPointer(rebasing: bytes[start..<i]))
+                    state = .unquoted
+                }
                 if i == bytes.count { break }
+                if bytes[i] == delimiter {
+                    record.endField()
+                    state = .fieldStart
+                    i += 1
+                    continue
+                }
             }
             try consume(bytes[i], emit)
             i += 1

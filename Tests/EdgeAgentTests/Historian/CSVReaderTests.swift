@@ -81,6 +81,7 @@ func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] {
                 let lines = bytes.reduce(1) { $0 + ($1 == 10 || $1 == 13 ? 1 : 0) }
                 let out = try records(bytes, chunk: Int(random.next() % 8) + 1)
                 #expect(out.allSatisfy { $0.line >= 1 && $0.line <= lines + 1 })
+                #expect(try out == records(bytes), "\(bytes): pieces and the whole read alike")
                 read += 1
             } catch let error as CSVReader.Malformed {
                 #expect(error.line >= 1 && error.column >= 1, "\(bytes): \(error)")
