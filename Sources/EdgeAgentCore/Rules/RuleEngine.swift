@@ -44,7 +44,7 @@ public struct RuleEngine: Sendable {
     /// poll has many samples per machine, and hashing their tags was most of the rules' time.
     private mutating func applyReading(_ reading: ArraySlice<Sample>, time: Timestamp, into events: inout [Event]) {
         // The last good sample of each tag the machines read in this reading.
-        var latest: [String: Sample] = [:]
+        var latest: [String: Sample] = rules.machines.isEmpty ? [:] : Dictionary(minimumCapacity: reading.count)
         var publishing: [(sample: Sample, deadband: Double)] = []
         for sample in reading {
             guard let role = rules.roles[sample.tag] else { continue }
