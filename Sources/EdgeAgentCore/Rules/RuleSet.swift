@@ -82,18 +82,19 @@ public struct RuleSet: Sendable {
     public let published: [String: Double]
     /// Tags whose latest value the rules read when something happens (reason codes, work orders, bits).
     public let contextTags: Set<String>
-    /// Every tag a rule reads or publishes: a sample of any other tag changes nothing.
-    public let reads: Set<String>
-    /// What the rules do with each tag they read: one lookup per sample tells the engine all of it.
+    /// What the rules do with each tag they read or publish: one lookup per sample tells the
+    /// engine all of it.
     let roles: [String: Role]
+    /// Every tag a rule reads or publishes: a sample of any other tag changes nothing.
+    public var reads: Set<String> { Set(roles.keys) }
 
     struct Role {
         /// A machine's rule or the context reads its latest sample.
-        var read = false
+        let read: Bool
         /// Its latest good value is kept as context.
-        var context = false
+        let context: Bool
         /// Published on change with this deadband.
-        var deadband: Double?
+        let deadband: Double?
     }
 
     public init(machines: [Machine], published: [String: Double] = [:]) {
@@ -121,9 +122,8 @@ public struct RuleSet: Sendable {
             machineTags.formUnion(machine.materials.map(\.tag))
             machineTags.formUnion(machine.quality.map(\.tag))
         }
-        reads = context.union(published.keys).union(machineTags)
         roles = Dictionary(
-            uniqueKeysWithValues: reads.map { tag in
+            uniqueKeysWithValues: context.union(published.keys).union(machineTags).map { tag in
                 let isContext = context.contains(tag)
                 return (
                     tag,
