@@ -94,10 +94,13 @@ public final class Forwarder: Service {
         var limiter = config.rateLimit.map { RateLimiter(rate: $0) }
         let name = config.name, filter = config.types
         let maxEvents = config.batch.maxEvents, maxBytes = Int(config.batch.maxBytes)
-        @Sendable func claim(after: Int64 = 0) async throws -> Claim {
-            try await persistently {
+        @Sendable func claim(after: Int64 = 0, holding: [StoredEvent] = []) async throws -> Claim {
+            let (count, bytes) = (holding.count, holding.isEmpty ? 0 : OutboxDatabase.batchBytes(holding))
+            return try await persistently {
                 try await reader.run {
-                    try $0.claim(sink: name, filter: filter, maxEvents: maxEvents, maxBytes: maxBytes, after: after)
+                    try $0.claim(
+                        sink: name, filter: filter, maxEvents: maxEvents - count, maxBytes: maxBytes, after: after,
+                        holding: bytes)
                 }
             }
         }
@@ -111,9 +114,16 @@ public final class Forwarder: Service {
             var batch: Claim
             if let claimed = next { batch = claimed } else { batch = try await claim() }
             next = nil
-            if !batch.requeued, batch.events.count < maxEvents, !batch.events.isEmpty, config.batch.linger > .zero {
+            if !batch.requeued, batch.events.count < maxEvents, let last = batch.events.last,
+                config.batch.linger > .zero
+            {
+                // Topped up with what came during the linger: the batch's events are not read again.
                 try await clock.sleep(for: config.batch.linger)
-                batch = try await claim(after: batch.cursor)
+                let more = try await claim(after: last.sequence, holding: batch.events)
+                if !more.requeued {
+                    batch.events += more.events
+                    batch.through = more.through
+                }
             }
             if batch.events.isEmpty {
                 if !batch.requeued, batch.through > batch.cursor { try await settle(batch, delivered: 0, dead: []) }

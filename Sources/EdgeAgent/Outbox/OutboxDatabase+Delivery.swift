@@ -33,8 +33,12 @@ extension OutboxDatabase {
     /// The next batch for `sink`: re-queued events first, then the events after its cursor (or
     /// after `after`, when that is further: the end of a batch delivered but still being
     /// settled), at most `maxEvents` and `maxBytes` (but always one, however large).
+    ///
+    /// `holding` is what a batch the caller already holds takes of `maxBytes` (`batchBytes`):
+    /// a linger's top-up, claimed after that batch's last event, which then adds none that
+    /// would not fit.
     public func claim(
-        sink: String, filter: TypeFilter, maxEvents: Int, maxBytes: Int, after: Int64 = 0
+        sink: String, filter: TypeFilter, maxEvents: Int, maxBytes: Int, after: Int64 = 0, holding: Int = 0
     ) throws -> Claim {
         try options.faults?.check(.claim)
         let requeue = try db.cached(
@@ -43,7 +47,7 @@ extension OutboxDatabase {
             WHERE r.sink = ?1 ORDER BY r.seq LIMIT ?2
             """)
         try requeue.bind([.text(sink), .int(Int64(maxEvents))])
-        var (events, cut) = try collect(requeue, maxBytes: maxBytes)
+        var (events, cut) = try collect(requeue, maxBytes: maxBytes, holding: 0)
         if !events.isEmpty {
             return Claim(events: events, requeued: true, through: 0)
         }
@@ -55,18 +59,23 @@ extension OutboxDatabase {
             WHERE seq > ?1 AND seq <= ?2 AND \(Self.filterSQL(filter, firstParameter: 4)) ORDER BY seq LIMIT ?3
             """)
         try select.bind([.int(cursor), .int(newest), .int(Int64(maxEvents))] + filter.sqlPatterns.map { .text($0) })
-        (events, cut) = try collect(select, maxBytes: maxBytes)
+        (events, cut) = try collect(select, maxBytes: maxBytes, holding: holding)
         let through = (cut || events.count == maxEvents) ? (events.last?.sequence ?? cursor) : max(newest, cursor)
         return Claim(events: events, requeued: false, cursor: cursor, through: through)
     }
 
-    private func collect(_ statement: SQLiteStatement, maxBytes: Int) throws -> ([StoredEvent], Bool) {
+    /// What `events` take of a batch's `maxBytes`: the brackets and a comma per event.
+    public static func batchBytes(_ events: [StoredEvent]) -> Int {
+        events.reduce(2) { $0 + $1.body.utf8.count + 1 }
+    }
+
+    private func collect(_ statement: SQLiteStatement, maxBytes: Int, holding: Int) throws -> ([StoredEvent], Bool) {
         defer { statement.reset() }
         var events: [StoredEvent] = []
-        var bytes = 2
+        var bytes = max(2, holding)
         while try statement.step() {
             let body = statement.text(4)
-            if !events.isEmpty, bytes + body.utf8.count + 1 > maxBytes {
+            if !events.isEmpty || holding > 0, bytes + body.utf8.count + 1 > maxBytes {
                 return (events, true)
             }
             bytes += body.utf8.count + 1

@@ -114,6 +114,20 @@ final class ScriptedSink: EventSink {
         }
     }
 
+    /// Events appended during the linger join the small batch up to `max_events`, in order;
+    /// the rest go in the next batches.
+    @Test func aLingeringBatchIsToppedUpWithWhatCameMeanwhile() async throws {
+        let (forwarder, sink, writer) = try await rig(3, linger: .seconds(5), maxEvents: 10) { _, _ in .delivered }
+        try await running(forwarder, writer) {
+            await clock.advance(by: .seconds(1))
+            try await Task.sleep(for: .milliseconds(200))
+            try await writer.append((0..<20).map { event(.productionCompleted, $0) })
+            #expect(await advance { sink.snapshot.accepted.count == 24 })
+        }
+        #expect(sink.snapshot.accepted == Array(1...24))
+        #expect(sink.snapshot.attempts.map(\.count) == [10, 10, 4])
+    }
+
     @Test func isolatesARejectedEventByBisectionAndDeliversTheRest() async throws {
         let (forwarder, sink, writer) = try await rig(99) { _, batch in
             batch.contains(37) ? .rejected(status: 422, body: "bad quantity") : .delivered

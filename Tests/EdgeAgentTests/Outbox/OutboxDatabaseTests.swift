@@ -142,6 +142,28 @@ func parse(_ body: String) throws -> [String: Any] {
         #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 5, maxBytes: 1 << 20).events.count == 1)
     }
 
+    /// A linger's top-up: claimed after the batch it joins, it counts that batch's bytes and
+    /// events against the limits, and takes no event that would not fit (not even a first one).
+    @Test func aTopUpClaimCountsTheBatchItJoins() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+        try db.append((0..<9).map { event(.productionCompleted, $0) })
+        let batch = try db.claim(sink: "mw", filter: .all, maxEvents: 3, maxBytes: 1 << 20).events
+        #expect(batch.map(\.sequence) == [1, 2, 3])
+        let size = OutboxDatabase.batchBytes(batch)
+        let one = OutboxDatabase.batchBytes([batch[1]]) - 2  // an event and its comma
+        // Room for exactly two more of these events.
+        let more = try db.claim(
+            sink: "mw", filter: .all, maxEvents: 10, maxBytes: size + 2 * one + one / 2, after: 3, holding: size)
+        #expect(more.events.map(\.sequence) == [4, 5])
+        #expect(more.through == 5, "cut by size: the batch ends at its last event")
+        // No room for any: none is taken, and the batch still ends where it did.
+        let none = try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: size, after: 3, holding: size)
+        #expect(none.events.isEmpty && none.through == 3)
+        // Without a batch held, one event is always taken, however large.
+        #expect(try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1, after: 3).events.count == 1)
+    }
+
     /// The forwarder claims the next batch while the last one is being settled: a claim after
     /// that batch's end holds none of it, and the cursor ends where the later batch ends
     /// whichever settlement commits first.

@@ -38,7 +38,7 @@ public final class HTTPSink: EventSink {
 
     public func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
         var body = ByteBuffer()
-        body.reserveCapacity(events.reduce(2) { $0 + $1.body.utf8.count + 1 })
+        body.reserveCapacity(OutboxDatabase.batchBytes(events))
         body.writeStaticString("[")
         for (i, event) in events.enumerated() {
             if i > 0 { body.writeStaticString(",") }
