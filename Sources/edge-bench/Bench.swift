@@ -82,3 +82,6 @@ func sampleEvent(_ n: Int) -> Event {
             "work_order": "WO-2026-004711",
         ])
 }
+
+/// The middle value of `values` (the upper middle of an even count).
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }

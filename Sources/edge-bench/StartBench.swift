@@ -53,8 +53,6 @@ enum StartBench {
         ]
     }
 
-    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-
     /// One device with a machine state register; the sink's port has no listener.
     static func config(_ dir: String, plc: Int, data: String) throws -> String {
         let path = data + ".yaml"

@@ -130,20 +130,17 @@ public final class Forwarder: Service {
                 guard await wake.next() != nil else { return }
                 continue
             }
-            let (delivered, dead) = try await deliver(batch.events, limiter: &limiter)
             // Delivered but not yet recorded: the settlement is retried on its own, so a failing
             // outbox does not make the sink receive the batch again. The next batch is claimed
-            // (on the reader's thread) while the writer settles this one: it starts after this
-            // batch, so it cannot hold any of it. After re-queued events it waits for the
-            // settlement, which is what takes them off the queue.
-            if batch.requeued {
-                try await settle(batch, delivered: delivered, dead: dead)
-            } else {
-                let settling = batch
-                async let settled: Void = settle(settling, delivered: delivered, dead: dead)
-                next = try await claim(after: settling.through)
-                try await settled
-            }
+            // (on the reader's thread) while this one is delivered and settled: it starts after
+            // this batch, so it cannot hold any of it, and what is appended meanwhile rings the
+            // doorbell for the claim after it. After re-queued events the next claim waits for
+            // the settlement, which is what takes them off the queue.
+            let upcoming = batch.requeued ? nil : Task { [through = batch.through] in try await claim(after: through) }
+            defer { upcoming?.cancel() }  // when the delivery or settlement ends the loop
+            let (delivered, dead) = try await deliver(batch.events, limiter: &limiter)
+            try await settle(batch, delivered: delivered, dead: dead)
+            next = try await upcoming?.value
             health.update { $0.delivered += delivered }
         }
     }

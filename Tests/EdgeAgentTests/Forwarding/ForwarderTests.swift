@@ -128,6 +128,22 @@ final class ScriptedSink: EventSink {
         #expect(sink.snapshot.attempts.map(\.count) == [10, 10, 4])
     }
 
+    /// The next batch is claimed while one is being delivered: events appended while that
+    /// delivery is retried (after the claim) still go, in order, each once.
+    @Test func eventsAppendedWhileABatchIsRetriedFollowIt() async throws {
+        let (forwarder, sink, writer) = try await rig(3, maxEvents: 10) { attempt, _ in
+            attempt == 0 ? .retry(.http_5xx, retryAfter: nil) : .delivered
+        }
+        try await running(forwarder, writer) {
+            #expect(await eventually { sink.snapshot.attempts.count == 1 })
+            try await Task.sleep(for: .milliseconds(100))  // the claim beside the delivery has run
+            try await writer.append((0..<20).map { event(.productionCompleted, $0) })
+            #expect(await advance { sink.snapshot.accepted.count == 24 })
+        }
+        #expect(sink.snapshot.accepted == Array(1...24))
+        #expect(sink.snapshot.attempts.map(\.count) == [4, 4, 10, 10])
+    }
+
     @Test func isolatesARejectedEventByBisectionAndDeliversTheRest() async throws {
         let (forwarder, sink, writer) = try await rig(99) { _, batch in
             batch.contains(37) ? .rejected(status: 422, body: "bad quantity") : .delivered
