@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// `drain.http`: events/s from a 200,000-event backlog to the reference receiver over loopback in
 /// 500-event batches, against the same batches POSTed straight to the same kind of receiver.
 /// Median of 3 rounds, the agent's drain and the direct POSTs alternating: on this machine the
-/// direct POSTs alone moved between 121k and 170k events/s within minutes, so one pair of runs
+/// direct POSTs alone moved between 121k and 176k events/s within minutes, so one pair of runs
 /// said more about the moment than about the agent.
 enum DrainHTTPBench {
     static let events = 200_000

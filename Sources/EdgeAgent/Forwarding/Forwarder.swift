@@ -95,7 +95,7 @@ public final class Forwarder: Service {
         let name = config.name, filter = config.types
         let maxEvents = config.batch.maxEvents, maxBytes = Int(config.batch.maxBytes)
         @Sendable func claim(after: Int64 = 0, holding: [StoredEvent] = []) async throws -> Claim {
-            let (count, bytes) = (holding.count, holding.isEmpty ? 0 : OutboxDatabase.batchBytes(holding))
+            let (count, bytes) = (holding.count, OutboxDatabase.batchBytes(holding))
             return try await persistently {
                 try await reader.run {
                     try $0.claim(

@@ -34,9 +34,9 @@ extension OutboxDatabase {
     /// after `after`, when that is further: the end of a batch delivered but still being
     /// settled), at most `maxEvents` and `maxBytes` (but always one, however large).
     ///
-    /// `holding` is what a batch the caller already holds takes of `maxBytes` (`batchBytes`):
-    /// a linger's top-up, claimed after that batch's last event, which then adds none that
-    /// would not fit.
+    /// `holding` is what a batch the caller already holds takes of `maxBytes` (`batchBytes`; an
+    /// empty one takes 2, the brackets): a linger's top-up, claimed after that batch's last
+    /// event, which then adds none that would not fit.
     public func claim(
         sink: String, filter: TypeFilter, maxEvents: Int, maxBytes: Int, after: Int64 = 0, holding: Int = 0
     ) throws -> Claim {
@@ -75,7 +75,8 @@ extension OutboxDatabase {
         var bytes = max(2, holding)
         while try statement.step() {
             let body = statement.text(4)
-            if !events.isEmpty || holding > 0, bytes + body.utf8.count + 1 > maxBytes {
+            // Past the brackets: an event is taken or a batch is held; else one goes however large.
+            if bytes > 2, bytes + body.utf8.count + 1 > maxBytes {
                 return (events, true)
             }
             bytes += body.utf8.count + 1
