@@ -44,6 +44,21 @@ final class ScriptedSink: EventSink {
     var snapshot: Log { log.withLock { $0 } }
 }
 
+/// A sink that takes a batch and answers (accepted) only when the forwarder is being stopped.
+final class AnswersOnStopSink: EventSink {
+    let taken = Mutex(0)
+    let accepted = Mutex<[Int64]>([])
+
+    func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
+        taken.withLock { $0 += events.count }
+        try? await Task.sleep(for: .seconds(60))  // ends when the forwarder's task is cancelled
+        accepted.withLock { $0 += events.map(\.sequence) }
+        return .delivered
+    }
+    func probe() async -> Bool { true }
+    func shutdown() async {}
+}
+
 /// The forwarder on its own: a real outbox, a scripted sink, and a test clock, so backoff,
 /// linger and Retry-After are checked without waiting for them.
 @Suite struct ForwarderTests {
@@ -248,6 +263,22 @@ final class ScriptedSink: EventSink {
         }
         #expect(
             sink.snapshot.attempts.count == 1, "a settlement that failed is retried on its own, not by sending again")
+    }
+
+    /// A graceful stop that comes while the sink takes a batch still records that batch (the
+    /// settlement is not dropped on its way to the writer's thread) and sends nothing more: after
+    /// a restart the sink is not sent it again.
+    @Test func aStopDuringADeliveryStillRecordsIt() async throws {
+        let (_, _, writer) = try await rig(1200) { _, _ in .delivered }
+        let sink = AnswersOnStopSink()
+        let forwarder = Forwarder(
+            config: SinkConfig(name: "mw", kind: .http(.init(url: "http://127.0.0.1:1/"))), sink: sink, writer: writer,
+            logger: Logger(label: "test"), clock: clock)
+        try await running(forwarder, writer) {
+            #expect(await eventually { sink.taken.withLock { $0 } == 500 })
+        }
+        #expect(sink.accepted.withLock { $0 } == Array(1...500))
+        #expect(try cursor() == 500)
     }
 
     @Test func aFailingSettlementShowsInReadiness() async throws {
