@@ -205,6 +205,57 @@ extension Integration {
             #expect(await agent.wait() == 0)
         }
 
+        /// A stop (or a crash) between a file's commit and its move leaves the file in the folder,
+        /// recorded. After the restart it is moved as its outcome says (a rejected one with its
+        /// error file again), logged as such and not as a duplicate of itself, and nothing is
+        /// appended twice.
+        @Test func aFileLeftInTheFolderAfterItsCommitIsMovedNotTakenAgain() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try "Timestamp,TagName,Value\n1790000000,P1.COUNT,5\n1790000060,P1.COUNT,9\n".write(
+                toFile: folder + "/good.csv", atomically: true, encoding: .utf8)
+            try "Timestamp,TagName,Value\n1790000000,P1.COUNT,x\n".write(
+                toFile: folder + "/bad.csv", atomically: true, encoding: .utf8)
+            let config = dir.write(
+                "agent.yaml",
+                """
+                version: 1
+                agent: { id: left, site: s, line: l, data_dir: \(dir.path)/data, http: { listen: "off" } }
+                historian:
+                  - { name: drop, directory: \(folder), layout: long, timestamp: { column: Timestamp, format: unix_s },
+                      tag_column: TagName, value_column: Value, tags: { P1.COUNT: press-1.count }, settle: 200ms }
+                machines:
+                  - { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }
+                """)
+            func moved() -> Bool {
+                Self.files(folder + "/processed") == ["good.csv"]
+                    && Self.files(folder + "/rejected") == ["bad.csv", "bad.csv.error.txt"]
+            }
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(await eventually(timeout: .seconds(30)) { moved() }, "\(first.stderr.suffix(500))")
+            first.signal(SIGTERM)
+            #expect(await first.wait() == 0)
+            let appended = Self.events(dir, "press-1").map(\.time)
+            #expect(Self.quantities(Self.events(dir, "press-1")) == ["2026-09-21T14:14:20.000Z 4"])
+
+            // What a stop right after the two commits leaves: both files where they were dropped.
+            try FileManager.default.moveItem(atPath: folder + "/processed/good.csv", toPath: folder + "/good.csv")
+            try FileManager.default.moveItem(atPath: folder + "/rejected/bad.csv", toPath: folder + "/bad.csv")
+            try FileManager.default.removeItem(atPath: folder + "/rejected/bad.csv.error.txt")
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(await eventually(timeout: .seconds(30)) { moved() }, "\(second.stderr.suffix(500))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(second.stderr.contains("only its move was left"), "\(second.stderr.suffix(800))")
+            #expect(second.stderr.contains("Historian file rejected"), "the rejection is logged again with its reason")
+            #expect(!second.stderr.contains("same content"), "not taken for a duplicate of itself")
+            let error = try String(contentsOfFile: folder + "/rejected/bad.csv.error.txt", encoding: .utf8)
+            #expect(error == "bad.csv: line 2, column 3: Value: 'x' is not a number\n")
+            #expect(Self.events(dir, "press-1").map(\.time) == appended, "nothing appended twice")
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

@@ -153,10 +153,13 @@ public final class HistorianIngestor: Service {
             return true
         case let .malformed(problem):
             if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
-                return try await duplicate(path, name: name, of: known, folder: folder)
+                guard isLeftOver(name, known, .rejected) else {
+                    return try await duplicate(path, name: name, of: known, folder: folder)
+                }
+            } else {
+                try await commit(
+                    Signal(file: FileRecord(hash: hash, source: config.name, name: name, rows: 0, outcome: .rejected)))
             }
-            try await commit(
-                Signal(file: FileRecord(hash: hash, source: config.name, name: name, rows: 0, outcome: .rejected)))
             Telemetry.historianFile(source: config.name, result: "rejected")
             logger.error(
                 "Historian file rejected; no row of it was used.",
@@ -167,20 +170,40 @@ public final class HistorianIngestor: Service {
             return try await folder.run { _ in Self.reject(path, problem: problem) }
         case let .valid(rows, ordered):
             if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
-                return try await duplicate(path, name: name, of: known, folder: folder)
-            }
-            let resumeAfter = progress.hash == hash ? progress.rowsDone : 0
-            if resumeAfter > 0 {
+                guard isLeftOver(name, known, .ok) else {
+                    return try await duplicate(path, name: name, of: known, folder: folder)
+                }
                 logger.notice(
-                    "Resuming a historian file after its last committed rows.",
-                    metadata: ["file": "\(name)", "rows": "\(resumeAfter)"])
+                    "Historian file was ingested before the agent stopped; only its move was left.",
+                    metadata: ["file": "\(name)"])
+            } else {
+                let resumeAfter = progress.hash == hash ? progress.rowsDone : 0
+                if resumeAfter > 0 {
+                    logger.notice(
+                        "Resuming a historian file after its last committed rows.",
+                        metadata: ["file": "\(name)", "rows": "\(resumeAfter)"])
+                }
+                progress = try await feed(
+                    path, on: threads.file, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter)
+                logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
             }
-            progress = try await feed(
-                path, on: threads.file, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter)
             Telemetry.historianFile(source: config.name, result: "ok")
-            logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
             return try await folder.run { _ in Self.finish(path, onSuccess: config.onSuccess) }
         }
+    }
+
+    /// Whether a file whose content is recorded is that same file, left in the folder by a stop
+    /// (or a crash, or a failed move) between its record's commit and its move: recorded by this
+    /// folder under this name with the outcome it has now, and not in the folder that outcome
+    /// sends it to. It is then moved as its outcome says, not taken for a duplicate of itself.
+    /// (With `on_success: delete` the same content dropped again under the same name cannot be
+    /// told from it: it is deleted as well, and nothing is appended either way.)
+    private func isLeftOver(_ name: String, _ known: FileRecord, _ outcome: FileRecord.Outcome) -> Bool {
+        guard known.source == config.name, known.name == name, known.outcome == outcome else { return false }
+        let outcomeFolder =
+            known.outcome == .rejected ? "rejected" : config.onSuccess == .archive ? "processed" : nil
+        guard let outcomeFolder else { return true }
+        return !FileManager.default.fileExists(atPath: config.directory + "/" + outcomeFolder + "/" + name)
     }
 
     private func duplicate(_ path: String, name: String, of known: FileRecord, folder: Confined<DropDirectory>)
