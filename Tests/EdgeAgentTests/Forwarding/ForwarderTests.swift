@@ -281,6 +281,26 @@ final class AnswersOnStopSink: EventSink {
         #expect(try cursor() == 500)
     }
 
+    /// A settlement that keeps failing does not hold a stop: the wait between its attempts ends
+    /// (the test clock never advances, so no backoff is waited out), and the batch stays pending
+    /// (sent again after the restart, same ids).
+    @Test func aStopIsNotHeldByASettlementThatKeepsFailing() async throws {
+        let (forwarder, sink, writer) = try await rig(3) { _, _ in .delivered }
+        faults.fail(.settle, times: 1000)
+        let group = ServiceGroup(services: [forwarder], logger: Logger(label: "test"))
+        let stopped = Mutex(false)
+        Task {
+            try await group.run()
+            stopped.withLock { $0 = true }
+        }
+        #expect(await eventually { sink.snapshot.accepted.count == 4 })
+        await group.triggerGracefulShutdown()
+        // Not awaited: a stop that hangs fails here instead of hanging the suite.
+        #expect(await eventually(timeout: .seconds(10)) { stopped.withLock { $0 } })
+        #expect(try cursor() == 0)
+        if stopped.withLock({ $0 }) { await writer.close() }
+    }
+
     @Test func aFailingSettlementShowsInReadiness() async throws {
         let (forwarder, sink, writer) = try await rig(3) { _, _ in .delivered }
         faults.fail(.settle, times: 1000)
