@@ -79,6 +79,24 @@ extension Integration {
             events.filter { $0.type == "production.completed" }.map { "\($0.time) \($0.data["quantity"]!)" }
         }
 
+        /// An agent on one long-layout drop folder (`unix_s` times) and the given machines (YAML
+        /// list items); returns the configuration file's path.
+        static func dropConfig(
+            _ dir: TemporaryDirectory, _ folder: String, tags: String, settle: String, machines: String
+        ) -> String {
+            dir.write(
+                "agent.yaml",
+                """
+                version: 1
+                agent: { id: drop, site: s, line: l, data_dir: \(dir.path)/data, http: { listen: "off" } }
+                historian:
+                  - { name: drop, directory: \(folder), layout: long, timestamp: { column: Timestamp, format: unix_s },
+                      tag_column: TagName, value_column: Value, tags: { \(tags) }, settle: \(settle) }
+                machines:
+                \(machines.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+                """)
+        }
+
         static func files(_ path: String) -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
         }
@@ -217,17 +235,9 @@ extension Integration {
                 toFile: folder + "/good.csv", atomically: true, encoding: .utf8)
             try "Timestamp,TagName,Value\n1790000000,P1.COUNT,x\n".write(
                 toFile: folder + "/bad.csv", atomically: true, encoding: .utf8)
-            let config = dir.write(
-                "agent.yaml",
-                """
-                version: 1
-                agent: { id: left, site: s, line: l, data_dir: \(dir.path)/data, http: { listen: "off" } }
-                historian:
-                  - { name: drop, directory: \(folder), layout: long, timestamp: { column: Timestamp, format: unix_s },
-                      tag_column: TagName, value_column: Value, tags: { P1.COUNT: press-1.count }, settle: 200ms }
-                machines:
-                  - { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }
-                """)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
             func moved() -> Bool {
                 Self.files(folder + "/processed") == ["good.csv"]
                     && Self.files(folder + "/rejected") == ["bad.csv", "bad.csv.error.txt"]
@@ -271,19 +281,13 @@ extension Integration {
             try text.write(toFile: folder + "/big.csv.part", atomically: false, encoding: .utf8)
             // As exporters publish: renamed once written.
             try FileManager.default.moveItem(atPath: folder + "/big.csv.part", toPath: folder + "/big.csv")
-            let config = dir.write(
-                "agent.yaml",
-                """
-                version: 1
-                agent: { id: crash, site: s, line: l, data_dir: \(dir.path)/data, http: { listen: "off" } }
-                historian:
-                  - { name: drop, directory: \(folder), layout: long, timestamp: { column: Timestamp, format: unix_s },
-                      tag_column: TagName, value_column: Value, tags: { P9.STATE: press-9.state, P9.COUNT: press-9.count }, settle: 500ms }
-                machines:
-                  - name: press-9
-                    state: { tag: press-9.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
-                    counters: [ { tag: press-9.count, event: production.completed, rollover: 65536 } ]
-                """)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count", settle: "500ms",
+                machines: """
+                    - name: press-9
+                      state: { tag: press-9.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
+                      counters: [ { tag: press-9.count, event: production.completed, rollover: 65536 } ]
+                    """)
             func production() -> Int {
                 (try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true).scalar(
                     "SELECT count(*) FROM events WHERE type = 'production.completed'")).flatMap { $0 }.map(Int.init)
