@@ -106,13 +106,7 @@ public final class Forwarder: Service {
         }
         @Sendable func settle(_ claim: Claim, delivered: Int, dead: [DeadLetter]) async throws {
             try await persistently {
-                // Each attempt is a task of its own: a stop ends the waits between attempts, never
-                // an attempt asked for (cancelled, the writer's thread would drop it unrun, and a
-                // stop during a delivery would have the sink sent the batch again after a restart).
-                try await Task {
-                    try await self.writer.settle(sink: name, claim: claim, delivered: delivered, dead: dead)
-                }
-                .value
+                try await self.writer.settle(sink: name, claim: claim, delivered: delivered, dead: dead)
             }
         }
         var next: Claim?

@@ -64,8 +64,15 @@ public final class OutboxWriter: Sendable {
     /// enough that the hand-offs cost nothing next to the inserts.
     static let chunk = 64
 
+    /// Records what a sink did with a claimed batch. Runs to its end even when the calling task is
+    /// cancelled meanwhile (a stop that came while the sink answered): the writer's thread drops a
+    /// cancelled caller's job that has not started, and the sink would be sent the batch again
+    /// after the restart. Only the caller's retries, not an attempt asked for, end at a stop.
     public func settle(sink: String, claim: Claim, delivered: Int, dead: [DeadLetter]) async throws {
-        try await database.run { try $0.settle(sink: sink, claim: claim, delivered: delivered, dead: dead) }
+        try await Task { [database] in
+            try await database.run { try $0.settle(sink: sink, claim: claim, delivered: delivered, dead: dead) }
+        }
+        .value
     }
 
     @discardableResult
