@@ -69,33 +69,36 @@ extension OutboxDatabase {
     }
 
     /// Deletes delivered events (not dead-lettered, not re-queued) recorded before `before`,
-    /// oldest first, until the data is down to `until` bytes (or all of them, with 0).
+    /// oldest first, until the data is down to `until` bytes (or all of them, with 0), or `limit`
+    /// events are gone.
     @discardableResult
-    func purgeDelivered(through: Int64, before: Int64, until target: Int64) throws -> Int {
+    func purgeDelivered(through: Int64, before: Int64, until target: Int64, limit: Int = .max) throws -> Int {
         let delete = try db.prepare(
             """
             DELETE FROM events WHERE seq IN (
                 SELECT seq FROM events WHERE seq <= ?1 AND recorded_ms < ?2
                 AND seq NOT IN (SELECT seq FROM dead) AND seq NOT IN (SELECT seq FROM requeue)
-                ORDER BY seq LIMIT 2000)
+                ORDER BY seq LIMIT ?3)
             """)
         var total = 0
         repeat {
-            try delete.run([.int(through), .int(before)])
+            try delete.run([.int(through), .int(before), .int(Int64(min(2000, limit - total)))])
             let n = db.changes
             total += n
-            if n == 0 { break }
+            if n == 0 || total >= limit { break }
         } while try dataBytes() > target
         return total
     }
 
-    /// `retain_delivered`: purges what every sink has had for longer than the retention.
-    /// Returns how many events were purged.
+    /// `retain_delivered`: purges what every sink has had for longer than the retention, at most
+    /// `limit` events in this transaction (the writer's other work waits for it; the caller
+    /// repeats). Returns how many events were purged.
     @discardableResult
-    public func purgeRetained(now: Timestamp = .now()) throws -> Int {
+    public func purgeRetained(now: Timestamp = .now(), limit: Int = .max) throws -> Int {
         try db.transaction {
             try purgeDelivered(
-                through: try deliveredThrough(), before: now.milliseconds - options.retainDelivered, until: 0)
+                through: try deliveredThrough(), before: now.milliseconds - options.retainDelivered, until: 0,
+                limit: limit)
         }
     }
 }

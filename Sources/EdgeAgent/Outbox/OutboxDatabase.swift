@@ -76,6 +76,11 @@ public final class OutboxDatabase {
     /// open to `quarantine/`, starts a new one (with an `outbox.created` event) where there is none,
     /// registers the sinks. The full integrity check of a database that opens is not done here:
     /// it reads every page, so the agent runs it beside the first readings (`OutboxIntegrityCheck`).
+    ///
+    /// Only damage quarantines (`SQLiteError.isDamage`, or `quick_check` finding a problem). Any
+    /// other failure (a full disk, an I/O error, a lock) is thrown with the outbox left where it
+    /// is, for the caller to try again. A database whose creation did not finish (no `created_ms`:
+    /// the disk filled while it was made) is finished on the next open, `outbox.created` included.
     public static func openForWriting(_ options: OutboxOptions, now: Timestamp = .now()) throws -> (
         OutboxDatabase, OpenReport
     ) {
@@ -86,22 +91,27 @@ public final class OutboxDatabase {
             report.quarantinedTo = try quarantine(options, now: now, problem: problem)
             report.createdReason = "quarantined"
         }
+        let newReason = fm.fileExists(atPath: options.markerPath) ? "missing" : "first_start"
         if fm.fileExists(atPath: options.databasePath) {
             if let problem = try? String(contentsOfFile: options.damagedPath, encoding: .utf8) {
                 try quarantined(problem.trimmingCharacters(in: .whitespacesAndNewlines))
             }
         } else {
-            report.createdReason = fm.fileExists(atPath: options.markerPath) ? "missing" : "first_start"
+            report.createdReason = newReason
         }
         try? fm.removeItem(atPath: options.damagedPath)
         let database: OutboxDatabase
         do {
             database = try OutboxDatabase(options: options, connection: SQLiteConnection(path: options.databasePath))
         } catch {
-            // Damage, or another failure (permissions, a full disk, a newer schema): the check tells.
-            guard report.createdReason == nil, let problem = integrityProblem(options.databasePath) else { throw error }
+            guard report.createdReason == nil, let problem = try damage(options.databasePath, opening: error) else {
+                throw error
+            }
             try quarantined(problem)
             database = try OutboxDatabase(options: options, connection: SQLiteConnection(path: options.databasePath))
+        }
+        if report.createdReason == nil, try database.metaValue("created_ms") == nil {
+            report.createdReason = newReason
         }
         if let reason = report.createdReason {
             try database.db.transaction {
@@ -132,22 +142,32 @@ public final class OutboxDatabase {
         }
     }
 
-    /// nil when `PRAGMA quick_check` says `ok`, else what it (or opening the file) found.
-    static func integrityProblem(_ path: String) -> String? {
+    /// Why the database at `path`, which failed to open with `error`, is damaged; nil when it is
+    /// not (then `error` is the machine's state or the schema's, not the file's).
+    static func damage(_ path: String, opening error: any Error) throws -> String? {
+        if let error = error as? SQLiteError, error.isDamage { return "\(error)" }
+        return try integrityProblem(path)
+    }
+
+    /// `integrityProblem` of the database at `path` on a connection of its own.
+    static func integrityProblem(_ path: String) throws -> String? {
         do {
-            return integrityProblem(try SQLiteConnection(path: path))
-        } catch {
+            return try integrityProblem(try SQLiteConnection(path: path))
+        } catch let error as SQLiteError where error.isDamage {
             return "\(error)"
         }
     }
 
-    static func integrityProblem(_ connection: SQLiteConnection) -> String? {
+    /// nil when `PRAGMA quick_check` says `ok`, else the problem it (or SQLite reading a damaged
+    /// page) found. A failure that is not damage (`SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_BUSY`,
+    /// `SQLITE_NOMEM`) is thrown: it says nothing about the file.
+    static func integrityProblem(_ connection: SQLiteConnection) throws -> String? {
         do {
             let statement = try connection.prepare("PRAGMA quick_check")
             guard try statement.step() else { return "quick_check returned nothing" }
             let result = statement.text(0)
             return result == "ok" ? nil : result
-        } catch {
+        } catch let error as SQLiteError where error.isDamage {
             return "\(error)"
         }
     }

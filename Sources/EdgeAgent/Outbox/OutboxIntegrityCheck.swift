@@ -12,6 +12,7 @@ import Synchronization
 /// |---|---|
 /// | `ok` | nothing more; this service waits for shutdown |
 /// | a problem | `outbox.damaged` is written beside the database with the problem, and the agent restarts its stages: the writer's next open moves the database to `quarantine/` and starts a new one (`outbox.created`, reason `quarantined`) |
+/// | no verdict (a full disk, an I/O error, a lock while it reads) | a warning; the outbox is not touched |
 /// | a database too damaged to open | never runs: the writer's open already failed, ran the check itself and quarantined |
 ///
 /// Events appended between the start and the finding stay in the quarantined file (they were
@@ -31,9 +32,18 @@ final class OutboxIntegrityCheck: Service, Sendable {
 
     func run() async throws {
         let path = options.databasePath
-        let connection = try await Confined(opening: { try SQLiteConnection(path: path) })
-        let problem = try await connection.run { OutboxDatabase.integrityProblem($0) }
-        await connection.shutdown()
+        let thread = Confined(())
+        let problem: String?
+        do {
+            problem = try await thread.run { _ in try OutboxDatabase.integrityProblem(path) }
+            await thread.shutdown()
+        } catch {
+            await thread.shutdown()
+            // Not damage (a full disk, an I/O error, a lock): the outbox stays; appends report it.
+            logger.warning("The outbox's integrity check could not run.", metadata: ["error": "\(error)"])
+            try await gracefulShutdown()
+            return
+        }
         guard let problem else {
             try await gracefulShutdown()
             return

@@ -75,10 +75,21 @@ public final class OutboxWriter: Sendable {
         .value
     }
 
+    /// Purges the delivered events past retention, a bounded step per transaction: the appends
+    /// and settlements queued meanwhile run between the steps, so a purge after a long outage
+    /// never holds acquisition up for longer than one step.
     @discardableResult
     public func purgeRetained() async throws -> Int {
-        try await database.run { try $0.purgeRetained() }
+        var total = 0
+        while true {
+            let purged = try await database.run { try $0.purgeRetained(limit: Self.purgeStep) }
+            total += purged
+            if purged < Self.purgeStep { return total }
+        }
     }
+
+    /// Events purged per transaction.
+    static let purgeStep = 5000
 
     public func close() async {
         await database.shutdown()

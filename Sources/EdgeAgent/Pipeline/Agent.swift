@@ -27,7 +27,10 @@ public struct Agent {
     /// valid new configuration (returns it, after a clean stop, for the caller to run next), or
     /// until the outbox fails its integrity check (returns the same configuration: run it again).
     public func run(stop: (@Sendable () async -> Void)? = nil) async throws -> AgentConfig? {
-        let writer = try await OutboxWriter(options: config.outboxOptions)
+        let systemd = SystemdNotifier()
+        let listen = registry == nil ? nil : config.agent.httpListen.flatMap(HostPort.init)
+        let opener = OutboxOpener(options: config.outboxOptions, logger: logger, listen: listen, systemd: systemd)
+        guard let writer = try await opener.open() else { return nil }
         let health = AgentHealth(report: writer.report)
         // Warnings and errors also go to the status page's recent list.
         var logger = self.logger
@@ -66,7 +69,6 @@ public struct Agent {
         // Purges once a minute, or as often as the retention itself when it is shorter.
         let purgeEvery = min(.seconds(60), max(.seconds(1), config.outbox.retainDelivered))
         services.append(OutboxMaintenance(writer: writer, logger: logger, interval: purgeEvery))
-        let systemd = SystemdNotifier()
         if let watchdog = SystemdWatchdog(notifier: systemd) { services.append(watchdog) }
         let bus = SignalBus()
         // Always: even without rules, the inputs report their connections and must not block on the bus.
@@ -79,7 +81,7 @@ public struct Agent {
         services += try DevicePoller.pollers(
             for: config.devices, bus: bus, logger: logger, health: health, ruleTags: rules.reads)
         services += config.historian.map {
-            HistorianIngestor(config: $0, bus: bus, writer: writer, textTags: rules.contextTags, logger: logger)
+            HistorianIngestor(config: $0, bus: bus, writer: writer, textTags: rules.textTags, logger: logger)
         }
         if let registry, let listen = config.agent.httpListen.flatMap(HostPort.init) {
             services.append(

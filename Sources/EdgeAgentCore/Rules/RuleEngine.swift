@@ -30,11 +30,12 @@ public struct RuleEngine: Sendable {
         return events
     }
 
-    /// Lets time pass without samples: announces downtimes that reached `min_downtime`, raises
-    /// quality exceptions that held `min_duration`, and flushes `min_interval` sums that are due.
+    /// Lets wall-clock time pass without samples: announces downtimes that reached `min_downtime`,
+    /// raises quality exceptions that held `min_duration`, and flushes `min_interval` sums that are
+    /// due, on the machines a device feeds. A machine fed by files moves only with their times.
     public mutating func advance(to time: Timestamp) -> [Event] {
         var events: [Event] = []
-        for machine in rules.machines {
+        for machine in rules.machines where machine.wallClock {
             run(machine, into: &events) { $0.due(at: time) }
         }
         return events

@@ -8,10 +8,14 @@ public struct RuleSet: Sendable {
         public var workOrderTag: String?
         public var materials: [Material]
         public var quality: [MachineConfig.QualityCheck]
+        /// Whether the wall clock drives the machine between samples: true when a device feeds
+        /// it. A machine fed only by historian files runs on the times in its files (SPEC 7), so
+        /// `RuleEngine.advance` leaves it alone.
+        public var wallClock: Bool
 
         public init(
             name: String, state: MachineConfig.StateRule? = nil, counters: [Counter] = [], workOrderTag: String? = nil,
-            materials: [Material] = [], quality: [MachineConfig.QualityCheck] = []
+            materials: [Material] = [], quality: [MachineConfig.QualityCheck] = [], wallClock: Bool = true
         ) {
             self.name = name
             self.state = state
@@ -24,6 +28,18 @@ public struct RuleSet: Sendable {
             self.workOrderTag = workOrderTag
             self.materials = materials
             self.quality = quality
+            self.wallClock = wallClock
+        }
+
+        /// The tags whose samples drive the machine's rules (not the context it reads with them).
+        var inputTags: [String] {
+            var tags: [String] = []
+            switch state?.source {
+            case let .map(tag, _)?: tags.append(tag)
+            case let .bits(bits, _)?: tags += bits.map(\.tag)
+            case nil: break
+            }
+            return tags + counters.map(\.tag) + materials.map(\.tag) + quality.map(\.tag)
         }
 
         /// The unit of the order's good and scrap totals: its first counter's.
@@ -82,6 +98,9 @@ public struct RuleSet: Sendable {
     public let published: [String: Double]
     /// Tags whose latest value the rules read when something happens (reason codes, work orders, bits).
     public let contextTags: Set<String>
+    /// Tags the rules read as text (work orders, lots, material numbers): a historian takes their
+    /// cells as they are. Every other tag is a number (reason codes and state bits included).
+    public let textTags: Set<String>
     /// What the rules do with each tag they read or publish: one lookup per sample tells the
     /// engine all of it.
     let roles: [String: Role]
@@ -114,6 +133,16 @@ public struct RuleSet: Sendable {
             context.formUnion(machine.quality.compactMap(\.reasonTag))
         }
         contextTags = context
+        var text = Set<String>()
+        for machine in machines {
+            if let order = machine.workOrderTag { text.insert(order) }
+            text.formUnion(machine.counters.compactMap(\.workOrderTag))
+            for material in machine.materials {
+                if let lot = material.lotTag { text.insert(lot) }
+                if case let .tag(tag) = material.material { text.insert(tag) }
+            }
+        }
+        textTags = text
         var machineTags = Set<String>()  // the context holds the state bits already
         for machine in machines {
             if case let .map(tag, _)? = machine.state?.source { machineTags.insert(tag) }
@@ -154,6 +183,11 @@ public struct RuleSet: Sendable {
                             ?? (integral ? types[material.tag].flatMap(Self.range(of:)).map { Double($0) } : nil),
                         integral: integral, minInterval: material.minInterval.milliseconds)
                 }, quality: machine.quality)
+        }
+        .map { machine in
+            var machine = machine
+            machine.wallClock = machine.inputTags.contains { tags[$0] != nil }
+            return machine
         }
         self.init(machines: machines, published: published)
     }

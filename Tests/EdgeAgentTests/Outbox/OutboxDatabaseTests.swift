@@ -108,7 +108,7 @@ func parse(_ body: String) throws -> [String: Any] {
             let (db, _) = try OutboxDatabase.openForWriting(options(dir))
             try db.append((1...2000).map { event(.productionCompleted, $0) })
         }
-        #expect(OutboxDatabase.integrityProblem(options(dir).databasePath) == nil)
+        #expect(try OutboxDatabase.integrityProblem(options(dir).databasePath) == nil)
         // Overwrite the middle of the file with garbage, as a failing flash card would.
         let path = options(dir).databasePath
         let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
@@ -116,7 +116,7 @@ func parse(_ body: String) throws -> [String: Any] {
         try handle.seek(toOffset: UInt64(size / 2 / 4096 * 4096))
         handle.write(Data(repeating: 0xA5, count: 16 * 1024))
         try handle.close()
-        let problem = try #require(OutboxDatabase.integrityProblem(path))
+        let problem = try #require(try OutboxDatabase.integrityProblem(path))
         try OutboxDatabase.markDamaged(options(dir), problem: problem)
 
         let (db, report) = try OutboxDatabase.openForWriting(options(dir))

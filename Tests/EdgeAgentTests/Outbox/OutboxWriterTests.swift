@@ -84,4 +84,33 @@ import Testing
         #expect(rows.map { ($0.body["data"] as? [String: Any])?["n"] as? Int } == Array(0..<10))
         #expect(rows.allSatisfy { $0.body["sequence"] as? String == String(format: "%020lld", $0.row.sequence) })
     }
+
+    /// A purge after a long outage runs in bounded steps: an append asked for while it runs is
+    /// committed between two steps, not after the last one.
+    @Test func anAppendDuringALongPurgeIsNotHeldUntilItEnds() async throws {
+        let dir = TemporaryDirectory()
+        var opts = options(dir)
+        opts.retainDelivered = 0
+        let backlog = 12 * OutboxWriter.purgeStep
+        do {
+            let (db, _) = try OutboxDatabase.openForWriting(opts)
+            for start in stride(from: 0, to: backlog, by: 10_000) {
+                try db.append((start..<start + 10_000).map { event(.productionCompleted, $0) })
+            }
+            let claim = try db.claim(sink: "mw", filter: .all, maxEvents: backlog + 1, maxBytes: .max)
+            try db.settle(sink: "mw", claim: claim, delivered: claim.events.count, dead: [])
+        }
+        let writer = try await OutboxWriter(options: opts)
+        let purge = Task { try await writer.purgeRetained() }
+        // Waits until the purge has begun (the first step took some events), then appends.
+        let reader = try OutboxDatabase.openExisting(opts)
+        while try reader.db.scalar("SELECT min(seq) FROM events") ?? 0 <= 1 {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        try await writer.append([event(.productionCompleted, -1)])
+        let left = try reader.db.scalar("SELECT count(*) FROM events") ?? 0
+        #expect(try await purge.value == backlog + 1)
+        #expect(left > 2, "the append committed while \(left) delivered events were still to purge")
+        await writer.close()
+    }
 }

@@ -113,4 +113,48 @@ import Testing
         #expect(engine.apply([at(1, "press-1.state", .int(0), .bad), at(2, "press-1.state", nil)]).isEmpty)
         #expect(engine.state.machines["press-1"]?.state == "running")
     }
+
+    /// Wall-clock ticks move only the machines a device feeds; a file-fed machine's stop is
+    /// judged on the times in its files.
+    @Test func wallClockTicksLeaveAFileFedMachineAlone() {
+        var fileFed = press(minDowntime: .seconds(30))
+        fileFed.wallClock = false
+        var engine = RuleEngine(rules: RuleSet(machines: [fileFed]))
+        _ = engine.apply([at(0, "press-1.state", 1), at(60, "press-1.state", 0)])
+        #expect(engine.advance(to: time(3600)).isEmpty, "an hour of wall clock announces nothing")
+        let back = engine.apply([at(70, "press-1.state", 1)])
+        #expect(back.map(\.type) == [.stateChanged], "a 10 s stop in file time is a micro-stop")
+    }
+
+    /// A machine's clock comes from the input that feeds its rules: a device tag makes it the wall
+    /// clock; historian-only tags, the files' times. Reason codes are numbers, order and lot tags text.
+    @Test func aMachinesClockAndTextTagsComeFromTheConfiguration() throws {
+        let config = try ConfigLoader.parse(
+            """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            devices:
+              - name: press-1
+                modbus: { tcp: { host: 127.0.0.1, port: 502 } }
+                tags: [ { name: state, area: holding, address: 0, type: uint16 } ]
+            historian:
+              - name: pi
+                directory: /tmp/pi
+                layout: long
+                timestamp: { column: T, format: iso8601 }
+                tag_column: N
+                value_column: V
+                tags: { a: press-2.state, b: press-2.reason, c: press-2.order, d: press-2.count }
+            machines:
+              - name: press-1
+                state: { tag: press-1.state, map: { 0: stopped, 1: running } }
+              - name: press-2
+                state: { tag: press-2.state, map: { 0: stopped, 1: running }, reason_tag: press-2.reason }
+                work_order: { tag: press-2.order }
+                counters: [ { tag: press-2.count, event: production.completed } ]
+            """, file: "c.yaml")
+        let rules = RuleSet(config: config)
+        #expect(rules.machines.map(\.wallClock) == [true, false])
+        #expect(rules.textTags == ["press-2.order"], "a reason code read as text would never be a number")
+    }
 }
