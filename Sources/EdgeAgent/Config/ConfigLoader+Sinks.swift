@@ -105,7 +105,9 @@ extension ConfigLoader {
         return sink
     }
 
-    /// A sink's `tls` mapping (HTTP and MQTT alike): the files, each readable, a certificate with its key.
+    /// A sink's `tls` mapping (HTTP and MQTT alike): the files, each readable and parsed as what it
+    /// is, a certificate with its key. Parsed here so that `check` finds a bad PEM, and a reload
+    /// refuses it before the running sinks stop (SPEC 6).
     static func tlsFiles(_ sink: MapNode, _ reader: ConfigReader, both: String) -> (
         ca: String?, cert: String?, key: String?
     ) {
@@ -113,8 +115,11 @@ extension ConfigLoader {
         let files = (tls.string("ca_file"), tls.string("cert_file"), tls.string("key_file"))
         if (files.1 == nil) != (files.2 == nil) { reader.report(tls.node, tls.sub("cert_file"), both) }
         for key in ["ca_file", "cert_file", "key_file"] {
-            if let file = tls.string(key), !FileManager.default.isReadableFile(atPath: file) {
+            guard let file = tls.string(key) else { continue }
+            if !FileManager.default.isReadableFile(atPath: file) {
                 reader.report(tls[key], tls.sub(key), "cannot read \(file)")
+            } else if let problem = TLSFile.problem(file, key == "key_file" ? .privateKey : .certificates) {
+                reader.report(tls[key], tls.sub(key), problem)
             }
         }
         return files
