@@ -81,7 +81,7 @@ extension Integration {
                 sinkURL: "https://127.0.0.1:9/v1/events", extraSink: ", tls: { ca_file: \(ca) }", directory: dir)
             let result = try await agent.command(["run"])
             #expect(
-                result.status == 78 && result.stderr.contains("sinks[0].http.tls: cannot load the TLS files"),
+                result.status == 78 && result.stderr.contains("sinks[0].http.tls.ca_file: not a PEM certificate"),
                 "\(result.stderr)")
         }
     }
