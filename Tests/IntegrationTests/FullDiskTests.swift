@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Testing
@@ -165,6 +166,36 @@ extension Integration {
             let db = try SQLiteConnection(path: data + "/outbox.db", readOnly: true)
             let first = try db.prepare("SELECT seq, type FROM events ORDER BY seq LIMIT 1")
             #expect(try first.step() && first.int(0) == 1 && first.text(1) == "outbox.created")
+        }
+
+        /// A stop while the agent waits for its disk is a clean one, even when its status port is
+        /// taken by another program (the waiting page cannot bind).
+        @Test func aStopWhileWaitingForTheDiskIsCleanEvenWithoutItsPage() async throws {
+            let dir = TemporaryDirectory()
+            let data = dir.file("data")
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            let mounted = try await runToEnd(
+                "/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", data], directory: dir)
+            try #require(mounted.status == 0, "mount: \(mounted.stderr)")
+            defer { _ = umount2(data, Int32(MNT_DETACH)) }
+            let taken = try await SmallHTTPServer(listen: #require(HostPort("127.0.0.1:0"))) { _ in
+                .init(.ok, "someone else\n")
+            }
+            let agent = AgentHarness(
+                sinkURL: "http://127.0.0.1:\(freePort())/v1/events", statusPort: taken.port, directory: dir)
+            Self.fill(data + "/filler")
+            try agent.start(events: 10)
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    agent.child?.stderr.contains("Cannot open the outbox") == true
+                }, "\(agent.child?.stderr.suffix(600) ?? "")")
+            try await Task.sleep(for: .seconds(1))
+            let stopping = ContinuousClock.now
+            agent.child?.signal(SIGTERM)
+            #expect(
+                await agent.child?.wait(timeout: Duration.seconds(15)) == 0, "\(agent.child?.stderr.suffix(600) ?? "")")
+            #expect(ContinuousClock.now - stopping < .seconds(10), "SPEC 6: out within 10 s")
+            await taken.close()
         }
     }
 }

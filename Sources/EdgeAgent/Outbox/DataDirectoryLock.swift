@@ -17,7 +17,7 @@ final class DataDirectoryLock: Sendable {
         let path = directory + "/.lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw OutboxError(.locked, "cannot open \(path): \(String(cString: strerror(errno)))")
+            throw OutboxError(.unavailable, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder =

@@ -36,14 +36,17 @@ struct OutboxOpener {
             if let listen { services.append(.init(service: WaitingEndpoint(listen: listen, attempts: attempts))) }
             if let watchdog = SystemdWatchdog(notifier: systemd) { services.append(.init(service: watchdog)) }
             systemd.notify("READY=1\nSTATUS=waiting: the outbox cannot be written")
-            try await ServiceGroup(
-                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            ).run()
+            var configuration = ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration.maximumGracefulShutdownDuration = .seconds(7)
+            configuration.maximumCancellationDuration = .seconds(2)
+            try await ServiceGroup(configuration: configuration).run()
             return try attempts.result()
         }
     }
 
     static func worthWaiting(_ error: any Error) -> Bool {
+        if error is CancellationError { return false }
         guard let error = error as? OutboxError else { return true }
         return error.code != .locked && error.code != .newerSchema
     }
@@ -71,13 +74,18 @@ struct OutboxOpener {
 
         func run() async throws {
             var delay = Duration.seconds(1)
-            while !Task.isShuttingDownGracefully {
+            while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 let wait = delay
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
-                if Task.isShuttingDownGracefully { return }
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
                 delay = min(delay * 2, .seconds(30))
                 do {
                     let writer = try await OutboxWriter(options: options)
+                    // A stop that came while it opened wins: the agent does not start.
+                    if Task.isShuttingDownGracefully || Task.isCancelled {
+                        await writer.close()
+                        return
+                    }
                     state.withLock { $0 = (writer, nil, nil) }
                     logger.notice("The outbox can be written again; the agent starts.")
                     return
@@ -103,15 +111,23 @@ struct OutboxOpener {
         let listen: HostPort
         let attempts: Attempts
 
+        /// A port that cannot be bound does not end the wait: the agent waits without the page.
         func run() async throws {
-            let server = try await SmallHTTPServer(listen: listen) { [attempts] request in
-                switch request.path {
-                case "/healthz": return .init(.ok, "ok\n")
-                default:
-                    return .init(
-                        .serviceUnavailable,
-                        "outbox cannot be written: \(attempts.failure ?? "opening"); acquisition waits\n")
-                }
+            guard
+                let server = try? await SmallHTTPServer(
+                    listen: listen,
+                    handler: { [attempts] request in
+                        switch request.path {
+                        case "/healthz": return .init(.ok, "ok\n")
+                        default:
+                            return .init(
+                                .serviceUnavailable,
+                                "outbox cannot be written: \(attempts.failure ?? "opening"); acquisition waits\n")
+                        }
+                    })
+            else {
+                try? await gracefulShutdown()
+                return
             }
             try? await gracefulShutdown()
             await server.close()
