@@ -33,32 +33,60 @@ extension OutboxDatabase {
             }
             try fsyncCommits(true)
             try enforceQuota(now: now)
-            return try db.transaction {
-                let sequences = try insert(events, now: now, encoded: encoded)
-                for (key, value) in state {
-                    if let value {
-                        try upsertState.run([.text(key), .text(value)])
-                    } else {
-                        try deleteState.run([.text(key)])
-                    }
+            do {
+                return try commit(events, state: state, file: file, now: now, encoded: encoded)
+            } catch let overflow as Overflow {
+                // Too large for the room left: make room for it as a whole, then try once more.
+                lastSequence = try committedSequence()
+                try enforceQuota(now: now, room: overflow.bytes)
+                do {
+                    return try commit(events, state: state, file: file, now: now, encoded: nil)
+                } catch is Overflow {
+                    throw OutboxError(.full, "the outbox is full of undelivered critical events")
                 }
-                if let file {
-                    try db.prepare(
-                        """
-                        INSERT INTO files(hash, source, name, rows, outcome, done_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                        ON CONFLICT(hash) DO NOTHING
-                        """
-                    ).run([
-                        .text(file.hash), .text(file.source), .text(file.name), .int(Int64(file.rows)),
-                        .text(file.outcome.rawValue), .int(now.milliseconds),
-                    ])
-                }
-                try options.faults?.check(.append)
-                return sequences
             }
         } catch {
             sequenceInDoubt = true
             throw error
+        }
+    }
+
+    /// A commit that would have taken the outbox past `max_size`: rolled back, with its size.
+    struct Overflow: Error {
+        var bytes: Int64
+    }
+
+    /// The append's one transaction. It is measured before it commits: one that takes the data
+    /// past `max_size` (less the WAL's share) is rolled back as an `Overflow`, so a large commit
+    /// (a historian chunk) never overshoots the limit by its own size.
+    private func commit(
+        _ events: [Event], state: [StateRow], file: FileRecord?, now: Timestamp, encoded: EnvelopeHandoff?
+    ) throws -> ClosedRange<Int64>? {
+        try db.transaction {
+            let before = try dataBytes()
+            let sequences = try insert(events, now: now, encoded: encoded)
+            for (key, value) in state {
+                if let value {
+                    try upsertState.run([.text(key), .text(value)])
+                } else {
+                    try deleteState.run([.text(key)])
+                }
+            }
+            if let file {
+                try db.prepare(
+                    """
+                    INSERT INTO files(hash, source, name, rows, outcome, done_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    ON CONFLICT(hash) DO NOTHING
+                    """
+                ).run([
+                    .text(file.hash), .text(file.source), .text(file.name), .int(Int64(file.rows)),
+                    .text(file.outcome.rawValue), .int(now.milliseconds),
+                ])
+            }
+            let after = try dataBytes()
+            if after > options.maxSize - options.walBytes { throw Overflow(bytes: after - before) }
+            try options.faults?.check(.append)
+            return sequences
         }
     }
 

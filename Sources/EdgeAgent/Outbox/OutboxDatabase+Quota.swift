@@ -20,10 +20,13 @@ extension OutboxDatabase {
     }
 
     /// Runs in its own transaction before an append, so what it dropped stays dropped even
-    /// when the append that follows finds the outbox full.
-    func enforceQuota(now: Timestamp) throws {
-        guard try sizeInBytes() >= options.maxSize else { return }
-        let target = max(options.maxSize * 3 / 4 - options.walBytes, options.maxSize / 2)
+    /// when the append that follows finds the outbox full. `room`: the bytes the append needs
+    /// when it is known to be large (an `Overflow`); room is made for it as a whole.
+    func enforceQuota(now: Timestamp, room: Int64 = 0) throws {
+        guard try sizeInBytes() + room >= options.maxSize else { return }
+        let target = min(
+            max(options.maxSize * 3 / 4 - options.walBytes, options.maxSize / 2),
+            options.maxSize - options.walBytes - room)
         try db.transaction {
             let through = try deliveredThrough()
             try purgeDelivered(through: through, before: Int64.max, until: target)
@@ -63,7 +66,7 @@ extension OutboxDatabase {
                 try insert([Event(type: .eventsDropped, subject: options.agentID, time: now, data: data)], now: now)
             }
         }
-        if try dataBytes() >= options.maxSize - options.walBytes {
+        if try dataBytes() + room >= options.maxSize - options.walBytes {
             throw OutboxError(.full, "the outbox is full of undelivered critical events")
         }
     }

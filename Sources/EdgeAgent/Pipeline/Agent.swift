@@ -80,8 +80,11 @@ public struct Agent {
         // Inputs, last: they stop first at shutdown.
         services += try DevicePoller.pollers(
             for: config.devices, bus: bus, logger: logger, health: health, ruleTags: rules.reads)
+        // A chunk is committed whole: a small max_size gets small chunks, so one always fits.
+        let chunk = Int(min(20_000, max(100, config.outbox.maxSize / 8192)))
         services += config.historian.map {
-            HistorianIngestor(config: $0, bus: bus, writer: writer, textTags: rules.textTags, logger: logger)
+            HistorianIngestor(
+                config: $0, bus: bus, writer: writer, textTags: rules.textTags, logger: logger, chunkSamples: chunk)
         }
         if let registry, let listen = config.agent.httpListen.flatMap(HostPort.init) {
             services.append(

@@ -1,8 +1,9 @@
-import EdgeAgent
 import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
 import Testing
+
+@testable import EdgeAgent
 
 /// `max_size` with a sink that is down: low events go first, then normal, never critical.
 @Suite struct OutboxQuotaTests {
@@ -132,5 +133,33 @@ import Testing
         #expect(throws: SQLiteError.self) { try db.append([event()]) }
         #expect(throws: SQLiteError.self) { try db.append([event(), event()]) }
         #expect(try db.append([event()]) == 4...4)
+    }
+
+    /// A commit larger than the room left (a historian chunk) makes room for itself as a whole,
+    /// or is refused whole: the data never passes `max_size` by a chunk's size.
+    @Test func aLargeCommitMakesRoomForItselfOrIsRefusedWhole() throws {
+        let dir = TemporaryDirectory()
+        let limit: Int64 = 2 << 20
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir, maxSize: limit))
+        try fill(db, .tagChanged, count: 1000)
+        let padding = String(repeating: "x", count: 900)
+        func chunk(_ n: Int) -> [Event] {
+            (0..<n).map {
+                Event(
+                    type: .productionCompleted, subject: "m", time: .now(),
+                    data: ["n": .int(Int64($0)), "pad": .string(padding)])
+            }
+        }
+        try db.append(chunk(800))
+        let data = try db.dataBytes()
+        #expect(data <= limit, "\(data) bytes of data")
+        #expect(try count(db, "production.completed") == 800, "taken whole")
+        #expect(try count(db, "tag.changed") < 1000, "low events made room for it")
+
+        #expect(throws: OutboxError.self) { try db.append(chunk(2500)) }
+        #expect(try count(db, "production.completed") == 800, "a chunk that cannot fit leaves nothing")
+        #expect(try db.dataBytes() <= limit)
+        let next = try #require(try db.append(chunk(1)))
+        #expect(next.lowerBound == (try db.committedSequence()), "the sequence goes on without a gap")
     }
 }

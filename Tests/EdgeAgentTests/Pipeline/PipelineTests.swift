@@ -83,15 +83,20 @@ import Testing
         // Another producer fills the outbox with undelivered production events until it refuses more.
         let filler = try await OutboxWriter(options: options(dir, maxSize: 1 << 20))
         let padding = String(repeating: "x", count: 1000)
+        // Batches of 50 until one is refused, then single events until even one is.
+        var batch = 50
         var refused = false
-        for _ in 0..<2000 where !refused {
+        for _ in 0..<4000 where !refused {
             do {
                 try await filler.append(
-                    (0..<50).map { _ in
+                    (0..<batch).map { _ in
                         Event(
                             type: .productionCompleted, subject: "other", time: .now(), data: ["pad": .string(padding)])
                     })
-            } catch let error as OutboxError where error.code == .full { refused = true }
+            } catch let error as OutboxError where error.code == .full {
+                refused = batch == 1
+                batch = 1
+            }
         }
         await filler.close()
         #expect(refused)
