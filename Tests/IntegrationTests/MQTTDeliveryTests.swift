@@ -151,6 +151,44 @@ extension Integration {
             await broker.stop()
         }
 
+        /// SPEC 6: a stop while the broker is frozen (SIGSTOP: connected, silent) ends the wait
+        /// for its PUBACKs, exits 0 within 10 s, and leaves what was not acknowledged pending.
+        @Test func aStopWhileTheBrokerIsFrozenExitsCleanlyAndLosesNothing() async throws {
+            let dir = TemporaryDirectory()
+            let broker = try await MosquittoBroker(directory: dir, options: .init(persistence: true))
+            let subscriber = try await MQTTSubscriber(broker: broker, topic: "plants/plant-t/lines/line-1/tag.changed")
+            try await Task.sleep(for: .milliseconds(1500))  // its session is saved (autosave every second)
+            // A long PUBACK timeout: the stop comes while the sink still waits.
+            let agent = AgentHarness(sinks: Self.sink(broker, extra: ", timeout: 60s"), directory: dir)
+            try agent.start(events: 20_000, rate: 5000)
+            #expect(await eventually(timeout: .seconds(20)) { Seen(subscriber.messages).byID.count > 2000 })
+            broker.freeze()
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    (try? await agent.status().sinks["broker"]?.pending) ?? 0 > 0
+                },
+                "events wait for the frozen broker")
+            let stopping = ContinuousClock.now
+            let status = await agent.stop()
+            let took = ContinuousClock.now - stopping
+            #expect(
+                status == 0,
+                "exit status \(status.map(String.init) ?? "none"): \(agent.child?.stderr.suffix(1500) ?? "")")
+            #expect(took < .seconds(10), "the stop took \(took)")
+            broker.thaw()
+            try agent.start(events: 20_000)
+            var seen = Seen([])
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    seen = Seen(subscriber.messages)
+                    return seen.byID.count == 20_000
+                }, "subscriber has \(seen.byID.count) of 20000 after the stop")
+            #expect(seen.twoContents.isEmpty)
+            #expect(await agent.stop() == 0)
+            await subscriber.stop()
+            await broker.stop()
+        }
+
         @Test func verifiesTheBrokerCertificate() async throws {
             let dir = TemporaryDirectory()
             let certs = try await TLSDeliveryTests.makeCertificates(in: dir)

@@ -50,24 +50,76 @@ final class MQTTClient: @unchecked Sendable {
         }
 
         let state = Mutex(State())
-        /// Rings on every change (ack, connect, disconnect): the sink waits on it.
-        let changes: AsyncStream<Void>
-        private let ring: AsyncStream<Void>.Continuation
+        /// The one task waiting for a change, or a ring that came while none waited.
+        private let bell = Mutex(Bell.quiet)
         /// Called on the network thread after each successful connect, with the handle the
         /// callback got (the status message is published from there).
         let onConnect: @Sendable (OpaquePointer) -> Void
 
+        private enum Bell {
+            case quiet, rung
+            case waiting(CheckedContinuation<Void, Never>)
+        }
+
         init(onConnect: @escaping @Sendable (OpaquePointer) -> Void) {
-            (changes, ring) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
             self.onConnect = onConnect
         }
 
         func update(_ body: (inout State) -> Void) {
             state.withLock { body(&$0) }
-            ring.yield()
+            poke()
         }
 
-        func poke() { ring.yield() }
+        /// Wakes the waiting task; a ring with none waiting is kept for the next wait.
+        func poke() {
+            let waiter = bell.withLock { bell -> CheckedContinuation<Void, Never>? in
+                guard case let .waiting(continuation) = bell else {
+                    bell = .rung
+                    return nil
+                }
+                bell = .quiet
+                return continuation
+            }
+            waiter?.resume()
+        }
+
+        /// Returns after a change (ack, connect, disconnect, a `poke`) since the last wait, or
+        /// at once when the task is cancelled: every wait ends at shutdown, and a later wait
+        /// suspends again (a finished `AsyncStream` would return at once forever after). One
+        /// task waits at a time (the forwarder delivers one batch at a time).
+        func nextChange() async {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let now = bell.withLock { bell -> Bool in
+                        if case .rung = bell {
+                            bell = .quiet
+                            return true
+                        }
+                        if Task.isCancelled { return true }
+                        bell = .waiting(continuation)
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            } onCancel: {
+                poke()
+            }
+        }
+
+        /// Waits until `done` holds, the deadline passes or the task is cancelled; returns `done`'s last answer.
+        @discardableResult
+        func wait(until deadline: ContinuousClock.Instant, for done: (State) -> Bool) async -> Bool {
+            let timer = Task {
+                guard (try? await Task.sleep(until: deadline)) != nil else { return }
+                poke()
+            }
+            defer { timer.cancel() }
+            while true {
+                if state.withLock({ done($0) }) { return true }
+                if Task.isCancelled || ContinuousClock.now >= deadline { return false }
+                await nextChange()
+            }
+        }
     }
 
     enum PublishError: Error, Equatable {
@@ -80,9 +132,15 @@ final class MQTTClient: @unchecked Sendable {
     let session: Session
     let protocolVersion: Int
     private let closed = Mutex(false)
-    /// Set to stop the network thread; the thread clears `running` as its last act.
+    /// Set to stop the network thread.
     private let stopping = Atomic<Bool>(false)
-    private let running = Atomic<Bool>(false)
+    /// The network thread's life, which `close()` waits out: the thread ends it as its last act.
+    private let thread = Mutex(ThreadState.running)
+
+    private enum ThreadState {
+        case running, ended
+        case awaited(CheckedContinuation<Void, Never>)
+    }
 
     private static let library: Void = { mosquitto_lib_init() }()
 
@@ -149,17 +207,23 @@ final class MQTTClient: @unchecked Sendable {
         mosquitto_connect_v5_callback_set(handle, onConnectCallback)
         mosquitto_disconnect_v5_callback_set(handle, onDisconnectCallback)
         mosquitto_publish_v5_callback_set(handle, onPublishCallback)
-        running.store(true, ordering: .sequentiallyConsistent)
-        let thread = Thread { [self] in
+        let network = Thread { [self] in
             networkLoop(host: options.host, port: Int32(options.port), keepalive: options.keepalive)
         }
-        thread.name = "mqtt-\(options.clientID)"
-        thread.start()
+        network.name = "mqtt-\(options.clientID)"
+        network.start()
     }
 
     /// The network thread: connect, run the loop until it fails, wait a second, reconnect.
     private func networkLoop(host: String, port: Int32, keepalive: Int32) {
-        defer { running.store(false, ordering: .sequentiallyConsistent) }
+        defer {
+            let closer = thread.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state = .ended }
+                guard case let .awaited(continuation) = state else { return nil }
+                return continuation
+            }
+            closer?.resume()
+        }
         var rc = mosquitto_connect_async(handle, host, port, keepalive)
         while !stopping.load(ordering: .sequentiallyConsistent) {
             if rc == MOSQ_ERR_SUCCESS.rawValue {
@@ -207,7 +271,16 @@ final class MQTTClient: @unchecked Sendable {
             })
         else { return }
         stopping.store(true, ordering: .sequentiallyConsistent)
-        while running.load(ordering: .sequentiallyConsistent) { try? await Task.sleep(for: .milliseconds(5)) }
+        // The thread ends within its last loops (a few hundred ms: libmosquitto's calls here do
+        // not block). The wait holds through cancellation, for the client must outlive the thread.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ended = thread.withLock { state -> Bool in
+                guard case .running = state else { return true }
+                state = .awaited(continuation)
+                return false
+            }
+            if ended { continuation.resume() }
+        }
         mosquitto_destroy(handle)
         userdata.release()
     }

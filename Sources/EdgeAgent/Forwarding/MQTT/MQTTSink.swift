@@ -108,35 +108,28 @@ public final class MQTTSink: EventSink {
                 }
             }
         }
-        let deadline = ContinuousClock.now + config.timeout
-        let timer = Task {
-            try? await Task.sleep(until: deadline)
-            session.poke()
+        // Until every PUBACK is in, one is refused, the connection drops, the timeout passes, or
+        // the forwarder stops (the batch then stays pending).
+        await session.wait(until: .now + config.timeout) {
+            $0.waiting.isEmpty || !$0.refusedMessages.isEmpty || !$0.connected
         }
-        defer { timer.cancel() }
-        var changes = session.changes.makeAsyncIterator()
-        while true {
-            let (waiting, refusals, connected) = session.state.withLock {
-                ($0.waiting, $0.refusedMessages, $0.connected)
-            }
-            if let (mid, reason) = refusals.first {
-                done.formUnion(sequences.filter { !waiting.contains($0.key) && refusals[$0.key] == nil }.map(\.value))
-                acknowledged.withLock { $0 = done }
-                return .rejected(
-                    status: Int(reason),
-                    body: "PUBACK reason 0x\(String(reason, radix: 16)) for sequence \(sequences[mid] ?? 0)")
-            }
-            if waiting.isEmpty {
-                acknowledged.withLock { $0 = [] }
-                return .delivered
-            }
-            if !connected || ContinuousClock.now >= deadline {
-                done.formUnion(sequences.filter { !waiting.contains($0.key) }.map(\.value))
-                acknowledged.withLock { $0 = done }
-                return .retry(connected ? .timeout : .connect, retryAfter: nil)
-            }
-            _ = await changes.next()
+        let (waiting, refusals, stillConnected) = session.state.withLock {
+            ($0.waiting, $0.refusedMessages, $0.connected)
         }
+        if let (mid, reason) = refusals.first {
+            done.formUnion(sequences.filter { !waiting.contains($0.key) && refusals[$0.key] == nil }.map(\.value))
+            acknowledged.withLock { $0 = done }
+            return .rejected(
+                status: Int(reason),
+                body: "PUBACK reason 0x\(String(reason, radix: 16)) for sequence \(sequences[mid] ?? 0)")
+        }
+        if waiting.isEmpty {
+            acknowledged.withLock { $0 = [] }
+            return .delivered
+        }
+        done.formUnion(sequences.filter { !waiting.contains($0.key) }.map(\.value))
+        acknowledged.withLock { $0 = done }
+        return .retry(stillConnected ? .timeout : .connect, retryAfter: nil)
     }
 
     /// Topics by (type, subject), filled once: a line has a handful. The subject is read from
@@ -165,13 +158,9 @@ public final class MQTTSink: EventSink {
                     contentType: "application/json")
             }
             if case let .success(mid) = published {
-                let deadline = ContinuousClock.now + .seconds(2)
-                client.session.state.withLock { if $0.early.removeValue(forKey: mid) == nil { $0.waiting.insert(mid) } }
-                while ContinuousClock.now < deadline,
-                    client.session.state.withLock({ $0.waiting.contains(mid) && $0.connected })
-                {
-                    try? await Task.sleep(for: .milliseconds(10))
-                }
+                // Only this one is awaited now: an abandoned batch's PUBACKs do not matter any more.
+                client.session.state.withLock { $0.waiting = $0.early.removeValue(forKey: mid) == nil ? [mid] : [] }
+                await client.session.wait(until: .now + .seconds(2)) { !$0.waiting.contains(mid) || !$0.connected }
             }
         }
         await client.close()
