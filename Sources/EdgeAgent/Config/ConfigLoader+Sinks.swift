@@ -85,6 +85,10 @@ extension ConfigLoader {
             sink.batch.maxBytes = b.size("max_bytes", minimum: 1024) ?? sink.batch.maxBytes
             sink.batch.linger = b.duration("linger", positive: false) ?? sink.batch.linger
         }
+        if case .mqtt = kind {
+            // A batch's MQTT message ids (1 to 65,535) must not wrap: libmosquitto would drop the older message.
+            sink.batch.maxEvents = min(sink.batch.maxEvents, MQTTAcknowledgementStateMachine.maximumBatch)
+        }
         if let r = m.map("retry", allowed: ["initial", "max", "multiplier"]) {
             sink.retry.initial = r.duration("initial") ?? sink.retry.initial
             sink.retry.max = r.duration("max") ?? sink.retry.max

@@ -174,6 +174,19 @@ import Testing
         }
     }
 
+    /// One batch's MQTT message ids never wrap: an MQTT sink takes at most 65,000 events a batch.
+    @Test func anMQTTBatchStaysWithinTheMessageIDs() throws {
+        let config = try ConfigLoader.parse(
+            """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            sinks:
+              - { name: broker, mqtt: { url: "mqtt://127.0.0.1:1883", client_id: edge }, batch: { max_events: 100000 } }
+              - { name: mw, http: { url: "http://127.0.0.1:8080/e" }, batch: { max_events: 100000 } }
+            """, file: "b.yaml")
+        #expect(config.sinks.map(\.batch.maxEvents) == [65_000, 100_000])
+    }
+
     @Test func theGoldenFolderHoldsEveryBadConfigCase() {
         let cases = Fixtures.files(in: "bad-configs", ending: ".yaml")
         #expect(cases.count == 5, "bad-configs: \(cases)")

@@ -1,4 +1,5 @@
 import CMosquitto
+import EdgeAgentCore
 import Foundation
 import Synchronization
 
@@ -39,29 +40,25 @@ final class MQTTClient: @unchecked Sendable {
             /// The broker's refusal of the last connect (CONNACK code), until a connect succeeds.
             var refused: (code: Int32, reason: String)?
             var connects = 0
-            /// Message ids the sink waits for; the session rings only when the last one is in
-            /// (or a refusal comes, or the connection drops), not once per acknowledgement.
-            var waiting: Set<Int32> = []
-            /// Acknowledgements that came before the sink listed their id, with the MQTT 5 reason
-            /// code (0 under 3.1.1).
-            var early: [Int32: Int32] = [:]
-            /// Ids the broker refused (a reason code from 0x80), with the code.
-            var refusedMessages: [Int32: Int32] = [:]
+            /// Which event each message libmosquitto holds is for, and what the broker said of
+            /// it. The session rings when an attempt is decided (its last PUBACK, a refusal),
+            /// not once per acknowledgement.
+            var acknowledgements = MQTTAcknowledgementStateMachine()
         }
 
         let state = Mutex(State())
         /// The one task waiting for a change, or a ring that came while none waited.
         private let bell = Mutex(Bell.quiet)
         /// Called on the network thread after each successful connect, with the handle the
-        /// callback got (the status message is published from there).
-        let onConnect: @Sendable (OpaquePointer) -> Void
+        /// callback got (the status message is published from there); returns its message id.
+        let onConnect: @Sendable (OpaquePointer) -> Int32?
 
         private enum Bell {
             case quiet, rung
             case waiting(CheckedContinuation<Void, Never>)
         }
 
-        init(onConnect: @escaping @Sendable (OpaquePointer) -> Void) {
+        init(onConnect: @escaping @Sendable (OpaquePointer) -> Int32?) {
             self.onConnect = onConnect
         }
 
@@ -123,7 +120,7 @@ final class MQTTClient: @unchecked Sendable {
     }
 
     enum PublishError: Error, Equatable {
-        case notConnected, tooLarge
+        case tooLarge
         case failed(String)
     }
 
@@ -148,9 +145,11 @@ final class MQTTClient: @unchecked Sendable {
     init(_ options: Options, status: (topic: String, payload: @Sendable () -> String)?) throws {
         _ = Self.library
         session = Session(onConnect: { mosq in
-            guard let status else { return }
+            guard let status else { return nil }
             let payload = status.payload()
-            _ = mosquitto_publish(mosq, nil, status.topic, Int32(payload.utf8.count), payload, 1, true)
+            var mid: Int32 = 0
+            let rc = mosquitto_publish(mosq, &mid, status.topic, Int32(payload.utf8.count), payload, 1, true)
+            return rc == MOSQ_ERR_SUCCESS.rawValue ? mid : nil
         })
         userdata = Unmanaged.passRetained(session)
         protocolVersion = options.protocolVersion
@@ -240,7 +239,9 @@ final class MQTTClient: @unchecked Sendable {
         for _ in 0..<5 { _ = mosquitto_loop(handle, 20, 1) }
     }
 
-    /// Queues one message; returns its message id (acknowledged through `session`).
+    /// Queues one message; returns its message id (acknowledged through `session`). libmosquitto
+    /// holds a QoS 1/2 message from here until its PUBACK, through reconnects; while it is not
+    /// connected it says so but holds the message all the same and sends it once connected.
     func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool, contentType: String?)
         -> Result<Int32, PublishError>
     {
@@ -253,8 +254,7 @@ final class MQTTClient: @unchecked Sendable {
         let rc = mosquitto_publish_v5(
             handle, &mid, topic, Int32(payload.count), payload.baseAddress, Int32(qos), retain, properties)
         switch rc {
-        case MOSQ_ERR_SUCCESS.rawValue: return .success(mid)
-        case MOSQ_ERR_NO_CONN.rawValue, MOSQ_ERR_CONN_LOST.rawValue: return .failure(.notConnected)
+        case MOSQ_ERR_SUCCESS.rawValue, MOSQ_ERR_NO_CONN.rawValue, MOSQ_ERR_CONN_LOST.rawValue: return .success(mid)
         case MOSQ_ERR_PAYLOAD_SIZE.rawValue, MOSQ_ERR_OVERSIZE_PACKET.rawValue: return .failure(.tooLarge)
         default: return .failure(.failed(String(cString: mosquitto_strerror(rc))))
         }
@@ -305,7 +305,9 @@ private let onConnectCallback:
                 $0.refused = nil
                 $0.connects += 1
             }
-            session.onConnect(mosq)
+            if let mid = session.onConnect(mosq) {
+                session.state.withLock { $0.acknowledgements.published(nil, id: mid) }
+            }
         } else {
             let reason =
                 rc < 6 ? String(cString: mosquitto_connack_string(rc)) : String(cString: mosquitto_reason_string(rc))
@@ -325,16 +327,7 @@ private let onPublishCallback:
     @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = {
         _, userdata, mid, reason, _ in
         guard let session = session(userdata) else { return }
-        let ring = session.state.withLock { state -> Bool in
-            guard state.waiting.remove(mid) != nil else {
-                state.early[mid] = reason
-                return false
-            }
-            if reason >= 0x80 {
-                state.refusedMessages[mid] = reason
-                return true
-            }
-            return state.waiting.isEmpty
-        }
+        // An event's PUBACK rings once its attempt is decided; a status message's, always.
+        let ring = session.state.withLock { $0.acknowledgements.acknowledged(id: mid, reason: reason) != .wait }
         if ring { session.poke() }
     }
