@@ -97,6 +97,13 @@ public final class MosquittoBroker: @unchecked Sendable {
 
     public func stop() async { await child?.stop() }
 
+    /// SIGSTOP: a frozen broker. Its port still accepts connections (the kernel's backlog) and
+    /// its sockets stay open, but it reads nothing and acknowledges nothing.
+    public func freeze() { child?.signal(SIGSTOP) }
+
+    /// SIGCONT: the frozen broker goes on with what its sockets hold.
+    public func thaw() { child?.signal(SIGCONT) }
+
     /// The running broker's log, for a failing test's message.
     public var log: String { child.map { $0.stderr + $0.stdout } ?? "" }
 }

@@ -151,6 +151,98 @@ extension Integration {
             await broker.stop()
         }
 
+        /// SPEC 6: a stop while the broker is frozen (SIGSTOP: connected, silent) ends the wait
+        /// for its PUBACKs, exits 0 within 10 s, and leaves what was not acknowledged pending.
+        @Test func aStopWhileTheBrokerIsFrozenExitsCleanlyAndLosesNothing() async throws {
+            let dir = TemporaryDirectory()
+            let broker = try await MosquittoBroker(directory: dir, options: .init(persistence: true))
+            let subscriber = try await MQTTSubscriber(broker: broker, topic: "plants/plant-t/lines/line-1/tag.changed")
+            try await Task.sleep(for: .milliseconds(1500))  // its session is saved (autosave every second)
+            // A long PUBACK timeout: the stop comes while the sink still waits.
+            let agent = AgentHarness(sinks: Self.sink(broker, extra: ", timeout: 60s"), directory: dir)
+            try agent.start(events: 20_000, rate: 5000)
+            #expect(await eventually(timeout: .seconds(20)) { Seen(subscriber.messages).byID.count > 2000 })
+            broker.freeze()
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    (try? await agent.status().sinks["broker"]?.pending) ?? 0 > 0
+                },
+                "events wait for the frozen broker")
+            let stopping = ContinuousClock.now
+            let status = await agent.stop()
+            let took = ContinuousClock.now - stopping
+            #expect(
+                status == 0,
+                "exit status \(status.map(String.init) ?? "none"): \(agent.child?.stderr.suffix(1500) ?? "")")
+            #expect(took < .seconds(10), "the stop took \(took)")
+            broker.thaw()
+            try agent.start(events: 20_000)
+            var seen = Seen([])
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    seen = Seen(subscriber.messages)
+                    return seen.byID.count == 20_000
+                }, "subscriber has \(seen.byID.count) of 20000 after the stop")
+            #expect(seen.twoContents.isEmpty)
+            #expect(await agent.stop() == 0)
+            await subscriber.stop()
+            await broker.stop()
+        }
+
+        /// A slow link: a batch takes several PUBACK timeouts to be acknowledged. Each event is
+        /// still published once (libmosquitto holds and resends it), a late PUBACK delivers it,
+        /// and nothing piles up in the agent.
+        @Test func aSlowLinkDeliversEveryEventWithoutCopiesOrGrowth() async throws {
+            let dir = TemporaryDirectory()
+            let broker = try await MosquittoBroker(directory: dir)
+            let subscriber = try await MQTTSubscriber(broker: broker, topic: "plants/plant-t/lines/line-1/tag.changed")
+            let link = try ThrottledProxy(upstream: broker.port, bytesPerSecond: 96 * 1024)
+            defer { link.stop() }
+            let agent = AgentHarness(
+                sinks: """
+                      - name: broker
+                        mqtt: { url: "mqtt://127.0.0.1:\(link.port)", client_id: edge-test, timeout: 1s }
+                        batch: { max_events: 500, linger: 20ms }
+                        retry: { initial: 50ms, max: 1s }
+                    """, directory: dir)
+            let events = 3000
+            try agent.start(events: events)
+            func rss() -> Int {
+                guard let pid = agent.child?.process.processIdentifier,
+                    let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                    let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+                else { return 0 }
+                return Int(line.split(separator: " ")[1]) ?? 0  // KiB
+            }
+            #expect(await eventually(timeout: .seconds(30)) { Seen(subscriber.messages).byID.count >= 400 })
+            let early = rss()
+            var seen = Seen([])
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(250)) {
+                    seen = Seen(subscriber.messages)
+                    return seen.byID.count == events
+                }, "subscriber has \(seen.byID.count) of \(events)")
+            #expect(
+                agent.child?.stderr.contains(#"msg="Sink is failing; retrying with backoff." reason=timeout"#) == true,
+                "PUBACK timeouts happened")
+            #expect(await eventually { (try? await agent.status().sinks["broker"]?.pending) == 0 })
+            let late = rss()
+            try await Task.sleep(for: .seconds(1))  // the subscriber reads whatever copies are left
+            var copies: [String: Int] = [:]
+            for message in subscriber.messages {
+                guard let start = message.payload.range(of: #""id":""#) else { continue }
+                copies[String(message.payload[start.upperBound...].prefix(36)), default: 0] += 1
+            }
+            let most = copies.values.max() ?? 0
+            let total = copies.values.reduce(0, +)
+            #expect(most <= 2, "an event arrived \(most) times; \(total) messages for \(events) events")
+            #expect(total <= events + events / 10, "\(total) messages for \(events) events")
+            #expect(late - early < 16 * 1024, "RSS grew from \(early) KiB to \(late) KiB")
+            #expect(await agent.stop() == 0)
+            await subscriber.stop()
+            await broker.stop()
+        }
+
         @Test func verifiesTheBrokerCertificate() async throws {
             let dir = TemporaryDirectory()
             let certs = try await TLSDeliveryTests.makeCertificates(in: dir)

@@ -56,7 +56,14 @@ extension ConfigLoader {
                 mqtt.password = q.secret("password")
                 mqtt.topic = q.string("topic") ?? mqtt.topic
                 mqtt.statusTopic = q.string("status_topic") ?? mqtt.statusTopic
-                mqtt.qos = q.int("qos", in: 0...2) ?? 1
+                // SPEC 7: at QoS 0 nothing confirms an event, so "delivered" would mean "written to a socket".
+                if let qos = q["qos"]?.scalar?.string, Int(qos) == 0 {
+                    reader.report(
+                        q["qos"], q.sub("qos"),
+                        "QoS 0 is refused: the broker confirms no event, so a lost one would go unseen; use 1 (or 2)")
+                } else {
+                    mqtt.qos = q.int("qos", in: 1...2) ?? mqtt.qos
+                }
                 mqtt.maxInflight = q.int("max_inflight", in: 1...65535) ?? mqtt.maxInflight
                 mqtt.timeout = q.duration("timeout") ?? mqtt.timeout
                 if let p = q.oneOf("protocol", ["3", "3.1.1", "4", "5"]) { mqtt.protocolVersion = p == "5" ? 5 : 4 }
@@ -77,6 +84,10 @@ extension ConfigLoader {
             sink.batch.maxEvents = b.int("max_events", in: 1...100_000) ?? sink.batch.maxEvents
             sink.batch.maxBytes = b.size("max_bytes", minimum: 1024) ?? sink.batch.maxBytes
             sink.batch.linger = b.duration("linger", positive: false) ?? sink.batch.linger
+        }
+        if case .mqtt = kind {
+            // A batch's MQTT message ids (1 to 65,535) must not wrap: libmosquitto would drop the older message.
+            sink.batch.maxEvents = min(sink.batch.maxEvents, MQTTAcknowledgementStateMachine.maximumBatch)
         }
         if let r = m.map("retry", allowed: ["initial", "max", "multiplier"]) {
             sink.retry.initial = r.duration("initial") ?? sink.retry.initial

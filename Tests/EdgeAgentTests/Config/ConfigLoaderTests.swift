@@ -146,6 +146,47 @@ import Testing
                 == "s.yaml:3:68: sinks[0].http.bearer_token_file: cannot read the secret file /nonexistent/token")
     }
 
+    /// SPEC 7: at QoS 0 no event is confirmed, so "delivered" would mean "written to a socket".
+    @Test func refusesAnMQTTSinkAtQoS0AtTheKey() throws {
+        let yaml = """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            sinks:
+              - name: broker
+                mqtt:
+                  url: mqtt://127.0.0.1:1883
+                  client_id: edge
+                  qos: 0
+            """
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "q.yaml") }
+        #expect(
+            error?.description
+                == "q.yaml:8:12: sinks[0].mqtt.qos: QoS 0 is refused: the broker confirms no event, so a lost one would go unseen; use 1 (or 2)"
+        )
+        for qos in [1, 2] {
+            let config = try ConfigLoader.parse(
+                yaml.replacingOccurrences(of: "qos: 0", with: "qos: \(qos)"), file: "q.yaml")
+            guard case let .mqtt(mqtt) = config.sinks[0].kind else {
+                Issue.record("the sink is MQTT")
+                return
+            }
+            #expect(mqtt.qos == qos)
+        }
+    }
+
+    /// One batch's MQTT message ids never wrap: an MQTT sink takes at most 65,000 events a batch.
+    @Test func anMQTTBatchStaysWithinTheMessageIDs() throws {
+        let config = try ConfigLoader.parse(
+            """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            sinks:
+              - { name: broker, mqtt: { url: "mqtt://127.0.0.1:1883", client_id: edge }, batch: { max_events: 100000 } }
+              - { name: mw, http: { url: "http://127.0.0.1:8080/e" }, batch: { max_events: 100000 } }
+            """, file: "b.yaml")
+        #expect(config.sinks.map(\.batch.maxEvents) == [65_000, 100_000])
+    }
+
     @Test func theGoldenFolderHoldsEveryBadConfigCase() {
         let cases = Fixtures.files(in: "bad-configs", ending: ".yaml")
         #expect(cases.count == 5, "bad-configs: \(cases)")

@@ -1,4 +1,5 @@
 import CMosquitto
+import EdgeAgentCore
 import Foundation
 import Synchronization
 
@@ -39,39 +40,87 @@ final class MQTTClient: @unchecked Sendable {
             /// The broker's refusal of the last connect (CONNACK code), until a connect succeeds.
             var refused: (code: Int32, reason: String)?
             var connects = 0
-            /// Message ids the sink waits for; the session rings only when the last one is in
-            /// (or a refusal comes, or the connection drops), not once per acknowledgement.
-            var waiting: Set<Int32> = []
-            /// Acknowledgements that came before the sink listed their id, with the MQTT 5 reason
-            /// code (0 under 3.1.1).
-            var early: [Int32: Int32] = [:]
-            /// Ids the broker refused (a reason code from 0x80), with the code.
-            var refusedMessages: [Int32: Int32] = [:]
+            /// Which event each message libmosquitto holds is for, and what the broker said of
+            /// it. The session rings when an attempt is decided (its last PUBACK, a refusal),
+            /// not once per acknowledgement.
+            var acknowledgements = MQTTAcknowledgementStateMachine()
         }
 
         let state = Mutex(State())
-        /// Rings on every change (ack, connect, disconnect): the sink waits on it.
-        let changes: AsyncStream<Void>
-        private let ring: AsyncStream<Void>.Continuation
+        /// The one task waiting for a change, or a ring that came while none waited.
+        private let bell = Mutex(Bell.quiet)
         /// Called on the network thread after each successful connect, with the handle the
-        /// callback got (the status message is published from there).
-        let onConnect: @Sendable (OpaquePointer) -> Void
+        /// callback got (the status message is published from there); returns its message id.
+        let onConnect: @Sendable (OpaquePointer) -> Int32?
 
-        init(onConnect: @escaping @Sendable (OpaquePointer) -> Void) {
-            (changes, ring) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        private enum Bell {
+            case quiet, rung
+            case waiting(CheckedContinuation<Void, Never>)
+        }
+
+        init(onConnect: @escaping @Sendable (OpaquePointer) -> Int32?) {
             self.onConnect = onConnect
         }
 
         func update(_ body: (inout State) -> Void) {
             state.withLock { body(&$0) }
-            ring.yield()
+            poke()
         }
 
-        func poke() { ring.yield() }
+        /// Wakes the waiting task; a ring with none waiting is kept for the next wait.
+        func poke() {
+            let waiter = bell.withLock { bell -> CheckedContinuation<Void, Never>? in
+                guard case let .waiting(continuation) = bell else {
+                    bell = .rung
+                    return nil
+                }
+                bell = .quiet
+                return continuation
+            }
+            waiter?.resume()
+        }
+
+        /// Returns after a change (ack, connect, disconnect, a `poke`) since the last wait, or
+        /// at once when the task is cancelled: every wait ends at shutdown, and a later wait
+        /// suspends again (a finished `AsyncStream` would return at once forever after). One
+        /// task waits at a time (the forwarder delivers one batch at a time).
+        func nextChange() async {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let now = bell.withLock { bell -> Bool in
+                        if case .rung = bell {
+                            bell = .quiet
+                            return true
+                        }
+                        if Task.isCancelled { return true }
+                        bell = .waiting(continuation)
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            } onCancel: {
+                poke()
+            }
+        }
+
+        /// Waits until `done` holds, the deadline passes or the task is cancelled; returns `done`'s last answer.
+        @discardableResult
+        func wait(until deadline: ContinuousClock.Instant, for done: (State) -> Bool) async -> Bool {
+            let timer = Task {
+                guard (try? await Task.sleep(until: deadline)) != nil else { return }
+                poke()
+            }
+            defer { timer.cancel() }
+            while true {
+                if state.withLock({ done($0) }) { return true }
+                if Task.isCancelled || ContinuousClock.now >= deadline { return false }
+                await nextChange()
+            }
+        }
     }
 
     enum PublishError: Error, Equatable {
-        case notConnected, tooLarge
+        case tooLarge
         case failed(String)
     }
 
@@ -80,9 +129,15 @@ final class MQTTClient: @unchecked Sendable {
     let session: Session
     let protocolVersion: Int
     private let closed = Mutex(false)
-    /// Set to stop the network thread; the thread clears `running` as its last act.
+    /// Set to stop the network thread.
     private let stopping = Atomic<Bool>(false)
-    private let running = Atomic<Bool>(false)
+    /// The network thread's life, which `close()` waits out: the thread ends it as its last act.
+    private let thread = Mutex(ThreadState.running)
+
+    private enum ThreadState {
+        case running, ended
+        case awaited(CheckedContinuation<Void, Never>)
+    }
 
     private static let library: Void = { mosquitto_lib_init() }()
 
@@ -90,9 +145,11 @@ final class MQTTClient: @unchecked Sendable {
     init(_ options: Options, status: (topic: String, payload: @Sendable () -> String)?) throws {
         _ = Self.library
         session = Session(onConnect: { mosq in
-            guard let status else { return }
+            guard let status else { return nil }
             let payload = status.payload()
-            _ = mosquitto_publish(mosq, nil, status.topic, Int32(payload.utf8.count), payload, 1, true)
+            var mid: Int32 = 0
+            let rc = mosquitto_publish(mosq, &mid, status.topic, Int32(payload.utf8.count), payload, 1, true)
+            return rc == MOSQ_ERR_SUCCESS.rawValue ? mid : nil
         })
         userdata = Unmanaged.passRetained(session)
         protocolVersion = options.protocolVersion
@@ -149,17 +206,23 @@ final class MQTTClient: @unchecked Sendable {
         mosquitto_connect_v5_callback_set(handle, onConnectCallback)
         mosquitto_disconnect_v5_callback_set(handle, onDisconnectCallback)
         mosquitto_publish_v5_callback_set(handle, onPublishCallback)
-        running.store(true, ordering: .sequentiallyConsistent)
-        let thread = Thread { [self] in
+        let network = Thread { [self] in
             networkLoop(host: options.host, port: Int32(options.port), keepalive: options.keepalive)
         }
-        thread.name = "mqtt-\(options.clientID)"
-        thread.start()
+        network.name = "mqtt-\(options.clientID)"
+        network.start()
     }
 
     /// The network thread: connect, run the loop until it fails, wait a second, reconnect.
     private func networkLoop(host: String, port: Int32, keepalive: Int32) {
-        defer { running.store(false, ordering: .sequentiallyConsistent) }
+        defer {
+            let closer = thread.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state = .ended }
+                guard case let .awaited(continuation) = state else { return nil }
+                return continuation
+            }
+            closer?.resume()
+        }
         var rc = mosquitto_connect_async(handle, host, port, keepalive)
         while !stopping.load(ordering: .sequentiallyConsistent) {
             if rc == MOSQ_ERR_SUCCESS.rawValue {
@@ -176,7 +239,9 @@ final class MQTTClient: @unchecked Sendable {
         for _ in 0..<5 { _ = mosquitto_loop(handle, 20, 1) }
     }
 
-    /// Queues one message; returns its message id (acknowledged through `session`).
+    /// Queues one message; returns its message id (acknowledged through `session`). libmosquitto
+    /// holds a QoS 1/2 message from here until its PUBACK, through reconnects; while it is not
+    /// connected it says so but holds the message all the same and sends it once connected.
     func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool, contentType: String?)
         -> Result<Int32, PublishError>
     {
@@ -189,8 +254,7 @@ final class MQTTClient: @unchecked Sendable {
         let rc = mosquitto_publish_v5(
             handle, &mid, topic, Int32(payload.count), payload.baseAddress, Int32(qos), retain, properties)
         switch rc {
-        case MOSQ_ERR_SUCCESS.rawValue: return .success(mid)
-        case MOSQ_ERR_NO_CONN.rawValue, MOSQ_ERR_CONN_LOST.rawValue: return .failure(.notConnected)
+        case MOSQ_ERR_SUCCESS.rawValue, MOSQ_ERR_NO_CONN.rawValue, MOSQ_ERR_CONN_LOST.rawValue: return .success(mid)
         case MOSQ_ERR_PAYLOAD_SIZE.rawValue, MOSQ_ERR_OVERSIZE_PACKET.rawValue: return .failure(.tooLarge)
         default: return .failure(.failed(String(cString: mosquitto_strerror(rc))))
         }
@@ -207,7 +271,16 @@ final class MQTTClient: @unchecked Sendable {
             })
         else { return }
         stopping.store(true, ordering: .sequentiallyConsistent)
-        while running.load(ordering: .sequentiallyConsistent) { try? await Task.sleep(for: .milliseconds(5)) }
+        // The thread ends within its last loops (a few hundred ms: libmosquitto's calls here do
+        // not block). The wait holds through cancellation, for the client must outlive the thread.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ended = thread.withLock { state -> Bool in
+                guard case .running = state else { return true }
+                state = .awaited(continuation)
+                return false
+            }
+            if ended { continuation.resume() }
+        }
         mosquitto_destroy(handle)
         userdata.release()
     }
@@ -232,7 +305,9 @@ private let onConnectCallback:
                 $0.refused = nil
                 $0.connects += 1
             }
-            session.onConnect(mosq)
+            if let mid = session.onConnect(mosq) {
+                session.state.withLock { $0.acknowledgements.published(nil, id: mid) }
+            }
         } else {
             let reason =
                 rc < 6 ? String(cString: mosquitto_connack_string(rc)) : String(cString: mosquitto_reason_string(rc))
@@ -252,16 +327,7 @@ private let onPublishCallback:
     @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = {
         _, userdata, mid, reason, _ in
         guard let session = session(userdata) else { return }
-        let ring = session.state.withLock { state -> Bool in
-            guard state.waiting.remove(mid) != nil else {
-                state.early[mid] = reason
-                return false
-            }
-            if reason >= 0x80 {
-                state.refusedMessages[mid] = reason
-                return true
-            }
-            return state.waiting.isEmpty
-        }
+        // An event's PUBACK rings once its attempt is decided; a status message's, always.
+        let ring = session.state.withLock { $0.acknowledgements.acknowledged(id: mid, reason: reason) != .wait }
         if ring { session.poke() }
     }

@@ -6,10 +6,11 @@ import Synchronization
 /// sink sends in its array), to the topic template, QoS 1 by default; delivered on its PUBACK.
 ///
 /// A batch is published whole (libmosquitto keeps `max_inflight` of it awaiting PUBACK at once)
-/// and is delivered when every PUBACK is in. If the connection drops first, the forwarder sends
-/// the batch again: the events the broker already acknowledged are not published again, the
-/// rest go with the same ids and content. A refused connection (bad credentials, not
-/// authorised) is a configuration problem: never dead-lettered, `/readyz` fails.
+/// and is delivered when every PUBACK is in. Each event is published once: libmosquitto holds
+/// its message until the PUBACK and sends it again itself after a reconnect, so after a timeout
+/// or a lost connection the forwarder's next attempt waits for those messages, and publishes
+/// only what has none (`MQTTAcknowledgementStateMachine`). A refused connection (bad
+/// credentials, not authorised) is a configuration problem: never dead-lettered, `/readyz` fails.
 /// Besides the events, a retained status message on `status_topic`: online after each connect,
 /// offline published by the broker as the last will when the agent disappears, and by the
 /// agent itself on a clean stop.
@@ -17,8 +18,6 @@ public final class MQTTSink: EventSink {
     let config: SinkConfig.MQTT
     let client: MQTTClient
     let fill: @Sendable (_ type: String, _ subject: String) -> String
-    /// Sequences of the batch in hand that the broker has acknowledged.
-    private let acknowledged = Mutex<Set<Int64>>([])
     let statusTopic: String
     let offline: String
     let usesSubject: Bool
@@ -74,15 +73,9 @@ public final class MQTTSink: EventSink {
                 status: Int(refused.code), body: "the broker refused the connection: \(refused.reason)")
         }
         guard connected else { return .retry(.connect, retryAfter: nil) }
-        var done = acknowledged.withLock { $0 }
-        if !events.contains(where: { done.contains($0.sequence) }) { done = [] }  // a new batch
-        session.state.withLock {  // whatever an abandoned attempt left
-            $0.waiting.removeAll()
-            $0.early.removeAll()
-            $0.refusedMessages.removeAll()
-        }
-        var sequences: [Int32: Int64] = [:]
-        for event in events where !done.contains(event.sequence) {
+        // Only what has no message held: a held one is sent again by libmosquitto, under its id.
+        let publish = Set(session.state.withLock { $0.acknowledgements.attempt(events.map(\.sequence)) })
+        for event in events where publish.contains(event.sequence) {
             var body = event.body
             let topic = topic(for: event)
             let result = body.withUTF8 { bytes in
@@ -91,51 +84,27 @@ public final class MQTTSink: EventSink {
                     contentType: "application/cloudevents+json")
             }
             switch result {
-            case let .success(mid): sequences[mid] = event.sequence
-            case .failure(.notConnected): return .retry(.connect, retryAfter: nil)
+            case let .success(mid): session.state.withLock { $0.acknowledgements.published(event.sequence, id: mid) }
             case .failure(.tooLarge):
+                session.state.withLock { _ = $0.acknowledgements.ended(connected: $0.connected) }
                 return events.count == 1 ? .rejected(status: 413, body: "larger than the broker accepts") : .tooLarge
-            case .failure(.failed): return .retry(.connect, retryAfter: nil)
+            case .failure(.failed):
+                session.state.withLock { _ = $0.acknowledgements.ended(connected: $0.connected) }
+                return .retry(.connect, retryAfter: nil)
             }
         }
-        // Acknowledgements may already be in: list what is still awaited.
-        session.state.withLock { state in
-            for mid in sequences.keys {
-                if let reason = state.early.removeValue(forKey: mid) {
-                    if reason >= 0x80 { state.refusedMessages[mid] = reason }
-                } else {
-                    state.waiting.insert(mid)
-                }
-            }
+        // Until every PUBACK is in, one is refused, the connection drops, the timeout passes, or
+        // the forwarder stops. What is not acknowledged stays held for the next attempt.
+        await session.wait(until: .now + config.timeout) {
+            $0.acknowledgements.decision != .wait || !$0.connected
         }
-        let deadline = ContinuousClock.now + config.timeout
-        let timer = Task {
-            try? await Task.sleep(until: deadline)
-            session.poke()
-        }
-        defer { timer.cancel() }
-        var changes = session.changes.makeAsyncIterator()
-        while true {
-            let (waiting, refusals, connected) = session.state.withLock {
-                ($0.waiting, $0.refusedMessages, $0.connected)
-            }
-            if let (mid, reason) = refusals.first {
-                done.formUnion(sequences.filter { !waiting.contains($0.key) && refusals[$0.key] == nil }.map(\.value))
-                acknowledged.withLock { $0 = done }
-                return .rejected(
-                    status: Int(reason),
-                    body: "PUBACK reason 0x\(String(reason, radix: 16)) for sequence \(sequences[mid] ?? 0)")
-            }
-            if waiting.isEmpty {
-                acknowledged.withLock { $0 = [] }
-                return .delivered
-            }
-            if !connected || ContinuousClock.now >= deadline {
-                done.formUnion(sequences.filter { !waiting.contains($0.key) }.map(\.value))
-                acknowledged.withLock { $0 = done }
-                return .retry(connected ? .timeout : .connect, retryAfter: nil)
-            }
-            _ = await changes.next()
+        switch session.state.withLock({ $0.acknowledgements.ended(connected: $0.connected) }) {
+        case .delivered: return .delivered
+        case let .rejected(sequence, reason):
+            return .rejected(
+                status: Int(reason), body: "PUBACK reason 0x\(String(reason, radix: 16)) for sequence \(sequence)")
+        case let .retry(reason): return .retry(reason, retryAfter: nil)
+        case .wait: return .retry(.timeout, retryAfter: nil)
         }
     }
 
@@ -165,12 +134,9 @@ public final class MQTTSink: EventSink {
                     contentType: "application/json")
             }
             if case let .success(mid) = published {
-                let deadline = ContinuousClock.now + .seconds(2)
-                client.session.state.withLock { if $0.early.removeValue(forKey: mid) == nil { $0.waiting.insert(mid) } }
-                while ContinuousClock.now < deadline,
-                    client.session.state.withLock({ $0.waiting.contains(mid) && $0.connected })
-                {
-                    try? await Task.sleep(for: .milliseconds(10))
+                client.session.state.withLock { $0.acknowledgements.published(nil, id: mid) }
+                await client.session.wait(until: .now + .seconds(2)) {
+                    $0.acknowledgements.acknowledged(id: mid) || !$0.connected
                 }
             }
         }
