@@ -175,6 +175,9 @@ extension Integration {
                 status == 0,
                 "exit status \(status.map(String.init) ?? "none"): \(agent.child?.stderr.suffix(1500) ?? "")")
             #expect(took < .seconds(10), "the stop took \(took)")
+            #expect(
+                agent.child?.stderr.contains("Sink is failing") == false,
+                "a wait the stop ended is no failure of the sink")
             broker.thaw()
             try agent.start(events: 20_000)
             var seen = Seen([])

@@ -192,6 +192,8 @@ public final class Forwarder: Service {
                     parts.append(part[..<middle])
                     failed(.http_4xx)
                 case let .retry(reason, retryAfter):
+                    // A wait the stop ended is no failure of the sink: the batch stays pending.
+                    if Task.isCancelled { throw CancellationError() }
                     attempt += 1
                     failed(reason)
                     // Only an unreachable sink is probed: one that answers 5xx or 429 is up but
