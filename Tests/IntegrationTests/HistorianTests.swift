@@ -97,6 +97,34 @@ extension Integration {
                 """)
         }
 
+        /// A press counting one part a second for `seconds` seconds from 1,790,000,000 (rolling over
+        /// at 65536) and changing state every 1,000 seconds: two rows a second, published as
+        /// exporters do (written as `.part`, then renamed).
+        static func writeCountingExport(_ path: String, seconds: Int = 100_000) throws {
+            var text = "Timestamp,TagName,Value\n"
+            text.reserveCapacity(seconds * 60)
+            for i in 0..<seconds {
+                let t = 1_790_000_000 + i
+                text += "\(t),P9.STATE,\((i / 1000) % 2 == 0 ? 1 : 0)\n\(t),P9.COUNT,\(i % 65536)\n"
+            }
+            try text.write(toFile: path + ".part", atomically: false, encoding: .utf8)
+            try FileManager.default.moveItem(atPath: path + ".part", toPath: path)
+        }
+
+        /// press-9 as `writeCountingExport` describes it, press-8 counting.
+        static let pressMachines = """
+            - name: press-9
+              state: { tag: press-9.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
+              counters: [ { tag: press-9.count, event: production.completed, rollover: 65536 } ]
+            - { name: press-8, counters: [ { tag: press-8.count, event: production.completed } ] }
+            """
+
+        /// production.completed events in the outbox so far.
+        static func production(_ dir: TemporaryDirectory) -> Int {
+            (try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true).scalar(
+                "SELECT count(*) FROM events WHERE type = 'production.completed'")).flatMap { $0 }.map(Int.init) ?? 0
+        }
+
         static func files(_ path: String) -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
         }
@@ -264,6 +292,49 @@ extension Integration {
             let error = try String(contentsOfFile: folder + "/rejected/bad.csv.error.txt", encoding: .utf8)
             #expect(error == "bad.csv: line 2, column 3: Value: 'x' is not a number\n")
             #expect(Self.events(dir, "press-1").map(\.time) == appended, "nothing appended twice")
+        }
+
+        /// A symbolic link dropped into the folder (to a credential, say) is never read, and a file
+        /// whose header does not match is rejected naming the configured columns it lacks, not
+        /// its cells: no secret reaches the log, the error file or the outbox.
+        @Test func aSymlinkIsNeverFollowedAndARejectedHeaderIsNeverEchoed() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir.file("credentials"), withIntermediateDirectories: true)
+            let secret = dir.write("credentials/mqtt", "broker-password-Xq7vR2\n")
+            try FileManager.default.createSymbolicLink(atPath: folder + "/x.csv", withDestinationPath: secret)
+            try "api-token-Kz9wP4,TagName,Value\n1790000000,P1.COUNT,5\n".write(
+                toFile: folder + "/token.csv", atomically: true, encoding: .utf8)
+            try "Timestamp,TagName,Value\n1790000000,P1.COUNT,5\n1790000060,P1.COUNT,9\n".write(
+                toFile: folder + "/good.csv", atomically: true, encoding: .utf8)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    Self.files(folder + "/processed") == ["good.csv"]
+                        && Self.files(folder + "/rejected") == ["token.csv", "token.csv.error.txt"]
+                }, "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+
+            #expect(Self.files(folder) == ["processed", "rejected", "x.csv"], "the link is left where it is")
+            #expect(Self.files(folder + "/rejected").allSatisfy { !$0.hasPrefix("x") })
+            let log = agent.stderr
+            #expect(log.components(separatedBy: "symbolic link").count == 2, "reported once: \(log.suffix(800))")
+            #expect(log.contains("file=x.csv"))
+            let error = try String(contentsOfFile: folder + "/rejected/token.csv.error.txt", encoding: .utf8)
+            #expect(error == "token.csv: line 1, column 1: the header lacks the configured column(s) 'Timestamp'\n")
+            let outbox = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/data/outbox.db"))
+            let wal = (try? Data(contentsOf: URL(fileURLWithPath: dir.path + "/data/outbox.db-wal"))) ?? Data()
+            for text in ["broker-password-Xq7vR2", "api-token-Kz9wP4"] {
+                #expect(!log.contains(text), "\(text) in the log")
+                #expect(!error.contains(text), "\(text) in the error file")
+                #expect(outbox.range(of: Data(text.utf8)) == nil && wal.range(of: Data(text.utf8)) == nil)
+            }
+            #expect(Self.quantities(Self.events(dir, "press-1")) == ["2026-09-21T14:14:20.000Z 4"])
         }
 
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {

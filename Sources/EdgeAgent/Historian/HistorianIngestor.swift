@@ -101,7 +101,12 @@ public final class HistorianIngestor: Service {
     private func watch(_ threads: Threads) async throws {
         var progress = Progress(writer.storedState[progressKey])
         while !Task.isCancelled {
-            for path in try await threads.folder.run({ $0.ready() }) where !Task.isCancelled {
+            let (paths, links) = try await threads.folder.run { ($0.ready(), $0.takeNewLinks()) }
+            for link in links {
+                logger.warning(
+                    "Historian folder holds a symbolic link; it is never read.", metadata: ["file": "\(link)"])
+            }
+            for path in paths where !Task.isCancelled {
                 let stays = try await ingest(path, threads, progress: &progress)
                 try await threads.folder.run { $0.taken(path, parked: stays) }
             }
@@ -297,11 +302,17 @@ public final class HistorianIngestor: Service {
 
     // MARK: - Blocking file work (on the folder's thread)
 
-    /// Reads `path` in 64 KiB pieces, handing each to `body` (the file is never held whole).
+    /// Reads `path` in 64 KiB pieces, handing each to `body` (the file is never held whole). A
+    /// symbolic link (put there after the folder was scanned) or anything but a regular file is
+    /// not opened.
     static func stream(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw CSVReader.Malformed(line: 0, column: 0, reason: "not a regular file")
+        }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
