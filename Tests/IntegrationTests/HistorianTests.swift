@@ -337,6 +337,38 @@ extension Integration {
             #expect(Self.quantities(Self.events(dir, "press-1")) == ["2026-09-21T14:14:20.000Z 4"])
         }
 
+        /// Two files rejected under one name: each keeps its own error file beside it.
+        @Test func aSecondRejectionOfANameKeepsTheFirstOnesErrorFile() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            let first = "Timestamp,TagName,Value\n1790000000,P1.COUNT,x\n"
+            let second = "Timestamp,TagName,Value\n1790000000,P1.COUNT,5\n1790000060,P1.COUNT,y\n"
+            try first.write(toFile: folder + "/bad.csv", atomically: true, encoding: .utf8)
+            #expect(await eventually(timeout: .seconds(30)) { Self.files(folder + "/rejected").count == 2 })
+            try second.write(toFile: folder + "/bad.csv", atomically: true, encoding: .utf8)
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/rejected").count == 4 },
+                "\(Self.files(folder + "/rejected")) \(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            let rejected = folder + "/rejected/"
+            #expect(
+                Self.files(rejected) == ["bad.1.csv", "bad.1.csv.error.txt", "bad.csv", "bad.csv.error.txt"])
+            #expect(try String(contentsOfFile: rejected + "bad.csv", encoding: .utf8) == first)
+            #expect(
+                try String(contentsOfFile: rejected + "bad.csv.error.txt", encoding: .utf8)
+                    == "bad.csv: line 2, column 3: Value: 'x' is not a number\n")
+            #expect(try String(contentsOfFile: rejected + "bad.1.csv", encoding: .utf8) == second)
+            #expect(
+                try String(contentsOfFile: rejected + "bad.1.csv.error.txt", encoding: .utf8)
+                    == "bad.csv: line 3, column 3: Value: 'y' is not a number\n")
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

@@ -436,15 +436,22 @@ public final class HistorianIngestor: Service {
     /// Moves `path` into `DIR/sub/` (a name already there gets a numbered suffix); returns
     /// whether the file stays where it is because it could not be moved.
     static func move(_ path: String, to sub: String) -> Bool {
+        rename(path, freeName(for: path, in: sub)) != 0
+    }
+
+    /// Where `path` goes in `DIR/sub/`: its name, or `NAME.N.EXT` with the first N not taken (by
+    /// the file or by its error file).
+    static func freeName(for path: String, in sub: String) -> String {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path + "/" + sub
         var target = folder + "/" + url.lastPathComponent
         var n = 1
-        while FileManager.default.fileExists(atPath: target) {
+        let fm = FileManager.default
+        while fm.fileExists(atPath: target) || fm.fileExists(atPath: target + ".error.txt") {
             target = folder + "/" + url.deletingPathExtension().lastPathComponent + ".\(n)." + url.pathExtension
             n += 1
         }
-        return rename(path, target) != 0
+        return target
     }
 
     static func finish(_ path: String, onSuccess: HistorianConfig.OnSuccess) -> Bool {
@@ -454,12 +461,14 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    /// The file goes whole to `rejected/`, with `NAME.error.txt` beside it.
+    /// The file goes whole to `rejected/`, with its error file beside it under the name it gets
+    /// there (`NAME.error.txt`, or `NAME.1.csv.error.txt` beside `NAME.1.csv` when an earlier
+    /// rejection of that name is there: each keeps its own).
     static func reject(_ path: String, problem: CSVReader.Malformed) -> Bool {
-        let url = URL(fileURLWithPath: path)
-        let folder = url.deletingLastPathComponent().path + "/rejected"
-        let text = "\(url.lastPathComponent): line \(problem.line), column \(problem.column): \(problem.reason)\n"
-        try? Data(text.utf8).write(to: URL(fileURLWithPath: folder + "/" + url.lastPathComponent + ".error.txt"))
-        return move(path, to: "rejected")
+        let name = (path as NSString).lastPathComponent
+        let target = freeName(for: path, in: "rejected")
+        let text = "\(name): line \(problem.line), column \(problem.column): \(problem.reason)\n"
+        try? Data(text.utf8).write(to: URL(fileURLWithPath: target + ".error.txt"))
+        return rename(path, target) != 0
     }
 }
