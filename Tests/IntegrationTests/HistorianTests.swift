@@ -369,6 +369,43 @@ extension Integration {
                     == "bad.csv: line 3, column 3: Value: 'y' is not a number\n")
         }
 
+        /// A file rejected because of the configuration (a wrong column name) is taken when it is
+        /// dropped again once the configuration is fixed; under the same configuration it stays a
+        /// duplicate of the rejected one.
+        @Test func aFileRejectedByTheConfigurationIsTakenOnceTheConfigurationIsFixed() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let machines = "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }"
+            let export = "Timestamp,TagName,Value\n1790000000,P1.COUNT,5\n1790000060,P1.COUNT,9\n"
+            _ = Self.dropConfig(dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms", machines: machines)
+            let config = dir.file("agent.yaml")
+            let good = try String(contentsOfFile: config, encoding: .utf8)
+            try good.replacingOccurrences(of: "value_column: Value", with: "value_column: Val").write(
+                toFile: config, atomically: true, encoding: .utf8)
+            try export.write(toFile: folder + "/a.csv", atomically: true, encoding: .utf8)
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(await eventually(timeout: .seconds(30)) { Self.files(folder + "/rejected").count == 2 })
+            try export.write(toFile: folder + "/b.csv", atomically: true, encoding: .utf8)
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/rejected").count == 3 },
+                "the same content under the same configuration is a duplicate: \(first.stderr.suffix(800))")
+            first.signal(SIGTERM)
+            #expect(await first.wait() == 0)
+            #expect(first.stderr.contains("same_as=a.csv"))
+
+            try good.write(toFile: config, atomically: true, encoding: .utf8)
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            try export.write(toFile: folder + "/c.csv", atomically: true, encoding: .utf8)
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/processed") == ["c.csv"] },
+                "\(Self.files(folder + "/rejected")) \(second.stderr.suffix(800))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(Self.quantities(Self.events(dir, "press-1")) == ["2026-09-21T14:14:20.000Z 4"])
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

@@ -16,7 +16,9 @@ import ServiceLifecycle
 /// readings in chunks cut at a time boundary, each committed with the file's progress
 /// (`historian.NAME`: hash and rows done) as producer state, the last one with the file's record.
 /// After a crash the same file resumes after its last committed chunk; the same content dropped
-/// again, under any name, is found by its hash and skipped.
+/// again, under any name, is found by its hash and skipped. A rejection holds for the
+/// configuration it was made under (`fingerprint`): once that changes, the same content is
+/// checked again, and taken if it now reads.
 public final class HistorianIngestor: Service {
     public let config: HistorianConfig
     let bus: SignalBus
@@ -25,6 +27,8 @@ public final class HistorianIngestor: Service {
     let logger: Logger
     /// Samples per committed chunk (cut at the next time boundary).
     let chunkSamples: Int
+    /// What decides how this folder's files read (`fingerprint(_:textTags:)`).
+    let fingerprint: String
 
     public init(
         config: HistorianConfig, bus: SignalBus, writer: OutboxWriter, textTags: Set<String>, logger: Logger,
@@ -38,6 +42,25 @@ public final class HistorianIngestor: Service {
         logger[metadataKey: "source"] = "\(config.name)"
         self.logger = logger
         self.chunkSamples = chunkSamples
+        fingerprint = Self.fingerprint(config, textTags: textTags)
+    }
+
+    /// A digest of everything that decides whether a file reads and what its rows become: the
+    /// layout, delimiter, decimal mark, encoding, columns, time format and zone, good qualities,
+    /// the tag map and which mapped tags are text. Not the folder, pattern, settle time or what
+    /// happens to a file once taken. Stable across runs (sorted, no `hashValue`).
+    static func fingerprint(_ config: HistorianConfig, textTags: Set<String>) -> String {
+        let tags = config.tags.map { "\($0.source)=\($0.tag)" }.sorted()
+        let text = config.tags.map(\.tag).filter(textTags.contains).sorted()
+        let parts: [String] =
+            [
+                config.layout.rawValue, String(config.delimiter), String(config.decimal), config.encoding.rawValue,
+                config.timestampColumn, config.timestampFormat, config.timezone, config.tagColumn ?? "",
+                config.valueColumn ?? "", config.qualityColumn ?? "",
+            ] + config.goodQualities.sorted() + ["tags"] + tags + ["text"] + text
+        var hash = SHA256()
+        hash.update(Array(parts.joined(separator: "\u{1F}").utf8))
+        return String(hash.finalize().prefix(16))
     }
 
     var progressKey: String { "historian.\(config.name)" }
@@ -157,13 +180,16 @@ public final class HistorianIngestor: Service {
                 "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(reason)"])
             return true
         case let .malformed(problem):
-            if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
+            if let known = try await record(hash, name: name, reader) {
                 guard isLeftOver(name, known, .rejected) else {
                     return try await duplicate(path, name: name, of: known, folder: folder)
                 }
             } else {
                 try await commit(
-                    Signal(file: FileRecord(hash: hash, source: config.name, name: name, rows: 0, outcome: .rejected)))
+                    Signal(
+                        file: FileRecord(
+                            hash: hash, source: config.name, name: name, rows: 0, outcome: .rejected,
+                            config: fingerprint)))
             }
             Telemetry.historianFile(source: config.name, result: "rejected")
             logger.error(
@@ -174,7 +200,7 @@ public final class HistorianIngestor: Service {
                 ])
             return try await folder.run { _ in Self.reject(path, problem: problem) }
         case let .valid(rows, ordered):
-            if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
+            if let known = try await record(hash, name: name, reader) {
                 guard isLeftOver(name, known, .ok) else {
                     return try await duplicate(path, name: name, of: known, folder: folder)
                 }
@@ -195,6 +221,19 @@ public final class HistorianIngestor: Service {
             Telemetry.historianFile(source: config.name, result: "ok")
             return try await folder.run { _ in Self.finish(path, onSuccess: config.onSuccess) }
         }
+    }
+
+    /// The record of the content `hash`, unless it is a rejection under another configuration:
+    /// that content is checked again as if new (and its record replaced by the outcome).
+    private func record(_ hash: String, name: String, _ reader: Confined<OutboxDatabase>) async throws -> FileRecord? {
+        guard let known = try await reader.run({ try $0.fileRecord(hash: hash) }) else { return nil }
+        if known.outcome == .rejected, known.config != fingerprint {
+            logger.notice(
+                "Historian file was rejected under another configuration; checked again.",
+                metadata: ["file": "\(name)", "same_as": "\(known.name)"])
+            return nil
+        }
+        return known
     }
 
     /// Whether a file whose content is recorded is that same file, left in the folder by a stop
@@ -232,6 +271,7 @@ public final class HistorianIngestor: Service {
         skipping done: Int
     ) async throws -> Progress {
         let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples, key = progressKey
+        let fingerprint = self.fingerprint
         let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
         // The file is read on its own thread; chunks cross over one at a time (memory stays bounded).
         let producer = Task {
@@ -264,7 +304,10 @@ public final class HistorianIngestor: Service {
             try await commit(
                 Signal(
                     samples: chunk.samples, state: [(key, next.stored)],
-                    file: last ? FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok) : nil
+                    file: last
+                        ? FileRecord(
+                            hash: hash, source: config.name, name: name, rows: rows, outcome: .ok, config: fingerprint)
+                        : nil
                 ))
             progress = next
             if last { break }
@@ -273,7 +316,8 @@ public final class HistorianIngestor: Service {
             try await commit(
                 Signal(
                     state: [(key, Progress(hash: hash, rowsDone: rows).stored)],
-                    file: FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok)))
+                    file: FileRecord(
+                        hash: hash, source: config.name, name: name, rows: rows, outcome: .ok, config: fingerprint)))
         }
         return Progress(hash: hash, rowsDone: rows)
     }
