@@ -406,6 +406,48 @@ extension Integration {
             #expect(Self.quantities(Self.events(dir, "press-1")) == ["2026-09-21T14:14:20.000Z 4"])
         }
 
+        /// Progress belongs to the file: killed in the middle of one file, another with an older
+        /// modification time (as `cp -p` keeps it) is taken first at the restart, and the first
+        /// then resumes after its own last commit.
+        @Test func aFileResumesAfterItsOwnCommitWhateverWasTakenInBetween() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.writeCountingExport(folder + "/big.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count, P8.COUNT: press-8.count",
+                settle: "500ms", machines: Self.pressMachines)
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(first.stderr.suffix(500))")
+            first.signal(SIGKILL)
+            await first.wait()
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 99_999, "killed mid-file (\(before) events so far)")
+            try "Timestamp,TagName,Value\n1780000000,P8.COUNT,10\n1780000060,P8.COUNT,25\n".write(
+                toFile: folder + "/older.csv", atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSince1970: 1_600_000_000)], ofItemAtPath: folder + "/older.csv")
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(120)) {
+                    Self.files(folder + "/processed") == ["big.csv", "older.csv"]
+                }, "\(second.stderr.suffix(800))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            let log = second.stderr
+            let older = log.range(of: "file=older.csv")?.lowerBound, resumed = log.range(of: "Resuming")?.lowerBound
+            #expect(older != nil && resumed != nil && older! < resumed!, "the older file first: \(log.suffix(1500))")
+
+            let parts = Self.events(dir, "press-9").filter { $0.type == "production.completed" }
+            #expect(parts.count == 99_999, "one event per second of counting, none twice")
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999)
+            #expect(Set(parts.map(\.time)).count == parts.count, "no reading appended twice")
+            #expect(Self.quantities(Self.events(dir, "press-8")) == ["2026-05-28T20:27:40.000Z 15"])
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

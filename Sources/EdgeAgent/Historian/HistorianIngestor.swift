@@ -14,8 +14,10 @@ import ServiceLifecycle
 /// the SHA-256 beside it on the file thread), so a malformed file is rejected before any of its
 /// rows becomes an event; pass two (on the file thread) sends the
 /// readings in chunks cut at a time boundary, each committed with the file's progress
-/// (`historian.NAME`: hash and rows done) as producer state, the last one with the file's record.
-/// After a crash the same file resumes after its last committed chunk; the same content dropped
+/// (`historian.NAME.file.HASH`: rows done) as producer state, the last one with the file's record
+/// (and without the progress row). Progress belongs to the content, not to the folder: after a
+/// crash a file resumes after its own last committed chunk, whatever files were taken in between
+/// (an older one first, say); the same content dropped
 /// again, under any name, is found by its hash and skipped. A rejection holds for the
 /// configuration it was made under (`fingerprint`): once that changes, the same content is
 /// checked again, and taken if it now reads.
@@ -63,7 +65,10 @@ public final class HistorianIngestor: Service {
         return String(hash.finalize().prefix(16))
     }
 
-    var progressKey: String { "historian.\(config.name)" }
+    /// The progress of the file with content `hash`: its data rows committed.
+    func progressKey(_ hash: String) -> String { "historian.\(config.name).file.\(hash)" }
+    /// Where an earlier release kept the progress of one file per folder ("HASH ROWS").
+    var folderProgressKey: String { "historian.\(config.name)" }
 
     public func run() async throws {
         let reader = try await Confined(opening: { [options = writer.options] in
@@ -122,7 +127,7 @@ public final class HistorianIngestor: Service {
     }
 
     private func watch(_ threads: Threads) async throws {
-        var progress = Progress(writer.storedState[progressKey])
+        var progress = Progress(writer.storedState, prefix: progressKey(""), folderKey: folderProgressKey)
         while !Task.isCancelled {
             let (paths, links) = try await threads.folder.run { ($0.ready(), $0.takeNewLinks()) }
             for link in links {
@@ -136,23 +141,25 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    /// The file's progress as stored with its last committed chunk.
+    /// The files begun and not finished, as stored with their last committed chunks.
     struct Progress: Equatable {
-        var hash = ""
-        var rowsDone = 0
-        init(hash: String = "", rowsDone: Int = 0) {
-            self.hash = hash
-            self.rowsDone = rowsDone
-        }
-        init(_ stored: String?) {
-            let parts = stored?.split(separator: " ") ?? []
-            if parts.count == 2, let rows = Int(parts[1]) {
-                self.init(hash: String(parts[0]), rowsDone: rows)
-            } else {
-                self.init()
+        /// Data rows committed, by content hash.
+        var rows: [String: Int] = [:]
+        /// The content whose progress is under the folder's key of an earlier release, if any:
+        /// that row goes when the file is done.
+        var folderKeyHash: String?
+
+        init(_ stored: [String: String], prefix: String, folderKey: String) {
+            for (key, value) in stored where key.hasPrefix(prefix) {
+                if let done = Int(value) { rows[String(key.dropFirst(prefix.count))] = done }
+            }
+            let parts = stored[folderKey]?.split(separator: " ") ?? []
+            if parts.count == 2, let done = Int(parts[1]) {
+                let hash = String(parts[0])
+                rows[hash] = max(rows[hash] ?? 0, done)
+                folderKeyHash = hash
             }
         }
-        var stored: String { "\(hash) \(rowsDone)" }
     }
 
     /// What pass one found.
@@ -208,14 +215,18 @@ public final class HistorianIngestor: Service {
                     "Historian file was ingested before the agent stopped; only its move was left.",
                     metadata: ["file": "\(name)"])
             } else {
-                let resumeAfter = progress.hash == hash ? progress.rowsDone : 0
+                let resumeAfter = progress.rows[hash] ?? 0
                 if resumeAfter > 0 {
                     logger.notice(
                         "Resuming a historian file after its last committed rows.",
                         metadata: ["file": "\(name)", "rows": "\(resumeAfter)"])
                 }
-                progress = try await feed(
-                    path, on: threads.file, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter)
+                let done: [StateRow] = progress.folderKeyHash == hash ? [(folderProgressKey, nil)] : []
+                try await feed(
+                    path, on: threads.file, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter,
+                    done: done)
+                progress.rows[hash] = nil
+                if progress.folderKeyHash == hash { progress.folderKeyHash = nil }
                 logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
             }
             Telemetry.historianFile(source: config.name, result: "ok")
@@ -265,12 +276,14 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    /// Pass two: the readings in chunks, each committed with the file's progress.
+    /// Pass two: the readings in chunks, each committed with the file's progress; the last one
+    /// with its record, removing its progress row (and the `done` rows).
     private func feed(
         _ path: String, on fileThread: Confined<Void>, name: String, hash: String, rows: Int, ordered: Bool,
-        skipping done: Int
-    ) async throws -> Progress {
-        let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples, key = progressKey
+        skipping skipped: Int, done: [StateRow]
+    ) async throws {
+        let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples
+        let key = progressKey(hash)
         let fingerprint = self.fingerprint
         let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
         // The file is read on its own thread; chunks cross over one at a time (memory stays bounded).
@@ -279,7 +292,7 @@ public final class HistorianIngestor: Service {
                 try await fileThread.run { _ in
                     try Self.readChunks(
                         path, config: config, textTags: textTags, chunkSamples: chunkSamples, ordered: ordered,
-                        skipping: done
+                        skipping: skipped
                     ) { chunk in
                         while true {
                             switch sink.yield(chunk) {
@@ -297,29 +310,28 @@ public final class HistorianIngestor: Service {
             }
         }
         defer { producer.cancel() }
-        var progress = Progress(hash: hash, rowsDone: done)
+        var committed = skipped
+        let finished: [StateRow] = [(key, nil)] + done
         for try await chunk in chunks {  // `commit` resends a refused chunk itself
             let last = chunk.rowsDone == rows
-            let next = Progress(hash: hash, rowsDone: chunk.rowsDone)
             try await commit(
                 Signal(
-                    samples: chunk.samples, state: [(key, next.stored)],
+                    samples: chunk.samples, state: last ? finished : [(key, String(chunk.rowsDone))],
                     file: last
                         ? FileRecord(
                             hash: hash, source: config.name, name: name, rows: rows, outcome: .ok, config: fingerprint)
                         : nil
                 ))
-            progress = next
+            committed = chunk.rowsDone
             if last { break }
         }
-        if progress.rowsDone < rows {  // an empty tail: record the file on its own
+        if committed < rows {  // an empty tail: record the file on its own
             try await commit(
                 Signal(
-                    state: [(key, Progress(hash: hash, rowsDone: rows).stored)],
+                    state: finished,
                     file: FileRecord(
                         hash: hash, source: config.name, name: name, rows: rows, outcome: .ok, config: fingerprint)))
         }
-        return Progress(hash: hash, rowsDone: rows)
     }
 
     /// Sends `signal` until the pipeline commits it (a full outbox refuses it: wait, send again).
