@@ -448,6 +448,41 @@ extension Integration {
             #expect(Self.quantities(Self.events(dir, "press-8")) == ["2026-05-28T20:27:40.000Z 15"])
         }
 
+        /// Rows appended to a file while it is being taken (a malformed one among them) are not
+        /// read: the agent keeps running, the rows checked become events once, the appended ones
+        /// none, and the log says the file changed.
+        @Test func aFileThatGrowsWhileTakenGivesNoUnvalidatedEvents() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.writeCountingExport(folder + "/big.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count, P8.COUNT: press-8.count",
+                settle: "500ms", machines: Self.pressMachines)
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(agent.stderr.suffix(500))")
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/big.csv"), "appended while taken")
+            try handle.seekToEnd()
+            // At the file's last time, so they would belong to its last chunk.
+            try handle.write(contentsOf: Data("1790099999,P8.COUNT,1\n1790099999,P8.COUNT,7\nnot a row\n".utf8))
+            try handle.close()
+            #expect(
+                await eventually(timeout: .seconds(120)) {
+                    Self.files(folder + "/processed") == ["big.csv"] || !agent.isRunning
+                },
+                "\(agent.stderr.suffix(800))")
+            #expect(agent.isRunning, "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            #expect(agent.stderr.contains("changed while it was taken"), "\(agent.stderr.suffix(800))")
+            #expect(Self.events(dir, "press-8").isEmpty, "no event from the appended rows")
+            let parts = Self.events(dir, "press-9").filter { $0.type == "production.completed" }
+            #expect(parts.count == 99_999)
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999)
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

@@ -18,7 +18,9 @@ import ServiceLifecycle
 /// (and without the progress row). Progress belongs to the content, not to the folder: after a
 /// crash a file resumes after its own last committed chunk, whatever files were taken in between
 /// (an older one first, say); the same content dropped
-/// again, under any name, is found by its hash and skipped. A rejection holds for the
+/// again, under any name, is found by its hash and skipped. A file is read through one descriptor
+/// from pass one to its move, and only the bytes pass one checked (`OpenFile`), so what an
+/// exporter does to it meanwhile never turns an unchecked row into an event. A rejection holds for the
 /// configuration it was made under (`fingerprint`): once that changes, the same content is
 /// checked again, and taken if it now reads.
 public final class HistorianIngestor: Service {
@@ -167,25 +169,53 @@ public final class HistorianIngestor: Service {
         case valid(rows: Int, ordered: Bool)
         case malformed(CSVReader.Malformed)
         case unreadable(String)
+        /// The file's bytes changed while they were read.
+        case changed(String)
     }
 
-    /// Returns whether the file stays where it is (it could not be moved).
+    /// Returns whether the file stays where it is (it could not be moved, or cannot be read).
     private func ingest(_ path: String, _ threads: Threads, progress: inout Progress) async throws -> Bool {
         let name = (path as NSString).lastPathComponent
+        let file: OpenFile
+        switch try await threads.folder.run({ _ in Result { try OpenFile(path) } }) {
+        case let .success(opened): file = opened
+        case let .failure(error):
+            logger.error(
+                "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(error)"])
+            return true
+        }
+        defer { file.close() }  // every read of it has ended when `take` returns
+        return try await take(file, name: name, threads, progress: &progress)
+    }
+
+    private func take(_ file: OpenFile, name: String, _ threads: Threads, progress: inout Progress) async throws
+        -> Bool
+    {
+        let path = file.path
         let config = self.config, textTags = self.textTags
         let folder = threads.folder, reader = threads.reader
-        async let hashed = threads.file.run { _ in Result { try Self.hash(path) } }
-        var check = try await folder.run { _ in Self.check(path, config: config, textTags: textTags) }
-        let hash: String
+        async let hashed = threads.file.run { _ in Result { try Self.digests(file) } }
+        var check = try await folder.run { _ in Self.check(file, config: config, textTags: textTags) }
+        let digests: Digests
         switch try await hashed {
-        case let .success(value): hash = value
-        case let .failure(error): (hash, check) = ("", .unreadable("\(error)"))
+        case let .success(value): digests = value
+        case let .failure(error as Changed): (digests, check) = (Digests(), .changed(error.reason))
+        case let .failure(error): (digests, check) = (Digests(), .unreadable("\(error)"))
         }
+        let hash = digests.file
+        // The parse and the hash read the file apart: they saw the same bytes only if it did not change.
+        if let change = try await folder.run({ _ in file.change() }) { check = .changed(change) }
         switch check {
         case let .unreadable(reason):
             logger.error(
                 "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(reason)"])
             return true
+        case let .changed(change):
+            Telemetry.historianFile(source: config.name, result: "changed")
+            logger.notice(
+                "Historian file changed while it was checked; checked again once it settles.",
+                metadata: ["file": "\(name)", "change": "\(change)"])
+            return false
         case let .malformed(problem):
             if let known = try await record(hash, name: name, reader) {
                 guard isLeftOver(name, known, .rejected) else {
@@ -222,11 +252,32 @@ public final class HistorianIngestor: Service {
                         metadata: ["file": "\(name)", "rows": "\(resumeAfter)"])
                 }
                 let done: [StateRow] = progress.folderKeyHash == hash ? [(folderProgressKey, nil)] : []
-                try await feed(
-                    path, on: threads.file, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter,
-                    done: done)
+                let fed: Fed
+                do {
+                    fed = try await feed(
+                        file, digests: digests, on: threads.file, name: name, ordered: ordered,
+                        skipping: resumeAfter, done: done)
+                } catch  where !(error is CancellationError) && !Task.isCancelled {
+                    logger.error(
+                        "Historian file could not be taken; left where it is.",
+                        metadata: ["file": "\(name)", "error": "\(error)"])
+                    return true
+                }
                 progress.rows[hash] = nil
                 if progress.folderKeyHash == hash { progress.folderKeyHash = nil }
+                var change = fed.changed
+                if change == nil { change = try await folder.run { _ in file.change() } }
+                if let change {
+                    Telemetry.historianFile(source: config.name, result: "changed")
+                    logger.warning(
+                        "Historian file changed while it was taken; only the rows checked before were used.",
+                        metadata: [
+                            "file": "\(name)", "rows": "\(fed.rows)", "of_rows": "\(rows)", "change": "\(change)",
+                        ])
+                    // Kept (whatever `on_success` says): it holds what was not taken. A file now
+                    // under its name is another one, taken on its own.
+                    return try await folder.run { _ in file.isAtPath() ? Self.move(path, to: "processed") : false }
+                }
                 logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
             }
             Telemetry.historianFile(source: config.name, result: "ok")
@@ -276,23 +327,29 @@ public final class HistorianIngestor: Service {
         }
     }
 
+    /// What pass two took: the data rows committed, and why it stopped before the file's end
+    /// if its bytes were no longer those pass one checked.
+    struct Fed {
+        var rows: Int
+        var changed: String?
+    }
+
     /// Pass two: the readings in chunks, each committed with the file's progress; the last one
     /// with its record, removing its progress row (and the `done` rows).
     private func feed(
-        _ path: String, on fileThread: Confined<Void>, name: String, hash: String, rows: Int, ordered: Bool,
+        _ file: OpenFile, digests: Digests, on fileThread: Confined<Void>, name: String, ordered: Bool,
         skipping skipped: Int, done: [StateRow]
-    ) async throws {
+    ) async throws -> Fed {
         let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples
-        let key = progressKey(hash)
-        let fingerprint = self.fingerprint
+        let hash = digests.file, key = progressKey(hash), fingerprint = self.fingerprint
         let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
         // The file is read on its own thread; chunks cross over one at a time (memory stays bounded).
         let producer = Task {
             do {
                 try await fileThread.run { _ in
                     try Self.readChunks(
-                        path, config: config, textTags: textTags, chunkSamples: chunkSamples, ordered: ordered,
-                        skipping: skipped
+                        file, digests: digests, config: config, textTags: textTags, chunkSamples: chunkSamples,
+                        ordered: ordered, skipping: skipped
                     ) { chunk in
                         while true {
                             switch sink.yield(chunk) {
@@ -309,29 +366,27 @@ public final class HistorianIngestor: Service {
                 sink.finish(throwing: error)
             }
         }
-        defer { producer.cancel() }
-        var committed = skipped
         let finished: [StateRow] = [(key, nil)] + done
-        for try await chunk in chunks {  // `commit` resends a refused chunk itself
-            let last = chunk.rowsDone == rows
-            try await commit(
-                Signal(
-                    samples: chunk.samples, state: last ? finished : [(key, String(chunk.rowsDone))],
-                    file: last
-                        ? FileRecord(
-                            hash: hash, source: config.name, name: name, rows: rows, outcome: .ok, config: fingerprint)
-                        : nil
-                ))
-            committed = chunk.rowsDone
-            if last { break }
+        func consume() async throws -> Fed {
+            for try await chunk in chunks {  // `commit` resends a refused chunk itself
+                try await commit(
+                    Signal(
+                        samples: chunk.samples, state: chunk.last ? finished : [(key, String(chunk.rowsDone))],
+                        file: chunk.last
+                            ? FileRecord(
+                                hash: hash, source: config.name, name: name, rows: chunk.rowsDone, outcome: .ok,
+                                config: fingerprint)
+                            : nil
+                    ))
+                if chunk.last { return Fed(rows: chunk.rowsDone, changed: chunk.changed) }
+            }
+            throw CSVReader.Malformed(line: 0, column: 0, reason: "the reading ended before the file's end")
         }
-        if committed < rows {  // an empty tail: record the file on its own
-            try await commit(
-                Signal(
-                    state: finished,
-                    file: FileRecord(
-                        hash: hash, source: config.name, name: name, rows: rows, outcome: .ok, config: fingerprint)))
-        }
+        let fed: Result<Fed, any Error>
+        do { fed = .success(try await consume()) } catch { fed = .failure(error) }
+        sink.finish()  // a producer still reading stops at its next chunk
+        await producer.value  // the file is no longer read once this returns: it may be closed
+        return try fed.get()
     }
 
     /// Sends `signal` until the pipeline commits it (a full outbox refuses it: wait, send again).
@@ -354,35 +409,129 @@ public final class HistorianIngestor: Service {
         var samples: [Sample]
         /// Data rows of the file consumed once this chunk is committed.
         var rowsDone: Int
+        /// The file's last chunk: it is committed with the file's record.
+        var last = false
+        /// Why the rows end before the file's end: its bytes were no longer those checked.
+        var changed: String?
     }
 
-    // MARK: - Blocking file work (on the folder's thread)
+    // MARK: - Blocking file work (on the folder's and the file's threads)
 
-    /// Reads `path` in 64 KiB pieces, handing each to `body` (the file is never held whole). A
-    /// symbolic link (put there after the folder was scanned) or anything but a regular file is
-    /// not opened.
-    static func stream(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard fd >= 0 else { throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw CSVReader.Malformed(line: 0, column: 0, reason: "not a regular file")
+    /// A file being taken, read through one descriptor from pass one to its move, and only its
+    /// first `length` bytes (its size when opened).
+    ///
+    /// Why this is enough for "no row that was not checked becomes an event": a file renamed over
+    /// it or its deletion does not change what the descriptor reads; rows appended are past
+    /// `length`. What is left is a change of the bytes in place (a truncation, a rewrite). Pass
+    /// one parses (folder thread) and hashes (file thread) the bytes apart; it is trusted only if
+    /// the file's size, modification and change times are what they were when it was opened
+    /// (`change()`), so the parse and the hash saw the same bytes. The hash keeps the SHA-256 of
+    /// every prefix ending at a `blockSize` boundary (`Digests`): pass two reads a whole block,
+    /// checks its prefix digest, and only then parses it, so each row it sends was in the bytes
+    /// pass one checked. A block that differs or ends short ends the file there: the rows before
+    /// it are committed with the file's record (its outcome is what was delivered) and the
+    /// operator is told. Checked per block rather than once at the end because chunks are
+    /// committed as the file is read. Two more SHA-256 passes per file's byte, no more memory
+    /// than a block.
+    struct OpenFile: Sendable {
+        let path: String
+        let fd: Int32
+        /// The file when it was opened.
+        let opened: Identity
+        /// The bytes taken: the file's size when opened.
+        var length: Int64 { opened.size }
+
+        /// What `fstat` says of a file, enough to tell that it changed.
+        struct Identity: Equatable, Sendable {
+            var device: UInt64
+            var inode: UInt64
+            var size: Int64
+            var modified: Int64
+            var changed: Int64
+
+            init(_ info: stat) {
+                device = UInt64(info.st_dev)
+                inode = UInt64(info.st_ino)
+                size = Int64(info.st_size)
+                modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+                changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+            }
         }
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
+
+        /// Opens `path`: a symbolic link (put there after the folder was scanned) or anything but
+        /// a regular file is not opened.
+        init(_ path: String) throws {
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+            guard fd >= 0 else {
                 throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno)))
             }
-            if n == 0 { return }
-            try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+            var info = stat()
+            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+                Glibc.close(fd)
+                throw CSVReader.Malformed(line: 0, column: 0, reason: "not a regular file")
+            }
+            self.path = path
+            self.fd = fd
+            opened = Identity(info)
         }
+
+        func close() { Glibc.close(fd) }
+
+        /// Whether `path` still names this file (not deleted, not replaced).
+        func isAtPath() -> Bool {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return false }
+            return UInt64(info.st_dev) == opened.device && UInt64(info.st_ino) == opened.inode
+        }
+
+        /// How the file differs from when it was opened, if it does.
+        func change() -> String? {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { return "it cannot be examined" }
+            let now = Identity(info)
+            if !isAtPath() { return lstat(path, &info) == 0 ? "it was replaced" : "it was deleted" }
+            if now.size > opened.size { return "rows were appended" }
+            if now.size < opened.size { return "it was truncated" }
+            return now == opened ? nil : "it was rewritten"
+        }
+
+        /// Reads the first `length` bytes in pieces of at most 64 KiB that never cross a
+        /// `blockSize` boundary, handing each to `body` with the offset it ends at.
+        func read(_ body: (UnsafeBufferPointer<UInt8>, Int64) throws -> Void) throws {
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            var offset: Int64 = 0
+            while offset < length {
+                let wanted = Int(min(Int64(buffer.count), length - offset, blockSize - offset % blockSize))
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, wanted, off_t(offset)) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno)))
+                }
+                if n == 0 { throw Changed(reason: "it was truncated") }
+                offset += Int64(n)
+                try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<n]), offset) }
+            }
+        }
+    }
+
+    /// The bytes pass one checked are checked again by pass two in blocks of this size.
+    static let blockSize: Int64 = 1 << 20
+
+    /// A file's bytes are no longer those read before.
+    struct Changed: Error, CustomStringConvertible {
+        var reason: String
+        var description: String { reason }
+    }
+
+    /// The SHA-256 of a file's checked bytes (its identity, lowercase hex) and of each prefix
+    /// ending at a block boundary (and at its end).
+    struct Digests: Sendable {
+        var file = ""
+        var blocks: [String] = []
     }
 
     /// Pass one: every row parsed, rows counted, whether times never go backwards.
-    static func check(_ path: String, config: HistorianConfig, textTags: Set<String>) -> Check {
+    static func check(_ file: OpenFile, config: HistorianConfig, textTags: Set<String>) -> Check {
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
         var ordered = true
@@ -395,7 +544,7 @@ public final class HistorianIngestor: Service {
             }
         }
         do {
-            try stream(path) { try csv.push($0, take) }
+            try file.read { piece, _ in try csv.push(piece, take) }
             try csv.finish(take)
             if pass.rows == nil {
                 throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header")
@@ -403,23 +552,35 @@ public final class HistorianIngestor: Service {
             return .valid(rows: pass.count, ordered: ordered)
         } catch let problem as CSVReader.Malformed where problem.line > 0 {
             return .malformed(problem)
+        } catch let change as Changed {
+            return .changed(change.reason)
         } catch {
             return .unreadable("\(error)")
         }
     }
 
-    /// The file's identity: the SHA-256 of its bytes, as lowercase hex.
-    static func hash(_ path: String) throws -> String {
+    /// Pass one's hashes of the file's bytes.
+    static func digests(_ file: OpenFile) throws -> Digests {
         var hash = SHA256()
-        try stream(path) { hash.update($0) }
-        return hash.finalize()
+        var digests = Digests()
+        try file.read { piece, end in
+            hash.update(piece)
+            if end % blockSize == 0 || end == file.length {
+                var prefix = hash
+                digests.blocks.append(prefix.finalize())
+            }
+        }
+        digests.file = hash.finalize()
+        return digests
     }
 
     /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes; a file
     /// whose times go backwards is sorted whole first (stable: rows with one time keep their order).
+    /// Each block is parsed only once its bytes are found to be those pass one hashed; the rows
+    /// end at the first that is not (the last chunk then says why).
     static func readChunks(
-        _ path: String, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int, ordered: Bool,
-        skipping done: Int, _ emit: (Chunk) throws -> Void
+        _ file: OpenFile, digests: Digests, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int,
+        ordered: Bool, skipping done: Int, _ emit: (Chunk) throws -> Void
     ) throws {
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
@@ -439,17 +600,40 @@ public final class HistorianIngestor: Service {
             }
             chunk += samples
         }
-        try stream(path) { try csv.push($0, take) }
-        try csv.finish(take)
+        var changed: String?
+        do {
+            var hash = SHA256()
+            var block: [UInt8] = []
+            block.reserveCapacity(Int(blockSize))
+            var index = 0
+            try file.read { piece, end in
+                block.append(contentsOf: piece)
+                guard end % blockSize == 0 || end == file.length else { return }
+                hash.update(block)
+                var prefix = hash
+                guard index < digests.blocks.count, prefix.finalize() == digests.blocks[index] else {
+                    throw Changed(reason: "it was rewritten")
+                }
+                index += 1
+                try block.withUnsafeBufferPointer { try csv.push($0, take) }
+                block.removeAll(keepingCapacity: true)
+            }
+            try csv.finish(take)
+        } catch let change as Changed {
+            changed = change.reason
+        }
+        let rowsDone = max(pass.count, done)
         if !ordered {
-            // Unordered files are resumed only as a whole: their readings interleave rows.
+            // Unordered files are taken only whole: their readings interleave rows.
+            guard changed == nil else {
+                return try emit(Chunk(samples: [], rowsDone: done, last: true, changed: changed))
+            }
             let sorted = all.enumerated().sorted {
                 ($0.element.time.milliseconds, $0.offset) < ($1.element.time.milliseconds, $1.offset)
             }.map(\.element)
-            try emit(Chunk(samples: sorted, rowsDone: pass.count))
-            return
+            return try emit(Chunk(samples: sorted, rowsDone: rowsDone, last: true))
         }
-        try emit(Chunk(samples: chunk, rowsDone: pass.count))
+        try emit(Chunk(samples: chunk, rowsDone: rowsDone, last: true, changed: changed))
     }
 
     /// One read of a file: the header, then rows to samples. A class, so the CSV reader's
