@@ -483,6 +483,65 @@ extension Integration {
             #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999)
         }
 
+        /// A long export sorted by tag (as PI exports per tag) is put in time order with bounded
+        /// memory, committed in chunks, and resumed after a kill -9: every event once.
+        @Test func aTagSortedExportIsTakenInBoundedMemoryAndResumesAfterAKill() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            // 2,000,000 rows: four counters, each a row a second for 500,000 seconds, rising by
+            // one every 100 seconds; all of the first tag's rows, then the second's, ...
+            FileManager.default.createFile(atPath: folder + "/tags.csv.part", contents: nil)
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/tags.csv.part"))
+            try handle.write(contentsOf: Data("Timestamp,TagName,Value\n".utf8))
+            for press in 1...4 {
+                for start in stride(from: 0, to: 500_000, by: 50_000) {
+                    var text = ""
+                    for i in start..<start + 50_000 { text += "\(1_790_000_000 + i),P\(press).COUNT,\(i / 100)\n" }
+                    try handle.write(contentsOf: Data(text.utf8))
+                }
+            }
+            try handle.close()
+            try FileManager.default.moveItem(atPath: folder + "/tags.csv.part", toPath: folder + "/tags.csv")
+            let config = Self.dropConfig(
+                dir, folder,
+                tags:
+                    "P1.COUNT: press-1.count, P2.COUNT: press-2.count, P3.COUNT: press-3.count, P4.COUNT: press-4.count",
+                settle: "500ms",
+                machines: (1...4).map {
+                    "- { name: press-\($0), counters: [ { tag: press-\($0).count, event: production.completed } ] }"
+                }.joined(separator: "\n"))
+            let mib = 1024
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(400), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(first.stderr.suffix(500))")
+            let firstPeak = first.peakRSSKiB ?? 0
+            first.signal(SIGKILL)
+            await first.wait()
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 19_996, "killed mid-file (\(before) events so far)")
+            #expect(firstPeak > 0 && firstPeak < 64 * mib, "peak RSS \(firstPeak / mib) MiB")
+
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(600)) { Self.files(folder + "/processed") == ["tags.csv"] },
+                "\(second.stderr.suffix(800))")
+            let secondPeak = second.peakRSSKiB ?? 0
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(secondPeak > 0 && secondPeak < 64 * mib, "peak RSS \(secondPeak / mib) MiB")
+            #expect(second.stderr.contains("Resuming a historian file"), "\(second.stderr.suffix(800))")
+            #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/historian-sort/drop"), "runs removed")
+            for press in 1...4 {
+                let parts = Self.events(dir, "press-\(press)").filter { $0.type == "production.completed" }
+                #expect(parts.count == 4_999, "press-\(press): one event per rise, none twice")
+                #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 4_999)
+                #expect(Set(parts.map(\.time)).count == parts.count)
+            }
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

@@ -69,6 +69,10 @@ public final class HistorianIngestor: Service {
 
     /// The progress of the file with content `hash`: its data rows committed.
     func progressKey(_ hash: String) -> String { "historian.\(config.name).file.\(hash)" }
+    /// Where the readings of a file not in time order are sorted (`SampleSort`).
+    var sortDirectory: String {
+        writer.options.directory + "/historian-sort/" + config.name.replacingOccurrences(of: "/", with: "_")
+    }
     /// Where an earlier release kept the progress of one file per folder ("HASH ROWS").
     var folderProgressKey: String { "historian.\(config.name)" }
 
@@ -130,6 +134,8 @@ public final class HistorianIngestor: Service {
 
     private func watch(_ threads: Threads) async throws {
         var progress = Progress(writer.storedState, prefix: progressKey(""), folderKey: folderProgressKey)
+        let sorted = sortDirectory
+        try await threads.file.run { _ in try? FileManager.default.removeItem(atPath: sorted) }  // a crash's runs
         while !Task.isCancelled {
             let (paths, links) = try await threads.folder.run { ($0.ready(), $0.takeNewLinks()) }
             for link in links {
@@ -342,6 +348,7 @@ public final class HistorianIngestor: Service {
     ) async throws -> Fed {
         let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples
         let hash = digests.file, key = progressKey(hash), fingerprint = self.fingerprint
+        let sortDirectory = self.sortDirectory
         let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
         // The file is read on its own thread; chunks cross over one at a time (memory stays bounded).
         let producer = Task {
@@ -349,7 +356,7 @@ public final class HistorianIngestor: Service {
                 try await fileThread.run { _ in
                     try Self.readChunks(
                         file, digests: digests, config: config, textTags: textTags, chunkSamples: chunkSamples,
-                        ordered: ordered, skipping: skipped
+                        ordered: ordered, skipping: skipped, sortDirectory: sortDirectory
                     ) { chunk in
                         while true {
                             switch sink.yield(chunk) {
@@ -407,7 +414,8 @@ public final class HistorianIngestor: Service {
 
     struct Chunk: Sendable {
         var samples: [Sample]
-        /// Data rows of the file consumed once this chunk is committed.
+        /// Where the file resumes once this chunk is committed: its data rows consumed (a file
+        /// sorted here: its readings in time order); the last chunk: the file's data rows.
         var rowsDone: Int
         /// The file's last chunk: it is committed with the file's record.
         var last = false
@@ -574,26 +582,25 @@ public final class HistorianIngestor: Service {
         return digests
     }
 
-    /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes; a file
-    /// whose times go backwards is sorted whole first (stable: rows with one time keep their order).
-    /// Each block is parsed only once its bytes are found to be those pass one hashed; the rows
-    /// end at the first that is not (the last chunk then says why).
+    /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes. A file
+    /// whose times go backwards is put in time order first (`SampleSort`, in `sortDirectory`;
+    /// stable: readings of one time keep the file's order); its chunks' `rowsDone` count readings
+    /// in that order, where it resumes. Each block is parsed only once its bytes are found to be
+    /// those pass one hashed; the rows end at the first that is not (the last chunk says why).
     static func readChunks(
         _ file: OpenFile, digests: Digests, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int,
-        ordered: Bool, skipping done: Int, _ emit: (Chunk) throws -> Void
+        ordered: Bool, skipping done: Int, sortDirectory: String, _ emit: (Chunk) throws -> Void
     ) throws {
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
         var chunk: [Sample] = []
-        var all: [Sample] = []
+        let sort = ordered ? nil : try SampleSort(directory: sortDirectory)
         func take(_ record: CSVReader.Record) throws {
             // Parsed even when skipped: the repeated-hour rule follows the file.
-            guard try pass.take(record), pass.count > done else { return }
+            guard try pass.take(record) else { return }
+            if let sort { return try sort.add(pass.samples) }
+            guard pass.count > done else { return }
             let samples = pass.samples
-            if !ordered {
-                all += samples
-                return
-            }
             if chunk.count >= chunkSamples, let first = samples.first, first.time != chunk.last?.time {
                 try emit(Chunk(samples: chunk, rowsDone: pass.count - 1))
                 chunk.removeAll(keepingCapacity: true)
@@ -622,18 +629,24 @@ public final class HistorianIngestor: Service {
         } catch let change as Changed {
             changed = change.reason
         }
-        let rowsDone = max(pass.count, done)
-        if !ordered {
-            // Unordered files are taken only whole: their readings interleave rows.
+        if let sort {
+            // Nothing of a file sorted here is sent before all of it is read.
             guard changed == nil else {
                 return try emit(Chunk(samples: [], rowsDone: done, last: true, changed: changed))
             }
-            let sorted = all.enumerated().sorted {
-                ($0.element.time.milliseconds, $0.offset) < ($1.element.time.milliseconds, $1.offset)
-            }.map(\.element)
-            return try emit(Chunk(samples: sorted, rowsDone: rowsDone, last: true))
+            var position = 0
+            try sort.merge { sample in
+                position += 1
+                guard position > done else { return }
+                if chunk.count >= chunkSamples, sample.time != chunk.last?.time {
+                    try emit(Chunk(samples: chunk, rowsDone: position - 1))
+                    chunk.removeAll(keepingCapacity: true)
+                }
+                chunk.append(sample)
+            }
+            return try emit(Chunk(samples: chunk, rowsDone: pass.count, last: true))
         }
-        try emit(Chunk(samples: chunk, rowsDone: rowsDone, last: true, changed: changed))
+        try emit(Chunk(samples: chunk, rowsDone: max(pass.count, done), last: true, changed: changed))
     }
 
     /// One read of a file: the header, then rows to samples. A class, so the CSV reader's
