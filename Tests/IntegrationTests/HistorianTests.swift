@@ -542,6 +542,63 @@ extension Integration {
             }
         }
 
+        /// SIGTERM while a file sorted by tag is being sorted, then while its chunks are being
+        /// committed: each time a clean stop (exit 0, within SPEC 6's 10 s), the sort's runs
+        /// removed, and the file resumes at the next start with every event once.
+        @Test func aStopWhileAFileIsSortedOrTakenIsCleanAndTheFileResumes() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            var text = "Timestamp,TagName,Value\n"
+            for press in 1...4 {
+                for i in 0..<100_000 { text += "\(1_790_000_000 + i),P\(press).COUNT,\(i / 100)\n" }
+            }
+            try text.write(toFile: folder + "/tags.csv.part", atomically: false, encoding: .utf8)
+            try FileManager.default.moveItem(atPath: folder + "/tags.csv.part", toPath: folder + "/tags.csv")
+            let config = Self.dropConfig(
+                dir, folder,
+                tags:
+                    "P1.COUNT: press-1.count, P2.COUNT: press-2.count, P3.COUNT: press-3.count, P4.COUNT: press-4.count",
+                settle: "500ms",
+                machines: (1...4).map {
+                    "- { name: press-\($0), counters: [ { tag: press-\($0).count, event: production.completed } ] }"
+                }.joined(separator: "\n"))
+            let runs = dir.path + "/data/historian-sort/drop"
+            let sorting = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(20)) {
+                    FileManager.default.fileExists(atPath: runs + "/run-1")
+                }, "\(sorting.stderr.suffix(500))")
+            sorting.signal(SIGTERM)
+            #expect(await sorting.wait(timeout: .seconds(10)) == 0, "\(sorting.stderr.suffix(800))")
+            #expect(Self.production(dir) == 0)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).isEmpty, "runs removed")
+
+            let taking = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(taking.stderr.suffix(500))")
+            taking.signal(SIGTERM)
+            #expect(await taking.wait(timeout: .seconds(10)) == 0, "\(taking.stderr.suffix(800))")
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 3_996, "stopped mid-file (\(before) events so far)")
+
+            let last = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-3")
+            #expect(
+                await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["tags.csv"] },
+                "\(last.stderr.suffix(800))")
+            last.signal(SIGTERM)
+            #expect(await last.wait() == 0)
+            #expect(last.stderr.contains("Resuming a historian file"))
+            for press in 1...4 {
+                let parts = Self.events(dir, "press-\(press)").filter { $0.type == "production.completed" }
+                #expect(parts.count == 999, "press-\(press): one event per rise, none twice")
+                #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 999)
+            }
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

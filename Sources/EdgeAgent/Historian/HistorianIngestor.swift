@@ -2,6 +2,7 @@ import EdgeAgentCore
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -350,13 +351,14 @@ public final class HistorianIngestor: Service {
         let hash = digests.file, key = progressKey(hash), fingerprint = self.fingerprint
         let sortDirectory = self.sortDirectory
         let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
+        let stop = Stop()
         // The file is read on its own thread; chunks cross over one at a time (memory stays bounded).
         let producer = Task {
             do {
                 try await fileThread.run { _ in
                     try Self.readChunks(
                         file, digests: digests, config: config, textTags: textTags, chunkSamples: chunkSamples,
-                        ordered: ordered, skipping: skipped, sortDirectory: sortDirectory
+                        ordered: ordered, skipping: skipped, sortDirectory: sortDirectory, stop: stop
                     ) { chunk in
                         while true {
                             switch sink.yield(chunk) {
@@ -387,11 +389,13 @@ public final class HistorianIngestor: Service {
                     ))
                 if chunk.last { return Fed(rows: chunk.rowsDone, changed: chunk.changed) }
             }
+            try Task.checkCancellation()  // a stop ends the stream
             throw CSVReader.Malformed(line: 0, column: 0, reason: "the reading ended before the file's end")
         }
         let fed: Result<Fed, any Error>
         do { fed = .success(try await consume()) } catch { fed = .failure(error) }
-        sink.finish()  // a producer still reading stops at its next chunk
+        stop.flag.store(true, ordering: .relaxed)  // a producer still reading stops at its next piece
+        sink.finish()  // or at its next chunk
         await producer.value  // the file is no longer read once this returns: it may be closed
         return try fed.get()
     }
@@ -410,6 +414,12 @@ public final class HistorianIngestor: Service {
             try Task.checkCancellation()
             try await Task.sleep(for: .seconds(1))
         }
+    }
+
+    /// Set when pass two's reader is to stop (a stop of the agent, a failed commit): a file being
+    /// sorted sends nothing for a long while, so the reader looks at it between pieces.
+    final class Stop: Sendable {
+        let flag = Atomic<Bool>(false)
     }
 
     struct Chunk: Sendable {
@@ -589,7 +599,8 @@ public final class HistorianIngestor: Service {
     /// those pass one hashed; the rows end at the first that is not (the last chunk says why).
     static func readChunks(
         _ file: OpenFile, digests: Digests, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int,
-        ordered: Bool, skipping done: Int, sortDirectory: String, _ emit: (Chunk) throws -> Void
+        ordered: Bool, skipping done: Int, sortDirectory: String, stop: Stop = Stop(),
+        _ emit: (Chunk) throws -> Void
     ) throws {
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
@@ -614,6 +625,7 @@ public final class HistorianIngestor: Service {
             block.reserveCapacity(Int(blockSize))
             var index = 0
             try file.read { piece, end in
+                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
                 block.append(contentsOf: piece)
                 guard end % blockSize == 0 || end == file.length else { return }
                 hash.update(block)
