@@ -30,6 +30,14 @@ public final class ChildProcess: @unchecked Sendable {
     public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
     public var isRunning: Bool { process.isRunning }
 
+    /// The process's peak resident memory in KiB (`VmHWM`), nil once it has ended.
+    public var peakRSSKiB: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+
     public func signal(_ sig: Int32) { if process.isRunning { kill(process.processIdentifier, sig) } }
 
     /// Waits for the exit, up to `timeout`; SIGKILLs it past that and returns nil.

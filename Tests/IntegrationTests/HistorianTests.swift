@@ -97,6 +97,34 @@ extension Integration {
                 """)
         }
 
+        /// A press counting one part a second for `seconds` seconds from 1,790,000,000 (rolling over
+        /// at 65536) and changing state every 1,000 seconds: two rows a second, published as
+        /// exporters do (written as `.part`, then renamed).
+        static func writeCountingExport(_ path: String, seconds: Int = 100_000) throws {
+            var text = "Timestamp,TagName,Value\n"
+            text.reserveCapacity(seconds * 60)
+            for i in 0..<seconds {
+                let t = 1_790_000_000 + i
+                text += "\(t),P9.STATE,\((i / 1000) % 2 == 0 ? 1 : 0)\n\(t),P9.COUNT,\(i % 65536)\n"
+            }
+            try text.write(toFile: path + ".part", atomically: false, encoding: .utf8)
+            try FileManager.default.moveItem(atPath: path + ".part", toPath: path)
+        }
+
+        /// press-9 as `writeCountingExport` describes it, press-8 counting.
+        static let pressMachines = """
+            - name: press-9
+              state: { tag: press-9.state, map: { 0: stopped, 1: running }, downtime: [stopped] }
+              counters: [ { tag: press-9.count, event: production.completed, rollover: 65536 } ]
+            - { name: press-8, counters: [ { tag: press-8.count, event: production.completed } ] }
+            """
+
+        /// production.completed events in the outbox so far.
+        static func production(_ dir: TemporaryDirectory) -> Int {
+            (try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true).scalar(
+                "SELECT count(*) FROM events WHERE type = 'production.completed'")).flatMap { $0 }.map(Int.init) ?? 0
+        }
+
         static func files(_ path: String) -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
         }
@@ -264,6 +292,311 @@ extension Integration {
             let error = try String(contentsOfFile: folder + "/rejected/bad.csv.error.txt", encoding: .utf8)
             #expect(error == "bad.csv: line 2, column 3: Value: 'x' is not a number\n")
             #expect(Self.events(dir, "press-1").map(\.time) == appended, "nothing appended twice")
+        }
+
+        /// A symbolic link dropped into the folder (to a credential, say) is never read, and a file
+        /// whose header does not match is rejected naming the configured columns it lacks, not
+        /// its cells: no secret reaches the log, the error file or the outbox.
+        @Test func aSymlinkIsNeverFollowedAndARejectedHeaderIsNeverEchoed() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir.file("credentials"), withIntermediateDirectories: true)
+            let secret = dir.write("credentials/mqtt", "broker-password-Xq7vR2\n")
+            try FileManager.default.createSymbolicLink(atPath: folder + "/x.csv", withDestinationPath: secret)
+            try "api-token-Kz9wP4,TagName,Value\n1790000000,P1.COUNT,5\n".write(
+                toFile: folder + "/token.csv", atomically: true, encoding: .utf8)
+            try "Timestamp,TagName,Value\n1790000000,P1.COUNT,5\n1790000060,P1.COUNT,9\n".write(
+                toFile: folder + "/good.csv", atomically: true, encoding: .utf8)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    Self.files(folder + "/processed") == ["good.csv"]
+                        && Self.files(folder + "/rejected") == ["token.csv", "token.csv.error.txt"]
+                }, "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+
+            #expect(Self.files(folder) == ["processed", "rejected", "x.csv"], "the link is left where it is")
+            #expect(Self.files(folder + "/rejected").allSatisfy { !$0.hasPrefix("x") })
+            let log = agent.stderr
+            #expect(log.components(separatedBy: "symbolic link").count == 2, "reported once: \(log.suffix(800))")
+            #expect(log.contains("file=x.csv"))
+            let error = try String(contentsOfFile: folder + "/rejected/token.csv.error.txt", encoding: .utf8)
+            #expect(error == "token.csv: line 1, column 1: the header lacks the configured column(s) 'Timestamp'\n")
+            let outbox = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/data/outbox.db"))
+            let wal = (try? Data(contentsOf: URL(fileURLWithPath: dir.path + "/data/outbox.db-wal"))) ?? Data()
+            for text in ["broker-password-Xq7vR2", "api-token-Kz9wP4"] {
+                #expect(!log.contains(text), "\(text) in the log")
+                #expect(!error.contains(text), "\(text) in the error file")
+                #expect(outbox.range(of: Data(text.utf8)) == nil && wal.range(of: Data(text.utf8)) == nil)
+            }
+            #expect(Self.quantities(Self.events(dir, "press-1")) == ["2026-09-21T14:14:20.000Z 4"])
+        }
+
+        /// Two files rejected under one name: each keeps its own error file beside it.
+        @Test func aSecondRejectionOfANameKeepsTheFirstOnesErrorFile() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            let first = "Timestamp,TagName,Value\n1790000000,P1.COUNT,x\n"
+            let second = "Timestamp,TagName,Value\n1790000000,P1.COUNT,5\n1790000060,P1.COUNT,y\n"
+            try first.write(toFile: folder + "/bad.csv", atomically: true, encoding: .utf8)
+            #expect(await eventually(timeout: .seconds(30)) { Self.files(folder + "/rejected").count == 2 })
+            try second.write(toFile: folder + "/bad.csv", atomically: true, encoding: .utf8)
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/rejected").count == 4 },
+                "\(Self.files(folder + "/rejected")) \(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            let rejected = folder + "/rejected/"
+            #expect(
+                Self.files(rejected) == ["bad.1.csv", "bad.1.csv.error.txt", "bad.csv", "bad.csv.error.txt"])
+            #expect(try String(contentsOfFile: rejected + "bad.csv", encoding: .utf8) == first)
+            #expect(
+                try String(contentsOfFile: rejected + "bad.csv.error.txt", encoding: .utf8)
+                    == "bad.csv: line 2, column 3: Value: 'x' is not a number\n")
+            #expect(try String(contentsOfFile: rejected + "bad.1.csv", encoding: .utf8) == second)
+            #expect(
+                try String(contentsOfFile: rejected + "bad.1.csv.error.txt", encoding: .utf8)
+                    == "bad.csv: line 3, column 3: Value: 'y' is not a number\n")
+        }
+
+        /// A file rejected because of the configuration (a wrong column name) is taken when it is
+        /// dropped again once the configuration is fixed; under the same configuration it stays a
+        /// duplicate of the rejected one.
+        @Test func aFileRejectedByTheConfigurationIsTakenOnceTheConfigurationIsFixed() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let machines = "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }"
+            let export = "Timestamp,TagName,Value\n1790000000,P1.COUNT,5\n1790000060,P1.COUNT,9\n"
+            _ = Self.dropConfig(dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms", machines: machines)
+            let config = dir.file("agent.yaml")
+            let good = try String(contentsOfFile: config, encoding: .utf8)
+            try good.replacingOccurrences(of: "value_column: Value", with: "value_column: Val").write(
+                toFile: config, atomically: true, encoding: .utf8)
+            try export.write(toFile: folder + "/a.csv", atomically: true, encoding: .utf8)
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(await eventually(timeout: .seconds(30)) { Self.files(folder + "/rejected").count == 2 })
+            try export.write(toFile: folder + "/b.csv", atomically: true, encoding: .utf8)
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/rejected").count == 3 },
+                "the same content under the same configuration is a duplicate: \(first.stderr.suffix(800))")
+            first.signal(SIGTERM)
+            #expect(await first.wait() == 0)
+            #expect(first.stderr.contains("same_as=a.csv"))
+
+            try good.write(toFile: config, atomically: true, encoding: .utf8)
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            try export.write(toFile: folder + "/c.csv", atomically: true, encoding: .utf8)
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/processed") == ["c.csv"] },
+                "\(Self.files(folder + "/rejected")) \(second.stderr.suffix(800))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(Self.quantities(Self.events(dir, "press-1")) == ["2026-09-21T14:14:20.000Z 4"])
+        }
+
+        /// Progress belongs to the file: killed in the middle of one file, another with an older
+        /// modification time (as `cp -p` keeps it) is taken first at the restart, and the first
+        /// then resumes after its own last commit.
+        @Test func aFileResumesAfterItsOwnCommitWhateverWasTakenInBetween() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.writeCountingExport(folder + "/big.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count, P8.COUNT: press-8.count",
+                settle: "500ms", machines: Self.pressMachines)
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(first.stderr.suffix(500))")
+            first.signal(SIGKILL)
+            await first.wait()
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 99_999, "killed mid-file (\(before) events so far)")
+            try "Timestamp,TagName,Value\n1780000000,P8.COUNT,10\n1780000060,P8.COUNT,25\n".write(
+                toFile: folder + "/older.csv", atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSince1970: 1_600_000_000)], ofItemAtPath: folder + "/older.csv")
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(120)) {
+                    Self.files(folder + "/processed") == ["big.csv", "older.csv"]
+                }, "\(second.stderr.suffix(800))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            let log = second.stderr
+            let older = log.range(of: "file=older.csv")?.lowerBound, resumed = log.range(of: "Resuming")?.lowerBound
+            #expect(older != nil && resumed != nil && older! < resumed!, "the older file first: \(log.suffix(1500))")
+
+            let parts = Self.events(dir, "press-9").filter { $0.type == "production.completed" }
+            #expect(parts.count == 99_999, "one event per second of counting, none twice")
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999)
+            #expect(Set(parts.map(\.time)).count == parts.count, "no reading appended twice")
+            #expect(Self.quantities(Self.events(dir, "press-8")) == ["2026-05-28T20:27:40.000Z 15"])
+        }
+
+        /// Rows appended to a file while it is being taken (a malformed one among them) are not
+        /// read: the agent keeps running, the rows checked become events once, the appended ones
+        /// none, and the log says the file changed.
+        @Test func aFileThatGrowsWhileTakenGivesNoUnvalidatedEvents() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.writeCountingExport(folder + "/big.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count, P8.COUNT: press-8.count",
+                settle: "500ms", machines: Self.pressMachines)
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(agent.stderr.suffix(500))")
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/big.csv"), "appended while taken")
+            try handle.seekToEnd()
+            // At the file's last time, so they would belong to its last chunk.
+            try handle.write(contentsOf: Data("1790099999,P8.COUNT,1\n1790099999,P8.COUNT,7\nnot a row\n".utf8))
+            try handle.close()
+            #expect(
+                await eventually(timeout: .seconds(120)) {
+                    Self.files(folder + "/processed") == ["big.csv"] || !agent.isRunning
+                },
+                "\(agent.stderr.suffix(800))")
+            #expect(agent.isRunning, "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            #expect(agent.stderr.contains("changed while it was taken"), "\(agent.stderr.suffix(800))")
+            #expect(Self.events(dir, "press-8").isEmpty, "no event from the appended rows")
+            let parts = Self.events(dir, "press-9").filter { $0.type == "production.completed" }
+            #expect(parts.count == 99_999)
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999)
+        }
+
+        /// A long export sorted by tag (as PI exports per tag) is put in time order with bounded
+        /// memory, committed in chunks, and resumed after a kill -9: every event once.
+        @Test func aTagSortedExportIsTakenInBoundedMemoryAndResumesAfterAKill() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            // 2,000,000 rows: four counters, each a row a second for 500,000 seconds, rising by
+            // one every 100 seconds; all of the first tag's rows, then the second's, ...
+            FileManager.default.createFile(atPath: folder + "/tags.csv.part", contents: nil)
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/tags.csv.part"))
+            try handle.write(contentsOf: Data("Timestamp,TagName,Value\n".utf8))
+            for press in 1...4 {
+                for start in stride(from: 0, to: 500_000, by: 50_000) {
+                    var text = ""
+                    for i in start..<start + 50_000 { text += "\(1_790_000_000 + i),P\(press).COUNT,\(i / 100)\n" }
+                    try handle.write(contentsOf: Data(text.utf8))
+                }
+            }
+            try handle.close()
+            try FileManager.default.moveItem(atPath: folder + "/tags.csv.part", toPath: folder + "/tags.csv")
+            let config = Self.dropConfig(
+                dir, folder,
+                tags:
+                    "P1.COUNT: press-1.count, P2.COUNT: press-2.count, P3.COUNT: press-3.count, P4.COUNT: press-4.count",
+                settle: "500ms",
+                machines: (1...4).map {
+                    "- { name: press-\($0), counters: [ { tag: press-\($0).count, event: production.completed } ] }"
+                }.joined(separator: "\n"))
+            let mib = 1024
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(400), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(first.stderr.suffix(500))")
+            let firstPeak = first.peakRSSKiB ?? 0
+            first.signal(SIGKILL)
+            await first.wait()
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 19_996, "killed mid-file (\(before) events so far)")
+            #expect(firstPeak > 0 && firstPeak < 64 * mib, "peak RSS \(firstPeak / mib) MiB")
+
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(600)) { Self.files(folder + "/processed") == ["tags.csv"] },
+                "\(second.stderr.suffix(800))")
+            let secondPeak = second.peakRSSKiB ?? 0
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(secondPeak > 0 && secondPeak < 64 * mib, "peak RSS \(secondPeak / mib) MiB")
+            #expect(second.stderr.contains("Resuming a historian file"), "\(second.stderr.suffix(800))")
+            #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/historian-sort/drop"), "runs removed")
+            for press in 1...4 {
+                let parts = Self.events(dir, "press-\(press)").filter { $0.type == "production.completed" }
+                #expect(parts.count == 4_999, "press-\(press): one event per rise, none twice")
+                #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 4_999)
+                #expect(Set(parts.map(\.time)).count == parts.count)
+            }
+        }
+
+        /// SIGTERM while a file sorted by tag is being sorted, then while its chunks are being
+        /// committed: each time a clean stop (exit 0, within SPEC 6's 10 s), the sort's runs
+        /// removed, and the file resumes at the next start with every event once.
+        @Test func aStopWhileAFileIsSortedOrTakenIsCleanAndTheFileResumes() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            var text = "Timestamp,TagName,Value\n"
+            for press in 1...4 {
+                for i in 0..<100_000 { text += "\(1_790_000_000 + i),P\(press).COUNT,\(i / 100)\n" }
+            }
+            try text.write(toFile: folder + "/tags.csv.part", atomically: false, encoding: .utf8)
+            try FileManager.default.moveItem(atPath: folder + "/tags.csv.part", toPath: folder + "/tags.csv")
+            let config = Self.dropConfig(
+                dir, folder,
+                tags:
+                    "P1.COUNT: press-1.count, P2.COUNT: press-2.count, P3.COUNT: press-3.count, P4.COUNT: press-4.count",
+                settle: "500ms",
+                machines: (1...4).map {
+                    "- { name: press-\($0), counters: [ { tag: press-\($0).count, event: production.completed } ] }"
+                }.joined(separator: "\n"))
+            let runs = dir.path + "/data/historian-sort/drop"
+            let sorting = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(20)) {
+                    FileManager.default.fileExists(atPath: runs + "/run-1")
+                }, "\(sorting.stderr.suffix(500))")
+            sorting.signal(SIGTERM)
+            #expect(await sorting.wait(timeout: .seconds(10)) == 0, "\(sorting.stderr.suffix(800))")
+            #expect(Self.production(dir) == 0)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).isEmpty, "runs removed")
+
+            let taking = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(taking.stderr.suffix(500))")
+            taking.signal(SIGTERM)
+            #expect(await taking.wait(timeout: .seconds(10)) == 0, "\(taking.stderr.suffix(800))")
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 3_996, "stopped mid-file (\(before) events so far)")
+
+            let last = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-3")
+            #expect(
+                await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["tags.csv"] },
+                "\(last.stderr.suffix(800))")
+            last.signal(SIGTERM)
+            #expect(await last.wait() == 0)
+            #expect(last.stderr.contains("Resuming a historian file"))
+            for press in 1...4 {
+                let parts = Self.events(dir, "press-\(press)").filter { $0.type == "production.completed" }
+                #expect(parts.count == 999, "press-\(press): one event per rise, none twice")
+                #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 999)
+            }
         }
 
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {

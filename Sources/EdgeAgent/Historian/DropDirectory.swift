@@ -9,7 +9,9 @@ import Foundation
 /// something is written, moved in or deleted; a rescan every half second covers what inotify
 /// misses (network mounts, an overflowed queue). A file is ready once its size and modification
 /// time have not changed for `settle`; temporary names (`*.tmp`, `*.part`, `~*`, dotfiles) and
-/// names not matching `pattern` are never taken. Blocking: it lives on its own thread (`Confined`).
+/// names not matching `pattern` are never taken. Only regular files are taken: a symbolic link
+/// is never followed (it could point anywhere the agent may read, a credential for one), and is
+/// reported once (`newLinks`). Blocking: it lives on its own thread (`Confined`).
 final class DropDirectory {
     let directory: String
     let pattern: String
@@ -19,6 +21,10 @@ final class DropDirectory {
     /// Files left where they are because they could not be moved: not taken again until they change.
     private var parked: [String: (size: Int64, mtime: Int64)] = [:]
     private var scanned = false
+    /// Symbolic links in the folder, never taken.
+    private var links = Set<String>()
+    /// Links found since the last `takeNewLinks()`.
+    private var foundLinks: [String] = []
 
     init(directory: String, pattern: String, settle: Duration) throws {
         self.directory = directory
@@ -61,7 +67,13 @@ final class DropDirectory {
         for name in names where Self.isCandidate(name, pattern: pattern) {
             let path = directory + "/" + name
             var info = stat()
-            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard lstat(path, &info) == 0 else { continue }
+            if (info.st_mode & S_IFMT) == S_IFLNK {
+                present.insert(name)
+                if links.insert(name).inserted { foundLinks.append(name) }
+                continue
+            }
+            guard (info.st_mode & S_IFMT) == S_IFREG else { continue }
             let size = Int64(info.st_size)
             let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
             present.insert(name)
@@ -76,7 +88,14 @@ final class DropDirectory {
         }
         for name in seen.keys where !present.contains(name) { seen[name] = nil }
         for name in parked.keys where !present.contains(name) { parked[name] = nil }
+        links = links.filter { present.contains($0) }
         return ready.sorted { $0.mtime < $1.mtime || ($0.mtime == $1.mtime && $0.path < $1.path) }.map(\.path)
+    }
+
+    /// The names of symbolic links found since the last call (each once while it stays).
+    func takeNewLinks() -> [String] {
+        defer { foundLinks.removeAll() }
+        return foundLinks
     }
 
     /// Done with `path` (moved away, or left where it is and not to be taken again until it changes).

@@ -2,6 +2,7 @@ import EdgeAgentCore
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -14,9 +15,15 @@ import ServiceLifecycle
 /// the SHA-256 beside it on the file thread), so a malformed file is rejected before any of its
 /// rows becomes an event; pass two (on the file thread) sends the
 /// readings in chunks cut at a time boundary, each committed with the file's progress
-/// (`historian.NAME`: hash and rows done) as producer state, the last one with the file's record.
-/// After a crash the same file resumes after its last committed chunk; the same content dropped
-/// again, under any name, is found by its hash and skipped.
+/// (`historian.NAME.file.HASH`: rows done) as producer state, the last one with the file's record
+/// (and without the progress row). Progress belongs to the content, not to the folder: after a
+/// crash a file resumes after its own last committed chunk, whatever files were taken in between
+/// (an older one first, say); the same content dropped
+/// again, under any name, is found by its hash and skipped. A file is read through one descriptor
+/// from pass one to its move, and only the bytes pass one checked (`OpenFile`), so what an
+/// exporter does to it meanwhile never turns an unchecked row into an event. A rejection holds for the
+/// configuration it was made under (`fingerprint`): once that changes, the same content is
+/// checked again, and taken if it now reads.
 public final class HistorianIngestor: Service {
     public let config: HistorianConfig
     let bus: SignalBus
@@ -25,6 +32,8 @@ public final class HistorianIngestor: Service {
     let logger: Logger
     /// Samples per committed chunk (cut at the next time boundary).
     let chunkSamples: Int
+    /// What decides how this folder's files read (`fingerprint(_:textTags:)`).
+    let fingerprint: String
 
     public init(
         config: HistorianConfig, bus: SignalBus, writer: OutboxWriter, textTags: Set<String>, logger: Logger,
@@ -38,9 +47,35 @@ public final class HistorianIngestor: Service {
         logger[metadataKey: "source"] = "\(config.name)"
         self.logger = logger
         self.chunkSamples = chunkSamples
+        fingerprint = Self.fingerprint(config, textTags: textTags)
     }
 
-    var progressKey: String { "historian.\(config.name)" }
+    /// A digest of everything that decides whether a file reads and what its rows become: the
+    /// layout, delimiter, decimal mark, encoding, columns, time format and zone, good qualities,
+    /// the tag map and which mapped tags are text. Not the folder, pattern, settle time or what
+    /// happens to a file once taken. Stable across runs (sorted, no `hashValue`).
+    static func fingerprint(_ config: HistorianConfig, textTags: Set<String>) -> String {
+        let tags = config.tags.map { "\($0.source)=\($0.tag)" }.sorted()
+        let text = config.tags.map(\.tag).filter(textTags.contains).sorted()
+        let parts: [String] =
+            [
+                config.layout.rawValue, String(config.delimiter), String(config.decimal), config.encoding.rawValue,
+                config.timestampColumn, config.timestampFormat, config.timezone, config.tagColumn ?? "",
+                config.valueColumn ?? "", config.qualityColumn ?? "",
+            ] + config.goodQualities.sorted() + ["tags"] + tags + ["text"] + text
+        var hash = SHA256()
+        hash.update(Array(parts.joined(separator: "\u{1F}").utf8))
+        return String(hash.finalize().prefix(16))
+    }
+
+    /// The progress of the file with content `hash`: its data rows committed.
+    func progressKey(_ hash: String) -> String { "historian.\(config.name).file.\(hash)" }
+    /// Where the readings of a file not in time order are sorted (`SampleSort`).
+    var sortDirectory: String {
+        writer.options.directory + "/historian-sort/" + config.name.replacingOccurrences(of: "/", with: "_")
+    }
+    /// Where an earlier release kept the progress of one file per folder ("HASH ROWS").
+    var folderProgressKey: String { "historian.\(config.name)" }
 
     public func run() async throws {
         let reader = try await Confined(opening: { [options = writer.options] in
@@ -99,32 +134,41 @@ public final class HistorianIngestor: Service {
     }
 
     private func watch(_ threads: Threads) async throws {
-        var progress = Progress(writer.storedState[progressKey])
+        var progress = Progress(writer.storedState, prefix: progressKey(""), folderKey: folderProgressKey)
+        let sorted = sortDirectory
+        try await threads.file.run { _ in try? FileManager.default.removeItem(atPath: sorted) }  // a crash's runs
         while !Task.isCancelled {
-            for path in try await threads.folder.run({ $0.ready() }) where !Task.isCancelled {
+            let (paths, links) = try await threads.folder.run { ($0.ready(), $0.takeNewLinks()) }
+            for link in links {
+                logger.warning(
+                    "Historian folder holds a symbolic link; it is never read.", metadata: ["file": "\(link)"])
+            }
+            for path in paths where !Task.isCancelled {
                 let stays = try await ingest(path, threads, progress: &progress)
                 try await threads.folder.run { $0.taken(path, parked: stays) }
             }
         }
     }
 
-    /// The file's progress as stored with its last committed chunk.
+    /// The files begun and not finished, as stored with their last committed chunks.
     struct Progress: Equatable {
-        var hash = ""
-        var rowsDone = 0
-        init(hash: String = "", rowsDone: Int = 0) {
-            self.hash = hash
-            self.rowsDone = rowsDone
-        }
-        init(_ stored: String?) {
-            let parts = stored?.split(separator: " ") ?? []
-            if parts.count == 2, let rows = Int(parts[1]) {
-                self.init(hash: String(parts[0]), rowsDone: rows)
-            } else {
-                self.init()
+        /// Data rows committed, by content hash.
+        var rows: [String: Int] = [:]
+        /// The content whose progress is under the folder's key of an earlier release, if any:
+        /// that row goes when the file is done.
+        var folderKeyHash: String?
+
+        init(_ stored: [String: String], prefix: String, folderKey: String) {
+            for (key, value) in stored where key.hasPrefix(prefix) {
+                if let done = Int(value) { rows[String(key.dropFirst(prefix.count))] = done }
+            }
+            let parts = stored[folderKey]?.split(separator: " ") ?? []
+            if parts.count == 2, let done = Int(parts[1]) {
+                let hash = String(parts[0])
+                rows[hash] = max(rows[hash] ?? 0, done)
+                folderKeyHash = hash
             }
         }
-        var stored: String { "\(hash) \(rowsDone)" }
     }
 
     /// What pass one found.
@@ -132,33 +176,64 @@ public final class HistorianIngestor: Service {
         case valid(rows: Int, ordered: Bool)
         case malformed(CSVReader.Malformed)
         case unreadable(String)
+        /// The file's bytes changed while they were read.
+        case changed(String)
     }
 
-    /// Returns whether the file stays where it is (it could not be moved).
+    /// Returns whether the file stays where it is (it could not be moved, or cannot be read).
     private func ingest(_ path: String, _ threads: Threads, progress: inout Progress) async throws -> Bool {
         let name = (path as NSString).lastPathComponent
+        let file: OpenFile
+        switch try await threads.folder.run({ _ in Result { try OpenFile(path) } }) {
+        case let .success(opened): file = opened
+        case let .failure(error):
+            logger.error(
+                "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(error)"])
+            return true
+        }
+        defer { file.close() }  // every read of it has ended when `take` returns
+        return try await take(file, name: name, threads, progress: &progress)
+    }
+
+    private func take(_ file: OpenFile, name: String, _ threads: Threads, progress: inout Progress) async throws
+        -> Bool
+    {
+        let path = file.path
         let config = self.config, textTags = self.textTags
         let folder = threads.folder, reader = threads.reader
-        async let hashed = threads.file.run { _ in Result { try Self.hash(path) } }
-        var check = try await folder.run { _ in Self.check(path, config: config, textTags: textTags) }
-        let hash: String
+        async let hashed = threads.file.run { _ in Result { try Self.digests(file) } }
+        var check = try await folder.run { _ in Self.check(file, config: config, textTags: textTags) }
+        let digests: Digests
         switch try await hashed {
-        case let .success(value): hash = value
-        case let .failure(error): (hash, check) = ("", .unreadable("\(error)"))
+        case let .success(value): digests = value
+        case let .failure(error as Changed): (digests, check) = (Digests(), .changed(error.reason))
+        case let .failure(error): (digests, check) = (Digests(), .unreadable("\(error)"))
         }
+        let hash = digests.file
+        // The parse and the hash read the file apart: they saw the same bytes only if it did not change.
+        if let change = try await folder.run({ _ in file.change() }) { check = .changed(change) }
         switch check {
         case let .unreadable(reason):
             logger.error(
                 "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(reason)"])
             return true
+        case let .changed(change):
+            Telemetry.historianFile(source: config.name, result: "changed")
+            logger.notice(
+                "Historian file changed while it was checked; checked again once it settles.",
+                metadata: ["file": "\(name)", "change": "\(change)"])
+            return false
         case let .malformed(problem):
-            if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
+            if let known = try await record(hash, name: name, reader) {
                 guard isLeftOver(name, known, .rejected) else {
                     return try await duplicate(path, name: name, of: known, folder: folder)
                 }
             } else {
                 try await commit(
-                    Signal(file: FileRecord(hash: hash, source: config.name, name: name, rows: 0, outcome: .rejected)))
+                    Signal(
+                        file: FileRecord(
+                            hash: hash, source: config.name, name: name, rows: 0, outcome: .rejected,
+                            config: fingerprint)))
             }
             Telemetry.historianFile(source: config.name, result: "rejected")
             logger.error(
@@ -169,7 +244,7 @@ public final class HistorianIngestor: Service {
                 ])
             return try await folder.run { _ in Self.reject(path, problem: problem) }
         case let .valid(rows, ordered):
-            if let known = try await reader.run({ try $0.fileRecord(hash: hash) }) {
+            if let known = try await record(hash, name: name, reader) {
                 guard isLeftOver(name, known, .ok) else {
                     return try await duplicate(path, name: name, of: known, folder: folder)
                 }
@@ -177,19 +252,57 @@ public final class HistorianIngestor: Service {
                     "Historian file was ingested before the agent stopped; only its move was left.",
                     metadata: ["file": "\(name)"])
             } else {
-                let resumeAfter = progress.hash == hash ? progress.rowsDone : 0
+                let resumeAfter = progress.rows[hash] ?? 0
                 if resumeAfter > 0 {
                     logger.notice(
                         "Resuming a historian file after its last committed rows.",
                         metadata: ["file": "\(name)", "rows": "\(resumeAfter)"])
                 }
-                progress = try await feed(
-                    path, on: threads.file, name: name, hash: hash, rows: rows, ordered: ordered, skipping: resumeAfter)
+                let done: [StateRow] = progress.folderKeyHash == hash ? [(folderProgressKey, nil)] : []
+                let fed: Fed
+                do {
+                    fed = try await feed(
+                        file, digests: digests, on: threads.file, name: name, ordered: ordered,
+                        skipping: resumeAfter, done: done)
+                } catch  where !(error is CancellationError) && !Task.isCancelled {
+                    logger.error(
+                        "Historian file could not be taken; left where it is.",
+                        metadata: ["file": "\(name)", "error": "\(error)"])
+                    return true
+                }
+                progress.rows[hash] = nil
+                if progress.folderKeyHash == hash { progress.folderKeyHash = nil }
+                var change = fed.changed
+                if change == nil { change = try await folder.run { _ in file.change() } }
+                if let change {
+                    Telemetry.historianFile(source: config.name, result: "changed")
+                    logger.warning(
+                        "Historian file changed while it was taken; only the rows checked before were used.",
+                        metadata: [
+                            "file": "\(name)", "rows": "\(fed.rows)", "of_rows": "\(rows)", "change": "\(change)",
+                        ])
+                    // Kept (whatever `on_success` says): it holds what was not taken. A file now
+                    // under its name is another one, taken on its own.
+                    return try await folder.run { _ in file.isAtPath() ? Self.move(path, to: "processed") : false }
+                }
                 logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
             }
             Telemetry.historianFile(source: config.name, result: "ok")
             return try await folder.run { _ in Self.finish(path, onSuccess: config.onSuccess) }
         }
+    }
+
+    /// The record of the content `hash`, unless it is a rejection under another configuration:
+    /// that content is checked again as if new (and its record replaced by the outcome).
+    private func record(_ hash: String, name: String, _ reader: Confined<OutboxDatabase>) async throws -> FileRecord? {
+        guard let known = try await reader.run({ try $0.fileRecord(hash: hash) }) else { return nil }
+        if known.outcome == .rejected, known.config != fingerprint {
+            logger.notice(
+                "Historian file was rejected under another configuration; checked again.",
+                metadata: ["file": "\(name)", "same_as": "\(known.name)"])
+            return nil
+        }
+        return known
     }
 
     /// Whether a file whose content is recorded is that same file, left in the folder by a stop
@@ -221,20 +334,31 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    /// Pass two: the readings in chunks, each committed with the file's progress.
+    /// What pass two took: the data rows committed, and why it stopped before the file's end
+    /// if its bytes were no longer those pass one checked.
+    struct Fed {
+        var rows: Int
+        var changed: String?
+    }
+
+    /// Pass two: the readings in chunks, each committed with the file's progress; the last one
+    /// with its record, removing its progress row (and the `done` rows).
     private func feed(
-        _ path: String, on fileThread: Confined<Void>, name: String, hash: String, rows: Int, ordered: Bool,
-        skipping done: Int
-    ) async throws -> Progress {
-        let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples, key = progressKey
+        _ file: OpenFile, digests: Digests, on fileThread: Confined<Void>, name: String, ordered: Bool,
+        skipping skipped: Int, done: [StateRow]
+    ) async throws -> Fed {
+        let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples
+        let hash = digests.file, key = progressKey(hash), fingerprint = self.fingerprint
+        let sortDirectory = self.sortDirectory
         let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
+        let stop = Stop()
         // The file is read on its own thread; chunks cross over one at a time (memory stays bounded).
         let producer = Task {
             do {
                 try await fileThread.run { _ in
                     try Self.readChunks(
-                        path, config: config, textTags: textTags, chunkSamples: chunkSamples, ordered: ordered,
-                        skipping: done
+                        file, digests: digests, config: config, textTags: textTags, chunkSamples: chunkSamples,
+                        ordered: ordered, skipping: skipped, sortDirectory: sortDirectory, stop: stop
                     ) { chunk in
                         while true {
                             switch sink.yield(chunk) {
@@ -251,26 +375,29 @@ public final class HistorianIngestor: Service {
                 sink.finish(throwing: error)
             }
         }
-        defer { producer.cancel() }
-        var progress = Progress(hash: hash, rowsDone: done)
-        for try await chunk in chunks {  // `commit` resends a refused chunk itself
-            let last = chunk.rowsDone == rows
-            let next = Progress(hash: hash, rowsDone: chunk.rowsDone)
-            try await commit(
-                Signal(
-                    samples: chunk.samples, state: [(key, next.stored)],
-                    file: last ? FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok) : nil
-                ))
-            progress = next
-            if last { break }
+        let finished: [StateRow] = [(key, nil)] + done
+        func consume() async throws -> Fed {
+            for try await chunk in chunks {  // `commit` resends a refused chunk itself
+                try await commit(
+                    Signal(
+                        samples: chunk.samples, state: chunk.last ? finished : [(key, String(chunk.rowsDone))],
+                        file: chunk.last
+                            ? FileRecord(
+                                hash: hash, source: config.name, name: name, rows: chunk.rowsDone, outcome: .ok,
+                                config: fingerprint)
+                            : nil
+                    ))
+                if chunk.last { return Fed(rows: chunk.rowsDone, changed: chunk.changed) }
+            }
+            try Task.checkCancellation()  // a stop ends the stream
+            throw CSVReader.Malformed(line: 0, column: 0, reason: "the reading ended before the file's end")
         }
-        if progress.rowsDone < rows {  // an empty tail: record the file on its own
-            try await commit(
-                Signal(
-                    state: [(key, Progress(hash: hash, rowsDone: rows).stored)],
-                    file: FileRecord(hash: hash, source: config.name, name: name, rows: rows, outcome: .ok)))
-        }
-        return Progress(hash: hash, rowsDone: rows)
+        let fed: Result<Fed, any Error>
+        do { fed = .success(try await consume()) } catch { fed = .failure(error) }
+        stop.flag.store(true, ordering: .relaxed)  // a producer still reading stops at its next piece
+        sink.finish()  // or at its next chunk
+        await producer.value  // the file is no longer read once this returns: it may be closed
+        return try fed.get()
     }
 
     /// Sends `signal` until the pipeline commits it (a full outbox refuses it: wait, send again).
@@ -289,33 +416,140 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    struct Chunk: Sendable {
-        var samples: [Sample]
-        /// Data rows of the file consumed once this chunk is committed.
-        var rowsDone: Int
+    /// Set when pass two's reader is to stop (a stop of the agent, a failed commit): a file being
+    /// sorted sends nothing for a long while, so the reader looks at it between pieces.
+    final class Stop: Sendable {
+        let flag = Atomic<Bool>(false)
     }
 
-    // MARK: - Blocking file work (on the folder's thread)
+    struct Chunk: Sendable {
+        var samples: [Sample]
+        /// Where the file resumes once this chunk is committed: its data rows consumed (a file
+        /// sorted here: its readings in time order); the last chunk: the file's data rows.
+        var rowsDone: Int
+        /// The file's last chunk: it is committed with the file's record.
+        var last = false
+        /// Why the rows end before the file's end: its bytes were no longer those checked.
+        var changed: String?
+    }
 
-    /// Reads `path` in 64 KiB pieces, handing each to `body` (the file is never held whole).
-    static func stream(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
+    // MARK: - Blocking file work (on the folder's and the file's threads)
+
+    /// A file being taken, read through one descriptor from pass one to its move, and only its
+    /// first `length` bytes (its size when opened).
+    ///
+    /// Why this is enough for "no row that was not checked becomes an event": a file renamed over
+    /// it or its deletion does not change what the descriptor reads; rows appended are past
+    /// `length`. What is left is a change of the bytes in place (a truncation, a rewrite). Pass
+    /// one parses (folder thread) and hashes (file thread) the bytes apart; it is trusted only if
+    /// the file's size, modification and change times are what they were when it was opened
+    /// (`change()`), so the parse and the hash saw the same bytes. The hash keeps the SHA-256 of
+    /// every prefix ending at a `blockSize` boundary (`Digests`): pass two reads a whole block,
+    /// checks its prefix digest, and only then parses it, so each row it sends was in the bytes
+    /// pass one checked. A block that differs or ends short ends the file there: the rows before
+    /// it are committed with the file's record (its outcome is what was delivered) and the
+    /// operator is told. Checked per block rather than once at the end because chunks are
+    /// committed as the file is read. Two more SHA-256 passes per file's byte, no more memory
+    /// than a block.
+    struct OpenFile: Sendable {
+        let path: String
+        let fd: Int32
+        /// The file when it was opened.
+        let opened: Identity
+        /// The bytes taken: the file's size when opened.
+        var length: Int64 { opened.size }
+
+        /// What `fstat` says of a file, enough to tell that it changed.
+        struct Identity: Equatable, Sendable {
+            var device: UInt64
+            var inode: UInt64
+            var size: Int64
+            var modified: Int64
+            var changed: Int64
+
+            init(_ info: stat) {
+                device = UInt64(info.st_dev)
+                inode = UInt64(info.st_ino)
+                size = Int64(info.st_size)
+                modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+                changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+            }
+        }
+
+        /// Opens `path`: a symbolic link (put there after the folder was scanned) or anything but
+        /// a regular file is not opened.
+        init(_ path: String) throws {
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+            guard fd >= 0 else {
                 throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno)))
             }
-            if n == 0 { return }
-            try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+            var info = stat()
+            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+                Glibc.close(fd)
+                throw CSVReader.Malformed(line: 0, column: 0, reason: "not a regular file")
+            }
+            self.path = path
+            self.fd = fd
+            opened = Identity(info)
+        }
+
+        func close() { Glibc.close(fd) }
+
+        /// Whether `path` still names this file (not deleted, not replaced).
+        func isAtPath() -> Bool {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return false }
+            return UInt64(info.st_dev) == opened.device && UInt64(info.st_ino) == opened.inode
+        }
+
+        /// How the file differs from when it was opened, if it does.
+        func change() -> String? {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { return "it cannot be examined" }
+            let now = Identity(info)
+            if !isAtPath() { return lstat(path, &info) == 0 ? "it was replaced" : "it was deleted" }
+            if now.size > opened.size { return "rows were appended" }
+            if now.size < opened.size { return "it was truncated" }
+            return now == opened ? nil : "it was rewritten"
+        }
+
+        /// Reads the first `length` bytes in pieces of at most 64 KiB that never cross a
+        /// `blockSize` boundary, handing each to `body` with the offset it ends at.
+        func read(_ body: (UnsafeBufferPointer<UInt8>, Int64) throws -> Void) throws {
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            var offset: Int64 = 0
+            while offset < length {
+                let wanted = Int(min(Int64(buffer.count), length - offset, blockSize - offset % blockSize))
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, wanted, off_t(offset)) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno)))
+                }
+                if n == 0 { throw Changed(reason: "it was truncated") }
+                offset += Int64(n)
+                try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<n]), offset) }
+            }
         }
     }
 
+    /// The bytes pass one checked are checked again by pass two in blocks of this size.
+    static let blockSize: Int64 = 1 << 20
+
+    /// A file's bytes are no longer those read before.
+    struct Changed: Error, CustomStringConvertible {
+        var reason: String
+        var description: String { reason }
+    }
+
+    /// The SHA-256 of a file's checked bytes (its identity, lowercase hex) and of each prefix
+    /// ending at a block boundary (and at its end).
+    struct Digests: Sendable {
+        var file = ""
+        var blocks: [String] = []
+    }
+
     /// Pass one: every row parsed, rows counted, whether times never go backwards.
-    static func check(_ path: String, config: HistorianConfig, textTags: Set<String>) -> Check {
+    static func check(_ file: OpenFile, config: HistorianConfig, textTags: Set<String>) -> Check {
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
         var ordered = true
@@ -328,7 +562,7 @@ public final class HistorianIngestor: Service {
             }
         }
         do {
-            try stream(path) { try csv.push($0, take) }
+            try file.read { piece, _ in try csv.push(piece, take) }
             try csv.finish(take)
             if pass.rows == nil {
                 throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header")
@@ -336,53 +570,95 @@ public final class HistorianIngestor: Service {
             return .valid(rows: pass.count, ordered: ordered)
         } catch let problem as CSVReader.Malformed where problem.line > 0 {
             return .malformed(problem)
+        } catch let change as Changed {
+            return .changed(change.reason)
         } catch {
             return .unreadable("\(error)")
         }
     }
 
-    /// The file's identity: the SHA-256 of its bytes, as lowercase hex.
-    static func hash(_ path: String) throws -> String {
+    /// Pass one's hashes of the file's bytes.
+    static func digests(_ file: OpenFile) throws -> Digests {
         var hash = SHA256()
-        try stream(path) { hash.update($0) }
-        return hash.finalize()
+        var digests = Digests()
+        try file.read { piece, end in
+            hash.update(piece)
+            if end % blockSize == 0 || end == file.length {
+                var prefix = hash
+                digests.blocks.append(prefix.finalize())
+            }
+        }
+        digests.file = hash.finalize()
+        return digests
     }
 
-    /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes; a file
-    /// whose times go backwards is sorted whole first (stable: rows with one time keep their order).
+    /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes. A file
+    /// whose times go backwards is put in time order first (`SampleSort`, in `sortDirectory`;
+    /// stable: readings of one time keep the file's order); its chunks' `rowsDone` count readings
+    /// in that order, where it resumes. Each block is parsed only once its bytes are found to be
+    /// those pass one hashed; the rows end at the first that is not (the last chunk says why).
     static func readChunks(
-        _ path: String, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int, ordered: Bool,
-        skipping done: Int, _ emit: (Chunk) throws -> Void
+        _ file: OpenFile, digests: Digests, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int,
+        ordered: Bool, skipping done: Int, sortDirectory: String, stop: Stop = Stop(),
+        _ emit: (Chunk) throws -> Void
     ) throws {
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
         var chunk: [Sample] = []
-        var all: [Sample] = []
+        let sort = ordered ? nil : try SampleSort(directory: sortDirectory)
         func take(_ record: CSVReader.Record) throws {
             // Parsed even when skipped: the repeated-hour rule follows the file.
-            guard try pass.take(record), pass.count > done else { return }
+            guard try pass.take(record) else { return }
+            if let sort { return try sort.add(pass.samples) }
+            guard pass.count > done else { return }
             let samples = pass.samples
-            if !ordered {
-                all += samples
-                return
-            }
             if chunk.count >= chunkSamples, let first = samples.first, first.time != chunk.last?.time {
                 try emit(Chunk(samples: chunk, rowsDone: pass.count - 1))
                 chunk.removeAll(keepingCapacity: true)
             }
             chunk += samples
         }
-        try stream(path) { try csv.push($0, take) }
-        try csv.finish(take)
-        if !ordered {
-            // Unordered files are resumed only as a whole: their readings interleave rows.
-            let sorted = all.enumerated().sorted {
-                ($0.element.time.milliseconds, $0.offset) < ($1.element.time.milliseconds, $1.offset)
-            }.map(\.element)
-            try emit(Chunk(samples: sorted, rowsDone: pass.count))
-            return
+        var changed: String?
+        do {
+            var hash = SHA256()
+            var block: [UInt8] = []
+            block.reserveCapacity(Int(blockSize))
+            var index = 0
+            try file.read { piece, end in
+                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                block.append(contentsOf: piece)
+                guard end % blockSize == 0 || end == file.length else { return }
+                hash.update(block)
+                var prefix = hash
+                guard index < digests.blocks.count, prefix.finalize() == digests.blocks[index] else {
+                    throw Changed(reason: "it was rewritten")
+                }
+                index += 1
+                try block.withUnsafeBufferPointer { try csv.push($0, take) }
+                block.removeAll(keepingCapacity: true)
+            }
+            try csv.finish(take)
+        } catch let change as Changed {
+            changed = change.reason
         }
-        try emit(Chunk(samples: chunk, rowsDone: pass.count))
+        if let sort {
+            // Nothing of a file sorted here is sent before all of it is read.
+            guard changed == nil else {
+                return try emit(Chunk(samples: [], rowsDone: done, last: true, changed: changed))
+            }
+            var position = 0
+            try sort.merge { sample in
+                position += 1
+                guard position > done else { return }
+                if chunk.count >= chunkSamples, sample.time != chunk.last?.time {
+                    try emit(Chunk(samples: chunk, rowsDone: position - 1))
+                    chunk.removeAll(keepingCapacity: true)
+                }
+                chunk.append(sample)
+            }
+            return try emit(Chunk(samples: chunk, rowsDone: pass.count, last: true))
+        }
+        try emit(Chunk(samples: chunk, rowsDone: max(pass.count, done), last: true, changed: changed))
     }
 
     /// One read of a file: the header, then rows to samples. A class, so the CSV reader's
@@ -425,15 +701,22 @@ public final class HistorianIngestor: Service {
     /// Moves `path` into `DIR/sub/` (a name already there gets a numbered suffix); returns
     /// whether the file stays where it is because it could not be moved.
     static func move(_ path: String, to sub: String) -> Bool {
+        rename(path, freeName(for: path, in: sub)) != 0
+    }
+
+    /// Where `path` goes in `DIR/sub/`: its name, or `NAME.N.EXT` with the first N not taken (by
+    /// the file or by its error file).
+    static func freeName(for path: String, in sub: String) -> String {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path + "/" + sub
         var target = folder + "/" + url.lastPathComponent
         var n = 1
-        while FileManager.default.fileExists(atPath: target) {
+        let fm = FileManager.default
+        while fm.fileExists(atPath: target) || fm.fileExists(atPath: target + ".error.txt") {
             target = folder + "/" + url.deletingPathExtension().lastPathComponent + ".\(n)." + url.pathExtension
             n += 1
         }
-        return rename(path, target) != 0
+        return target
     }
 
     static func finish(_ path: String, onSuccess: HistorianConfig.OnSuccess) -> Bool {
@@ -443,12 +726,14 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    /// The file goes whole to `rejected/`, with `NAME.error.txt` beside it.
+    /// The file goes whole to `rejected/`, with its error file beside it under the name it gets
+    /// there (`NAME.error.txt`, or `NAME.1.csv.error.txt` beside `NAME.1.csv` when an earlier
+    /// rejection of that name is there: each keeps its own).
     static func reject(_ path: String, problem: CSVReader.Malformed) -> Bool {
-        let url = URL(fileURLWithPath: path)
-        let folder = url.deletingLastPathComponent().path + "/rejected"
-        let text = "\(url.lastPathComponent): line \(problem.line), column \(problem.column): \(problem.reason)\n"
-        try? Data(text.utf8).write(to: URL(fileURLWithPath: folder + "/" + url.lastPathComponent + ".error.txt"))
-        return move(path, to: "rejected")
+        let name = (path as NSString).lastPathComponent
+        let target = freeName(for: path, in: "rejected")
+        let text = "\(name): line \(problem.line), column \(problem.column): \(problem.reason)\n"
+        try? Data(text.utf8).write(to: URL(fileURLWithPath: target + ".error.txt"))
+        return rename(path, target) != 0
     }
 }

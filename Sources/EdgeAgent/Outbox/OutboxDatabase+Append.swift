@@ -75,12 +75,14 @@ extension OutboxDatabase {
             if let file {
                 try db.prepare(
                     """
-                    INSERT INTO files(hash, source, name, rows, outcome, done_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                    ON CONFLICT(hash) DO NOTHING
+                    INSERT INTO files(hash, source, name, rows, outcome, done_ms, config)
+                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    ON CONFLICT(hash) DO UPDATE SET source = ?2, name = ?3, rows = ?4, outcome = ?5,
+                        done_ms = ?6, config = ?7 WHERE files.outcome = 'rejected'
                     """
                 ).run([
                     .text(file.hash), .text(file.source), .text(file.name), .int(Int64(file.rows)),
-                    .text(file.outcome.rawValue), .int(now.milliseconds),
+                    .text(file.outcome.rawValue), .int(now.milliseconds), .text(file.config),
                 ])
             }
             let after = try dataBytes()
@@ -153,7 +155,9 @@ extension OutboxDatabase {
 }
 
 /// A historian file's outcome, committed with the events it produced (SPEC 7: a file is the same
-/// file when its SHA-256 is the same, whatever its name).
+/// file when its SHA-256 is the same, whatever its name). A rejection is replaced by a later
+/// outcome of the same content (taken, or rejected again under another configuration); a file
+/// taken is never replaced.
 public struct FileRecord: Sendable, Equatable {
     public enum Outcome: String, Sendable { case ok, rejected }
     public var hash: String
@@ -161,24 +165,28 @@ public struct FileRecord: Sendable, Equatable {
     public var name: String
     public var rows: Int
     public var outcome: Outcome
+    /// The fingerprint of the historian configuration the file was checked under ("" before it
+    /// was recorded).
+    public var config: String
 
-    public init(hash: String, source: String, name: String, rows: Int, outcome: Outcome) {
+    public init(hash: String, source: String, name: String, rows: Int, outcome: Outcome, config: String = "") {
         self.hash = hash
         self.source = source
         self.name = name
         self.rows = rows
         self.outcome = outcome
+        self.config = config
     }
 }
 
 extension OutboxDatabase {
     /// The record of a file with this content, if one was ingested or rejected before.
     public func fileRecord(hash: String) throws -> FileRecord? {
-        let statement = try db.prepare("SELECT source, name, rows, outcome FROM files WHERE hash = ?1")
+        let statement = try db.prepare("SELECT source, name, rows, outcome, config FROM files WHERE hash = ?1")
         try statement.bind([.text(hash)])
         guard try statement.step() else { return nil }
         return FileRecord(
             hash: hash, source: statement.text(0), name: statement.text(1), rows: Int(statement.int(2)),
-            outcome: FileRecord.Outcome(rawValue: statement.text(3)) ?? .ok)
+            outcome: FileRecord.Outcome(rawValue: statement.text(3)) ?? .ok, config: statement.text(4))
     }
 }

@@ -26,6 +26,10 @@ enum OutboxSchema {
             hash TEXT PRIMARY KEY, source TEXT NOT NULL, name TEXT NOT NULL,
             rows INTEGER NOT NULL, outcome TEXT NOT NULL, done_ms INTEGER NOT NULL);
         """,
+        // 3: the historian configuration a file was rejected under (a rejection holds for it only).
+        """
+        ALTER TABLE files ADD COLUMN config TEXT NOT NULL DEFAULT '';
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }

@@ -37,20 +37,23 @@ public final class HistorianRows {
         self.header = (0..<header.count).map { header.trimmedField($0) }
         fieldCount = header.count
         let names = self.header
-        func column(_ name: String?) throws -> Int {
-            guard let name else { return -1 }
-            guard let index = names.firstIndex(of: name) else {
-                throw CSVReader.Malformed(
-                    line: header.line, column: 1,
-                    reason: "no column '\(name)' in the header (found: \(names.joined(separator: ", ")))")
-            }
-            return index
+        // A header that does not match names the configured columns it lacks, never its own
+        // cells: the file may not be an export at all (a credential, say).
+        let wanted =
+            [config.timestampColumn] + (config.layout == .long ? [config.tagColumn, config.valueColumn] : [])
+            + [config.qualityColumn]
+        let missing = wanted.compactMap { $0 }.filter { !names.contains($0) }
+        guard missing.isEmpty else {
+            throw CSVReader.Malformed(
+                line: header.line, column: 1,
+                reason: "the header lacks the configured column(s) \(missing.map { "'\($0)'" }.joined(separator: ", "))"
+            )
         }
-        timeColumn = try column(config.timestampColumn)
-        tagColumn = try column(config.layout == .long ? config.tagColumn : nil)
-        valueColumn = try column(config.layout == .long ? config.valueColumn : nil)
-        qualityColumn = config.qualityColumn.map { try? column($0) } ?? nil
-        if let quality = config.qualityColumn, qualityColumn == nil { _ = try column(quality) }
+        func column(_ name: String?) -> Int { name.flatMap { names.firstIndex(of: $0) } ?? -1 }
+        timeColumn = column(config.timestampColumn)
+        tagColumn = column(config.layout == .long ? config.tagColumn : nil)
+        valueColumn = column(config.layout == .long ? config.valueColumn : nil)
+        qualityColumn = config.qualityColumn.map(column)
         goodQualities = Set(config.goodQualities)
         let map = Dictionary(
             config.tags.map { ($0.source, Target(tag: $0.tag, text: textTags.contains($0.tag))) },
