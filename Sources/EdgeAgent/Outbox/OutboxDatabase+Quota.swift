@@ -20,10 +20,10 @@ extension OutboxDatabase {
     }
 
     /// Runs in its own transaction before an append, so what it dropped stays dropped even
-    /// when the append that follows finds the outbox full. `room`: the bytes the append needs
-    /// when it is known to be large (an `Overflow`); room is made for it as a whole.
+    /// when the append that follows finds the outbox full. `room`: the bytes of an append that
+    /// overflowed (`Overflow`); room is then made for it as a whole, whatever the size now.
     func enforceQuota(now: Timestamp, room: Int64 = 0) throws {
-        guard try sizeInBytes() + room >= options.maxSize else { return }
+        guard try room > 0 || sizeInBytes() >= options.maxSize else { return }
         let target = min(
             max(options.maxSize * 3 / 4 - options.walBytes, options.maxSize / 2),
             options.maxSize - options.walBytes - room)
