@@ -103,9 +103,10 @@ public struct MachineTimeline: Sendable, Equatable {
             case let .state(_, at, state, previous, previousFor):
                 changes.append((at, state, previous, previousFor))
             case let .downtime(_, from, to, reason):
-                // `ended` after `started` for the same downtime: it replaces it.
+                // `ended` after `started` for the same downtime ends it; the reason stays the one
+                // read when it started (`ended` carries the one read when it ended).
                 if let last = downtimes.indices.last, downtimes[last].from == from {
-                    downtimes[last] = (from, to ?? downtimes[last].to, reason ?? downtimes[last].reason)
+                    downtimes[last] = (from, to ?? downtimes[last].to, downtimes[last].reason ?? reason)
                 } else {
                     downtimes.append((from, to, reason))
                 }

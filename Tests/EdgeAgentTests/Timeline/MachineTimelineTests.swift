@@ -14,7 +14,7 @@ import Testing
             .state(machine: "press-1", at: at(1200), state: "fault", previous: "running", previousFor: 600_000),
             .downtime(machine: "press-1", from: at(1200), to: nil, reason: 31),
             .state(machine: "press-1", at: at(1500), state: "running", previous: "fault", previousFor: 300_000),
-            .downtime(machine: "press-1", from: at(1200), to: at(1500), reason: 31),
+            .downtime(machine: "press-1", from: at(1200), to: at(1500), reason: 0),  // read when it ended
             .state(machine: "press-2", at: at(100), state: "stopped", previous: nil, previousFor: nil),
         ]
         let timeline = MachineTimeline(
