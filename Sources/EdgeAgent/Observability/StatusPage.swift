@@ -243,14 +243,13 @@ public enum StatusPage {
             return "<h2>Timeline</h2>\n<div class=\"sub\" id=\"timeline\">the outbox could not be read in time</div>\n"
         }
         let window = records.window
-        let hours = Double(window.milliseconds) / 3_600_000
-        let span = hours >= 1 ? String(format: "%.1f h", hours) : "\(window.milliseconds / 60_000) min"
+        let span = duration(Double(window.milliseconds) / 1000)
         var out = "<h2>Timeline</h2>\n<div class=\"sub\" id=\"timeline\">"
         out +=
-            "\(e(clock(window.from))) to \(e(s.clock.time(window.to))) (\(span): "
+            "\(e(clock(window.from))) to \(e(s.clock.time(window.to))): \(span), "
             + (records.truncated
-                ? "the newest \(records.records.count) records" : "the last 12 h the outbox holds, at most")
-            + "), times in \(e(s.clock.zone))</div>\n"
+                ? "the newest \(records.records.count) records" : "what the outbox holds of the last 12 h")
+            + "; times in \(e(s.clock.zone))</div>\n"
         out += "<div class=\"legend\">"
         for kind in MachineTimeline.StateClass.allCases {
             let label =
@@ -295,10 +294,13 @@ public enum StatusPage {
             + "per minute</span></div>\n"
         for sink in s.sinks {
             let history = s.backlog[sink.name] ?? BacklogHistory()
-            let since = history.samples.first.map { "since \(s.clock.time($0.at))" } ?? "no sample yet"
+            let since =
+                history.samples.first.map {
+                    "since \(s.clock.time($0.at)), sampled every few seconds · peak \(history.peak) pending"
+                } ?? "no sample yet"
             out +=
-                "<div class=\"chart\"><h3>\(e(sink.name)) <small class=\"sub\">\(since), sampled every few "
-                + "seconds</small></h3>\n" + TimelineSVG.backlog(history, sink: sink.name, now: s.now, clock: s.clock)
+                "<div class=\"chart\"><h3>\(e(sink.name)) <small class=\"sub\">\(since)</small></h3>\n"
+                + TimelineSVG.backlog(history, sink: sink.name, now: s.now, clock: s.clock)
                 + "</div>\n"
         }
         return out

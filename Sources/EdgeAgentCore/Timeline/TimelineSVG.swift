@@ -72,7 +72,11 @@ public enum TimelineSVG {
             out +=
                 "<g class=\"tick\"><title>work order \(escape(tick.order)) from \(clock.time(tick.at))</title>"
                 + "<line x1=\"\(f(at))\" y1=\"13\" x2=\"\(f(at))\" y2=\"56\" stroke=\"#1d3f8f\" stroke-width=\"2\"/>"
-                + "<text x=\"\(f(min(at + 3, width - 90)))\" y=\"55\" class=\"order\">\(escape(tick.order))</text></g>\n"
+                // Right of the tick, or left of it near the right edge.
+                + (at < width - 110
+                    ? "<text x=\"\(f(at + 3))\" y=\"55\" class=\"order\">"
+                    : "<text x=\"\(f(at - 3))\" y=\"55\" class=\"order\" text-anchor=\"end\">")
+                + "\(escape(tick.order))</text></g>\n"
         }
         out += "</g>\n<g class=\"marks\">\n"
         for mark in timeline.marks {
@@ -113,7 +117,7 @@ public enum TimelineSVG {
             out +=
                 "<g class=\"outage\"><title>\(escape(sink)) failing from \(clock.time(outage.from)) to "
                 + "\(clock.time(outage.to))\(outage.open ? " (now)" : "")</title>"
-                + "<rect x=\"\(f(left))\" y=\"14\" width=\"\(f(max(2, right - left)))\" height=\"76\" fill=\"#c8372d\" "
+                + "<rect x=\"\(f(left))\" y=\"14\" width=\"\(f(max(2, right - left)))\" height=\"126\" fill=\"#c8372d\" "
                 + "fill-opacity=\"0.18\" stroke=\"#c8372d\" stroke-dasharray=\"4 3\"/>"
                 + "<text x=\"\(f(min(left + 4, width - 60)))\" y=\"27\" class=\"outlabel\">outage</text></g>\n"
         }
@@ -128,7 +132,6 @@ public enum TimelineSVG {
                 + "stroke=\"#1d3f8f\" stroke-width=\"1.5\"><title>\(escape(sink)) backlog: peak \(history.peak) "
                 + "pending, now \(history.samples.last!.pending)</title></polygon>\n"
         }
-        out += "<text x=\"996\" y=\"26\" text-anchor=\"end\" class=\"lab\">peak \(history.peak) pending</text>\n"
         let perMinute = history.deliveredPerMinute
         let most = Double(max(1, perMinute.map(\.count).max() ?? 0))
         for (minute, count) in perMinute {
@@ -139,8 +142,12 @@ public enum TimelineSVG {
                 "<rect class=\"delivered\" x=\"\(f(left + 0.5))\" y=\"\(f(134 - h))\" width=\"\(f(max(0.5, right - left - 1)))\" "
                 + "height=\"\(f(max(h, 0.5)))\" fill=\"#2e9d4f\"><title>\(count) delivered in the minute from "
                 + "\(clock.time(minute))</title></rect>\n"
-            if right - left > 40 {
-                out += "<text x=\"\(f(left + 3))\" y=\"\(f(max(108, 131 - h)))\" class=\"lab\">\(count)/min</text>\n"
+            if right - left > 50 {
+                // Inside a tall bar, above a short one.
+                out +=
+                    h >= 14
+                    ? "<text x=\"\(f(left + 4))\" y=\"\(f(134 - h + 11))\" class=\"in\">\(count)/min</text>\n"
+                    : "<text x=\"\(f(left + 4))\" y=\"\(f(134 - h - 3))\" class=\"lab\">\(count)/min</text>\n"
             }
         }
         return out + "</svg>\n"
