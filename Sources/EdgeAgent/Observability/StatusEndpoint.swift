@@ -52,8 +52,8 @@ public final class StatusEndpoint: Service {
             case "/":
                 var snapshot = self.snapshot(try? await reader.run { try $0.status() })
                 if StatusPage.wantsHTML(accept: request.accept, query: parts.count > 1 ? parts[1] : nil) {
-                    snapshot.timeline = try? await reader.run { [now = snapshot.now] in try self.timeline($0, now: now)
-                    }
+                    let now = snapshot.now
+                    snapshot.timeline = try? await reader.run { try self.timeline($0, now: now) }
                     return .init(.ok, StatusPage.html(snapshot), contentType: "text/html; charset=utf-8")
                 }
                 return .init(.ok, StatusPage.text(snapshot))

@@ -175,6 +175,15 @@ import Testing
         var fresh = snapshot
         fresh.timeline = try reader.timeline(now: now)
         #expect(StatusPage.html(fresh) == html, "the refreshes draw what a fresh read draws")
+
+        // The whole day drawn at once (a window the page does not use): the read is the bound.
+        var day = snapshot
+        let clock = ContinuousClock()
+        let began = clock.now
+        day.timeline = try reader.timeline(now: now, span: 24 * 3_600_000)
+        let dayPage = StatusPage.html(day)
+        print("the same with a 24 h window, read afresh: \(clock.now - began), page \(dayPage.utf8.count) bytes")
+        #expect(day.timeline?.truncated == false && dayPage.utf8.count > page)
         #expect(snapshot.timeline?.truncated == false)
         #expect(bands > 20 * 60, "every machine's 12 h of states is drawn")
         #expect(times.max()! < .seconds(2), "generous: the figures are printed above")
