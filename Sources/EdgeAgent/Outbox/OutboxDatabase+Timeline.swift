@@ -43,19 +43,21 @@ public struct TimelineCache: Sendable {
 extension OutboxDatabase {
     /// The retained events of the last `span` the timeline draws, in one read snapshot, at most
     /// `maxRows` records (the newest) and `budget` of time: a reader connection in WAL mode never
-    /// blocks the writer, and a short snapshot keeps checkpoints free to run. `cache` holds what
-    /// earlier calls read: only newer events are read again.
+    /// blocks the writer, and a short snapshot keeps checkpoints free to run. `saved` holds what
+    /// earlier calls read: only newer events are read again. It changes only when the read
+    /// completes (one interrupted past its budget leaves it as it was).
     public func timeline(
         now: Timestamp = .now(), span: Int64 = 12 * 3_600_000, maxRows: Int = 20_000, budget: Duration = .seconds(2),
-        cache: inout TimelineCache
+        cache saved: inout TimelineCache
     ) throws -> TimelineRecords {
-        try db.within(budget) {
+        var cache = saved
+        return try db.within(budget) {
             try db.execute("BEGIN")
             defer { try? db.execute("COMMIT") }
             guard let oldest = try db.scalar("SELECT time_ms FROM events ORDER BY seq LIMIT 1"),
                 let newest = try db.scalar("SELECT max(seq) FROM events")
             else {
-                cache = TimelineCache()
+                saved = TimelineCache()
                 return TimelineRecords(window: TimelineWindow(from: now, to: now))
             }
             var window = TimelineWindow(
@@ -133,6 +135,7 @@ extension OutboxDatabase {
             if truncated, let cut = cache.cut { window = TimelineWindow(from: cut, to: now) }
             // Oldest first; a downtime's end sorts after its start.
             let records = cache.records.sorted { Self.time(of: $0) < Self.time(of: $1) }
+            saved = cache
             return TimelineRecords(
                 window: window, records: records, parts: cache.parts, bucket: bucket, truncated: truncated)
         }

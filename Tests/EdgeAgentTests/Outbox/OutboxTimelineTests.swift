@@ -176,6 +176,15 @@ import Testing
         fresh.timeline = try reader.timeline(now: now)
         #expect(StatusPage.html(fresh) == html, "the refreshes draw what a fresh read draws")
 
+        // A read past its budget is interrupted and leaves what was read before as it was.
+        var interrupted = TimelineCache()
+        #expect(throws: SQLiteError.self) {
+            try reader.timeline(now: now, budget: .milliseconds(1), cache: &interrupted)
+        }
+        #expect(interrupted.through == 0 && interrupted.parts.isEmpty)
+        fresh.timeline = try reader.timeline(now: now, cache: &interrupted)
+        #expect(StatusPage.html(fresh) == html)
+
         // The whole day drawn at once (a window the page does not use): the read is the bound.
         var day = snapshot
         let clock = ContinuousClock()
