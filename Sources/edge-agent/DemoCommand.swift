@@ -44,6 +44,7 @@ struct DemoCommand: AsyncParsableCommand {
             backlog at end:  \(summary.backlogAtEnd)\(summary.backlogAtEnd == 0 ? " (drained)" : "")
             by type:         \(summary.byType.keys.sorted().map { "\($0)=\(summary.byType[$0]!)" }.joined(separator: " "))
             files:           \(directory) (data/outbox.db, received.db, agent.log)
+            status page:     \(summary.page.map { "\($0) (served while the demo ran)" } ?? "none: ports 9108 to 9127 were taken")
             latest of each kind:
             \(summary.latest.joined(separator: "\n"))
             the simulator's ground truth beside what the receiver got:

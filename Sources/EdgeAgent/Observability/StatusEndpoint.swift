@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// `agent.http.listen`: `/` (a status page), `/healthz`, `/readyz` and `/metrics` (SPEC 6).
 public final class StatusEndpoint: Service {
@@ -11,6 +12,11 @@ public final class StatusEndpoint: Service {
     let health: AgentHealth
     let config: AgentConfig
     let logger: Logger
+    /// Each sink's last hour, sampled every `sampleEvery`.
+    let backlog = Mutex<[String: BacklogHistory]>([:])
+    let sampleEvery: Duration = .seconds(2)
+    /// What the timeline read so far; used on the reader's thread only.
+    let timelineCache = Mutex(TimelineCache())
 
     public init(
         listen: HostPort, registry: PrometheusCollectorRegistry, health: AgentHealth, config: AgentConfig,
@@ -44,8 +50,10 @@ public final class StatusEndpoint: Service {
                     .ok, String(decoding: bytes, as: UTF8.self), contentType: "text/plain; version=0.0.4; charset=utf-8"
                 )
             case "/":
-                let snapshot = self.snapshot(try? await reader.run { try $0.status() })
+                var snapshot = self.snapshot(try? await reader.run { try $0.status() })
                 if StatusPage.wantsHTML(accept: request.accept, query: parts.count > 1 ? parts[1] : nil) {
+                    let now = snapshot.now
+                    snapshot.timeline = try? await reader.run { try self.timeline($0, now: now) }
                     return .init(.ok, StatusPage.html(snapshot), contentType: "text/html; charset=utf-8")
                 }
                 return .init(.ok, StatusPage.text(snapshot))
@@ -54,9 +62,42 @@ public final class StatusEndpoint: Service {
             }
         }
         logger.info("Status endpoint listening.", metadata: ["listen": "\(listen.host):\(server.port)"])
+        let sampler = Task { [self] in
+            // The first read of a long outbox takes the longest: done before a technician asks.
+            _ = try? await reader.run { [self] in try timeline($0, now: .now()) }
+            while !Task.isCancelled {
+                if let status = try? await reader.run({ try $0.status() }) { sample(status) }
+                try? await Task.sleep(for: sampleEvery)
+            }
+        }
         try? await gracefulShutdown()
+        sampler.cancel()
+        await sampler.value
         await server.close()
         await reader.shutdown()
+    }
+
+    /// The timeline's records, reading only what was appended since the last page.
+    func timeline(_ db: OutboxDatabase, now: Timestamp) throws -> TimelineRecords {
+        var cache = timelineCache.withLock { $0 }
+        defer { timelineCache.withLock { $0 = cache } }
+        return try db.timeline(now: now, cache: &cache)
+    }
+
+    /// Adds each sink's backlog now to its last hour.
+    func sample(_ status: OutboxStatus) {
+        let now = Timestamp.now()
+        let sinks = health.sinks.withLock { $0 }
+        backlog.withLock { histories in
+            for sink in config.sinks {
+                guard let status = status.sinks[sink.name] else { continue }
+                let h = sinks.first { $0.name == sink.name }?.snapshot ?? .init()
+                histories[sink.name, default: BacklogHistory()].add(
+                    .init(
+                        at: now, pending: status.pending, delivered: status.delivered,
+                        failing: h.failing != nil || h.misconfigured != nil || h.outboxError != nil))
+            }
+        }
     }
 
     /// What the status page shows now: what an operator asks first.
@@ -82,6 +123,9 @@ public final class StatusEndpoint: Service {
                     name: sink.name, status: status?.sinks[sink.name],
                     health: sinks.first { $0.name == sink.name }?.snapshot ?? .init())
             },
-            warnings: health.warnings.withLock { $0 })
+            warnings: health.warnings.withLock { $0 },
+            downtimeStates: Dictionary(
+                config.machines.map { ($0.name, Set($0.state?.downtime ?? [])) }, uniquingKeysWith: { a, _ in a }),
+            backlog: backlog.withLock { $0 }, clock: .local)
     }
 }

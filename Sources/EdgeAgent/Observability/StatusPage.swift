@@ -42,13 +42,21 @@ public struct StatusSnapshot: Sendable {
     public var counting: AgentHealth.Counting
     public var sinks: [SinkRow]
     public var warnings: [AgentHealth.Warning]
+    /// The retained events the timeline draws; nil when they could not be read in time.
+    public var timeline: TimelineRecords?
+    /// Each machine's downtime states, for the timeline's colours.
+    public var downtimeStates: [String: Set<String>]
+    /// Each sink's last hour.
+    public var backlog: [String: BacklogHistory]
+    public var clock: LocalClock
 
     public init(
         agent: String, source: String, now: Timestamp, ready: Bool, reasons: [String], notes: [String],
         outboxBytes: Int64?,
         outboxMaxSize: Int64, outboxCreated: String?, quarantinedTo: String?, devices: [DeviceRow],
         machines: [(name: String, machine: AgentHealth.Machine)], counting: AgentHealth.Counting, sinks: [SinkRow],
-        warnings: [AgentHealth.Warning]
+        warnings: [AgentHealth.Warning], timeline: TimelineRecords? = nil, downtimeStates: [String: Set<String>] = [:],
+        backlog: [String: BacklogHistory] = [:], clock: LocalClock = .local
     ) {
         self.agent = agent
         self.source = source
@@ -65,6 +73,10 @@ public struct StatusSnapshot: Sendable {
         self.counting = counting
         self.sinks = sinks
         self.warnings = warnings
+        self.timeline = timeline
+        self.downtimeStates = downtimeStates
+        self.backlog = backlog
+        self.clock = clock
     }
 }
 
@@ -121,6 +133,14 @@ public enum StatusPage {
             .banner{padding:10px 12px;border-radius:6px;margin:8px 0;font-weight:600}
             .banner.ok{background:#dff3e4} .banner.bad{background:#fbe3e1}
             .num{text-align:right;font-variant-numeric:tabular-nums}
+            .chart{background:#fff;border-radius:6px;padding:6px 10px;margin-bottom:8px}
+            .chart h3{font-size:15px;margin:0}
+            .chart svg{display:block;width:100%;height:auto;font:11px system-ui,sans-serif;fill:#1c1e21}
+            .chart .in{fill:#fff;font-weight:600} .chart .in.dark{fill:#1c1e21}
+            .chart .order{fill:#1d3f8f;font-weight:600} .chart .check{fill:#7a3e00;font-weight:600}
+            .chart .outlabel{fill:#b3261e;font-weight:600} .chart .lab{fill:#555}
+            .legend{font-size:13px;margin:4px 0 8px;display:flex;flex-wrap:wrap;gap:4px 16px;align-items:center}
+            .sw{display:inline-block;width:14px;height:14px;border-radius:2px;vertical-align:-2px;margin-right:4px}
             </style></head><body>
             <h1>edge-agent \(e(s.agent))</h1>
             <div class="sub">\(e(s.source)) · \(e(clock(s.now))) · refreshes every 5 s</div>
@@ -170,6 +190,7 @@ public enum StatusPage {
                 + "<td>\(e(m.workOrder ?? "–"))</td><td class=\"num\">\(m.good)</td><td class=\"num\">\(m.scrap)</td></tr>\n"
         }
         out += "</table>\n<div class=\"sub\">today: since \(e(clock(s.counting.since))) (\(e(s.counting.day)))</div>\n"
+        out += timeline(s)
 
         out +=
             "<h2>Sinks</h2>\n<table id=\"sinks\"><tr><th>sink</th><th>state</th><th class=\"num\">backlog</th><th>oldest pending</th>"
@@ -189,6 +210,7 @@ public enum StatusPage {
                 + "<td>\(h.lastError.map { e($0) + (h.lastErrorAt.map { "<br><small>\(e(ago($0, s.now)))</small>" } ?? "") } ?? "–")</td></tr>\n"
         }
         out += "</table>\n"
+        out += backlog(s)
 
         out +=
             "<h2>Outbox</h2>\n<table id=\"outbox\"><tr><th>on disk</th><th>max_size</th><th class=\"num\">used</th></tr>\n"
@@ -212,6 +234,76 @@ public enum StatusPage {
             out += "</table>\n"
         }
         return out + "</body></html>\n"
+    }
+
+    /// Per machine, the hours the outbox still holds: state bands, quality marks, work-order
+    /// ticks and parts per hour, with a legend in words.
+    static func timeline(_ s: StatusSnapshot) -> String {
+        guard let records = s.timeline else {
+            return "<h2>Timeline</h2>\n<div class=\"sub\" id=\"timeline\">the outbox could not be read in time</div>\n"
+        }
+        let window = records.window
+        let span = duration(Double(window.milliseconds) / 1000)
+        var out = "<h2>Timeline</h2>\n<div class=\"sub\" id=\"timeline\">"
+        out +=
+            "\(e(clock(window.from))) to \(e(s.clock.time(window.to))): \(span), "
+            + (records.truncated
+                ? "the newest \(records.records.count) records" : "what the outbox holds of the last 12 h")
+            + "; times in \(e(s.clock.zone))</div>\n"
+        out += "<div class=\"legend\">"
+        for kind in MachineTimeline.StateClass.allCases {
+            let label =
+                switch kind {
+                case .running: "running"
+                case .idle: "idle, setup and other states"
+                case .downtime: "downtime states (stopped, fault…)"
+                }
+            out += "<span><span class=\"sw\" style=\"background:\(TimelineSVG.colour(kind))\"></span>\(label)</span>"
+        }
+        out +=
+            "<span><b style=\"color:#e07b00\">▲</b> quality exception (check named)</span>"
+            + "<span><b style=\"color:#1d3f8f\">|</b> work order started (order named)</span>"
+            + "<span><span class=\"sw\" style=\"background:#5a6b85\"></span>good parts per hour, per "
+            + "\(e(duration(Double(records.bucket) / 1000)))</span></div>\n"
+        var byMachine: [String: [TimelineRecord]] = [:]
+        for record in records.records { byMachine[record.machine, default: []].append(record) }
+        let timelines = s.machines.map { name, machine in
+            MachineTimeline(
+                machine: name, records: byMachine[name] ?? [], window: window,
+                downtimeStates: s.downtimeStates[name] ?? [],
+                current: machine.state.map { ($0, machine.since ?? window.from) },
+                parts: records.parts[name] ?? [:], bucket: records.bucket)
+        }
+        let scale = timelines.flatMap { $0.buckets.map(\.perHour) }.max() ?? 0
+        for timeline in timelines {
+            let most = timeline.buckets.map(\.perHour).max() ?? 0
+            out +=
+                "<div class=\"chart\"><h3>\(e(timeline.machine)) <small class=\"sub\">up to \(Int(most.rounded())) parts/h</small></h3>\n"
+                + TimelineSVG.machine(timeline, window: window, clock: s.clock, partsScale: scale) + "</div>\n"
+        }
+        return out
+    }
+
+    /// Per sink, its backlog over the last hour with its outages, and delivered events per minute.
+    static func backlog(_ s: StatusSnapshot) -> String {
+        var out = "<h2>Backlog, last hour</h2>\n"
+        out +=
+            "<div class=\"legend\"><span><span class=\"sw\" style=\"background:#8fa9e6\"></span>pending events</span>"
+            + "<span><span class=\"sw\" style=\"background:#f3d3d0;border:1px dashed #c8372d\"></span>outage "
+            + "(the sink failing)</span><span><span class=\"sw\" style=\"background:#2e9d4f\"></span>delivered "
+            + "per minute</span></div>\n"
+        for sink in s.sinks {
+            let history = s.backlog[sink.name] ?? BacklogHistory()
+            let since =
+                history.samples.first.map {
+                    "since \(s.clock.time($0.at)), sampled every few seconds · peak \(history.peak) pending"
+                } ?? "no sample yet"
+            out +=
+                "<div class=\"chart\"><h3>\(e(sink.name)) <small class=\"sub\">\(since)</small></h3>\n"
+                + TimelineSVG.backlog(history, sink: sink.name, now: s.now, clock: s.clock)
+                + "</div>\n"
+        }
+        return out
     }
 
     /// HTML-escaped text.
@@ -258,5 +350,19 @@ public enum StatusPage {
             unit += 1
         }
         return unit == 0 ? "\(n) B" : String(format: "%.1f", value) + " " + units[unit]
+    }
+}
+
+extension LocalClock {
+    /// This PC's zone, as Foundation knows it.
+    public static var local: LocalClock {
+        let zone = TimeZone.current
+        let offset = zone.secondsFromGMT()
+        let sign = offset < 0 ? "-" : "+"
+        let name =
+            "\(zone.identifier) (UTC\(sign)\(String(format: "%02d:%02d", abs(offset) / 3600, abs(offset) % 3600 / 60)))"
+        return LocalClock(zone: name) {
+            zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double($0.milliseconds) / 1000))
+        }
     }
 }

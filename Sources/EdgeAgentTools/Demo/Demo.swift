@@ -2,6 +2,7 @@ import EdgeAgent
 import EdgeAgentCore
 import Foundation
 import Logging
+import Prometheus
 import Synchronization
 
 /// `edge-agent demo`: the simulator, the agent and the reference receiver in one process on
@@ -31,6 +32,8 @@ public final class Demo: Sendable {
         public var latest: [String] = []
         /// The simulator's ground truth beside what the receiver got.
         public var truth: [String] = []
+        /// The status page's address, served while the demo ran.
+        public var page: String?
         public var drained: Bool { backlogAtEnd == 0 && Int64(received) == appended }
         public var truthHolds: Bool { !truth.contains { $0.contains("MISMATCH") } }
     }
@@ -53,7 +56,11 @@ public final class Demo: Sendable {
         let (stopped, stop) = AsyncStream.makeStream(of: Void.self)
         let agent = Task { [self, logger = setup.logger] in
             defer { agentDone.store(true, ordering: .relaxed) }
-            return try await Agent(config: config, logger: logger).run(stop: { for await _ in stopped { return } })
+            return try await Agent(config: config, logger: logger, registry: PrometheusCollectorRegistry()).run(
+                stop: { for await _ in stopped { return } })
+        }
+        if let page = setup.page {
+            FileHandle.standardOutput.write(Data("status page: \(page) (the shift's timeline and the backlog)\n".utf8))
         }
         // The line starts once the agent has its baselines (its first state of every machine is
         // in), so the simulator's counts from zero are the ground truth of what the agent must report.
@@ -111,7 +118,8 @@ public final class Demo: Sendable {
                     "appended: \(appended) events, \(seen.newEvents) events/s",
                     "backlog:  \(seen.pending) pending in the outbox",
                     "received: \(counts.values.reduce(0, +)) unique events",
-                ] + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" })
+                ] + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" }
+                    + (setup.page.map { ["page:     \($0)"] } ?? []))
             if actions.contains(.finish) { break }
         }
         stop.finish()
@@ -124,6 +132,7 @@ public final class Demo: Sendable {
         let tally = received.withLock { $0 }
         var summary = Summary()
         summary.appended = appended
+        summary.page = setup.page
         summary.backlogPeak = course.backlogPeak
         summary.backlogAtEnd = status.sinks.values.map(\.pending).max() ?? 0
         summary.byType = tally.byType
@@ -143,11 +152,15 @@ public final class Demo: Sendable {
         var simulatorAddress: HostPort
         var receiverAddress: HostPort
         var logger: Logger
+        /// The status page's address: 127.0.0.1:9108 or the next free port.
+        var page: String?
 
         init(options: Options) throws {
             config = try ConfigLoader.load(path: options.config)
             config.agent.dataDir = options.directory + "/data"
-            config.agent.httpListen = nil
+            let port = (9108..<9128).first(where: Self.isFree)
+            config.agent.httpListen = port.map { "127.0.0.1:\($0)" }
+            page = port.map { "http://127.0.0.1:\($0)/" }
             guard case let .tcp(host, port)? = config.devices.first?.transport,
                 let simulator = HostPort("\(host):\(port)")
             else {
@@ -165,6 +178,24 @@ public final class Demo: Sendable {
             _ = FileManager.default.createFile(atPath: logFile, contents: nil)
             guard let output = FileHandle(forWritingAtPath: logFile) else { throw DemoError("cannot write \(logFile)") }
             logger = Logger(label: "edge-agent") { LineLogHandler(label: $0, format: .logfmt, output: output) }
+        }
+
+        /// Nothing listens on 127.0.0.1:`port` now (a bind succeeds).
+        static func isFree(_ port: Int) -> Bool {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var yes: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
         }
     }
 

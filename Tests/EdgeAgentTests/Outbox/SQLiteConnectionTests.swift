@@ -38,4 +38,23 @@ import Testing
         #expect(try checkpoint.step())
         #expect(checkpoint.int(0) == 0, "busy")
     }
+
+    @Test func aQueryPastItsBudgetIsInterruptedAndTheNextOneRuns() throws {
+        let dir = TemporaryDirectory()
+        let (_, reader) = try database(dir)
+        let clock = ContinuousClock()
+        let began = clock.now
+        #expect(throws: SQLiteError.self) {
+            try reader.within(.milliseconds(50)) {
+                try reader.scalar(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n")
+            }
+        }
+        #expect(clock.now - began < .seconds(5))
+        #expect(try reader.within(.seconds(5)) { try reader.scalar("SELECT count(*) FROM t") } == 3)
+        #expect(
+            try reader.scalar(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) SELECT max(i) FROM n"
+            ) == 2_000_000, "no budget once it returned")
+    }
 }

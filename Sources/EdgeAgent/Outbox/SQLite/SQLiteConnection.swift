@@ -1,5 +1,9 @@
 import CSQLite
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One SQLite connection. Not thread-safe by design: each owner confines it to one thread
 /// (see `Confined`). The only file family that imports CSQLite.
 public final class SQLiteConnection {
@@ -66,6 +70,37 @@ public final class SQLiteConnection {
         } catch {
             try? execute("ROLLBACK")
             throw error
+        }
+    }
+
+    /// Runs `body` with a time budget: a statement still running past it is interrupted and
+    /// throws (`SQLITE_INTERRUPT`). For readers that must answer quickly whatever the data.
+    public func within<T>(_ budget: Duration, _ body: () throws -> T) throws -> T {
+        let deadline = Deadline(
+            until: Deadline.now() + UInt64(budget.components.seconds) * 1_000_000_000
+                + UInt64(budget.components.attoseconds / 1_000_000_000))
+        let context = Unmanaged.passRetained(deadline)
+        defer {
+            sqlite3_progress_handler(handle, 0, nil, nil)
+            context.release()
+        }
+        sqlite3_progress_handler(
+            handle, 1000,
+            { pointer in
+                let deadline = Unmanaged<Deadline>.fromOpaque(pointer!).takeUnretainedValue()
+                return Deadline.now() > deadline.until ? 1 : 0
+            }, context.toOpaque())
+        return try body()
+    }
+
+    /// When a budget ends, on the monotonic clock (ns); read from SQLite's progress handler.
+    private final class Deadline {
+        let until: UInt64
+        init(until: UInt64) { self.until = until }
+        static func now() -> UInt64 {
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
         }
     }
 
@@ -173,6 +208,7 @@ public final class SQLiteStatement {
 
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(pointer, column) == SQLITE_NULL }
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
+    public func double(_ column: Int32) -> Double { sqlite3_column_double(pointer, column) }
 
     public func text(_ column: Int32) -> String {
         guard let p = sqlite3_column_text(pointer, column) else { return "" }
