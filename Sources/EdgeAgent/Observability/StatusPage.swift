@@ -278,7 +278,7 @@ public enum StatusPage {
         for timeline in timelines {
             let most = timeline.buckets.map(\.perHour).max() ?? 0
             out +=
-                "<div class=\"chart\"><h3>\(e(timeline.machine)) <small class=\"sub\">up to \(Int(most.rounded())) parts/h</small></h3>\n"
+                "<div class=\"chart\"><h3>\(e(timeline.machine)) <small class=\"sub\">up to \(String(format: "%.0f", most)) parts/h</small></h3>\n"
                 + TimelineSVG.machine(timeline, window: window, clock: s.clock, partsScale: scale) + "</div>\n"
         }
         return out

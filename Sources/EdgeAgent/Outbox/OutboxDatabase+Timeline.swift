@@ -112,7 +112,7 @@ extension OutboxDatabase {
             }
             let parts = try db.prepare(
                 """
-                SELECT json_extract(body, '$.data.machine'), time_ms / ?4 * ?4, sum(json_extract(body, '$.data.quantity'))
+                SELECT json_extract(body, '$.data.machine'), time_ms / ?4 * ?4, total(json_extract(body, '$.data.quantity'))
                 FROM events WHERE seq > ?1 AND seq <= ?2 AND time_ms >= ?3 AND type = 'production.completed'
                 GROUP BY 1, 2
                 """)

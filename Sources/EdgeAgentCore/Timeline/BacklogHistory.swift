@@ -30,7 +30,10 @@ public struct BacklogHistory: Sendable, Equatable {
 
     public init(span: Int64 = 3_600_000) { self.span = span }
 
+    /// A sample older than the last one (the wall clock was set back) starts the history again:
+    /// trimming by age would keep the ones "from the future" for ever.
     public mutating func add(_ sample: Sample) {
+        if let last = samples.last, sample.at.milliseconds < last.at.milliseconds { samples.removeAll() }
         samples.append(sample)
         let oldest = sample.at.milliseconds - span
         if let first = samples.firstIndex(where: { $0.at.milliseconds >= oldest }), first > 0 {

@@ -176,14 +176,16 @@ public enum TimelineSVG {
         return { t in min(width, max(0, Double(t.milliseconds - from) / span * width)) }
     }
 
-    /// One decimal at most: SVG coordinates, short.
+    /// One decimal at most: SVG coordinates, short. A value no page can hold (a counter's
+    /// garbage, not finite) is clamped, never trapped on.
     static func f(_ v: Double) -> String {
+        let v = v.isFinite ? min(max(v, -1e15), 1e15) : 0
         let tenths = Int64((v * 10).rounded())
         return tenths % 10 == 0 ? "\(tenths / 10)" : "\(tenths / 10).\(abs(tenths % 10))"
     }
 
     static func number(_ v: Double) -> String {
-        v == v.rounded() ? "\(Int64(v))" : f(v)
+        v == v.rounded() && abs(v) < 1e15 ? "\(Int64(v))" : f(v)
     }
 
     static func escape(_ text: String) -> String {

@@ -109,4 +109,23 @@ import Testing
         }
         #expect(history.samples.count == 1801)
     }
+
+    /// The wall clock set back a year: the history starts again instead of keeping every sample.
+    @Test func theBacklogStartsAgainWhenTheClockIsSetBack() {
+        var history = BacklogHistory()
+        for i in 0..<100 {
+            history.add(.init(at: t0.adding(milliseconds: Int64(i) * 2000), pending: 1, delivered: 0, failing: false))
+        }
+        let back = t0.adding(milliseconds: -365 * 86_400_000)
+        for i in 0..<10 {
+            history.add(.init(at: back.adding(milliseconds: Int64(i) * 2000), pending: 2, delivered: 0, failing: false))
+        }
+        #expect(history.samples.count == 10 && history.samples.allSatisfy { $0.pending == 2 })
+    }
+
+    /// A counter's garbage (a rate past Int64) draws clamped; it never traps.
+    @Test func anAbsurdRateIsDrawnClamped() {
+        #expect(TimelineSVG.number(9.3e18) == "1000000000000000")
+        #expect(TimelineSVG.f(.infinity) == "0" && TimelineSVG.f(-2.5) == "-2.5")
+    }
 }
