@@ -47,6 +47,8 @@ public final class KafkaSink: EventSink {
             // librdkafka fails a record itself once the sink's timeout passes: its queue never
             // holds a record longer than an attempt waits for it.
             ("message.timeout.ms", "\(config.timeout.milliseconds)"),
+            // A request to a broker that stopped answering fails within it too.
+            ("request.timeout.ms", "\(config.timeout.milliseconds)"),
             ("compression.type", config.compression),
             // A whole batch (up to 100,000 events) fits in the queue.
             ("queue.buffering.max.messages", "1000000"),
