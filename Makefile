@@ -63,7 +63,7 @@ bench: deps
 ## check-configs: every example configuration passes `edge-agent check` (secrets and certificates
 ## come from systemd's directories there; here, from a scratch folder, certificates made by openssl)
 check-configs: build
-	@dir=$$(mktemp -d); touch $$dir/mw-token $$dir/mqtt; \
+	@dir=$$(mktemp -d); touch $$dir/mw-token $$dir/mqtt $$dir/kafka; \
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout $$dir/client.key -out $$dir/client.pem -days 1 -subj /CN=check \
 	  2>/dev/null && cp $$dir/client.pem $$dir/ca.pem; \
 	for f in edge-config/*.yaml; do \
