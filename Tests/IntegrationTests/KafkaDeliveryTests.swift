@@ -247,5 +247,30 @@ extension Integration {
             #expect(await agent.stop() == 0)
             await cluster.stop()
         }
+
+        /// OUT_OF_ORDER_SEQUENCE_NUMBER is fatal to an idempotent producer: the sink destroys it,
+        /// starts a new one and sends again what was not reported delivered.
+        @Test func aFatalProducerErrorStartsANewProducerAndLosesNothing() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
+            try agent.start(events: 10_000, rate: 4000, subjects: 5)
+            #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 500 })
+            try await cluster.failProduce(count: 1, code: 45)
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    agent.child?.stderr.contains("Kafka producer failed; starting a new one.") == true
+                }, "the producer failed fatally and the sink says so")
+            #expect(
+                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 10_001
+                }, "the new producer delivers everything")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            let outbox = try agent.outboxEvents()
+            #expect(outbox.allSatisfy { seen.copies[$0.id] != nil }, "nothing is missing")
+            #expect(seen.twoContents.isEmpty, "a duplicate is the whole event again")
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
     }
 }
