@@ -58,6 +58,7 @@ soak: build
 bench: deps
 	$(RELEASE) --product edge-agent
 	$(RELEASE) --product edge-bench
+	$(RELEASE) --product kafka-mock
 	.build/release/edge-bench $(BENCH)
 
 ## check-configs: every example configuration passes `edge-agent check` (secrets and certificates
