@@ -53,7 +53,7 @@ enum KafkaDrainBench {
         }
         await writer.close()
 
-        let records = stored.map { KafkaSubject.of($0.body) + "\t" + $0.body }.joined(separator: "\n") + "\n"
+        let records = stored.map { KafkaSink.subject(of: $0.body) + "\t" + $0.body }.joined(separator: "\n") + "\n"
         try records.write(toFile: dir + "/records", atomically: true, encoding: .utf8)
         let raw = try bareProducer(mock, bootstrap: bootstrap, file: dir + "/records")
         return BenchResult(
@@ -98,11 +98,4 @@ enum KafkaDrainBench {
         return seconds
     }
 
-    /// The envelope's `subject` (the record's key).
-    enum KafkaSubject {
-        static func of(_ body: String) -> String {
-            guard let start = body.range(of: #""subject":""#) else { return "" }
-            return String(body[start.upperBound...].prefix { $0 != "\"" })
-        }
-    }
 }

@@ -23,8 +23,9 @@ final class KafkaProducer: @unchecked Sendable {
             var deliveries = KafkaDeliveryStateMachine()
             /// librdkafka's fatal error (fenced, out-of-order sequence): the producer is unusable.
             var fatal: String?
-            /// The last error librdkafka reported outside a delivery (a broker down, authentication).
-            var lastError: String?
+            /// The last error librdkafka reported outside a delivery (a broker down, authentication),
+            /// until a record is delivered.
+            var lastError: (code: Int32, text: String)?
         }
 
         let state = Mutex(State())
@@ -250,7 +251,7 @@ private let onErrorCallback:
             let fatal = "\(String(cString: rd_kafka_err2name(cause))): \(cText(message))"
             session.update { $0.fatal = fatal }
         } else {
-            session.update { $0.lastError = text }
+            session.update { $0.lastError = (code, text) }
         }
     }
 

@@ -24,6 +24,8 @@ public final class KafkaSink: EventSink {
     let logger: Logger
     /// The producer in use; a new one replaces it after a fatal error.
     private let producer: Mutex<KafkaProducer?>
+    /// librdkafka's error last logged, so that each is logged once until a batch is delivered.
+    private let logged = Mutex<String?>(nil)
 
     public init(_ config: SinkConfig.Kafka, name: String, agent: AgentConfig.Agent, logger: Logger) throws {
         self.config = config
@@ -100,15 +102,26 @@ public final class KafkaSink: EventSink {
         // deliver within the timeout, and a few seconds more cover a report on its way.
         let deadline = ContinuousClock.now + config.timeout + .seconds(5)
         await session.wait(until: deadline) { $0.deliveries.decision != .wait || $0.fatal != nil }
-        let (decision, fatal) = session.state.withLock { ($0.deliveries.ended(), $0.fatal) }
+        let (decision, fatal, error) = session.state.withLock { ($0.deliveries.ended(), $0.fatal, $0.lastError) }
         if decision == .timedOut || Task.isCancelled { producer.purge() }
+        if decision == .delivered {
+            logged.withLock { $0 = nil }
+        } else if let error, logged.withLock({ $0 != error.text }) {
+            logged.withLock { $0 = error.text }
+            logger.warning("Kafka reports an error.", metadata: ["error": "\(error.text)"])
+        }
         if let fatal, decision != .delivered {
             logger.error("Kafka producer failed; starting a new one.", metadata: ["error": "\(fatal)"])
             return .retry(.connect, retryAfter: nil)
         }
         switch decision {
         case .delivered: return .delivered
-        case .wait, .timedOut: return .retry(.timeout, retryAfter: nil)
+        case .wait, .timedOut:
+            // Records that time out while the brokers refuse the credentials: a configuration problem.
+            if let error, KafkaProducer.Code.refused.contains(error.code) {
+                return .misconfigured(status: Int(error.code), body: error.text)
+            }
+            return .retry(.timeout, retryAfter: nil)
         case let .failed(sequence, code):
             let text = "\(KafkaProducer.Code.text(code)) (sequence \(sequence))"
             if KafkaProducer.Code.tooLarge.contains(code) {
@@ -176,10 +189,23 @@ public final class KafkaSink: EventSink {
         return (headers, data)
     }
 
-    /// The envelope's `subject`, read from the stored bytes.
-    static func subject(of body: String) -> String {
-        guard let start = body.range(of: #""subject":""#) else { return "" }
-        return String(body[start.upperBound...].prefix { $0 != "\"" })
+    /// The envelope's `subject`, read from the stored bytes (a scan of its UTF-8: Foundation's
+    /// `range(of:)` would be the most expensive step of producing a record).
+    public static func subject(of body: String) -> String {
+        let marker = Array(#""subject":""#.utf8)
+        let bytes = body.utf8
+        var i = bytes.startIndex
+        var matched = 0
+        while i != bytes.endIndex {
+            let byte = bytes[i]
+            bytes.formIndex(after: &i)
+            matched = byte == marker[matched] ? matched + 1 : (byte == marker[0] ? 1 : 0)
+            guard matched == marker.count else { continue }
+            var end = i
+            while end != bytes.endIndex, bytes[end] != UInt8(ascii: "\"") { bytes.formIndex(after: &end) }
+            return String(body[i..<end])
+        }
+        return ""
     }
 
     /// Topics by (type, subject), filled once: a line has a handful.
