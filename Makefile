@@ -1,6 +1,6 @@
 # edge-agent: `make demo` and `make test` do all the set-up on a fresh Debian machine.
 SHELL := /bin/bash
-APT_PACKAGES := openssl libsqlite3-dev libmodbus-dev mosquitto mosquitto-clients libmosquitto-dev socat pkg-config python3-venv chromium
+APT_PACKAGES := openssl libsqlite3-dev libmodbus-dev mosquitto mosquitto-clients libmosquitto-dev librdkafka-dev kcat socat pkg-config python3-venv chromium
 VENV := .venv
 SWIFT ?= swift
 BIN := .build/debug/edge-agent
@@ -58,12 +58,13 @@ soak: build
 bench: deps
 	$(RELEASE) --product edge-agent
 	$(RELEASE) --product edge-bench
+	$(RELEASE) --product kafka-mock
 	.build/release/edge-bench $(BENCH)
 
 ## check-configs: every example configuration passes `edge-agent check` (secrets and certificates
 ## come from systemd's directories there; here, from a scratch folder, certificates made by openssl)
 check-configs: build
-	@dir=$$(mktemp -d); touch $$dir/mw-token $$dir/mqtt; \
+	@dir=$$(mktemp -d); touch $$dir/mw-token $$dir/mqtt $$dir/kafka; \
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout $$dir/client.key -out $$dir/client.pem -days 1 -subj /CN=check \
 	  2>/dev/null && cp $$dir/client.pem $$dir/ca.pem; \
 	for f in edge-config/*.yaml; do \

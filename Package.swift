@@ -25,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CModbus", pkgConfig: "libmodbus", providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         // Pure: the model, the rules, the config's shape, decoding and parsing. No package, no C
         // library, no I/O; Foundation only where the standard library lacks something (IANA time
         // zones, HTTP dates), said beside the import.
@@ -37,6 +38,7 @@ let package = Package(
                 "CSQLite",
                 "CModbus",
                 "CMosquitto",
+                "CRdKafka",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,6 +94,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // librdkafka's mock cluster in a process of its own, driven on stdin by the Kafka tests.
+        .executableTarget(
+            name: "kafka-mock", path: "Tests/KafkaMock", linkerSettings: [.linkedLibrary("rdkafka")]
         ),
         .testTarget(
             name: "EdgeAgentTests",

@@ -47,7 +47,7 @@ public final class AgentHarness: @unchecked Sendable {
 
     /// Starts the agent appending `events` in total (continuing across restarts).
     public func start(
-        events: Int, rate: Double = 0, batch: Int = 100, type: String = "tag.changed",
+        events: Int, rate: Double = 0, batch: Int = 100, type: String = "tag.changed", subjects: Int = 1,
         environment: [String: String] = [:]
     ) throws {
         runs += 1
@@ -56,7 +56,7 @@ public final class AgentHarness: @unchecked Sendable {
             [
                 "run", "--config", configPath, "--inject-events", String(events),
                 "--inject-rate", String(rate), "--inject-batch", String(batch),
-                "--inject-type", type,
+                "--inject-type", type, "--inject-subjects", String(subjects),
             ],
             directory: directory, name: "agent-\(runs)", environment: environment)
     }

@@ -14,11 +14,15 @@ public struct TestEventSource: Service {
         public var rate: Double
         public var batch: Int
         public var type: EventType
-        public init(total: Int, rate: Double = 0, batch: Int = 100, type: EventType = .tagChanged) {
+        /// Event n is about subject `test.source` or, with several, `test.source.{n % subjects}`
+        /// (a Kafka sink keys by subject: several spread the events over partitions).
+        public var subjects: Int
+        public init(total: Int, rate: Double = 0, batch: Int = 100, type: EventType = .tagChanged, subjects: Int = 1) {
             self.total = total
             self.rate = rate
             self.batch = batch
             self.type = type
+            self.subjects = subjects
         }
     }
 
@@ -40,7 +44,9 @@ public struct TestEventSource: Service {
             let now = Timestamp.now()
             let events = (appended + 1...appended + count).map { n in
                 Event(
-                    type: options.type, subject: "test.source", time: now,
+                    type: options.type,
+                    subject: options.subjects > 1 ? "test.source.\(n % options.subjects)" : "test.source",
+                    time: now,
                     data: ["tag": "test.source", "value": .int(Int64(n)), "quality": "good"])
             }
             do {

@@ -16,6 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: .hidden) var injectRate: Double = 0
     @Option(help: .hidden) var injectBatch: Int = 100
     @Option(help: .hidden) var injectType: String = "tag.changed"
+    @Option(help: .hidden) var injectSubjects: Int = 1
 
     func run() async throws {
         var config: AgentConfig? = try options.load()
@@ -27,7 +28,8 @@ struct RunCommand: AsyncParsableCommand {
                 var agent = Agent(config: current, logger: logger, registry: registry)
                 if let total = injectEvents {
                     let options = TestEventSource.Options(
-                        total: total, rate: injectRate, batch: injectBatch, type: EventType(injectType))
+                        total: total, rate: injectRate, batch: injectBatch, type: EventType(injectType),
+                        subjects: injectSubjects)
                     agent.producers = { writer, logger in
                         [TestEventSource(options: options, writer: writer, logger: logger)]
                     }

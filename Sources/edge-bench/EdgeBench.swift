@@ -11,6 +11,7 @@ struct EdgeBench {
         ("drain.http", { [try await DrainHTTPBench.run()] }),
         ("modbus", { try ModbusBench.run() }),
         ("mqtt.drain", { [try await MQTTDrainBench.run()] }),
+        ("kafka.drain", { [try await KafkaDrainBench.run()] }),
         ("csv.ingest", { [try await CSVIngestBench.run()] }),
         ("recovery.lag", { [try await RecoveryLagBench.run()] }),
         ("rules.eval", { [try RulesEvalBench.run()] }),

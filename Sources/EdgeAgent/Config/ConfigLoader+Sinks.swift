@@ -4,11 +4,11 @@ import Yams
 
 extension ConfigLoader {
     static func parseSink(_ node: Node, _ path: String, _ reader: ConfigReader) -> SinkConfig? {
-        let keys = ["name", "http", "mqtt", "types", "batch", "retry", "rate_limit"]
+        let keys = ["name", "http", "mqtt", "kafka", "types", "batch", "retry", "rate_limit"]
         guard let m = MapNode(node, path: path, reader: reader, allowed: keys) else { return nil }
         let name = m.string("name", required: true)
-        if m.has("http") == m.has("mqtt") {
-            reader.report(m.node, m.sub("http"), "give exactly one of 'http' or 'mqtt'")
+        if [m.has("http"), m.has("mqtt"), m.has("kafka")].filter({ $0 }).count != 1 {
+            reader.report(m.node, m.sub("http"), "give exactly one of 'http', 'mqtt' or 'kafka'")
         }
         var kind: SinkConfig.Kind?
         if let h = m.map("http", allowed: ["url", "headers", "bearer_token", "bearer_token_file", "tls", "timeout"]) {
@@ -72,6 +72,14 @@ extension ConfigLoader {
                 kind = .mqtt(mqtt)
             }
         }
+        if let k = m.map(
+            "kafka",
+            allowed: [
+                "brokers", "topic", "mode", "exactly_once", "cursor_topic", "compression", "tls", "sasl", "timeout",
+            ])
+        {
+            kind = parseKafka(k, reader).map { .kafka($0) }
+        }
         var sink = SinkConfig(name: name ?? "", kind: kind ?? .http(.init(url: "")))
         if let types = m.strings("types") {
             for (i, pattern) in types.enumerated()
@@ -114,6 +122,68 @@ extension ConfigLoader {
         }
         guard name != nil, kind != nil else { return nil }
         return sink
+    }
+
+    /// `sinks[].kafka` (SPEC 3, 5.4); nil when something required is missing or wrong.
+    static func parseKafka(_ k: MapNode, _ reader: ConfigReader) -> SinkConfig.Kafka? {
+        var valid = true
+        let brokers = k.strings("brokers") ?? []
+        if !k.has("brokers") || brokers.isEmpty {
+            reader.report(k["brokers"] ?? k.node, k.sub("brokers"), "give at least one broker as HOST:PORT")
+            valid = false
+        }
+        for (i, broker) in k.list("brokers").enumerated() where i < brokers.count && HostPort(brokers[i]) == nil {
+            reader.report(broker.node, broker.path, "expected HOST:PORT, found '\(brokers[i])'")
+            valid = false
+        }
+        var kafka = SinkConfig.Kafka(brokers: brokers)
+        if let topic = k.string("topic") {
+            if topic.isEmpty {
+                reader.report(k["topic"], k.sub("topic"), "the topic must not be empty")
+                valid = false
+            }
+            kafka.topic = topic
+        }
+        if let mode = k.oneOf("mode", ["structured", "binary"]) { kafka.mode = .init(rawValue: mode)! }
+        if let once = k.oneOf("exactly_once", ["true", "false"]) {
+            kafka.exactlyOnce = once == "true"
+            if kafka.exactlyOnce {
+                reader.report(
+                    k["exactly_once"], k.sub("exactly_once"),
+                    "the transactional producer is not in this version; the sink delivers at least once without it")
+                valid = false
+            }
+        }
+        if let topic = k.string("cursor_topic") {
+            if KafkaTopic.name(topic) != topic || topic.isEmpty {
+                reader.report(
+                    k["cursor_topic"], k.sub("cursor_topic"),
+                    "a topic name takes only A-Z a-z 0-9 . _ -, found '\(topic)'")
+                valid = false
+            }
+            kafka.cursorTopic = topic
+        }
+        kafka.compression = k.oneOf("compression", ["none", "gzip", "snappy", "lz4", "zstd"]) ?? kafka.compression
+        kafka.tls = k.has("tls")
+        (kafka.caFile, kafka.certFile, kafka.keyFile) = tlsFiles(
+            k, reader, both: "a client certificate needs both 'cert_file' and 'key_file'")
+        if let s = k.map("sasl", allowed: ["mechanism", "username", "password", "password_file"]) {
+            let mechanism = s.oneOf("mechanism", SinkConfig.Kafka.Mechanism.allCases.map(\.rawValue), required: true)
+            let username = s.string("username", required: true)
+            let password = s.secret("password")
+            if password == nil, !s.has("password"), !s.has("password_file") { s.missing("password_file") }
+            if let mechanism, let username, let password {
+                kafka.sasl = .init(mechanism: .init(rawValue: mechanism)!, username: username, password: password)
+            } else {
+                valid = false
+            }
+        }
+        kafka.timeout = k.duration("timeout") ?? kafka.timeout
+        if kafka.timeout < .seconds(1) {
+            reader.report(k["timeout"], k.sub("timeout"), "must be at least 1s (librdkafka's message timeout)")
+            valid = false
+        }
+        return valid ? kafka : nil
     }
 
     /// A sink's `tls` mapping (HTTP and MQTT alike): the files, each readable and parsed as what it

@@ -52,10 +52,17 @@ public struct Agent {
                 switch sink.kind {
                 case let .http(http): client = try HTTPSink(http)
                 case let .mqtt(mqtt): client = try MQTTSink(mqtt, agent: config.agent)
+                case let .kafka(kafka):
+                    client = try KafkaSink(kafka, name: sink.name, agent: config.agent, logger: logger)
                 }
             } catch {
                 // Unreadable TLS material is a configuration problem: restarting will not fix it.
-                let key = if case .http = sink.kind { "http" } else { "mqtt" }
+                let key =
+                    switch sink.kind {
+                    case .http: "http"
+                    case .mqtt: "mqtt"
+                    case .kafka: "kafka"
+                    }
                 throw ConfigError(issues: [
                     ConfigIssue(
                         file: config.file, line: 1, column: 1, path: "sinks[\(i)].\(key).tls",

@@ -16,6 +16,7 @@ public struct SinkConfig: Sendable {
     public enum Kind: Sendable {
         case http(HTTP)
         case mqtt(MQTT)
+        case kafka(Kafka)
     }
 
     public struct HTTP: Sendable {
@@ -49,6 +50,47 @@ public struct SinkConfig: Sendable {
             self.url = url
             self.clientID = clientID
         }
+    }
+
+    /// SPEC 3 `sinks[].kafka`, 5.4.
+    public struct Kafka: Sendable {
+        /// CloudEvents Kafka protocol binding: the event as the value, or `ce_` headers and `data`.
+        public enum Mode: String, Sendable { case structured, binary }
+
+        public enum Mechanism: String, Sendable, CaseIterable {
+            case plain = "PLAIN"
+            case scramSHA256 = "SCRAM-SHA-256"
+            case scramSHA512 = "SCRAM-SHA-512"
+        }
+
+        public struct SASL: Sendable {
+            public var mechanism: Mechanism
+            public var username: String
+            public var password: String
+            public init(mechanism: Mechanism, username: String, password: String) {
+                self.mechanism = mechanism
+                self.username = username
+                self.password = password
+            }
+        }
+
+        /// `host:port` of the bootstrap brokers.
+        public var brokers: [String]
+        public var topic = "edge.{site}.events"
+        public var mode = Mode.structured
+        public var exactlyOnce = false
+        public var cursorTopic = "edge-agent.cursors"
+        public var compression = "lz4"
+        /// TLS to the brokers (the `tls` key is given), with these files or the system's CAs.
+        public var tls = false
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var sasl: SASL?
+        /// How long the delivery reports of a batch may take; librdkafka's message timeout.
+        public var timeout: Duration = .seconds(30)
+
+        public init(brokers: [String]) { self.brokers = brokers }
     }
 
     public struct Batch: Sendable {

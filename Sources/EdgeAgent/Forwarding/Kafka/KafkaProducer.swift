@@ -1,0 +1,266 @@
+import CRdKafka
+import EdgeAgentCore
+import Foundation
+import Synchronization
+
+/// librdkafka's producer, wrapped once: the only file that imports it.
+///
+/// One producer per sink, with a thread of its own that serves librdkafka's callbacks
+/// (`rd_kafka_poll`) and, at the end, purges its queue and destroys it: the calls that block
+/// never run on the cooperative pool. Producing only copies a record into librdkafka's queue
+/// (`RD_KAFKA_MSG_F_COPY`), which does not block.
+///
+/// Callbacks run on that thread and cannot capture: they reach Swift through the `Session`
+/// given as the configuration's opaque, a `Sendable` class whose state sits behind a `Mutex`.
+/// It is retained when handed to librdkafka and released only after `rd_kafka_destroy`, so
+/// librdkafka never calls into a freed object. `@unchecked Sendable` is safe: `handle` is used
+/// only through librdkafka's thread-safe calls (produce, purge) until the thread destroys it,
+/// after which `close()` (which the owner calls once, last) has returned and nothing uses it.
+final class KafkaProducer: @unchecked Sendable {
+    /// What the callbacks tell the sink.
+    final class Session: Sendable {
+        struct State {
+            var deliveries = KafkaDeliveryStateMachine()
+            /// librdkafka's fatal error (fenced, out-of-order sequence): the producer is unusable.
+            var fatal: String?
+            /// The last error librdkafka reported outside a delivery (a broker down, authentication),
+            /// until a record is delivered.
+            var lastError: (code: Int32, text: String)?
+        }
+
+        let state = Mutex(State())
+        /// The one task waiting for a change, or a ring that came while none waited.
+        private let bell = Mutex(Bell.quiet)
+
+        private enum Bell {
+            case quiet, rung
+            case waiting(CheckedContinuation<Void, Never>)
+        }
+
+        func update(_ body: (inout State) -> Void) {
+            state.withLock { body(&$0) }
+            poke()
+        }
+
+        /// Wakes the waiting task; a ring with none waiting is kept for the next wait.
+        func poke() {
+            let waiter = bell.withLock { bell -> CheckedContinuation<Void, Never>? in
+                guard case let .waiting(continuation) = bell else {
+                    bell = .rung
+                    return nil
+                }
+                bell = .quiet
+                return continuation
+            }
+            waiter?.resume()
+        }
+
+        /// Returns after a change since the last wait, or at once when the task is cancelled.
+        private func nextChange() async {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let now = bell.withLock { bell -> Bool in
+                        if case .rung = bell {
+                            bell = .quiet
+                            return true
+                        }
+                        if Task.isCancelled { return true }
+                        bell = .waiting(continuation)
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            } onCancel: {
+                poke()
+            }
+        }
+
+        /// Waits until `done` holds, the deadline passes or the task is cancelled; returns `done`'s last answer.
+        @discardableResult
+        func wait(until deadline: ContinuousClock.Instant, for done: (State) -> Bool) async -> Bool {
+            let timer = Task {
+                guard (try? await Task.sleep(until: deadline)) != nil else { return }
+                poke()
+            }
+            defer { timer.cancel() }
+            while true {
+                if state.withLock({ done($0) }) { return true }
+                if Task.isCancelled || ContinuousClock.now >= deadline { return false }
+                await nextChange()
+            }
+        }
+    }
+
+    /// librdkafka's error codes the sink tells apart.
+    enum Code {
+        static let timedOut = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue
+        static let queueFull = RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue
+        static let tooLarge: Set<Int32> = [
+            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue,
+        ]
+        static let invalid: Set<Int32> = [RD_KAFKA_RESP_ERR_INVALID_RECORD.rawValue]
+        /// Nothing passes by itself: the topic is missing or the agent may not write to it.
+        static let refused: Set<Int32> = [
+            RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED.rawValue,
+            RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED.rawValue,
+            RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED.rawValue, RD_KAFKA_RESP_ERR__AUTHENTICATION.rawValue,
+            RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC.rawValue, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue,
+            RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION.rawValue,
+        ]
+
+        static func text(_ code: Int32) -> String {
+            String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(rawValue: code)))
+        }
+    }
+
+    private let handle: OpaquePointer
+    private let opaque: Unmanaged<Session>
+    let session: Session
+    private let closed = Mutex(false)
+    /// Set to stop the poll thread.
+    private let stopping = Atomic<Bool>(false)
+    /// The poll thread's life, which `close()` waits out: the thread ends it as its last act.
+    private let thread = Mutex(ThreadState.running)
+
+    private enum ThreadState {
+        case running, ended
+        case awaited(CheckedContinuation<Void, Never>)
+    }
+
+    /// `properties`: librdkafka's configuration, name and value.
+    init(_ properties: [(String, String)], name: String) throws {
+        guard let conf = rd_kafka_conf_new() else { throw KafkaError("cannot create the Kafka configuration") }
+        let size = 512
+        var message = [CChar](repeating: 0, count: size)
+        for (key, value) in properties where rd_kafka_conf_set(conf, key, value, &message, size) != RD_KAFKA_CONF_OK {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError("\(key): \(cText(message))")
+        }
+        session = Session()
+        opaque = Unmanaged.passRetained(session)
+        rd_kafka_conf_set_opaque(conf, opaque.toOpaque())
+        rd_kafka_conf_set_dr_msg_cb(conf, onDeliveryCallback)
+        rd_kafka_conf_set_error_cb(conf, onErrorCallback)
+        rd_kafka_conf_set_log_cb(conf, onLogCallback)
+        // On success rd_kafka_new owns the configuration; on failure it is still ours.
+        guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &message, size) else {
+            rd_kafka_conf_destroy(conf)
+            opaque.release()
+            throw KafkaError("cannot create the Kafka producer: \(cText(message))")
+        }
+        handle = rk
+        let poller = Thread { [self] in pollLoop() }
+        poller.name = "kafka-\(name)"
+        poller.start()
+    }
+
+    /// The poll thread: serves callbacks until stopped, then purges what is queued (its
+    /// reports are served and ignored) and destroys the producer.
+    private func pollLoop() {
+        while !stopping.load(ordering: .sequentiallyConsistent) { _ = rd_kafka_poll(handle, 100) }
+        _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        _ = rd_kafka_poll(handle, 0)
+        rd_kafka_destroy(handle)
+        let closer = thread.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state = .ended }
+            guard case let .awaited(continuation) = state else { return nil }
+            return continuation
+        }
+        closer?.resume()
+    }
+
+    /// Queues one record (its bytes copied) for `topic`, keyed by `key`, its report carrying
+    /// `token`; returns librdkafka's error code, 0 when queued.
+    func produce(topic: String, key: String, value: UnsafeRawBufferPointer, headers: [(String, String)], token: Int)
+        -> Int32
+    {
+        let list = rd_kafka_headers_new(headers.count)
+        for (name, text) in headers { _ = rd_kafka_header_add(list, name, -1, text, -1) }
+        var key = key
+        let rc = key.withUTF8 { keyBytes in
+            edge_kafka_produce(
+                handle, topic, keyBytes.baseAddress, keyBytes.count, value.baseAddress, value.count, list,
+                UnsafeMutableRawPointer(bitPattern: token))
+        }
+        if rc != RD_KAFKA_RESP_ERR_NO_ERROR { rd_kafka_headers_destroy(list) }
+        return rc.rawValue
+    }
+
+    /// Drops what librdkafka still holds (queued and in flight): its reports come back failed.
+    func purge() {
+        _ = rd_kafka_purge(
+            handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING))
+    }
+
+    /// Stops the poll thread, which purges the queue and destroys the producer, then lets go
+    /// of the session: in that order, so no callback finds it gone. The owner calls it once, last.
+    func close() async {
+        guard
+            closed.withLock({ done in
+                defer { done = true }
+                return !done
+            })
+        else { return }
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        // Destroying takes a moment (librdkafka's threads end). The wait holds through
+        // cancellation, for the session must outlive the producer.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ended = thread.withLock { state -> Bool in
+                guard case .running = state else { return true }
+                state = .awaited(continuation)
+                return false
+            }
+            if ended { continuation.resume() }
+        }
+        opaque.release()
+    }
+}
+
+struct KafkaError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+private func session(_ opaque: UnsafeMutableRawPointer?) -> KafkaProducer.Session? {
+    opaque.map { Unmanaged<KafkaProducer.Session>.fromOpaque($0).takeUnretainedValue() }
+}
+
+private let onDeliveryCallback:
+    @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = {
+        _, message, opaque in
+        guard let session = session(opaque), let message else { return }
+        let token = Int(bitPattern: message.pointee._private)
+        let code = message.pointee.err.rawValue
+        // Rings once the attempt is decided, not once per record.
+        let ring = session.state.withLock {
+            if code == 0 { $0.lastError = nil }
+            return $0.deliveries.report(token: token, code: code) != .wait
+        }
+        if ring { session.poke() }
+    }
+
+private let onErrorCallback:
+    @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {
+        rk, code, reason, opaque in
+        guard let session = session(opaque) else { return }
+        let text = reason.map { String(cString: $0) } ?? KafkaProducer.Code.text(code)
+        if code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let rk {
+            let size = 512
+            var message = [CChar](repeating: 0, count: size)
+            let cause = rd_kafka_fatal_error(rk, &message, size)
+            let fatal = "\(String(cString: rd_kafka_err2name(cause))): \(cText(message))"
+            session.update { $0.fatal = fatal }
+        } else {
+            session.update { $0.lastError = (code, text) }
+        }
+    }
+
+/// librdkafka's own log lines say what its error callback says too: not repeated on stderr.
+private let onLogCallback:
+    @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void =
+        { _, _, _, _ in }
+
+/// The text librdkafka wrote into `buffer`, up to its terminating zero.
+private func cText(_ buffer: [CChar]) -> String {
+    buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+}

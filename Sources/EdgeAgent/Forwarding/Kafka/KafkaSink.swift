@@ -1,0 +1,230 @@
+import EdgeAgentCore
+import Foundation
+import Logging
+import Synchronization
+
+/// SPEC 5.4: each event one Kafka record, keyed by its `subject`, following the CloudEvents
+/// Kafka protocol binding (structured: the event's JSON with `content-type:
+/// application/cloudevents+json`; binary: `ce_` headers and `data`), to the topic template.
+///
+/// The outbox is the buffer and librdkafka's queue only transit. The producer is idempotent
+/// with `acks=all`, and its message timeout is the sink's `timeout`: a batch is produced whole
+/// and is delivered when every delivery report succeeded. An attempt waits for all of its
+/// reports, so nothing is produced again while librdkafka still holds a copy; what failed or
+/// timed out is produced again from the outbox by the forwarder's next attempt, from the first
+/// record not delivered on (`KafkaDeliveryStateMachine`), never dropped. A fatal producer error
+/// (fenced, out-of-order sequence) destroys the producer and the next attempt starts a new one.
+/// A stop purges librdkafka's queue; the outbox cursor stays before the batch in hand.
+public final class KafkaSink: EventSink {
+    let config: SinkConfig.Kafka
+    let name: String
+    let properties: [(String, String)]
+    let values: [String: String]
+    let usesSubject: Bool
+    let logger: Logger
+    /// The producer in use; a new one replaces it after a fatal error.
+    private let producer: Mutex<KafkaProducer?>
+    /// librdkafka's error last logged, so that each is logged once until a batch is delivered.
+    private let logged = Mutex<String?>(nil)
+
+    public init(_ config: SinkConfig.Kafka, name: String, agent: AgentConfig.Agent, logger: Logger) throws {
+        self.config = config
+        self.name = name
+        var logger = logger
+        logger[metadataKey: "sink"] = "\(name)"
+        self.logger = logger
+        values = ["{site}": agent.site, "{line}": agent.line, "{agent}": agent.id]
+        usesSubject = config.topic.contains("{subject}")
+        properties = Self.properties(config, clientID: agent.id)
+        producer = Mutex(try KafkaProducer(properties, name: name))
+    }
+
+    /// librdkafka's configuration for the sink (SPEC 3 `sinks[].kafka`).
+    static func properties(_ config: SinkConfig.Kafka, clientID: String) -> [(String, String)] {
+        var properties = [
+            ("bootstrap.servers", config.brokers.joined(separator: ",")),
+            ("client.id", clientID),
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            // librdkafka fails a record itself once the sink's timeout passes: its queue never
+            // holds a record longer than an attempt waits for it.
+            ("message.timeout.ms", "\(config.timeout.milliseconds)"),
+            // A request to a broker that stopped answering fails within it too.
+            ("request.timeout.ms", "\(config.timeout.milliseconds)"),
+            ("compression.type", config.compression),
+            // A whole batch (up to 100,000 events) fits in the queue.
+            ("queue.buffering.max.messages", "1000000"),
+        ]
+        let tls = config.tls
+        if let sasl = config.sasl {
+            properties += [
+                ("security.protocol", tls ? "sasl_ssl" : "sasl_plaintext"),
+                ("sasl.mechanism", sasl.mechanism.rawValue),
+                ("sasl.username", sasl.username),
+                ("sasl.password", sasl.password),
+            ]
+        } else if tls {
+            properties.append(("security.protocol", "ssl"))
+        }
+        if tls {
+            // Verification on: the broker's chain must lead to the CA (or the system's), and its name must match.
+            properties += [
+                ("enable.ssl.certificate.verification", "true"),
+                ("ssl.endpoint.identification.algorithm", "https"),
+            ]
+            if let ca = config.caFile { properties.append(("ssl.ca.location", ca)) }
+            if let cert = config.certFile { properties.append(("ssl.certificate.location", cert)) }
+            if let key = config.keyFile { properties.append(("ssl.key.location", key)) }
+        }
+        return properties
+    }
+
+    public func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
+        guard let producer = await usableProducer() else { return .retry(.connect, retryAfter: nil) }
+        let session = producer.session
+        let produce = session.state.withLock { $0.deliveries.attempt(events.map(\.sequence)) }
+        var index = events.startIndex
+        for sequence in produce {
+            while events[index].sequence != sequence { index += 1 }
+            let event = events[index]
+            let token = session.state.withLock { $0.deliveries.produced(sequence) }
+            let code = produceRecord(event, producer: producer, token: token)
+            if code != 0 {
+                // What follows is not produced: the attempt ends at this record.
+                session.state.withLock { state in
+                    state.deliveries.report(token: token, code: code)
+                    for later in produce where later > sequence { state.deliveries.notProduced(later, code: code) }
+                }
+                break
+            }
+        }
+        // Until every report is in or the forwarder stops; librdkafka fails what it could not
+        // deliver within the timeout, and a few seconds more cover a report on its way.
+        let deadline = ContinuousClock.now + config.timeout + .seconds(5)
+        await session.wait(until: deadline) { $0.deliveries.decision != .wait || $0.fatal != nil }
+        let (decision, fatal, error) = session.state.withLock { ($0.deliveries.ended(), $0.fatal, $0.lastError) }
+        if decision == .timedOut || Task.isCancelled { producer.purge() }
+        if decision == .delivered {
+            logged.withLock { $0 = nil }
+        } else if let error, logged.withLock({ $0 != error.text }) {
+            logged.withLock { $0 = error.text }
+            logger.warning("Kafka reports an error.", metadata: ["error": "\(error.text)"])
+        }
+        if let fatal, decision != .delivered {
+            logger.error("Kafka producer failed; starting a new one.", metadata: ["error": "\(fatal)"])
+            return .retry(.connect, retryAfter: nil)
+        }
+        switch decision {
+        case .delivered: return .delivered
+        case .wait, .timedOut:
+            // Records that time out while the brokers refuse the credentials: a configuration problem.
+            if let error, KafkaProducer.Code.refused.contains(error.code) {
+                return .misconfigured(status: Int(error.code), body: error.text)
+            }
+            return .retry(.timeout, retryAfter: nil)
+        case let .failed(sequence, code):
+            let text = "\(KafkaProducer.Code.text(code)) (sequence \(sequence))"
+            if KafkaProducer.Code.tooLarge.contains(code) {
+                return events.count == 1 ? .rejected(status: 413, body: text) : .tooLarge
+            }
+            if KafkaProducer.Code.invalid.contains(code) { return .rejected(status: Int(code), body: text) }
+            if KafkaProducer.Code.refused.contains(code) { return .misconfigured(status: Int(code), body: text) }
+            return .retry(code == KafkaProducer.Code.timedOut ? .timeout : .connect, retryAfter: nil)
+        }
+    }
+
+    /// The producer, a new one in place of one that failed fatally; nil when none can be made.
+    private func usableProducer() async -> KafkaProducer? {
+        let current = producer.withLock { $0 }
+        if let current, current.session.state.withLock({ $0.fatal == nil }) { return current }
+        if let current {
+            producer.withLock { $0 = nil }
+            await current.close()
+        }
+        do {
+            let fresh = try KafkaProducer(properties, name: name)
+            producer.withLock { $0 = fresh }
+            return fresh
+        } catch {
+            logger.error("Cannot start a Kafka producer.", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func produceRecord(_ event: StoredEvent, producer: KafkaProducer, token: Int) -> Int32 {
+        let subject = Self.subject(of: event.body)
+        let topic = topic(type: event.type, subject: subject)
+        switch config.mode {
+        case .structured:
+            var body = event.body
+            return body.withUTF8 {
+                producer.produce(
+                    topic: topic, key: subject, value: UnsafeRawBufferPointer($0),
+                    headers: [("content-type", "application/cloudevents+json")], token: token)
+            }
+        case .binary:
+            var (headers, data) = Self.binary(event.body)
+            return data.withUTF8 {
+                producer.produce(
+                    topic: topic, key: subject, value: UnsafeRawBufferPointer($0), headers: headers, token: token)
+            }
+        }
+    }
+
+    /// Binary mode: each attribute a `ce_` header (`datacontenttype` as `content-type`), the
+    /// value the event's `data`. The stored envelope ends with `"data":…}` and its attributes
+    /// before it are strings (`EnvelopeEncoder`).
+    static func binary(_ body: String) -> (headers: [(String, String)], data: String) {
+        guard let at = body.range(of: #","data":"#, options: .backwards) else { return ([], body) }
+        let data = String(body[at.upperBound...].dropLast())
+        let head = Data((body[..<at.lowerBound] + "}").utf8)
+        guard let attributes = (try? JSONSerialization.jsonObject(with: head)) as? [String: Any] else {
+            return ([], data)
+        }
+        var headers: [(String, String)] = []
+        for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
+            let text = value as? String ?? "\(value)"
+            headers.append((key == "datacontenttype" ? "content-type" : "ce_\(key)", text))
+        }
+        return (headers, data)
+    }
+
+    /// The envelope's `subject`, read from the stored bytes (a scan of its UTF-8: Foundation's
+    /// `range(of:)` would be the most expensive step of producing a record).
+    public static func subject(of body: String) -> String {
+        let marker = Array(#""subject":""#.utf8)
+        let bytes = body.utf8
+        var i = bytes.startIndex
+        var matched = 0
+        while i != bytes.endIndex {
+            let byte = bytes[i]
+            bytes.formIndex(after: &i)
+            matched = byte == marker[matched] ? matched + 1 : (byte == marker[0] ? 1 : 0)
+            guard matched == marker.count else { continue }
+            var end = i
+            while end != bytes.endIndex, bytes[end] != UInt8(ascii: "\"") { bytes.formIndex(after: &end) }
+            return String(body[i..<end])
+        }
+        return ""
+    }
+
+    /// Topics by (type, subject), filled once: a line has a handful.
+    private let topics = Mutex<[String: String]>([:])
+
+    func topic(type: String, subject: String) -> String {
+        let key = usesSubject ? type + "\u{0}" + subject : type
+        if let known = topics.withLock({ $0[key] }) { return known }
+        let topic = KafkaTopic.fill(config.topic, values.merging(["{type}": type, "{subject}": subject]) { $1 })
+        topics.withLock { $0[key] = topic }
+        return topic
+    }
+
+    /// A stop: librdkafka's queue is purged and the producer destroyed on its own thread.
+    public func shutdown() async {
+        let current = producer.withLock { state -> KafkaProducer? in
+            defer { state = nil }
+            return state
+        }
+        await current?.close()
+    }
+}

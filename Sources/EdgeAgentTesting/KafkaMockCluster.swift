@@ -1,0 +1,107 @@
+import Foundation
+
+/// librdkafka's mock cluster (`kafka-mock`, built beside the agent from Tests/KafkaMock) in a
+/// process of its own: a Kafka protocol peer with brokers to take down and bring back, leaders
+/// to move and errors to inject. Read with `kcat`, as the middleware's consumer would.
+///
+/// The mock is not a broker: it has no TLS, does not hide aborted or open transactions from a
+/// fetch (`read_committed`) and does not fence a running producer.
+public final class KafkaMockCluster: @unchecked Sendable {
+    // @unchecked: `process` and `input` are set up in `init` and afterwards only written to or
+    // signalled; commands come from the test's one task, each waiting for its answer.
+    public let bootstrap: String
+    public let directory: TemporaryDirectory
+    private let process = Process()
+    private let input: FileHandle
+    private let outputPath: String
+    private var answers = 0
+
+    /// Starts `brokers` brokers and creates `topics` (name, partitions), each replicated on every broker.
+    public init(directory: TemporaryDirectory, brokers: Int = 3, topics: [(String, Int)]) async throws {
+        self.directory = directory
+        outputPath = directory.file("kafka-mock.stdout")
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let pipe = Pipe()
+        input = pipe.fileHandleForWriting
+        let program = URL(fileURLWithPath: Paths.edgeAgent).deletingLastPathComponent().appendingPathComponent(
+            "kafka-mock")
+        process.executableURL = program
+        process.arguments = [String(brokers)]
+        process.standardInput = pipe
+        process.standardOutput = FileHandle(forWritingAtPath: outputPath)
+        process.standardError = FileHandle(forWritingAtPath: directory.file("kafka-mock.stderr"))
+        try process.run()
+        let path = outputPath
+        let started = await eventually(timeout: .seconds(10)) { (Self.lines(path).first ?? "").contains(":") }
+        guard started, let first = Self.lines(path).first else {
+            throw TestFailure("kafka-mock printed no bootstrap servers")
+        }
+        bootstrap = first
+        for (topic, partitions) in topics { try await command("topic \(topic) \(partitions) \(brokers)") }
+    }
+
+    private static func lines(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// Sends one command (see Tests/KafkaMock/main.c) and waits for its answer.
+    public func command(_ line: String) async throws {
+        input.write(Data((line + "\n").utf8))
+        answers += 1
+        let path = outputPath, index = answers
+        let answered = await eventually(timeout: .seconds(10)) { Self.lines(path).count > index }
+        guard answered else { throw TestFailure("kafka-mock did not answer '\(line)'") }
+        let answer = Self.lines(path)[index]
+        guard answer == "ok" else { throw TestFailure("kafka-mock: '\(line)': \(answer)") }
+    }
+
+    /// Closes a broker's connections and refuses new ones (brokers are numbered from 1).
+    public func down(_ broker: Int) async throws { try await command("down \(broker)") }
+    public func up(_ broker: Int) async throws { try await command("up \(broker)") }
+    public func leader(topic: String, partition: Int, broker: Int) async throws {
+        try await command("leader \(topic) \(partition) \(broker)")
+    }
+    /// Fails the next `count` Produce requests with Kafka error `code`.
+    public func failProduce(count: Int, code: Int) async throws { try await command("errors 0 \(count) \(code)") }
+
+    public struct Record: Sendable {
+        public var partition: Int
+        public var key: String
+        /// `name=value` pairs, comma-separated, as kcat prints them.
+        public var headers: String
+        public var value: String
+    }
+
+    /// Every record of `topic`, partition by partition in offset order (`kcat -C -e`).
+    public func records(topic: String) async throws -> [Record] {
+        let result = try await runToEnd(
+            "/usr/bin/kcat",
+            ["-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%p\t%k\t%h\t%s\n"],
+            directory: directory)
+        guard result.status == 0 else { throw TestFailure("kcat failed: \(result.stderr)") }
+        return result.stdout.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: "\t", maxSplits: 3, omittingEmptySubsequences: false)
+            guard parts.count == 4, let partition = Int(parts[0]) else { return nil }
+            return Record(
+                partition: partition, key: String(parts[1]), headers: String(parts[2]), value: String(parts[3]))
+        }
+    }
+
+    /// Ends the cluster (it stops when its input closes).
+    public func stop() async {
+        try? input.close()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}

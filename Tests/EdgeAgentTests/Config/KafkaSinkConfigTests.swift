@@ -1,0 +1,137 @@
+import EdgeAgent
+import EdgeAgentCore
+import EdgeAgentTesting
+import Foundation
+import Testing
+
+/// `sinks[].kafka` (SPEC 3, 5.4) as the loader reads it and as `check` reports it.
+@Suite struct KafkaSinkConfigTests {
+    static func yaml(_ kafka: String) -> String {
+        """
+        version: 1
+        agent: { id: a, site: s, line: l }
+        sinks:
+          - name: backbone
+            kafka:
+        \(kafka)
+        """
+    }
+
+    static func kafka(_ config: AgentConfig) throws -> SinkConfig.Kafka {
+        guard case let .kafka(kafka) = try #require(config.sinks.first).kind else {
+            throw TestFailure("the sink is not Kafka")
+        }
+        return kafka
+    }
+
+    /// A CA certificate made by openssl, as an operator makes one.
+    static func certificateAuthority(in dir: TemporaryDirectory) throws -> String {
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.file("ca.key"), "-out", dir.file("ca.pem"),
+            "-days", "1", "-subj", "/CN=test-ca",
+        ]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        return dir.file("ca.pem")
+    }
+
+    @Test func readsEveryKeyOfTheSpec() throws {
+        let dir = TemporaryDirectory()
+        let password = dir.write("kafka", "pa55\n")
+        let ca = try Self.certificateAuthority(in: dir)
+        let config = try ConfigLoader.parse(
+            Self.yaml(
+                """
+                      brokers: ["kafka-1.example.com:9093", "kafka-2.example.com:9093"]
+                      topic: "plant-a.{line}.events"
+                      mode: binary
+                      exactly_once: false
+                      cursor_topic: edge-agent.cursors
+                      compression: zstd
+                      tls: { ca_file: \(ca) }
+                      sasl: { mechanism: SCRAM-SHA-512, username: edge, password_file: \(password) }
+                      timeout: 12s
+                """), file: "k.yaml")
+        let kafka = try Self.kafka(config)
+        #expect(kafka.brokers == ["kafka-1.example.com:9093", "kafka-2.example.com:9093"])
+        #expect(kafka.topic == "plant-a.{line}.events" && kafka.mode == .binary && !kafka.exactlyOnce)
+        #expect(kafka.compression == "zstd" && kafka.timeout == .seconds(12))
+        #expect(kafka.tls && kafka.caFile == ca && kafka.certFile == nil)
+        #expect(
+            kafka.sasl?.mechanism == .scramSHA512 && kafka.sasl?.username == "edge" && kafka.sasl?.password == "pa55")
+    }
+
+    @Test func defaultsAreThoseOfTheSpec() throws {
+        let kafka = try Self.kafka(ConfigLoader.parse(Self.yaml(#"      brokers: ["127.0.0.1:9092"]"#), file: "k.yaml"))
+        #expect(kafka.topic == "edge.{site}.events" && kafka.mode == .structured && !kafka.exactlyOnce)
+        #expect(kafka.cursorTopic == "edge-agent.cursors" && kafka.compression == "lz4")
+        #expect(kafka.timeout == .seconds(30) && !kafka.tls && kafka.sasl == nil)
+    }
+
+    @Test(arguments: [
+        (
+            #"      brokers: []"#,
+            "k.yaml:6:16: sinks[0].kafka.brokers: give at least one broker as HOST:PORT"
+        ),
+        (
+            #"      brokers: ["kafka-1"]"#,
+            "k.yaml:6:17: sinks[0].kafka.brokers[0]: expected HOST:PORT, found 'kafka-1'"
+        ),
+        (
+            "      brokers: [\"k:9092\"]\n      mode: avro",
+            "k.yaml:7:13: sinks[0].kafka.mode: expected one of structured, binary, found 'avro'"
+        ),
+        (
+            "      brokers: [\"k:9092\"]\n      compression: brotli",
+            "k.yaml:7:20: sinks[0].kafka.compression: expected one of none, gzip, snappy, lz4, zstd, found 'brotli'"
+        ),
+        (
+            "      brokers: [\"k:9092\"]\n      cursor_topic: \"edge agent/cursors\"",
+            "k.yaml:7:21: sinks[0].kafka.cursor_topic: a topic name takes only A-Z a-z 0-9 . _ -, found 'edge agent/cursors'"
+        ),
+        (
+            "      brokers: [\"k:9092\"]\n      sasl: { mechanism: GSSAPI, username: u, password: p }",
+            "k.yaml:7:26: sinks[0].kafka.sasl.mechanism: expected one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, found 'GSSAPI'"
+        ),
+        (
+            "      brokers: [\"k:9092\"]\n      sasl: { mechanism: PLAIN, username: u }",
+            "k.yaml:7:13: sinks[0].kafka.sasl.password_file: required key 'password_file' is missing"
+        ),
+        (
+            "      brokers: [\"k:9092\"]\n      sasl: { mechanism: PLAIN, username: u, password_file: /nonexistent/kafka }",
+            "k.yaml:7:61: sinks[0].kafka.sasl.password_file: cannot read the secret file /nonexistent/kafka"
+        ),
+        (
+            "      brokers: [\"k:9092\"]\n      tls: { ca_file: /nonexistent/ca.pem }",
+            "k.yaml:7:23: sinks[0].kafka.tls.ca_file: cannot read /nonexistent/ca.pem"
+        ),
+        (
+            "      brokers: [\"k:9092\"]\n      timeout: 500ms",
+            "k.yaml:7:16: sinks[0].kafka.timeout: must be at least 1s (librdkafka's message timeout)"
+        ),
+        (
+            "      brokers: [\"k:9092\"]\n      acks: 1",
+            "k.yaml:7:7: sinks[0].kafka.acks: unknown key 'acks'"
+        ),
+    ])
+    func refusesAWrongKeyAtItsPlace(kafka: String, message: String) throws {
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(Self.yaml(kafka), file: "k.yaml") }
+        #expect(error?.description == message)
+    }
+
+    @Test func aSinkIsExactlyOneOfTheKinds() throws {
+        let yaml = """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            sinks:
+              - name: both
+                http: { url: "http://127.0.0.1:8080/e" }
+                kafka: { brokers: ["k:9092"] }
+            """
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "k.yaml") }
+        #expect(error?.description == "k.yaml:4:5: sinks[0].http: give exactly one of 'http', 'mqtt' or 'kafka'")
+    }
+}

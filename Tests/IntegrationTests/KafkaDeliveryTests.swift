@@ -1,0 +1,276 @@
+import EdgeAgent
+import EdgeAgentCore
+import EdgeAgentTesting
+import Foundation
+import Testing
+
+extension Integration {
+    /// The Kafka sink against librdkafka's 3-broker mock cluster, read back with `kcat`.
+    @Suite struct KafkaDeliveryTests {
+        static let topic = "edge.plant-t.events"
+
+        static func sink(_ cluster: KafkaMockCluster, timeout: String = "4s", extra: String = "") -> String {
+            let brokers = cluster.bootstrap.split(separator: ",").map { "\"\($0)\"" }.joined(separator: ", ")
+            return """
+                  - name: backbone
+                    kafka: { brokers: [\(brokers)], timeout: \(timeout)\(extra) }
+                    batch: { max_events: 500, linger: 20ms }
+                    retry: { initial: 50ms, max: 1s }
+                """
+        }
+
+        /// Partition p led by broker p + 1.
+        static func cluster(_ dir: TemporaryDirectory) async throws -> KafkaMockCluster {
+            let cluster = try await KafkaMockCluster(directory: dir, topics: [(topic, 3)])
+            for partition in 0..<3 {
+                try await cluster.leader(topic: topic, partition: partition, broker: partition + 1)
+            }
+            return cluster
+        }
+
+        /// What the consumer saw, checked as the middleware would: by id.
+        struct Seen {
+            var copies: [String: Int] = [:]
+            var bodies: [String: String] = [:]
+            /// Ids that came with two different contents.
+            var twoContents: [String] = []
+            /// Subjects whose values (the test source's n) went backwards within their partition.
+            var outOfOrder: Set<String> = []
+            var keyIsSubject = true
+            var partitions: Set<Int> = []
+
+            init(_ records: [KafkaMockCluster.Record]) {
+                var last: [String: Int] = [:]
+                for record in records {
+                    guard
+                        let event = try? JSONSerialization.jsonObject(with: Data(record.value.utf8)) as? [String: Any],
+                        let id = event["id"] as? String
+                    else { continue }
+                    if let body = bodies[id], body != record.value { twoContents.append(id) }
+                    bodies[id] = record.value
+                    copies[id, default: 0] += 1
+                    partitions.insert(record.partition)
+                    let subject = event["subject"] as? String ?? ""
+                    if record.key != subject { keyIsSubject = false }
+                    // A copy sent again after a gap may repeat older values; a first copy never goes back.
+                    if let n = (event["data"] as? [String: Any])?["value"] as? Int, copies[id] == 1 {
+                        if let previous = last[subject], n < previous { outOfOrder.insert(subject) }
+                        last[subject] = n
+                    }
+                }
+            }
+
+            var duplicated: Int { copies.values.filter { $0 > 1 }.count }
+        }
+
+        @Test func deliversEveryEventOnceKeyedBySubjectAsTheHTTPSinkSendsIt() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
+            try agent.start(events: 5000, subjects: 7)
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 5001
+                }, "the agent delivers everything")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            let outbox = try agent.outboxEvents()
+            #expect(outbox.count == 5001)
+            #expect(outbox.allSatisfy { seen.bodies[$0.id] == $0.body }, "each value is the stored CloudEvent")
+            #expect(seen.copies.count == 5001 && seen.duplicated == 0, "each id once (\(seen.duplicated) twice)")
+            #expect(seen.keyIsSubject && seen.outOfOrder.isEmpty && seen.partitions.count == 3)
+            let records = try await cluster.records(topic: Self.topic)
+            #expect(records.allSatisfy { $0.headers == "content-type=application/cloudevents+json" })
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
+        @Test func binaryModeSendsTheAttributesAsHeadersAndTheDataAsTheValue() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let agent = AgentHarness(sinks: Self.sink(cluster, extra: ", mode: binary"), directory: dir)
+            try agent.start(events: 10)
+            #expect(
+                await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 11
+                })
+            let records = try await cluster.records(topic: Self.topic)
+            let event = try #require(try agent.outboxEvents().last)
+            let record = try #require(records.first { $0.headers.contains("ce_id=\(event.id)") })
+            #expect(record.value == #"{"tag":"test.source","value":10,"quality":"good"}"#)
+            #expect(record.key == "test.source")
+            for header in [
+                "content-type=application/json", "ce_specversion=1.0", "ce_type=tag.changed",
+                "ce_subject=test.source", "ce_source=/sites/plant-t/lines/line-1/agents/test-agent",
+                "ce_sequence=00000000000000000011",
+            ] {
+                #expect(record.headers.contains(header), "\(header) in \(record.headers)")
+            }
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
+        /// A backlog built while no broker answers is delivered whole once they come back: the
+        /// records librdkafka expired (after the sink's timeout) are produced again from the outbox.
+        @Test func aBacklogBuiltWhileTheClusterIsDownIsDeliveredWhole() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            for broker in 1...3 { try await cluster.down(broker) }
+            let agent = AgentHarness(sinks: Self.sink(cluster, timeout: "2s"), directory: dir)
+            try agent.start(events: 20_000, subjects: 5)
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    (try? await agent.status().sinks["backbone"]?.pending) == 20_001
+                }, "the backlog builds while the cluster is down")
+            try await Task.sleep(for: .seconds(5))  // past two message timeouts: librdkafka expired the first batch
+            #expect(try agent.sinkCursor("backbone") == 0, "nothing counts as delivered while no broker answers")
+            for broker in 1...3 { try await cluster.up(broker) }
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 20_001
+                }, "the backlog drains once the brokers are back")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            let ids = Set(try agent.outboxEvents().map(\.id))
+            #expect(ids.count == 20_001 && ids.allSatisfy { seen.copies[$0] != nil }, "nothing is missing")
+            #expect(seen.twoContents.isEmpty && seen.outOfOrder.isEmpty)
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
+        /// One broker (the leader of some partitions) down for longer than the sink's timeout
+        /// mid-drain: the records it leads time out and are produced again; the cursor never passes a
+        /// record Kafka does not have.
+        @Test func aBrokerDownMidDrainLosesNothingAndTheCursorNeverRunsAhead() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let agent = AgentHarness(sinks: Self.sink(cluster, timeout: "2s"), directory: dir)
+            try agent.start(events: 30_000, rate: 3000, subjects: 9)
+            #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 1000 })
+            try await cluster.down(2)
+            #expect(
+                await eventually(timeout: .seconds(20)) { agent.child?.stderr.contains("reason=timeout") == true },
+                "records for the partition the broker leads time out")
+            // What the cursor passed while a leader was gone is never produced again: Kafka must have it.
+            let cursor = try agent.sinkCursor("backbone")
+            try await cluster.up(2)
+            try await cluster.leader(topic: Self.topic, partition: 0, broker: 3)
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 30_001
+                }, "the backlog drains once the broker is back")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            let outbox = try agent.outboxEvents()
+            #expect(
+                outbox.filter { $0.sequence <= cursor }.allSatisfy { seen.copies[$0.id] != nil },
+                "the cursor (\(cursor)) ran ahead of the delivery reports")
+            #expect(outbox.count == 30_001 && outbox.allSatisfy { seen.copies[$0.id] != nil }, "nothing is missing")
+            #expect(seen.twoContents.isEmpty, "a duplicate is the whole event again")
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
+        /// NOT_ENOUGH_REPLICAS (19) and REQUEST_TIMED_OUT (7) on Produce are retried by the
+        /// idempotent producer itself: every event arrives, and once.
+        @Test(arguments: [19, 7])
+        func aRetriableProduceErrorLosesNothingAndCopiesNothing(code: Int) async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
+            try agent.start(events: 10_000, rate: 4000, subjects: 5)
+            #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 500 })
+            try await cluster.failProduce(count: 20, code: code)
+            #expect(
+                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 10_001
+                }, "the agent delivers everything")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            let ids = try agent.outboxEvents().map(\.id)
+            #expect(ids.allSatisfy { seen.copies[$0] != nil }, "nothing is missing")
+            #expect(seen.duplicated == 0 && seen.outOfOrder.isEmpty, "\(seen.duplicated) ids came twice")
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
+        /// SIGTERM mid-drain ends the agent cleanly within 10 s (librdkafka's queue purged); the
+        /// next run goes on from the cursor, and together they deliver everything.
+        @Test func aStopMidDrainExitsCleanlyAndTheNextRunLosesNothing() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            try await cluster.command("rtt 1 200")  // slow acknowledgements: the stop finds records in flight
+            let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
+            try agent.start(events: 20_000, subjects: 5)
+            #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 2000 })
+            let stopped = ContinuousClock.now
+            #expect(await agent.stop() == 0)
+            #expect(ContinuousClock.now - stopped < .seconds(10), "a stop ends within 10 s")
+            let cursor = try agent.sinkCursor("backbone")
+            #expect(cursor < 20_001, "the stop came mid-drain")
+            try agent.start(events: 20_000, subjects: 5)
+            #expect(
+                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 20_001
+                }, "the next run delivers the rest")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            let ids = try agent.outboxEvents().map(\.id)
+            #expect(ids.count == 20_001 && ids.allSatisfy { seen.copies[$0] != nil }, "nothing is missing")
+            #expect(seen.twoContents.isEmpty, "a duplicate is the whole event again")
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
+        /// kill -9 twenty times mid-drain: at least once, with whole events. What Kafka
+        /// acknowledged after the last settlement comes again, under the same id and content.
+        @Test func killedTwentyTimesMidDrainNothingIsMissing() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
+            var kills = 0
+            var cursor: Int64 = 0
+            while kills < 20 {
+                try agent.start(events: 20_000, rate: 4000, subjects: 5)
+                let before = cursor
+                _ = await eventually(timeout: .seconds(10)) { (try? agent.sinkCursor("backbone")) ?? 0 > before }
+                cursor = try agent.sinkCursor("backbone")
+                guard cursor < 20_001 else { break }
+                await agent.kill9()
+                kills += 1
+            }
+            #expect(kills >= 10, "the drain outlasted \(kills) kills")
+            if kills == 20 { try agent.start(events: 20_000, rate: 4000, subjects: 5) }
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 20_001
+                }, "the last run delivers the rest")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            let outbox = try agent.outboxEvents()
+            #expect(outbox.count == 20_001 && outbox.allSatisfy { seen.copies[$0.id] != nil }, "nothing is missing")
+            #expect(seen.twoContents.isEmpty, "a duplicate is the whole event again")
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
+        /// OUT_OF_ORDER_SEQUENCE_NUMBER is fatal to an idempotent producer: the sink destroys it,
+        /// starts a new one and sends again what was not reported delivered.
+        @Test func aFatalProducerErrorStartsANewProducerAndLosesNothing() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
+            try agent.start(events: 10_000, rate: 4000, subjects: 5)
+            #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 500 })
+            try await cluster.failProduce(count: 1, code: 45)
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    agent.child?.stderr.contains("Kafka producer failed; starting a new one.") == true
+                }, "the producer failed fatally and the sink says so")
+            #expect(
+                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 10_001
+                }, "the new producer delivers everything")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            let outbox = try agent.outboxEvents()
+            #expect(outbox.allSatisfy { seen.copies[$0.id] != nil }, "nothing is missing")
+            #expect(seen.twoContents.isEmpty, "a duplicate is the whole event again")
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+    }
+}
