@@ -599,6 +599,58 @@ extension Integration {
             }
         }
 
+        /// A file whose reading fails after some of its chunks were committed (a run of its sort
+        /// cut short) is left where it is; taken again in the same run (touched, same content), it
+        /// resumes after those chunks: every event once.
+        @Test func aFileTakenAgainInTheSameRunResumesAfterItsCommittedChunks() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            var text = "Timestamp,TagName,Value\n"
+            for press in 1...4 {
+                for i in 0..<100_000 { text += "\(1_790_000_000 + i),P\(press).COUNT,\(i / 100)\n" }
+            }
+            try text.write(toFile: folder + "/tags.csv.part", atomically: false, encoding: .utf8)
+            try FileManager.default.moveItem(atPath: folder + "/tags.csv.part", toPath: folder + "/tags.csv")
+            let config = Self.dropConfig(
+                dir, folder,
+                tags:
+                    "P1.COUNT: press-1.count, P2.COUNT: press-2.count, P3.COUNT: press-3.count, P4.COUNT: press-4.count",
+                settle: "500ms",
+                machines: (1...4).map {
+                    "- { name: press-\($0), counters: [ { tag: press-\($0).count, event: production.completed } ] }"
+                }.joined(separator: "\n"))
+            let runs = dir.path + "/data/historian-sort/drop"
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            // Runs of 50,000 readings: press 1's second half (run-1) is first read after the first
+            // halves of all four presses (runs 0, 2, 4, 6, ten chunks). Cut inside its 10,001st
+            // reading (22 bytes each), well past what the merge reads ahead, it fails the merge there.
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(10)) {
+                    FileManager.default.fileExists(atPath: runs + "/run-2")
+                }, "\(agent.stderr.suffix(500))")
+            let run = try #require(FileHandle(forWritingAtPath: runs + "/run-1"))
+            try run.truncate(atOffset: 22 * 10_000 + 11)
+            try run.close()
+            #expect(
+                await eventually(timeout: .seconds(120)) { agent.stderr.contains("could not be taken") },
+                "\(agent.stderr.suffix(800))")
+            let before = Self.production(dir)
+            #expect(before > 0, "chunks committed before the failure")
+            try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: folder + "/tags.csv")
+            #expect(
+                await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["tags.csv"] },
+                "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            #expect(agent.stderr.contains("Resuming a historian file"), "\(agent.stderr.suffix(800))")
+            for press in 1...4 {
+                let parts = Self.events(dir, "press-\(press)").filter { $0.type == "production.completed" }
+                #expect(parts.count == 999, "press-\(press): one event per rise, none twice")
+                #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 999)
+            }
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

@@ -134,7 +134,6 @@ public final class HistorianIngestor: Service {
     }
 
     private func watch(_ threads: Threads) async throws {
-        var progress = Progress(writer.storedState, prefix: progressKey(""), folderKey: folderProgressKey)
         let sorted = sortDirectory
         try await threads.file.run { _ in try? FileManager.default.removeItem(atPath: sorted) }  // a crash's runs
         while !Task.isCancelled {
@@ -144,13 +143,15 @@ public final class HistorianIngestor: Service {
                     "Historian folder holds a symbolic link; it is never read.", metadata: ["file": "\(link)"])
             }
             for path in paths where !Task.isCancelled {
-                let stays = try await ingest(path, threads, progress: &progress)
+                let stays = try await ingest(path, threads)
                 try await threads.folder.run { $0.taken(path, parked: stays) }
             }
         }
     }
 
-    /// The files begun and not finished, as stored with their last committed chunks.
+    /// The files begun and not finished, as stored with their last committed chunks. Read from
+    /// the outbox each time a file is taken: a file left where it is after some of its chunks
+    /// (a read that failed) and taken again resumes after them.
     struct Progress: Equatable {
         /// Data rows committed, by content hash.
         var rows: [String: Int] = [:]
@@ -181,7 +182,7 @@ public final class HistorianIngestor: Service {
     }
 
     /// Returns whether the file stays where it is (it could not be moved, or cannot be read).
-    private func ingest(_ path: String, _ threads: Threads, progress: inout Progress) async throws -> Bool {
+    private func ingest(_ path: String, _ threads: Threads) async throws -> Bool {
         let name = (path as NSString).lastPathComponent
         let file: OpenFile
         switch try await threads.folder.run({ _ in Result { try OpenFile(path) } }) {
@@ -192,12 +193,10 @@ public final class HistorianIngestor: Service {
             return true
         }
         defer { file.close() }  // every read of it has ended when `take` returns
-        return try await take(file, name: name, threads, progress: &progress)
+        return try await take(file, name: name, threads)
     }
 
-    private func take(_ file: OpenFile, name: String, _ threads: Threads, progress: inout Progress) async throws
-        -> Bool
-    {
+    private func take(_ file: OpenFile, name: String, _ threads: Threads) async throws -> Bool {
         let path = file.path
         let config = self.config, textTags = self.textTags
         let folder = threads.folder, reader = threads.reader
@@ -252,6 +251,10 @@ public final class HistorianIngestor: Service {
                     "Historian file was ingested before the agent stopped; only its move was left.",
                     metadata: ["file": "\(name)"])
             } else {
+                let prefix = progressKey(""), folderKey = folderProgressKey
+                let progress = try await reader.run {
+                    Progress(try $0.loadState(), prefix: prefix, folderKey: folderKey)
+                }
                 let resumeAfter = progress.rows[hash] ?? 0
                 if resumeAfter > 0 {
                     logger.notice(
@@ -270,8 +273,6 @@ public final class HistorianIngestor: Service {
                         metadata: ["file": "\(name)", "error": "\(error)"])
                     return true
                 }
-                progress.rows[hash] = nil
-                if progress.folderKeyHash == hash { progress.folderKeyHash = nil }
                 var change = fed.changed
                 if change == nil { change = try await folder.run { _ in file.change() } }
                 if let change {
