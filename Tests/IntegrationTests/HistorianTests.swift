@@ -483,6 +483,48 @@ extension Integration {
             #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999)
         }
 
+        /// A file rewritten in place while it is taken gives the rows checked before the change;
+        /// the rest of its content is not lost: the same content dropped again resumes after the
+        /// rows already sent. Every event once.
+        @Test func theRestOfAFileThatChangedWhileTakenIsTakenWhenItComesAgain() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.writeCountingExport(folder + "/big.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count, P8.COUNT: press-8.count",
+                settle: "500ms", machines: Self.pressMachines)
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(agent.stderr.suffix(500))")
+            // In its last block, well past what pass two reads ahead of the first commit.
+            let handle = try #require(FileHandle(forUpdatingAtPath: folder + "/big.csv"), "rewritten while taken")
+            let end = try handle.seekToEnd()
+            try handle.seek(toOffset: end - 100)
+            try handle.write(contentsOf: Data("x".utf8))
+            try handle.close()
+            #expect(
+                await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["big.csv"] },
+                "\(agent.stderr.suffix(800))")
+            #expect(agent.stderr.contains("changed while it was taken"), "\(agent.stderr.suffix(800))")
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 99_999, "only the rows checked before the change (\(before))")
+
+            try Self.writeCountingExport(folder + "/again.csv")
+            #expect(
+                await eventually(timeout: .seconds(120)) {
+                    Self.files(folder + "/processed") == ["again.csv", "big.csv"]
+                }, "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            #expect(agent.stderr.contains("Resuming a historian file"), "\(agent.stderr.suffix(800))")
+            let parts = Self.events(dir, "press-9").filter { $0.type == "production.completed" }
+            #expect(parts.count == 99_999, "one event per second of counting, none twice")
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999)
+            #expect(Set(parts.map(\.time)).count == parts.count, "no reading appended twice")
+        }
+
         /// A long export sorted by tag (as PI exports per tag) is put in time order with bounded
         /// memory, committed in chunks, and resumed after a kill -9: every event once.
         @Test func aTagSortedExportIsTakenInBoundedMemoryAndResumesAfterAKill() async throws {

@@ -16,7 +16,8 @@ import Synchronization
 /// rows becomes an event; pass two (on the file thread) sends the
 /// readings in chunks cut at a time boundary, each committed with the file's progress
 /// (`historian.NAME.file.HASH`: rows done) as producer state, the last one with the file's record
-/// (and without the progress row). Progress belongs to the content, not to the folder: after a
+/// (and without the progress row; a file whose bytes changed before its end keeps its progress
+/// and gets no record). Progress belongs to the content, not to the folder: after a
 /// crash a file resumes after its own last committed chunk, whatever files were taken in between
 /// (an older one first, say); the same content dropped
 /// again, under any name, is found by its hash and skipped. A file is read through one descriptor
@@ -282,8 +283,9 @@ public final class HistorianIngestor: Service {
                         metadata: [
                             "file": "\(name)", "rows": "\(fed.rows)", "of_rows": "\(rows)", "change": "\(change)",
                         ])
-                    // Kept (whatever `on_success` says): it holds what was not taken. A file now
-                    // under its name is another one, taken on its own.
+                    // Kept (whatever `on_success` says): it holds what was not taken (the content
+                    // checked, dropped again, resumes after the rows sent). A file now under its
+                    // name is another one, taken on its own.
                     return try await folder.run { _ in file.isAtPath() ? Self.move(path, to: "processed") : false }
                 }
                 logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
@@ -343,7 +345,8 @@ public final class HistorianIngestor: Service {
     }
 
     /// Pass two: the readings in chunks, each committed with the file's progress; the last one
-    /// with its record, removing its progress row (and the `done` rows).
+    /// with its record, removing its progress row (and the `done` rows), unless the file changed
+    /// before its end: its progress stays.
     private func feed(
         _ file: OpenFile, digests: Digests, on fileThread: Confined<Void>, name: String, ordered: Bool,
         skipping skipped: Int, done: [StateRow]
@@ -379,10 +382,14 @@ public final class HistorianIngestor: Service {
         let finished: [StateRow] = [(key, nil)] + done
         func consume() async throws -> Fed {
             for try await chunk in chunks {  // `commit` resends a refused chunk itself
+                // A file whose bytes changed keeps its progress and gets no record: the rows not
+                // sent are taken when the same content is dropped again.
+                let whole = chunk.last && chunk.changed == nil
+                let progress: [StateRow] = [(key, String(chunk.rowsDone))] + (chunk.last ? done : [])
                 try await commit(
                     Signal(
-                        samples: chunk.samples, state: chunk.last ? finished : [(key, String(chunk.rowsDone))],
-                        file: chunk.last
+                        samples: chunk.samples, state: whole ? finished : progress,
+                        file: whole
                             ? FileRecord(
                                 hash: hash, source: config.name, name: name, rows: chunk.rowsDone, outcome: .ok,
                                 config: fingerprint)
@@ -448,8 +455,8 @@ public final class HistorianIngestor: Service {
     /// every prefix ending at a `blockSize` boundary (`Digests`): pass two reads a whole block,
     /// checks its prefix digest, and only then parses it, so each row it sends was in the bytes
     /// pass one checked. A block that differs or ends short ends the file there: the rows before
-    /// it are committed with the file's record (its outcome is what was delivered) and the
-    /// operator is told. Checked per block rather than once at the end because chunks are
+    /// it are committed with the file's progress and no record (the same content dropped again
+    /// resumes after them) and the operator is told. Checked per block rather than once at the end because chunks are
     /// committed as the file is read. Two more SHA-256 passes per file's byte, no more memory
     /// than a block.
     struct OpenFile: Sendable {
