@@ -448,6 +448,86 @@ extension Integration {
             #expect(Self.quantities(Self.events(dir, "press-8")) == ["2026-05-28T20:27:40.000Z 15"])
         }
 
+        /// kill -9 in the middle of a file, rows appended to it while the agent is down: at the
+        /// next start it is the same file grown, taken after the rows already sent (reported as
+        /// changed): every reading once, the appended ones included.
+        @Test func aFileThatGrewWhileTheAgentWasDownIsNotCountedTwice() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.writeCountingExport(folder + "/big.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count, P8.COUNT: press-8.count",
+                settle: "500ms", machines: Self.pressMachines)
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(first.stderr.suffix(500))")
+            first.signal(SIGKILL)
+            await first.wait()
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 99_999, "killed mid-file (\(before) events so far)")
+            // The exporter goes on counting for ten seconds.
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/big.csv"))
+            try handle.seekToEnd()
+            for i in 100_000..<100_010 {
+                try handle.write(
+                    contentsOf: Data(
+                        "\(1_790_000_000 + i),P9.STATE,0\n\(1_790_000_000 + i),P9.COUNT,\(i % 65536)\n".utf8))
+            }
+            try handle.close()
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["big.csv"] },
+                "\(second.stderr.suffix(800))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(second.stderr.contains("grew after it was begun"), "\(second.stderr.suffix(800))")
+            let parts = Self.events(dir, "press-9").filter { $0.type == "production.completed" }
+            #expect(parts.count == 100_009, "one event per second of counting, none twice")
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 100_009)
+            #expect(Set(parts.map(\.time)).count == parts.count, "no reading appended twice")
+        }
+
+        /// A stop between a file's last commit and its move, rows appended to it meanwhile: at the
+        /// next start only the appended rows are taken.
+        @Test func aFileThatGrewAfterItsLastCommitGivesOnlyItsNewRows() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try "Timestamp,TagName,Value\n1790000000,P1.COUNT,5\n1790000060,P1.COUNT,9\n".write(
+                toFile: folder + "/good.csv", atomically: true, encoding: .utf8)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/processed") == ["good.csv"] },
+                "\(first.stderr.suffix(500))")
+            first.signal(SIGTERM)
+            #expect(await first.wait() == 0)
+
+            // What a stop right after the last commit leaves, and the exporter appending to it.
+            try FileManager.default.moveItem(atPath: folder + "/processed/good.csv", toPath: folder + "/good.csv")
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/good.csv"))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data("1790000120,P1.COUNT,12\n".utf8))
+            try handle.close()
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/processed") == ["good.csv"] },
+                "\(second.stderr.suffix(500))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(second.stderr.contains("grew after it was begun"), "\(second.stderr.suffix(800))")
+            #expect(
+                Self.quantities(Self.events(dir, "press-1")) == [
+                    "2026-09-21T14:14:20.000Z 4", "2026-09-21T14:15:20.000Z 3",
+                ], "the first rows once, the appended one once")
+        }
+
         /// Rows appended to a file while it is being taken (a malformed one among them) are not
         /// read: the agent keeps running, the rows checked become events once, the appended ones
         /// none, and the log says the file changed.

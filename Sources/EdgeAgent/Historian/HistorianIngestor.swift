@@ -15,12 +15,15 @@ import Synchronization
 /// the SHA-256 beside it on the file thread), so a malformed file is rejected before any of its
 /// rows becomes an event; pass two (on the file thread) sends the
 /// readings in chunks cut at a time boundary, each committed with the file's progress
-/// (`historian.NAME.file.HASH`: rows done) as producer state, the last one with the file's record
+/// (`historian.NAME.file.HASH`: rows done, length, name) as producer state, the last one with the file's record
 /// (and without the progress row; a file whose bytes changed before its end keeps its progress
 /// and gets no record). Progress belongs to the content, not to the folder: after a
 /// crash a file resumes after its own last committed chunk, whatever files were taken in between
 /// (an older one first, say); the same content dropped
-/// again, under any name, is found by its hash and skipped. A file is read through one descriptor
+/// again, under any name, is found by its hash and skipped. A file that grew across a stop (rows
+/// appended while the agent was down, mid-file or before its move) is known by its name and its
+/// first bytes (those of a file begun or just finished, `grown`): it is taken after the rows
+/// already sent, and counted as changed. A file is read through one descriptor
 /// from pass one to its move, and only the bytes pass one checked (`OpenFile`), so what an
 /// exporter does to it meanwhile never turns an unchecked row into an event. A rejection holds for the
 /// configuration it was made under (`fingerprint`): once that changes, the same content is
@@ -75,6 +78,10 @@ public final class HistorianIngestor: Service {
     var sortDirectory: String {
         writer.options.directory + "/historian-sort/" + config.name.replacingOccurrences(of: "/", with: "_")
     }
+    /// The last file this folder finished ("HASH ROWS LENGTH NAME"), committed with its record: a
+    /// stop between that commit and the file's move, then rows appended to it, and it is that
+    /// file grown.
+    var lastKey: String { "historian.\(config.name).last" }
     /// Where an earlier release kept the progress of one file per folder ("HASH ROWS").
     var folderProgressKey: String { "historian.\(config.name)" }
 
@@ -156,13 +163,37 @@ public final class HistorianIngestor: Service {
     struct Progress: Equatable {
         /// Data rows committed, by content hash.
         var rows: [String: Int] = [:]
+        /// The files begun (stored as "ROWS LENGTH NAME") and the last one finished (`lastKey`):
+        /// a file under one of their names that starts with their bytes is that file grown.
+        var begun: [Begun] = []
         /// The content whose progress is under the folder's key of an earlier release, if any:
         /// that row goes when the file is done.
         var folderKeyHash: String?
 
-        init(_ stored: [String: String], prefix: String, folderKey: String) {
+        /// A file begun: its content hash, data rows committed, length in bytes and name.
+        struct Begun: Equatable {
+            var hash: String
+            var rows: Int
+            var length: Int64
+            var name: String
+            /// Whether it was finished (`lastKey`) rather than begun.
+            var finished = false
+        }
+
+        init(_ stored: [String: String], prefix: String, folderKey: String, lastKey: String = "") {
             for (key, value) in stored where key.hasPrefix(prefix) {
-                if let done = Int(value) { rows[String(key.dropFirst(prefix.count))] = done }
+                let hash = String(key.dropFirst(prefix.count))
+                let parts = value.split(separator: " ", maxSplits: 2)
+                guard let done = parts.first.flatMap({ Int($0) }) else { continue }
+                rows[hash] = done
+                if parts.count == 3, let length = Int64(parts[1]) {
+                    begun.append(Begun(hash: hash, rows: done, length: length, name: String(parts[2])))
+                }
+            }
+            let last = stored[lastKey]?.split(separator: " ", maxSplits: 3) ?? []
+            if last.count == 4, let done = Int(last[1]), let length = Int64(last[2]) {
+                begun.append(
+                    Begun(hash: String(last[0]), rows: done, length: length, name: String(last[3]), finished: true))
             }
             let parts = stored[folderKey]?.split(separator: " ") ?? []
             if parts.count == 2, let done = Int(parts[1]) {
@@ -171,6 +202,9 @@ public final class HistorianIngestor: Service {
                 folderKeyHash = hash
             }
         }
+
+        /// What a file's progress row says: "ROWS LENGTH NAME".
+        static func row(rows: Int, length: Int64, name: String) -> String { "\(rows) \(length) \(name)" }
     }
 
     /// What pass one found.
@@ -244,6 +278,7 @@ public final class HistorianIngestor: Service {
                 ])
             return try await folder.run { _ in Self.reject(path, problem: problem) }
         case let .valid(rows, ordered):
+            var result = "ok"
             if let known = try await record(hash, name: name, reader) {
                 guard isLeftOver(name, known, .ok) else {
                     return try await duplicate(path, name: name, of: known, folder: folder)
@@ -252,17 +287,31 @@ public final class HistorianIngestor: Service {
                     "Historian file was ingested before the agent stopped; only its move was left.",
                     metadata: ["file": "\(name)"])
             } else {
-                let prefix = progressKey(""), folderKey = folderProgressKey
+                let prefix = progressKey(""), folderKey = folderProgressKey, lastKey = self.lastKey
                 let progress = try await reader.run {
-                    Progress(try $0.loadState(), prefix: prefix, folderKey: folderKey)
+                    Progress(try $0.loadState(), prefix: prefix, folderKey: folderKey, lastKey: lastKey)
                 }
-                let resumeAfter = progress.rows[hash] ?? 0
-                if resumeAfter > 0 {
+                var resumeAfter = progress.rows[hash] ?? 0
+                var done: [StateRow] = progress.folderKeyHash == hash ? [(folderProgressKey, nil)] : []
+                if progress.rows[hash] == nil, ordered,
+                    let grown = try await grown(file, name: name, from: progress.begun, threads.file)
+                {
+                    // Its rows are in the file's order (it is ordered, so was its prefix): the
+                    // rows sent are its first ones.
+                    resumeAfter = grown.rows
+                    if !grown.finished { done.append((progressKey(grown.hash), nil)) }
+                    result = "changed"
+                    logger.warning(
+                        "Historian file grew after it was begun; taken after the rows already sent.",
+                        metadata: [
+                            "file": "\(name)", "rows": "\(grown.rows)", "of_rows": "\(rows)",
+                            "bytes_before": "\(grown.length)", "bytes": "\(file.length)",
+                        ])
+                } else if resumeAfter > 0 {
                     logger.notice(
                         "Resuming a historian file after its last committed rows.",
                         metadata: ["file": "\(name)", "rows": "\(resumeAfter)"])
                 }
-                let done: [StateRow] = progress.folderKeyHash == hash ? [(folderProgressKey, nil)] : []
                 let fed: Fed
                 do {
                     fed = try await feed(
@@ -290,7 +339,7 @@ public final class HistorianIngestor: Service {
                 }
                 logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
             }
-            Telemetry.historianFile(source: config.name, result: "ok")
+            Telemetry.historianFile(source: config.name, result: result)
             return try await folder.run { _ in Self.finish(path, onSuccess: config.onSuccess) }
         }
     }
@@ -306,6 +355,19 @@ public final class HistorianIngestor: Service {
             return nil
         }
         return known
+    }
+
+    /// The file begun (or last finished) under this name of which `file` is a longer version:
+    /// its bytes start with that file's bytes (the SHA-256 of that many of its bytes is that
+    /// file's hash). An exporter appended to it while it was being taken, across a stop.
+    private func grown(_ file: OpenFile, name: String, from begun: [Progress.Begun], _ fileThread: Confined<Void>)
+        async throws -> Progress.Begun?
+    {
+        for candidate in begun where candidate.name == name && candidate.length < file.length {
+            let prefix = try await fileThread.run { _ in try? Self.digest(file, upTo: candidate.length) }
+            if prefix == candidate.hash { return candidate }
+        }
+        return nil
     }
 
     /// Whether a file whose content is recorded is that same file, left in the folder by a stop
@@ -379,16 +441,18 @@ public final class HistorianIngestor: Service {
                 sink.finish(throwing: error)
             }
         }
-        let finished: [StateRow] = [(key, nil)] + done
+        let length = file.length, lastKey = self.lastKey
         func consume() async throws -> Fed {
             for try await chunk in chunks {  // `commit` resends a refused chunk itself
                 // A file whose bytes changed keeps its progress and gets no record: the rows not
                 // sent are taken when the same content is dropped again.
                 let whole = chunk.last && chunk.changed == nil
-                let progress: [StateRow] = [(key, String(chunk.rowsDone))] + (chunk.last ? done : [])
+                let row = Progress.row(rows: chunk.rowsDone, length: length, name: name)
+                let state: [StateRow] =
+                    whole ? [(key, nil), (lastKey, "\(hash) " + row)] + done : [(key, row)] + (chunk.last ? done : [])
                 try await commit(
                     Signal(
-                        samples: chunk.samples, state: whole ? finished : progress,
+                        samples: chunk.samples, state: state,
                         file: whole
                             ? FileRecord(
                                 hash: hash, source: config.name, name: name, rows: chunk.rowsDone, outcome: .ok,
@@ -521,9 +585,10 @@ public final class HistorianIngestor: Service {
             return now == opened ? nil : "it was rewritten"
         }
 
-        /// Reads the first `length` bytes in pieces of at most 64 KiB that never cross a
-        /// `blockSize` boundary, handing each to `body` with the offset it ends at.
-        func read(_ body: (UnsafeBufferPointer<UInt8>, Int64) throws -> Void) throws {
+        /// Reads the first `length` bytes (or fewer: `end`) in pieces of at most 64 KiB that never
+        /// cross a `blockSize` boundary, handing each to `body` with the offset it ends at.
+        func read(upTo end: Int64? = nil, _ body: (UnsafeBufferPointer<UInt8>, Int64) throws -> Void) throws {
+            let length = min(end ?? self.length, self.length)
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             var offset: Int64 = 0
             while offset < length {
@@ -598,6 +663,13 @@ public final class HistorianIngestor: Service {
         }
         digests.file = hash.finalize()
         return digests
+    }
+
+    /// The SHA-256 of the file's first `length` bytes.
+    static func digest(_ file: OpenFile, upTo length: Int64) throws -> String {
+        var hash = SHA256()
+        try file.read(upTo: length) { piece, _ in hash.update(piece) }
+        return hash.finalize()
     }
 
     /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes. A file
