@@ -773,6 +773,55 @@ extension Integration {
             }
         }
 
+        /// SIGTERM while a large file is checked (pass one): a clean stop within SPEC 6's 10 s,
+        /// nothing of it sent; at the next start it is taken once, exactly.
+        @Test func aStopWhileALargeFileIsCheckedIsCleanAndTheFileIsTakenOnce() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            // 2,500,000 rows: a counter read each second, rising by one every 100 seconds.
+            FileManager.default.createFile(atPath: folder + "/large.csv.part", contents: nil)
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/large.csv.part"))
+            try handle.write(contentsOf: Data("Timestamp,TagName,Value\n".utf8))
+            for start in stride(from: 0, to: 2_500_000, by: 100_000) {
+                var text = ""
+                for i in start..<start + 100_000 { text += "\(1_790_000_000 + i),P1.COUNT,\(i / 100)\n" }
+                try handle.write(contentsOf: Data(text.utf8))
+            }
+            try handle.close()
+            try FileManager.default.moveItem(atPath: folder + "/large.csv.part", toPath: folder + "/large.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "500ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            /// Whether the agent has the file open: it is being checked (nothing is sent before).
+            func reading() -> Bool {
+                let fds = "/proc/\(first.process.processIdentifier)/fd"
+                return ((try? FileManager.default.contentsOfDirectory(atPath: fds)) ?? []).contains {
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: fds + "/" + $0)) == folder
+                        + "/large.csv"
+                }
+            }
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(10)) { reading() },
+                "\(first.stderr.suffix(500))")
+            first.signal(SIGTERM)
+            #expect(await first.wait(timeout: .seconds(10)) == 0, "\(first.stderr.suffix(800))")
+            #expect(Self.production(dir) == 0, "stopped while the file was checked")
+            #expect(Self.files(folder) == ["large.csv", "processed", "rejected"])
+
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(600)) { Self.files(folder + "/processed") == ["large.csv"] },
+                "\(second.stderr.suffix(800))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            let parts = Self.events(dir, "press-1").filter { $0.type == "production.completed" }
+            #expect(parts.count == 24_999, "one event per rise, none twice")
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 24_999)
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

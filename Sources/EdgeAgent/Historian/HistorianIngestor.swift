@@ -235,10 +235,21 @@ public final class HistorianIngestor: Service {
         let path = file.path
         let config = self.config, textTags = self.textTags
         let folder = threads.folder, reader = threads.reader
-        async let hashed = threads.file.run { _ in Result { try Self.digests(file) } }
-        var check = try await folder.run { _ in Self.check(file, config: config, textTags: textTags) }
+        // Pass one of a large file takes a while: a stop ends it at the next piece read.
+        let stop = Stop()
+        let (hashed, checked) = try await withTaskCancellationHandler {
+            async let hashed = threads.file.run { _ in Result { try Self.digests(file, stop: stop) } }
+            let checked = try await folder.run { _ in
+                Self.check(file, config: config, textTags: textTags, stop: stop)
+            }
+            return (try await hashed, checked)
+        } onCancel: {
+            stop.flag.store(true, ordering: .relaxed)
+        }
+        try Task.checkCancellation()  // the file is checked again at the next start
+        var check = checked
         let digests: Digests
-        switch try await hashed {
+        switch hashed {
         case let .success(value): digests = value
         case let .failure(error as Changed): (digests, check) = (Digests(), .changed(error.reason))
         case let .failure(error): (digests, check) = (Digests(), .unreadable("\(error)"))
@@ -621,8 +632,9 @@ public final class HistorianIngestor: Service {
         var blocks: [String] = []
     }
 
-    /// Pass one: every row parsed, rows counted, whether times never go backwards.
-    static func check(_ file: OpenFile, config: HistorianConfig, textTags: Set<String>) -> Check {
+    /// Pass one: every row parsed, rows counted, whether times never go backwards. A `stop` ends
+    /// it (as unreadable: the caller knows it stopped).
+    static func check(_ file: OpenFile, config: HistorianConfig, textTags: Set<String>, stop: Stop = Stop()) -> Check {
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
         var ordered = true
@@ -635,7 +647,10 @@ public final class HistorianIngestor: Service {
             }
         }
         do {
-            try file.read { piece, _ in try csv.push(piece, take) }
+            try file.read { piece, _ in
+                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                try csv.push(piece, take)
+            }
             try csv.finish(take)
             if pass.rows == nil {
                 throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header")
@@ -650,11 +665,12 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    /// Pass one's hashes of the file's bytes.
-    static func digests(_ file: OpenFile) throws -> Digests {
+    /// Pass one's hashes of the file's bytes; a `stop` ends it (`CancellationError`).
+    static func digests(_ file: OpenFile, stop: Stop = Stop()) throws -> Digests {
         var hash = SHA256()
         var digests = Digests()
         try file.read { piece, end in
+            if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
             hash.update(piece)
             if end % blockSize == 0 || end == file.length {
                 var prefix = hash
@@ -729,7 +745,11 @@ public final class HistorianIngestor: Service {
             var position = 0
             try sort.merge { sample in
                 position += 1
-                guard position > done else { return }
+                guard position > done else {
+                    // Skipping a resumed file's readings sends nothing for a while: a stop ends it.
+                    if position % 65_536 == 0, stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                    return
+                }
                 if chunk.count >= chunkSamples, sample.time != chunk.last?.time {
                     try emit(Chunk(samples: chunk, rowsDone: position - 1))
                     chunk.removeAll(keepingCapacity: true)
