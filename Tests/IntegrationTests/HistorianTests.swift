@@ -822,6 +822,42 @@ extension Integration {
             #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 24_999)
         }
 
+        /// A file whose sort fails for a reason not in it (its directory cannot be made, as on a
+        /// full disk) is left where it is and tried again with backoff: once the disk is usable
+        /// again it is taken, unchanged, every event once.
+        @Test func aFileWhoseSortFailedIsTakenOnceTheDiskIsUsableAgain() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir.file("data"), withIntermediateDirectories: true)
+            // Where the sort's directory goes, a file: it cannot be made.
+            _ = dir.write("data/historian-sort", "")
+            try """
+            Timestamp,TagName,Value
+            1790000060,P1.COUNT,9
+            1790000000,P1.COUNT,5
+            1790000120,P1.COUNT,12
+
+            """.write(toFile: folder + "/tags.csv", atomically: true, encoding: .utf8)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(30)) { agent.stderr.contains("could not be taken") },
+                "\(agent.stderr.suffix(800))")
+            try FileManager.default.removeItem(atPath: dir.file("data/historian-sort"))
+            #expect(
+                await eventually(timeout: .seconds(60)) { Self.files(folder + "/processed") == ["tags.csv"] },
+                "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            #expect(
+                Self.quantities(Self.events(dir, "press-1")) == [
+                    "2026-09-21T14:14:20.000Z 4", "2026-09-21T14:15:20.000Z 3",
+                ])
+        }
+
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {
             let dir = TemporaryDirectory()
             let folder = dir.file("drop")

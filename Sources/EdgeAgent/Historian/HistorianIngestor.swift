@@ -224,7 +224,8 @@ public final class HistorianIngestor: Service {
         case let .success(opened): file = opened
         case let .failure(error):
             logger.error(
-                "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(error)"])
+                "Historian file cannot be read; left where it is, tried again later.",
+                metadata: ["file": "\(name)", "error": "\(error)"])
             return true
         }
         defer { file.close() }  // every read of it has ended when `take` returns
@@ -260,7 +261,8 @@ public final class HistorianIngestor: Service {
         switch check {
         case let .unreadable(reason):
             logger.error(
-                "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(reason)"])
+                "Historian file cannot be read; left where it is, tried again later.",
+                metadata: ["file": "\(name)", "error": "\(reason)"])
             return true
         case let .changed(change):
             Telemetry.historianFile(source: config.name, result: "changed")
@@ -330,7 +332,7 @@ public final class HistorianIngestor: Service {
                         skipping: resumeAfter, done: done)
                 } catch  where !(error is CancellationError) && !Task.isCancelled {
                     logger.error(
-                        "Historian file could not be taken; left where it is.",
+                        "Historian file could not be taken; left where it is, tried again later.",
                         metadata: ["file": "\(name)", "error": "\(error)"])
                     return true
                 }
