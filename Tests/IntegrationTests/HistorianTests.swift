@@ -448,6 +448,86 @@ extension Integration {
             #expect(Self.quantities(Self.events(dir, "press-8")) == ["2026-05-28T20:27:40.000Z 15"])
         }
 
+        /// kill -9 in the middle of a file, rows appended to it while the agent is down: at the
+        /// next start it is the same file grown, taken after the rows already sent (reported as
+        /// changed): every reading once, the appended ones included.
+        @Test func aFileThatGrewWhileTheAgentWasDownIsNotCountedTwice() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.writeCountingExport(folder + "/big.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count, P8.COUNT: press-8.count",
+                settle: "500ms", machines: Self.pressMachines)
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(first.stderr.suffix(500))")
+            first.signal(SIGKILL)
+            await first.wait()
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 99_999, "killed mid-file (\(before) events so far)")
+            // The exporter goes on counting for ten seconds.
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/big.csv"))
+            try handle.seekToEnd()
+            for i in 100_000..<100_010 {
+                try handle.write(
+                    contentsOf: Data(
+                        "\(1_790_000_000 + i),P9.STATE,0\n\(1_790_000_000 + i),P9.COUNT,\(i % 65536)\n".utf8))
+            }
+            try handle.close()
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["big.csv"] },
+                "\(second.stderr.suffix(800))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(second.stderr.contains("grew after it was begun"), "\(second.stderr.suffix(800))")
+            let parts = Self.events(dir, "press-9").filter { $0.type == "production.completed" }
+            #expect(parts.count == 100_009, "one event per second of counting, none twice")
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 100_009)
+            #expect(Set(parts.map(\.time)).count == parts.count, "no reading appended twice")
+        }
+
+        /// A stop between a file's last commit and its move, rows appended to it meanwhile: at the
+        /// next start only the appended rows are taken.
+        @Test func aFileThatGrewAfterItsLastCommitGivesOnlyItsNewRows() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try "Timestamp,TagName,Value\n1790000000,P1.COUNT,5\n1790000060,P1.COUNT,9\n".write(
+                toFile: folder + "/good.csv", atomically: true, encoding: .utf8)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/processed") == ["good.csv"] },
+                "\(first.stderr.suffix(500))")
+            first.signal(SIGTERM)
+            #expect(await first.wait() == 0)
+
+            // What a stop right after the last commit leaves, and the exporter appending to it.
+            try FileManager.default.moveItem(atPath: folder + "/processed/good.csv", toPath: folder + "/good.csv")
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/good.csv"))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data("1790000120,P1.COUNT,12\n".utf8))
+            try handle.close()
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(30)) { Self.files(folder + "/processed") == ["good.csv"] },
+                "\(second.stderr.suffix(500))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            #expect(second.stderr.contains("grew after it was begun"), "\(second.stderr.suffix(800))")
+            #expect(
+                Self.quantities(Self.events(dir, "press-1")) == [
+                    "2026-09-21T14:14:20.000Z 4", "2026-09-21T14:15:20.000Z 3",
+                ], "the first rows once, the appended one once")
+        }
+
         /// Rows appended to a file while it is being taken (a malformed one among them) are not
         /// read: the agent keeps running, the rows checked become events once, the appended ones
         /// none, and the log says the file changed.
@@ -481,6 +561,48 @@ extension Integration {
             let parts = Self.events(dir, "press-9").filter { $0.type == "production.completed" }
             #expect(parts.count == 99_999)
             #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999)
+        }
+
+        /// A file rewritten in place while it is taken gives the rows checked before the change;
+        /// the rest of its content is not lost: the same content dropped again resumes after the
+        /// rows already sent. Every event once.
+        @Test func theRestOfAFileThatChangedWhileTakenIsTakenWhenItComesAgain() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.writeCountingExport(folder + "/big.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count, P8.COUNT: press-8.count",
+                settle: "500ms", machines: Self.pressMachines)
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(20)) { Self.production(dir) > 0 },
+                "\(agent.stderr.suffix(500))")
+            // In its last block, well past what pass two reads ahead of the first commit.
+            let handle = try #require(FileHandle(forUpdatingAtPath: folder + "/big.csv"), "rewritten while taken")
+            let end = try handle.seekToEnd()
+            try handle.seek(toOffset: end - 100)
+            try handle.write(contentsOf: Data("x".utf8))
+            try handle.close()
+            #expect(
+                await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["big.csv"] },
+                "\(agent.stderr.suffix(800))")
+            #expect(agent.stderr.contains("changed while it was taken"), "\(agent.stderr.suffix(800))")
+            let before = Self.production(dir)
+            #expect(before > 0 && before < 99_999, "only the rows checked before the change (\(before))")
+
+            try Self.writeCountingExport(folder + "/again.csv")
+            #expect(
+                await eventually(timeout: .seconds(120)) {
+                    Self.files(folder + "/processed") == ["again.csv", "big.csv"]
+                }, "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            #expect(agent.stderr.contains("Resuming a historian file"), "\(agent.stderr.suffix(800))")
+            let parts = Self.events(dir, "press-9").filter { $0.type == "production.completed" }
+            #expect(parts.count == 99_999, "one event per second of counting, none twice")
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 99_999)
+            #expect(Set(parts.map(\.time)).count == parts.count, "no reading appended twice")
         }
 
         /// A long export sorted by tag (as PI exports per tag) is put in time order with bounded
@@ -597,6 +719,143 @@ extension Integration {
                 #expect(parts.count == 999, "press-\(press): one event per rise, none twice")
                 #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 999)
             }
+        }
+
+        /// A file whose reading fails after some of its chunks were committed (a run of its sort
+        /// cut short) is left where it is; taken again in the same run (touched, same content), it
+        /// resumes after those chunks: every event once.
+        @Test func aFileTakenAgainInTheSameRunResumesAfterItsCommittedChunks() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            var text = "Timestamp,TagName,Value\n"
+            for press in 1...4 {
+                for i in 0..<100_000 { text += "\(1_790_000_000 + i),P\(press).COUNT,\(i / 100)\n" }
+            }
+            try text.write(toFile: folder + "/tags.csv.part", atomically: false, encoding: .utf8)
+            try FileManager.default.moveItem(atPath: folder + "/tags.csv.part", toPath: folder + "/tags.csv")
+            let config = Self.dropConfig(
+                dir, folder,
+                tags:
+                    "P1.COUNT: press-1.count, P2.COUNT: press-2.count, P3.COUNT: press-3.count, P4.COUNT: press-4.count",
+                settle: "500ms",
+                machines: (1...4).map {
+                    "- { name: press-\($0), counters: [ { tag: press-\($0).count, event: production.completed } ] }"
+                }.joined(separator: "\n"))
+            let runs = dir.path + "/data/historian-sort/drop"
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            // Runs of 50,000 readings: press 1's second half (run-1) is first read after the first
+            // halves of all four presses (runs 0, 2, 4, 6, ten chunks). Cut inside its 10,001st
+            // reading (22 bytes each), well past what the merge reads ahead, it fails the merge there.
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(10)) {
+                    FileManager.default.fileExists(atPath: runs + "/run-2")
+                }, "\(agent.stderr.suffix(500))")
+            let run = try #require(FileHandle(forWritingAtPath: runs + "/run-1"))
+            try run.truncate(atOffset: 22 * 10_000 + 11)
+            try run.close()
+            #expect(
+                await eventually(timeout: .seconds(120)) { agent.stderr.contains("could not be taken") },
+                "\(agent.stderr.suffix(800))")
+            let before = Self.production(dir)
+            #expect(before > 0, "chunks committed before the failure")
+            try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: folder + "/tags.csv")
+            #expect(
+                await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["tags.csv"] },
+                "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            #expect(agent.stderr.contains("Resuming a historian file"), "\(agent.stderr.suffix(800))")
+            for press in 1...4 {
+                let parts = Self.events(dir, "press-\(press)").filter { $0.type == "production.completed" }
+                #expect(parts.count == 999, "press-\(press): one event per rise, none twice")
+                #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 999)
+            }
+        }
+
+        /// SIGTERM while a large file is checked (pass one): a clean stop within SPEC 6's 10 s,
+        /// nothing of it sent; at the next start it is taken once, exactly.
+        @Test func aStopWhileALargeFileIsCheckedIsCleanAndTheFileIsTakenOnce() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            // 2,500,000 rows: a counter read each second, rising by one every 100 seconds.
+            FileManager.default.createFile(atPath: folder + "/large.csv.part", contents: nil)
+            let handle = try #require(FileHandle(forWritingAtPath: folder + "/large.csv.part"))
+            try handle.write(contentsOf: Data("Timestamp,TagName,Value\n".utf8))
+            for start in stride(from: 0, to: 2_500_000, by: 100_000) {
+                var text = ""
+                for i in start..<start + 100_000 { text += "\(1_790_000_000 + i),P1.COUNT,\(i / 100)\n" }
+                try handle.write(contentsOf: Data(text.utf8))
+            }
+            try handle.close()
+            try FileManager.default.moveItem(atPath: folder + "/large.csv.part", toPath: folder + "/large.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "500ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let first = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-1")
+            /// Whether the agent has the file open: it is being checked (nothing is sent before).
+            func reading() -> Bool {
+                let fds = "/proc/\(first.process.processIdentifier)/fd"
+                return ((try? FileManager.default.contentsOfDirectory(atPath: fds)) ?? []).contains {
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: fds + "/" + $0)) == folder
+                        + "/large.csv"
+                }
+            }
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(10)) { reading() },
+                "\(first.stderr.suffix(500))")
+            first.signal(SIGTERM)
+            #expect(await first.wait(timeout: .seconds(10)) == 0, "\(first.stderr.suffix(800))")
+            #expect(Self.production(dir) == 0, "stopped while the file was checked")
+            #expect(Self.files(folder) == ["large.csv", "processed", "rejected"])
+
+            let second = try ChildProcess(
+                Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent-2")
+            #expect(
+                await eventually(timeout: .seconds(600)) { Self.files(folder + "/processed") == ["large.csv"] },
+                "\(second.stderr.suffix(800))")
+            second.signal(SIGTERM)
+            #expect(await second.wait() == 0)
+            let parts = Self.events(dir, "press-1").filter { $0.type == "production.completed" }
+            #expect(parts.count == 24_999, "one event per rise, none twice")
+            #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 24_999)
+        }
+
+        /// A file whose sort fails for a reason not in it (its directory cannot be made, as on a
+        /// full disk) is left where it is and tried again with backoff: once the disk is usable
+        /// again it is taken, unchanged, every event once.
+        @Test func aFileWhoseSortFailedIsTakenOnceTheDiskIsUsableAgain() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir.file("data"), withIntermediateDirectories: true)
+            // Where the sort's directory goes, a file: it cannot be made.
+            _ = dir.write("data/historian-sort", "")
+            try """
+            Timestamp,TagName,Value
+            1790000060,P1.COUNT,9
+            1790000000,P1.COUNT,5
+            1790000120,P1.COUNT,12
+
+            """.write(toFile: folder + "/tags.csv", atomically: true, encoding: .utf8)
+            let config = Self.dropConfig(
+                dir, folder, tags: "P1.COUNT: press-1.count", settle: "200ms",
+                machines: "- { name: press-1, counters: [ { tag: press-1.count, event: production.completed } ] }")
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(30)) { agent.stderr.contains("could not be taken") },
+                "\(agent.stderr.suffix(800))")
+            try FileManager.default.removeItem(atPath: dir.file("data/historian-sort"))
+            #expect(
+                await eventually(timeout: .seconds(60)) { Self.files(folder + "/processed") == ["tags.csv"] },
+                "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            #expect(
+                Self.quantities(Self.events(dir, "press-1")) == [
+                    "2026-09-21T14:14:20.000Z 4", "2026-09-21T14:15:20.000Z 3",
+                ])
         }
 
         @Test func aKillMidFileResumesAndEveryEventAppearsOnce() async throws {

@@ -18,8 +18,9 @@ final class DropDirectory {
     let settle: Duration
     private var inotify: Int32 = -1
     private var seen: [String: (size: Int64, mtime: Int64, stableSince: ContinuousClock.Instant)] = [:]
-    /// Files left where they are because they could not be moved: not taken again until they change.
-    private var parked: [String: (size: Int64, mtime: Int64)] = [:]
+    /// Files left where they are because they could not be read, sorted or moved (a full disk, a
+    /// permission): taken again once they change, or at `retry`, later after each failure.
+    private var parked: [String: (size: Int64, mtime: Int64, retry: ContinuousClock.Instant, failures: Int)] = [:]
     private var scanned = false
     /// Symbolic links in the folder, never taken.
     private var links = Set<String>()
@@ -77,8 +78,11 @@ final class DropDirectory {
             let size = Int64(info.st_size)
             let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
             present.insert(name)
-            if let held = parked[name], held.size == size, held.mtime == mtime { continue }
-            parked[name] = nil
+            if let held = parked[name], held.size == size, held.mtime == mtime {
+                if now < held.retry { continue }
+            } else {
+                parked[name] = nil
+            }
             if let known = seen[name], known.size == size, known.mtime == mtime {
                 if now - known.stableSince >= settle { ready.append((path, mtime)) }
             } else {
@@ -98,10 +102,17 @@ final class DropDirectory {
         return foundLinks
     }
 
-    /// Done with `path` (moved away, or left where it is and not to be taken again until it changes).
+    /// Done with `path`: moved away, or left where it is and not taken again until it changes or
+    /// its retry time comes (5 s after the first failure, doubling up to 5 minutes).
     func taken(_ path: String, parked stays: Bool) {
         let name = (path as NSString).lastPathComponent
-        if stays, let known = seen[name] { parked[name] = (known.size, known.mtime) }
+        if stays, let known = seen[name] {
+            let failures = (parked[name]?.failures ?? 0) + 1
+            let wait = Duration.seconds(min(5 << min(failures - 1, 6), 300))
+            parked[name] = (known.size, known.mtime, ContinuousClock.now + wait, failures)
+        } else {
+            parked[name] = nil
+        }
         seen[name] = nil
     }
 

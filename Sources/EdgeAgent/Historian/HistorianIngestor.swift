@@ -15,11 +15,15 @@ import Synchronization
 /// the SHA-256 beside it on the file thread), so a malformed file is rejected before any of its
 /// rows becomes an event; pass two (on the file thread) sends the
 /// readings in chunks cut at a time boundary, each committed with the file's progress
-/// (`historian.NAME.file.HASH`: rows done) as producer state, the last one with the file's record
-/// (and without the progress row). Progress belongs to the content, not to the folder: after a
+/// (`historian.NAME.file.HASH`: rows done, length, name) as producer state, the last one with the file's record
+/// (and without the progress row; a file whose bytes changed before its end keeps its progress
+/// and gets no record). Progress belongs to the content, not to the folder: after a
 /// crash a file resumes after its own last committed chunk, whatever files were taken in between
 /// (an older one first, say); the same content dropped
-/// again, under any name, is found by its hash and skipped. A file is read through one descriptor
+/// again, under any name, is found by its hash and skipped. A file that grew across a stop (rows
+/// appended while the agent was down, mid-file or before its move) is known by its name and its
+/// first bytes (those of a file begun or just finished, `grown`): it is taken after the rows
+/// already sent, and counted as changed. A file is read through one descriptor
 /// from pass one to its move, and only the bytes pass one checked (`OpenFile`), so what an
 /// exporter does to it meanwhile never turns an unchecked row into an event. A rejection holds for the
 /// configuration it was made under (`fingerprint`): once that changes, the same content is
@@ -74,6 +78,10 @@ public final class HistorianIngestor: Service {
     var sortDirectory: String {
         writer.options.directory + "/historian-sort/" + config.name.replacingOccurrences(of: "/", with: "_")
     }
+    /// The last file this folder finished ("HASH ROWS LENGTH NAME"), committed with its record: a
+    /// stop between that commit and the file's move, then rows appended to it, and it is that
+    /// file grown.
+    var lastKey: String { "historian.\(config.name).last" }
     /// Where an earlier release kept the progress of one file per folder ("HASH ROWS").
     var folderProgressKey: String { "historian.\(config.name)" }
 
@@ -134,7 +142,6 @@ public final class HistorianIngestor: Service {
     }
 
     private func watch(_ threads: Threads) async throws {
-        var progress = Progress(writer.storedState, prefix: progressKey(""), folderKey: folderProgressKey)
         let sorted = sortDirectory
         try await threads.file.run { _ in try? FileManager.default.removeItem(atPath: sorted) }  // a crash's runs
         while !Task.isCancelled {
@@ -144,23 +151,49 @@ public final class HistorianIngestor: Service {
                     "Historian folder holds a symbolic link; it is never read.", metadata: ["file": "\(link)"])
             }
             for path in paths where !Task.isCancelled {
-                let stays = try await ingest(path, threads, progress: &progress)
+                let stays = try await ingest(path, threads)
                 try await threads.folder.run { $0.taken(path, parked: stays) }
             }
         }
     }
 
-    /// The files begun and not finished, as stored with their last committed chunks.
+    /// The files begun and not finished, as stored with their last committed chunks. Read from
+    /// the outbox each time a file is taken: a file left where it is after some of its chunks
+    /// (a read that failed) and taken again resumes after them.
     struct Progress: Equatable {
         /// Data rows committed, by content hash.
         var rows: [String: Int] = [:]
+        /// The files begun (stored as "ROWS LENGTH NAME") and the last one finished (`lastKey`):
+        /// a file under one of their names that starts with their bytes is that file grown.
+        var begun: [Begun] = []
         /// The content whose progress is under the folder's key of an earlier release, if any:
         /// that row goes when the file is done.
         var folderKeyHash: String?
 
-        init(_ stored: [String: String], prefix: String, folderKey: String) {
+        /// A file begun: its content hash, data rows committed, length in bytes and name.
+        struct Begun: Equatable {
+            var hash: String
+            var rows: Int
+            var length: Int64
+            var name: String
+            /// Whether it was finished (`lastKey`) rather than begun.
+            var finished = false
+        }
+
+        init(_ stored: [String: String], prefix: String, folderKey: String, lastKey: String = "") {
             for (key, value) in stored where key.hasPrefix(prefix) {
-                if let done = Int(value) { rows[String(key.dropFirst(prefix.count))] = done }
+                let hash = String(key.dropFirst(prefix.count))
+                let parts = value.split(separator: " ", maxSplits: 2)
+                guard let done = parts.first.flatMap({ Int($0) }) else { continue }
+                rows[hash] = done
+                if parts.count == 3, let length = Int64(parts[1]) {
+                    begun.append(Begun(hash: hash, rows: done, length: length, name: String(parts[2])))
+                }
+            }
+            let last = stored[lastKey]?.split(separator: " ", maxSplits: 3) ?? []
+            if last.count == 4, let done = Int(last[1]), let length = Int64(last[2]) {
+                begun.append(
+                    Begun(hash: String(last[0]), rows: done, length: length, name: String(last[3]), finished: true))
             }
             let parts = stored[folderKey]?.split(separator: " ") ?? []
             if parts.count == 2, let done = Int(parts[1]) {
@@ -169,6 +202,9 @@ public final class HistorianIngestor: Service {
                 folderKeyHash = hash
             }
         }
+
+        /// What a file's progress row says: "ROWS LENGTH NAME".
+        static func row(rows: Int, length: Int64, name: String) -> String { "\(rows) \(length) \(name)" }
     }
 
     /// What pass one found.
@@ -181,30 +217,40 @@ public final class HistorianIngestor: Service {
     }
 
     /// Returns whether the file stays where it is (it could not be moved, or cannot be read).
-    private func ingest(_ path: String, _ threads: Threads, progress: inout Progress) async throws -> Bool {
+    private func ingest(_ path: String, _ threads: Threads) async throws -> Bool {
         let name = (path as NSString).lastPathComponent
         let file: OpenFile
         switch try await threads.folder.run({ _ in Result { try OpenFile(path) } }) {
         case let .success(opened): file = opened
         case let .failure(error):
             logger.error(
-                "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(error)"])
+                "Historian file cannot be read; left where it is, tried again later.",
+                metadata: ["file": "\(name)", "error": "\(error)"])
             return true
         }
         defer { file.close() }  // every read of it has ended when `take` returns
-        return try await take(file, name: name, threads, progress: &progress)
+        return try await take(file, name: name, threads)
     }
 
-    private func take(_ file: OpenFile, name: String, _ threads: Threads, progress: inout Progress) async throws
-        -> Bool
-    {
+    private func take(_ file: OpenFile, name: String, _ threads: Threads) async throws -> Bool {
         let path = file.path
         let config = self.config, textTags = self.textTags
         let folder = threads.folder, reader = threads.reader
-        async let hashed = threads.file.run { _ in Result { try Self.digests(file) } }
-        var check = try await folder.run { _ in Self.check(file, config: config, textTags: textTags) }
+        // Pass one of a large file takes a while: a stop ends it at the next piece read.
+        let stop = Stop()
+        let (hashed, checked) = try await withTaskCancellationHandler {
+            async let hashed = threads.file.run { _ in Result { try Self.digests(file, stop: stop) } }
+            let checked = try await folder.run { _ in
+                Self.check(file, config: config, textTags: textTags, stop: stop)
+            }
+            return (try await hashed, checked)
+        } onCancel: {
+            stop.flag.store(true, ordering: .relaxed)
+        }
+        try Task.checkCancellation()  // the file is checked again at the next start
+        var check = checked
         let digests: Digests
-        switch try await hashed {
+        switch hashed {
         case let .success(value): digests = value
         case let .failure(error as Changed): (digests, check) = (Digests(), .changed(error.reason))
         case let .failure(error): (digests, check) = (Digests(), .unreadable("\(error)"))
@@ -215,7 +261,8 @@ public final class HistorianIngestor: Service {
         switch check {
         case let .unreadable(reason):
             logger.error(
-                "Historian file cannot be read; left where it is.", metadata: ["file": "\(name)", "error": "\(reason)"])
+                "Historian file cannot be read; left where it is, tried again later.",
+                metadata: ["file": "\(name)", "error": "\(reason)"])
             return true
         case let .changed(change):
             Telemetry.historianFile(source: config.name, result: "changed")
@@ -244,6 +291,7 @@ public final class HistorianIngestor: Service {
                 ])
             return try await folder.run { _ in Self.reject(path, problem: problem) }
         case let .valid(rows, ordered):
+            var result = "ok"
             if let known = try await record(hash, name: name, reader) {
                 guard isLeftOver(name, known, .ok) else {
                     return try await duplicate(path, name: name, of: known, folder: folder)
@@ -252,13 +300,31 @@ public final class HistorianIngestor: Service {
                     "Historian file was ingested before the agent stopped; only its move was left.",
                     metadata: ["file": "\(name)"])
             } else {
-                let resumeAfter = progress.rows[hash] ?? 0
-                if resumeAfter > 0 {
+                let prefix = progressKey(""), folderKey = folderProgressKey, lastKey = self.lastKey
+                let progress = try await reader.run {
+                    Progress(try $0.loadState(), prefix: prefix, folderKey: folderKey, lastKey: lastKey)
+                }
+                var resumeAfter = progress.rows[hash] ?? 0
+                var done: [StateRow] = progress.folderKeyHash == hash ? [(folderProgressKey, nil)] : []
+                if progress.rows[hash] == nil, ordered,
+                    let grown = try await grown(file, name: name, from: progress.begun, threads.file)
+                {
+                    // Its rows are in the file's order (it is ordered, so was its prefix): the
+                    // rows sent are its first ones.
+                    resumeAfter = grown.rows
+                    if !grown.finished { done.append((progressKey(grown.hash), nil)) }
+                    result = "changed"
+                    logger.warning(
+                        "Historian file grew after it was begun; taken after the rows already sent.",
+                        metadata: [
+                            "file": "\(name)", "rows": "\(grown.rows)", "of_rows": "\(rows)",
+                            "bytes_before": "\(grown.length)", "bytes": "\(file.length)",
+                        ])
+                } else if resumeAfter > 0 {
                     logger.notice(
                         "Resuming a historian file after its last committed rows.",
                         metadata: ["file": "\(name)", "rows": "\(resumeAfter)"])
                 }
-                let done: [StateRow] = progress.folderKeyHash == hash ? [(folderProgressKey, nil)] : []
                 let fed: Fed
                 do {
                     fed = try await feed(
@@ -266,12 +332,10 @@ public final class HistorianIngestor: Service {
                         skipping: resumeAfter, done: done)
                 } catch  where !(error is CancellationError) && !Task.isCancelled {
                     logger.error(
-                        "Historian file could not be taken; left where it is.",
+                        "Historian file could not be taken; left where it is, tried again later.",
                         metadata: ["file": "\(name)", "error": "\(error)"])
                     return true
                 }
-                progress.rows[hash] = nil
-                if progress.folderKeyHash == hash { progress.folderKeyHash = nil }
                 var change = fed.changed
                 if change == nil { change = try await folder.run { _ in file.change() } }
                 if let change {
@@ -281,13 +345,14 @@ public final class HistorianIngestor: Service {
                         metadata: [
                             "file": "\(name)", "rows": "\(fed.rows)", "of_rows": "\(rows)", "change": "\(change)",
                         ])
-                    // Kept (whatever `on_success` says): it holds what was not taken. A file now
-                    // under its name is another one, taken on its own.
+                    // Kept (whatever `on_success` says): it holds what was not taken (the content
+                    // checked, dropped again, resumes after the rows sent). A file now under its
+                    // name is another one, taken on its own.
                     return try await folder.run { _ in file.isAtPath() ? Self.move(path, to: "processed") : false }
                 }
                 logger.info("Historian file ingested.", metadata: ["file": "\(name)", "rows": "\(rows)"])
             }
-            Telemetry.historianFile(source: config.name, result: "ok")
+            Telemetry.historianFile(source: config.name, result: result)
             return try await folder.run { _ in Self.finish(path, onSuccess: config.onSuccess) }
         }
     }
@@ -303,6 +368,19 @@ public final class HistorianIngestor: Service {
             return nil
         }
         return known
+    }
+
+    /// The file begun (or last finished) under this name of which `file` is a longer version:
+    /// its bytes start with that file's bytes (the SHA-256 of that many of its bytes is that
+    /// file's hash). An exporter appended to it while it was being taken, across a stop.
+    private func grown(_ file: OpenFile, name: String, from begun: [Progress.Begun], _ fileThread: Confined<Void>)
+        async throws -> Progress.Begun?
+    {
+        for candidate in begun where candidate.name == name && candidate.length < file.length {
+            let prefix = try await fileThread.run { _ in try? Self.digest(file, upTo: candidate.length) }
+            if prefix == candidate.hash { return candidate }
+        }
+        return nil
     }
 
     /// Whether a file whose content is recorded is that same file, left in the folder by a stop
@@ -342,7 +420,8 @@ public final class HistorianIngestor: Service {
     }
 
     /// Pass two: the readings in chunks, each committed with the file's progress; the last one
-    /// with its record, removing its progress row (and the `done` rows).
+    /// with its record, removing its progress row (and the `done` rows), unless the file changed
+    /// before its end: its progress stays.
     private func feed(
         _ file: OpenFile, digests: Digests, on fileThread: Confined<Void>, name: String, ordered: Bool,
         skipping skipped: Int, done: [StateRow]
@@ -375,13 +454,19 @@ public final class HistorianIngestor: Service {
                 sink.finish(throwing: error)
             }
         }
-        let finished: [StateRow] = [(key, nil)] + done
+        let length = file.length, lastKey = self.lastKey
         func consume() async throws -> Fed {
             for try await chunk in chunks {  // `commit` resends a refused chunk itself
+                // A file whose bytes changed keeps its progress and gets no record: the rows not
+                // sent are taken when the same content is dropped again.
+                let whole = chunk.last && chunk.changed == nil
+                let row = Progress.row(rows: chunk.rowsDone, length: length, name: name)
+                let state: [StateRow] =
+                    whole ? [(key, nil), (lastKey, "\(hash) " + row)] + done : [(key, row)] + (chunk.last ? done : [])
                 try await commit(
                     Signal(
-                        samples: chunk.samples, state: chunk.last ? finished : [(key, String(chunk.rowsDone))],
-                        file: chunk.last
+                        samples: chunk.samples, state: state,
+                        file: whole
                             ? FileRecord(
                                 hash: hash, source: config.name, name: name, rows: chunk.rowsDone, outcome: .ok,
                                 config: fingerprint)
@@ -447,8 +532,8 @@ public final class HistorianIngestor: Service {
     /// every prefix ending at a `blockSize` boundary (`Digests`): pass two reads a whole block,
     /// checks its prefix digest, and only then parses it, so each row it sends was in the bytes
     /// pass one checked. A block that differs or ends short ends the file there: the rows before
-    /// it are committed with the file's record (its outcome is what was delivered) and the
-    /// operator is told. Checked per block rather than once at the end because chunks are
+    /// it are committed with the file's progress and no record (the same content dropped again
+    /// resumes after them) and the operator is told. Checked per block rather than once at the end because chunks are
     /// committed as the file is read. Two more SHA-256 passes per file's byte, no more memory
     /// than a block.
     struct OpenFile: Sendable {
@@ -513,9 +598,10 @@ public final class HistorianIngestor: Service {
             return now == opened ? nil : "it was rewritten"
         }
 
-        /// Reads the first `length` bytes in pieces of at most 64 KiB that never cross a
-        /// `blockSize` boundary, handing each to `body` with the offset it ends at.
-        func read(_ body: (UnsafeBufferPointer<UInt8>, Int64) throws -> Void) throws {
+        /// Reads the first `length` bytes (or fewer: `end`) in pieces of at most 64 KiB that never
+        /// cross a `blockSize` boundary, handing each to `body` with the offset it ends at.
+        func read(upTo end: Int64? = nil, _ body: (UnsafeBufferPointer<UInt8>, Int64) throws -> Void) throws {
+            let length = min(end ?? self.length, self.length)
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             var offset: Int64 = 0
             while offset < length {
@@ -548,8 +634,9 @@ public final class HistorianIngestor: Service {
         var blocks: [String] = []
     }
 
-    /// Pass one: every row parsed, rows counted, whether times never go backwards.
-    static func check(_ file: OpenFile, config: HistorianConfig, textTags: Set<String>) -> Check {
+    /// Pass one: every row parsed, rows counted, whether times never go backwards. A `stop` ends
+    /// it (as unreadable: the caller knows it stopped).
+    static func check(_ file: OpenFile, config: HistorianConfig, textTags: Set<String>, stop: Stop = Stop()) -> Check {
         let pass = Pass(config: config, textTags: textTags)
         var csv = pass.reader()
         var ordered = true
@@ -562,7 +649,10 @@ public final class HistorianIngestor: Service {
             }
         }
         do {
-            try file.read { piece, _ in try csv.push(piece, take) }
+            try file.read { piece, _ in
+                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                try csv.push(piece, take)
+            }
             try csv.finish(take)
             if pass.rows == nil {
                 throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header")
@@ -577,11 +667,12 @@ public final class HistorianIngestor: Service {
         }
     }
 
-    /// Pass one's hashes of the file's bytes.
-    static func digests(_ file: OpenFile) throws -> Digests {
+    /// Pass one's hashes of the file's bytes; a `stop` ends it (`CancellationError`).
+    static func digests(_ file: OpenFile, stop: Stop = Stop()) throws -> Digests {
         var hash = SHA256()
         var digests = Digests()
         try file.read { piece, end in
+            if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
             hash.update(piece)
             if end % blockSize == 0 || end == file.length {
                 var prefix = hash
@@ -590,6 +681,13 @@ public final class HistorianIngestor: Service {
         }
         digests.file = hash.finalize()
         return digests
+    }
+
+    /// The SHA-256 of the file's first `length` bytes.
+    static func digest(_ file: OpenFile, upTo length: Int64) throws -> String {
+        var hash = SHA256()
+        try file.read(upTo: length) { piece, _ in hash.update(piece) }
+        return hash.finalize()
     }
 
     /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes. A file
@@ -649,7 +747,11 @@ public final class HistorianIngestor: Service {
             var position = 0
             try sort.merge { sample in
                 position += 1
-                guard position > done else { return }
+                guard position > done else {
+                    // Skipping a resumed file's readings sends nothing for a while: a stop ends it.
+                    if position % 65_536 == 0, stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                    return
+                }
                 if chunk.count >= chunkSamples, sample.time != chunk.last?.time {
                     try emit(Chunk(samples: chunk, rowsDone: position - 1))
                     chunk.removeAll(keepingCapacity: true)
