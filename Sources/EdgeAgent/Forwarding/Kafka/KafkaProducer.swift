@@ -18,77 +18,18 @@ import Synchronization
 /// after which `close()` (which the owner calls once, last) has returned and nothing uses it.
 final class KafkaProducer: @unchecked Sendable {
     /// What the callbacks tell the sink.
-    final class Session: Sendable {
-        struct State {
-            var deliveries = KafkaDeliveryStateMachine()
-            /// librdkafka's fatal error (fenced, out-of-order sequence): the producer is unusable.
-            var fatal: String?
-            /// The last error librdkafka reported outside a delivery (a broker down, authentication),
-            /// until a record is delivered.
-            var lastError: (code: Int32, text: String)?
-        }
+    struct SessionState {
+        var deliveries = KafkaDeliveryStateMachine()
+        /// librdkafka's fatal error (fenced, out-of-order sequence): the producer is unusable.
+        var fatal: String?
+        /// The last error librdkafka reported outside a delivery (a broker down, authentication),
+        /// until a record is delivered.
+        var lastError: (code: Int32, text: String)?
+    }
 
-        let state = Mutex(State())
-        /// The one task waiting for a change, or a ring that came while none waited.
-        private let bell = Mutex(Bell.quiet)
-
-        private enum Bell {
-            case quiet, rung
-            case waiting(CheckedContinuation<Void, Never>)
-        }
-
-        func update(_ body: (inout State) -> Void) {
-            state.withLock { body(&$0) }
-            poke()
-        }
-
-        /// Wakes the waiting task; a ring with none waiting is kept for the next wait.
-        func poke() {
-            let waiter = bell.withLock { bell -> CheckedContinuation<Void, Never>? in
-                guard case let .waiting(continuation) = bell else {
-                    bell = .rung
-                    return nil
-                }
-                bell = .quiet
-                return continuation
-            }
-            waiter?.resume()
-        }
-
-        /// Returns after a change since the last wait, or at once when the task is cancelled.
-        private func nextChange() async {
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let now = bell.withLock { bell -> Bool in
-                        if case .rung = bell {
-                            bell = .quiet
-                            return true
-                        }
-                        if Task.isCancelled { return true }
-                        bell = .waiting(continuation)
-                        return false
-                    }
-                    if now { continuation.resume() }
-                }
-            } onCancel: {
-                poke()
-            }
-        }
-
-        /// Waits until `done` holds, the deadline passes or the task is cancelled; returns `done`'s last answer.
-        @discardableResult
-        func wait(until deadline: ContinuousClock.Instant, for done: (State) -> Bool) async -> Bool {
-            let timer = Task {
-                guard (try? await Task.sleep(until: deadline)) != nil else { return }
-                poke()
-            }
-            defer { timer.cancel() }
-            while true {
-                if state.withLock({ done($0) }) { return true }
-                if Task.isCancelled || ContinuousClock.now >= deadline { return false }
-                await nextChange()
-            }
-        }
+    /// The session's state, changed by the callbacks and waited on by the sink (`Watched`).
+    final class Session: Watched<SessionState>, @unchecked Sendable {
+        init() { super.init(SessionState()) }
     }
 
     /// librdkafka's error codes the sink tells apart.

@@ -34,88 +34,26 @@ final class MQTTClient: @unchecked Sendable {
     }
 
     /// What the network thread tells the rest of the sink.
-    final class Session: Sendable {
-        struct State {
-            var connected = false
-            /// The broker's refusal of the last connect (CONNACK code), until a connect succeeds.
-            var refused: (code: Int32, reason: String)?
-            var connects = 0
-            /// Which event each message libmosquitto holds is for, and what the broker said of
-            /// it. The session rings when an attempt is decided (its last PUBACK, a refusal),
-            /// not once per acknowledgement.
-            var acknowledgements = MQTTAcknowledgementStateMachine()
-        }
+    struct SessionState {
+        var connected = false
+        /// The broker's refusal of the last connect (CONNACK code), until a connect succeeds.
+        var refused: (code: Int32, reason: String)?
+        var connects = 0
+        /// Which event each message libmosquitto holds is for, and what the broker said of
+        /// it. The session rings when an attempt is decided (its last PUBACK, a refusal),
+        /// not once per acknowledgement.
+        var acknowledgements = MQTTAcknowledgementStateMachine()
+    }
 
-        let state = Mutex(State())
-        /// The one task waiting for a change, or a ring that came while none waited.
-        private let bell = Mutex(Bell.quiet)
+    /// The session's state, changed on the network thread and waited on by the sink (`Watched`).
+    final class Session: Watched<SessionState>, @unchecked Sendable {
         /// Called on the network thread after each successful connect, with the handle the
         /// callback got (the status message is published from there); returns its message id.
         let onConnect: @Sendable (OpaquePointer) -> Int32?
 
-        private enum Bell {
-            case quiet, rung
-            case waiting(CheckedContinuation<Void, Never>)
-        }
-
         init(onConnect: @escaping @Sendable (OpaquePointer) -> Int32?) {
             self.onConnect = onConnect
-        }
-
-        func update(_ body: (inout State) -> Void) {
-            state.withLock { body(&$0) }
-            poke()
-        }
-
-        /// Wakes the waiting task; a ring with none waiting is kept for the next wait.
-        func poke() {
-            let waiter = bell.withLock { bell -> CheckedContinuation<Void, Never>? in
-                guard case let .waiting(continuation) = bell else {
-                    bell = .rung
-                    return nil
-                }
-                bell = .quiet
-                return continuation
-            }
-            waiter?.resume()
-        }
-
-        /// Returns after a change (ack, connect, disconnect, a `poke`) since the last wait, or
-        /// at once when the task is cancelled: every wait ends at shutdown, and a later wait
-        /// suspends again (a finished `AsyncStream` would return at once forever after). One
-        /// task waits at a time (the forwarder delivers one batch at a time).
-        func nextChange() async {
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let now = bell.withLock { bell -> Bool in
-                        if case .rung = bell {
-                            bell = .quiet
-                            return true
-                        }
-                        if Task.isCancelled { return true }
-                        bell = .waiting(continuation)
-                        return false
-                    }
-                    if now { continuation.resume() }
-                }
-            } onCancel: {
-                poke()
-            }
-        }
-
-        /// Waits until `done` holds, the deadline passes or the task is cancelled; returns `done`'s last answer.
-        @discardableResult
-        func wait(until deadline: ContinuousClock.Instant, for done: (State) -> Bool) async -> Bool {
-            let timer = Task {
-                guard (try? await Task.sleep(until: deadline)) != nil else { return }
-                poke()
-            }
-            defer { timer.cancel() }
-            while true {
-                if state.withLock({ done($0) }) { return true }
-                if Task.isCancelled || ContinuousClock.now >= deadline { return false }
-                await nextChange()
-            }
+            super.init(SessionState())
         }
     }
 
