@@ -81,13 +81,8 @@ extension Integration {
         ) async throws -> Figures {
             let started = ContinuousClock.now
             let dir = TemporaryDirectory()
-            if fullDisk {
-                try FileManager.default.createDirectory(atPath: dir.file("data"), withIntermediateDirectories: true)
-                let mounted = try await runToEnd(
-                    "/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", dir.file("data")], directory: dir)
-                try #require(mounted.status == 0, "mount: \(mounted.stderr)")
-            }
-            defer { if fullDisk { _ = umount2(dir.file("data"), Int32(MNT_DETACH)) } }
+            if fullDisk { _ = try await FullDiskTests.mountData(dir, size: "64m") }
+            defer { if fullDisk { FullDiskTests.unmount(dir.file("data")) } }
             var feed = HistorianFeed(folder: dir.file("drop"))
             try FileManager.default.createDirectory(atPath: feed.folder, withIntermediateDirectories: true)
             let server = try await FaultServer(directory: dir)

@@ -25,6 +25,18 @@ extension Integration {
 
             """
 
+        /// `dir/data` as a small filesystem of its own (tmpfs of `size`); `unmount` lets it go.
+        static func mountData(_ dir: TemporaryDirectory, size: String) async throws -> String {
+            let data = dir.file("data")
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            let mounted = try await runToEnd(
+                "/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", data], directory: dir)
+            guard mounted.status == 0 else { throw TestFailure("mount: \(mounted.stderr)") }
+            return data
+        }
+
+        static func unmount(_ path: String) { _ = umount2(path, Int32(MNT_DETACH)) }
+
         /// Writes a file until the filesystem refuses another byte.
         static func fill(_ path: String) {
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -40,12 +52,8 @@ extension Integration {
         /// every part of the counter's increase is delivered once.
         @Test func aFullDiskPausesTheAgentAndLosesNothingOnceFreed() async throws {
             let dir = TemporaryDirectory()
-            let data = dir.file("data")
-            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-            let mounted = try await runToEnd(
-                "/bin/mount", ["-t", "tmpfs", "-o", "size=6m", "tmpfs", data], directory: dir)
-            try #require(mounted.status == 0, "mount: \(mounted.stderr)")
-            defer { _ = umount2(data, Int32(MNT_DETACH)) }
+            let data = try await Self.mountData(dir, size: "6m")
+            defer { Self.unmount(data) }
             try FileManager.default.createDirectory(atPath: data + "/quarantine", withIntermediateDirectories: true)
 
             let simulator = try ChildProcess(
@@ -143,12 +151,8 @@ extension Integration {
         /// restarts of a failed start would not have it.
         @Test func aFirstStartOnAFullDiskWaitsAndMakesTheWholeOutboxOnceFreed() async throws {
             let dir = TemporaryDirectory()
-            let data = dir.file("data")
-            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-            let mounted = try await runToEnd(
-                "/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", data], directory: dir)
-            try #require(mounted.status == 0, "mount: \(mounted.stderr)")
-            defer { _ = umount2(data, Int32(MNT_DETACH)) }
+            let data = try await Self.mountData(dir, size: "2m")
+            defer { Self.unmount(data) }
             let statusPort = freePort()
             let agent = AgentHarness(
                 sinkURL: "http://127.0.0.1:\(freePort())/v1/events", statusPort: statusPort, directory: dir)
@@ -172,12 +176,8 @@ extension Integration {
         /// taken by another program (the waiting page cannot bind).
         @Test func aStopWhileWaitingForTheDiskIsCleanEvenWithoutItsPage() async throws {
             let dir = TemporaryDirectory()
-            let data = dir.file("data")
-            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-            let mounted = try await runToEnd(
-                "/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", data], directory: dir)
-            try #require(mounted.status == 0, "mount: \(mounted.stderr)")
-            defer { _ = umount2(data, Int32(MNT_DETACH)) }
+            let data = try await Self.mountData(dir, size: "1m")
+            defer { Self.unmount(data) }
             let taken = try await SmallHTTPServer(listen: #require(HostPort("127.0.0.1:0"))) { _ in
                 .init(.ok, "someone else\n")
             }

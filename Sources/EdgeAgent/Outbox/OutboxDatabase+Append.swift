@@ -32,15 +32,15 @@ extension OutboxDatabase {
                 sequenceInDoubt = false
             }
             try fsyncCommits(true)
-            try enforceQuota(now: now)
+            let before = try enforceQuota(now: now)
             do {
-                return try commit(events, state: state, file: file, now: now, encoded: encoded)
+                return try commit(events, state: state, file: file, now: now, encoded: encoded, before: before)
             } catch let overflow as Overflow {
                 // Too large for the room left: make room for it as a whole, then try once more.
                 lastSequence = try committedSequence()
-                try enforceQuota(now: now, room: overflow.bytes)
+                let made = try enforceQuota(now: now, room: overflow.bytes)
                 do {
-                    return try commit(events, state: state, file: file, now: now, encoded: nil)
+                    return try commit(events, state: state, file: file, now: now, encoded: nil, before: made)
                 } catch is Overflow {
                     throw OutboxError(.full, "the outbox is full of undelivered critical events")
                 }
@@ -58,12 +58,13 @@ extension OutboxDatabase {
 
     /// The append's one transaction. It is measured before it commits: one that takes the data
     /// past `max_size` (less the WAL's share) is rolled back as an `Overflow`, so a large commit
-    /// (a historian chunk) never overshoots the limit by its own size.
+    /// (a historian chunk) never overshoots the limit by its own size. `before`: the data's size
+    /// the quota left, measured just before: what the commit adds is its overflow.
     private func commit(
-        _ events: [Event], state: [StateRow], file: FileRecord?, now: Timestamp, encoded: EnvelopeHandoff?
+        _ events: [Event], state: [StateRow], file: FileRecord?, now: Timestamp, encoded: EnvelopeHandoff?,
+        before: Int64
     ) throws -> ClosedRange<Int64>? {
         try db.transaction {
-            let before = try dataBytes()
             let sequences = try insert(events, now: now, encoded: encoded)
             for (key, value) in state {
                 if let value {

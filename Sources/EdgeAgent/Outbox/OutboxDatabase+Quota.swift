@@ -22,8 +22,11 @@ extension OutboxDatabase {
     /// Runs in its own transaction before an append, so what it dropped stays dropped even
     /// when the append that follows finds the outbox full. `room`: the bytes of an append that
     /// overflowed (`Overflow`); room is then made for it as a whole, whatever the size now.
-    func enforceQuota(now: Timestamp, room: Int64 = 0) throws {
-        guard try room > 0 || sizeInBytes() >= options.maxSize else { return }
+    /// Returns the data's size as it leaves it: the append measures its own commit against it.
+    @discardableResult
+    func enforceQuota(now: Timestamp, room: Int64 = 0) throws -> Int64 {
+        let data = try dataBytes()
+        guard room > 0 || data + Self.fileSize(options.databasePath + "-wal") >= options.maxSize else { return data }
         let target = min(
             max(options.maxSize * 3 / 4 - options.walBytes, options.maxSize / 2),
             options.maxSize - options.walBytes - room)
@@ -66,9 +69,11 @@ extension OutboxDatabase {
                 try insert([Event(type: .eventsDropped, subject: options.agentID, time: now, data: data)], now: now)
             }
         }
-        if try dataBytes() + room >= options.maxSize - options.walBytes {
+        let left = try dataBytes()
+        if left + room >= options.maxSize - options.walBytes {
             throw OutboxError(.full, "the outbox is full of undelivered critical events")
         }
+        return left
     }
 
     /// Deletes delivered events (not dead-lettered, not re-queued) recorded before `before`,
