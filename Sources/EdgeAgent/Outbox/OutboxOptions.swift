@@ -11,8 +11,8 @@ public struct OutboxOptions: Sendable {
     public var maxSize: Int64
     public var retainDelivered: Int64
     public var sinks: [SinkCursor]
-    /// Tests only: failures to inject (see `OutboxFaults`).
-    public var faults: OutboxFaults?
+    /// Tests only: failures to inject.
+    public var faults: (any OutboxFaultInjection)?
 
     public struct SinkCursor: Sendable {
         public var name: String

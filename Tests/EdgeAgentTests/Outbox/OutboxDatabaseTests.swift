@@ -221,7 +221,8 @@ func parse(_ body: String) throws -> [String: Any] {
     @Test func appendsCommitWithFsyncSettlementsWithout() throws {
         let dir = TemporaryDirectory()
         var opts = options(dir)
-        opts.faults = OutboxFaults()
+        let faults = OutboxFaults()
+        opts.faults = faults
         let (db, _) = try OutboxDatabase.openForWriting(opts)
         let level = { try db.db.scalar("PRAGMA synchronous") }
         #expect(try level() == 2)
@@ -234,7 +235,7 @@ func parse(_ body: String) throws -> [String: Any] {
 
         try db.append([event(.productionCompleted, 4)])
         #expect(try level() == 2)
-        opts.faults!.fail(.settle, times: 1)
+        faults.fail(.settle, times: 1)
         let next = try db.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20)
         #expect(throws: SQLiteError.self) { try db.settle(sink: "mw", claim: next, delivered: 3, dead: []) }
         try db.append([event(.productionCompleted, 5)])

@@ -126,10 +126,11 @@ import Testing
     @Test func aFailedAppendGivesNoSequenceAway() throws {
         let dir = TemporaryDirectory()
         var opts = options(dir)
-        opts.faults = OutboxFaults()
+        let faults = OutboxFaults()
+        opts.faults = faults
         let (db, _) = try OutboxDatabase.openForWriting(opts)
         #expect(try db.append([event(), event()]) == 2...3)
-        opts.faults!.fail(.append, times: 2)
+        faults.fail(.append, times: 2)
         #expect(throws: SQLiteError.self) { try db.append([event()]) }
         #expect(throws: SQLiteError.self) { try db.append([event(), event()]) }
         #expect(try db.append([event()]) == 4...4)

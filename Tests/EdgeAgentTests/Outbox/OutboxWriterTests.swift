@@ -70,9 +70,10 @@ import Testing
     @Test func anAppendThatFailsMidwayLeavesNothingAndTheNextIsNumberedOn() async throws {
         let dir = TemporaryDirectory()
         var opts = options(dir)
-        opts.faults = OutboxFaults()
+        let faults = OutboxFaults()
+        opts.faults = faults
         let writer = try await OutboxWriter(options: opts)
-        opts.faults!.fail(.append, times: 1)  // inside the transaction, after every chunk was inserted
+        faults.fail(.append, times: 1)  // inside the transaction, after every chunk was inserted
         await #expect(throws: SQLiteError.self) {
             try await writer.append((0..<300).map { event(.productionCompleted, $0) })
         }
