@@ -252,8 +252,8 @@ final class AnswersOnStopSink: EventSink {
 
     @Test func survivesFailingClaimsAndSettlementsWithoutResendingABatch() async throws {
         let (forwarder, sink, writer) = try await rig(10) { _, _ in .delivered }
-        faults.fail(.claim, times: 3, code: 5)  // SQLITE_BUSY
-        faults.fail(.settle, times: 2, code: 13)  // SQLITE_FULL
+        faults.fail(.claim, times: 3, code: .busy)
+        faults.fail(.settle, times: 2, code: .full)
         try await running(forwarder, writer) {
             #expect(await advance { sink.snapshot.accepted.count == 11 })
             #expect(await advance { (try? cursor()) == 11 })

@@ -1,4 +1,5 @@
 import EdgeAgentTesting
+import Foundation
 import Testing
 
 @testable import EdgeAgent
@@ -56,5 +57,39 @@ import Testing
             try reader.scalar(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) SELECT max(i) FROM n"
             ) == 2_000_000, "no budget once it returned")
+    }
+
+    @Test func aFailedOpenCarriesItsResultCodeAndTheSystemError() throws {
+        let dir = TemporaryDirectory()
+        do {
+            _ = try SQLiteConnection(path: dir.path + "/missing/t.db")
+            Issue.record("a database in a missing folder opened")
+        } catch let error as SQLiteError {
+            #expect(error.code.primary == .cannotOpen)
+            #expect(error.systemErrno == 2, "ENOENT: \(error)")
+            #expect(!error.isDamage)
+            #expect("\(error)".contains("No such file or directory"))
+        }
+    }
+
+    @Test func aFileThatIsNoDatabaseIsDamageAndABusyDatabaseIsNot() throws {
+        let dir = TemporaryDirectory()
+        try String(repeating: "not a database ", count: 512).write(
+            toFile: dir.path + "/junk.db", atomically: false, encoding: .utf8)
+        let junk = try SQLiteConnection(path: dir.path + "/junk.db")
+        #expect {
+            try junk.scalar("SELECT count(*) FROM sqlite_master")
+        } throws: { error in
+            (error as? SQLiteError)?.code == .notADatabase && (error as? SQLiteError)?.isDamage == true
+        }
+        let (writer, reader) = try database(dir)
+        try writer.execute("BEGIN IMMEDIATE")
+        try reader.execute("PRAGMA busy_timeout=0")
+        #expect {
+            try reader.execute("INSERT INTO t(x) VALUES (9)")
+        } throws: { error in
+            (error as? SQLiteError)?.code.primary == .busy && (error as? SQLiteError)?.isDamage == false
+        }
+        try writer.execute("ROLLBACK")
     }
 }

@@ -94,7 +94,7 @@ final class MQTTClient: @unchecked Sendable {
         // clean_session false: a persistent session under the configured client id.
         guard let mosq = mosquitto_new(options.clientID, false, userdata.toOpaque()) else {
             userdata.release()
-            throw MQTTError("cannot create the MQTT client (out of memory or an empty client_id)")
+            throw MQTTError(operation: "create the client", code: MOSQ_ERR_NOMEM.rawValue, systemErrno: errno)
         }
         handle = mosq
         do {
@@ -109,7 +109,7 @@ final class MQTTClient: @unchecked Sendable {
     private func configure(_ options: Options) throws {
         func check(_ rc: Int32, _ what: String) throws {
             guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-                throw MQTTError("\(what): \(String(cString: mosquitto_strerror(rc)))")
+                throw MQTTError(operation: what, code: rc, systemErrno: rc == MOSQ_ERR_ERRNO.rawValue ? errno : nil)
             }
         }
         try check(
@@ -222,11 +222,6 @@ final class MQTTClient: @unchecked Sendable {
         mosquitto_destroy(handle)
         userdata.release()
     }
-}
-
-struct MQTTError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 private func session(_ userdata: UnsafeMutableRawPointer?) -> MQTTClient.Session? {

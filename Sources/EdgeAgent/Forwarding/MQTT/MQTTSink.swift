@@ -24,7 +24,9 @@ public final class MQTTSink: EventSink {
 
     public init(_ config: SinkConfig.MQTT, agent: AgentConfig.Agent, version: String = EdgeAgentVersion.current) throws
     {
-        guard let url = URL(string: config.url), let host = url.host else { throw MQTTError("bad URL \(config.url)") }
+        guard let url = URL(string: config.url), let host = url.host else {
+            throw MQTTError(operation: "read the URL \(config.url)", code: nil)
+        }
         let secure = url.scheme == "mqtts"
         self.config = config
         usesSubject = config.topic.contains("{subject}")

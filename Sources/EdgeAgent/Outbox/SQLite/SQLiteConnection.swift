@@ -18,9 +18,11 @@ public final class SQLiteConnection {
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
-            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            let error =
+                db.map { SQLiteError(rc, on: $0, sql: nil) }
+                ?? SQLiteError(code: .init(rawValue: rc), message: "cannot open")
             sqlite3_close_v2(db)
-            throw SQLiteError(code: rc, message: message, sql: nil)
+            throw error
         }
         handle = db
         self.path = path
@@ -32,7 +34,7 @@ public final class SQLiteConnection {
 
     func check(_ rc: Int32, _ sql: String? = nil) throws {
         guard rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE else {
-            throw SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+            throw SQLiteError(rc, on: handle, sql: sql)
         }
     }
 
@@ -136,7 +138,7 @@ public final class SQLiteStatement {
         var statement: OpaquePointer?
         try connection.check(sqlite3_prepare_v2(connection.handle, sql, -1, &statement, nil), sql)
         guard let statement else {
-            throw SQLiteError(code: SQLITE_MISUSE, message: "empty statement", sql: sql)
+            throw SQLiteError(code: .misuse, message: "empty statement", sql: sql)
         }
         self.connection = connection
         self.keepsOpen = cached ? nil : connection
@@ -194,7 +196,7 @@ public final class SQLiteStatement {
         let rc = sqlite3_step(pointer)
         if rc == SQLITE_ROW { return true }
         if rc == SQLITE_DONE { return false }
-        let error = SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(connection.handle)), sql: sql)
+        let error = SQLiteError(rc, on: connection.handle, sql: sql)
         sqlite3_reset(pointer)
         throw error
     }
@@ -216,4 +218,15 @@ public final class SQLiteStatement {
         return String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
     }
 
+}
+
+extension SQLiteError {
+    /// The error `rc` as the connection `handle` describes it: its message and, for a failed
+    /// system call, the `errno` SQLite kept.
+    init(_ rc: Int32, on handle: OpaquePointer, sql: String?) {
+        let errno = sqlite3_system_errno(handle)
+        self.init(
+            code: SQLiteResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(handle)), sql: sql,
+            systemErrno: errno == 0 ? nil : errno)
+    }
 }
