@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// appends the events with the rule state that produced them in one transaction. When an append
 /// fails (a full outbox), the rule state is not advanced: counters keep their baseline, so the
 /// next reading still counts every part. Only the entries of the rule state that a reading
-/// changed are stored with it (`RuleStateStore`).
+/// changed are stored with it (`StoredRuleState`).
 public struct Pipeline: Service {
     let rules: RuleSet
     let bus: SignalBus
@@ -18,7 +18,6 @@ public struct Pipeline: Service {
     /// downtimes and flush `min_interval` sums even while no sample comes.
     let tick: Duration?
     let health: AgentHealth?
-    let store = RuleStateStore()
 
     public init(
         rules: RuleSet, bus: SignalBus, writer: OutboxWriter, logger: Logger, tick: Duration?,
@@ -33,7 +32,7 @@ public struct Pipeline: Service {
     }
 
     public func run() async throws {
-        let stored = RuleStateStore.load(writer.storedState)
+        let stored = StoredRuleState.load(writer.storedState)
         for (key, error) in stored.errors {
             logger.error(
                 "Stored rule state unreadable; what it held starts again (a counter takes a new baseline).",
@@ -56,7 +55,7 @@ public struct Pipeline: Service {
     /// What a full outbox made the pipeline hold back: the inputs' own events
     /// (`device.connection.changed`) of refused readings, appended with the first reading that
     /// commits, so a connection change is never lost. Bounded: past `limit`, the oldest go.
-    /// Also the stored rule state's rows that the first commit replaces (`RuleStateStore.Loaded`).
+    /// Also the stored rule state's rows that the first commit replaces (`StoredRuleState.Loaded`).
     struct Held {
         static let limit = 1000
         var events: [Event] = []
@@ -80,7 +79,8 @@ public struct Pipeline: Service {
         }
         let rules =
             held.staleState.isEmpty
-            ? store.rows(changed, of: next.state) : store.rewriteRows(of: next.state, removing: held.staleState)
+            ? StoredRuleState.rows(changed, of: next.state)
+            : StoredRuleState.rewriteRows(of: next.state, removing: held.staleState)
         while !Task.isCancelled {
             do {
                 try await writer.append(events, state: signal.state + rules, file: signal.file)

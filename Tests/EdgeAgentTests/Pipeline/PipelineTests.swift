@@ -158,7 +158,7 @@ import Testing
         #expect(try events(dir).compactMap { ($0["data"] as? [String: Any])?["quantity"] as? Int } == [30])
         var expected = old
         _ = expected.apply([at(5, "press-1.count", 130)])
-        #expect(RuleStateStore.load(rows).state == expected.state)
+        #expect(StoredRuleState.load(rows).state == expected.state)
     }
 
     /// A row that cannot be read costs only its entry (the counter takes a new baseline, no
@@ -167,14 +167,14 @@ import Testing
         let dir = TemporaryDirectory()
         var context = RuleState()
         context.values["press-1.reason"] = .int(7)
-        let reason = RuleStateStore().rows([.value("press-1.reason")], of: context)
+        let reason = StoredRuleState.rows([.value("press-1.reason")], of: context)
         let writer = try await OutboxWriter(options: options(dir))
         try await writer.append([], state: reason + [("rules.machine.press-1", "{\"counters\": [")])
         await writer.close()
 
         _ = try await run(
             [Signal(samples: [at(5, "press-1.state", 1), at(5, "press-1.count", 130)])], directory: dir)
-        let stored = RuleStateStore.load(try OutboxDatabase.openExisting(options(dir)).loadState())
+        let stored = StoredRuleState.load(try OutboxDatabase.openExisting(options(dir)).loadState())
         #expect(stored.errors.isEmpty && stored.stale.isEmpty)
         #expect(stored.state.values["press-1.reason"] == .int(7))
         #expect(stored.state.machines["press-1"]?.counters["press-1.count"]?.last == 130)
@@ -218,7 +218,7 @@ import Testing
             try events(dir).map { $0["type"] as! String }.sorted() == [
                 "machine.state.changed", "outbox.created", "tag.changed", "tag.changed",
             ])
-        let stored = RuleStateStore.load(try OutboxDatabase.openExisting(options(dir)).loadState())
+        let stored = StoredRuleState.load(try OutboxDatabase.openExisting(options(dir)).loadState())
         #expect(stored.errors.isEmpty)
         #expect(stored.state.published["press-1.temp"]?.value?.number?.isNaN == true)
         #expect(stored.state.published["press-1.pressure"]?.value == .double(-.infinity))
@@ -235,13 +235,13 @@ import Testing
             #expect(TagValue(storedText: Substring(value.storedText)) == value, "\(value)")
             for quality in [Sample.Quality.good, .bad] {
                 let entry = RuleState.Published(value: value, quality: quality)
-                #expect(RuleStateStore.published(RuleStateStore.text(entry)) == entry)
+                #expect(StoredRuleState.published(StoredRuleState.text(entry)) == entry)
             }
         }
         #expect(values.count == 12)
-        #expect(RuleStateStore.published("b") == RuleState.Published(value: nil, quality: .bad))
+        #expect(StoredRuleState.published("b") == RuleState.Published(value: nil, quality: .bad))
         for broken in ["", "x", "gi:5", "g x:5", "g i:five", "g u:-1", "g b:yes", "{\"quality\":\"good\"}"] {
-            #expect(RuleStateStore.published(broken) == nil, "\(broken)")
+            #expect(StoredRuleState.published(broken) == nil, "\(broken)")
         }
     }
 

@@ -49,7 +49,7 @@ import Testing
 
     static func decode(_ text: String) throws -> RuleState.Machine {
         let decoder = JSONDecoder()
-        let nonFinite = RuleStateStore.nonFinite
+        let nonFinite = StoredRuleState.nonFinite
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: nonFinite.positive, negativeInfinity: nonFinite.negative, nan: nonFinite.nan)
         return try decoder.decode(RuleState.Machine.self, from: Data(text.utf8))
@@ -66,7 +66,7 @@ import Testing
         #expect(got == expected, "\(machine.storedJSON)")
 
         let encoder = JSONEncoder()
-        let nonFinite = RuleStateStore.nonFinite
+        let nonFinite = StoredRuleState.nonFinite
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: nonFinite.positive, negativeInfinity: nonFinite.negative, nan: nonFinite.nan)
         let reference = try JSONSerialization.jsonObject(with: try encoder.encode(machine)) as! NSDictionary

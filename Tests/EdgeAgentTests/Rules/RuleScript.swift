@@ -40,17 +40,16 @@ func restarted(_ engine: RuleEngine) throws -> RuleEngine {
     return RuleEngine(rules: engine.rules, state: try table.load())
 }
 
-/// The outbox's `state` table as the pipeline writes it (`RuleStateStore`), in memory.
+/// The outbox's `state` table as the pipeline writes it (`StoredRuleState`), in memory.
 struct StateTable {
     var rows: [String: String] = [:]
-    let store = RuleStateStore()
 
     mutating func store(_ entries: [RuleState.Entry], of state: RuleState) {
-        for (key, value) in store.rows(entries, of: state) { rows[key] = value }
+        for (key, value) in StoredRuleState.rows(entries, of: state) { rows[key] = value }
     }
 
     func load() throws -> RuleState {
-        let loaded = RuleStateStore.load(rows)
+        let loaded = StoredRuleState.load(rows)
         if let (key, error) = loaded.errors.first { throw StateTableError(key: key, error: error) }
         return loaded.state
     }

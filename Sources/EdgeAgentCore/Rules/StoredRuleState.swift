@@ -1,17 +1,81 @@
-import EdgeAgentCore
+/// How the pipeline keeps the rule state in the outbox's `state` table: a row per entry, written
+/// with the events of the reading that changed it; an entry that is gone deletes its row.
+///
+/// | key | value |
+/// |---|---|
+/// | `rules.machine.NAME` | the machine's JSON (`storedJSON`; non-finite numbers as `"nan"`, `"inf"`, `"-inf"`) |
+/// | `rules.value.TAG` | the context value's `TagValue.storedText` (`i:7`) |
+/// | `rules.published.TAG` | `g` or `b` (quality), then a space and the value's `storedText` if it has one (`g d:20.5`) |
+///
+/// Entries change with the readings, so every row's text is built without a JSON coder; only the
+/// load at start (in the agent) decodes a machine with `JSONDecoder`. A store from before the rows
+/// holds the whole state in one JSON row, `rules`: it is read once and replaced at the first commit.
+public enum StoredRuleState {
+    /// A row of the `state` table: a nil value removes it.
+    public typealias Row = (key: String, value: String?)
+
+    public static let legacyKey = "rules"
+    public static let machinePrefix = "rules.machine.", valuePrefix = "rules.value.",
+        publishedPrefix = "rules.published."
+    public static let nonFinite = (positive: "inf", negative: "-inf", nan: "nan")
+
+    public static func key(_ entry: RuleState.Entry) -> String {
+        switch entry {
+        case let .machine(name): machinePrefix + name
+        case let .value(tag): valuePrefix + tag
+        case let .published(tag): publishedPrefix + tag
+        }
+    }
+
+    /// The rows that store `entries` of `state`.
+    public static func rows(_ entries: [RuleState.Entry], of state: RuleState) -> [Row] {
+        entries.map { entry in
+            switch entry {
+            case let .machine(name):
+                (Self.key(entry), state.machines[name]?.storedJSON)
+            case let .value(tag): (Self.key(entry), state.values[tag]?.storedText)
+            case let .published(tag): (Self.key(entry), state.published[tag].map(Self.text))
+            }
+        }
+    }
+
+    public static func text(_ published: RuleState.Published) -> String {
+        (published.quality == .good ? "g" : "b") + (published.value.map { " " + $0.storedText } ?? "")
+    }
+
+    public static func published(_ text: String) -> RuleState.Published? {
+        let quality: Sample.Quality
+        switch text.first {
+        case "g": quality = .good
+        case "b": quality = .bad
+        default: return nil
+        }
+        guard text.count > 1 else { return RuleState.Published(value: nil, quality: quality) }
+        guard text.dropFirst().first == " ", let value = TagValue(storedText: text.dropFirst(2)) else { return nil }
+        return RuleState.Published(value: value, quality: quality)
+    }
+
+    /// Rows for every entry of `state`, and `stale` ones removed: the first commit after a load
+    /// that found any, so what is stored is again exactly the state.
+    public static func rewriteRows(of state: RuleState, removing stale: [String]) -> [Row] {
+        let rows = rows(state.entries, of: state)
+        let written = Set(rows.map(\.key))
+        return stale.filter { !written.contains($0) }.map { ($0, nil) } + rows
+    }
+}
 
 /// A machine's rule state as the JSON its `Codable` conformance reads: the synthesized keys,
 /// absent optionals left out, a `Timestamp` as its milliseconds, non-finite numbers as the
-/// strings `RuleStateStore.nonFinite` names. Built as a `JSONValue` (the writer events use)
+/// strings `StoredRuleState.nonFinite` names. Built as a `JSONValue` (the writer events use)
 /// because the pipeline stores a machine with every reading that moves one of its counters, and
-/// Foundation's `JSONEncoder` (boxing every value through its generic containers) was the largest
-/// cost of an agent that only produces business events. `JSONDecoder` reads it at start, once.
+/// Foundation's `JSONEncoder` boxes every value through its generic containers. `JSONDecoder`
+/// reads it at start, once.
 ///
 /// A field added to a `RuleState` type must be written here too: the round-trip tests
 /// (`RuleStateJSONTests`, and every rule test that restarts its engine through the stored rows)
 /// compare what is read back with what was written.
 extension RuleState.Machine {
-    var storedJSON: String {
+    public var storedJSON: String {
         JSONValue.fields([
             "state": state.map(JSONValue.string),
             "since": since.map(\.stored),
@@ -84,9 +148,9 @@ extension JSONValue {
         .object(fields.compactMap { key, value in value.map { (key, $0) } })
     }
 
-    /// A number as the state's decoder reads it: non-finite ones as `RuleStateStore.nonFinite`'s strings.
+    /// A number as the state's decoder reads it: non-finite ones as `StoredRuleState.nonFinite`'s strings.
     fileprivate static func stored(_ number: Double) -> JSONValue {
-        let names = RuleStateStore.nonFinite
+        let names = StoredRuleState.nonFinite
         return number.isFinite
             ? .double(number) : .string(number.isNaN ? names.nan : number > 0 ? names.positive : names.negative)
     }
