@@ -2,9 +2,8 @@ import Dispatch
 import Synchronization
 
 /// Encoded events passed from the appending task to the writer's thread a chunk at a time, so
-/// the writer inserts one chunk while the task encodes the next: an append keeps both cores busy
-/// instead of encoding everything first and inserting after (the envelope costs about a third
-/// of what the insert does).
+/// the writer inserts one chunk while the task encodes the next: an append keeps two cores busy
+/// instead of encoding everything first and inserting after.
 ///
 /// One sender, one receiver. Why the receiver's wait always ends: `send` and `finish` never
 /// block, and the sender (`OutboxWriter.append`) does nothing between them but encode, then

@@ -94,9 +94,9 @@ extension OutboxDatabase {
     /// A settlement commits without an fsync of its own (`fsyncCommits(false)`): a power cut may
     /// take it back, which only re-sends the batch to a consumer that drops what it has seen; the
     /// next append's fsync of the WAL makes it durable with that append, and the WAL keeps the
-    /// order, so no later append survives without it. On a telemetry line this halves the fsyncs
-    /// (one per poll, not one per poll and one per batch delivered); on industrial flash an fsync
-    /// takes 1-20 ms.
+    /// order, so no later append survives without it. On a telemetry line this makes one fsync
+    /// per poll instead of two (one for the poll, one for the batch delivered), and an fsync is
+    /// the slowest thing industrial flash does.
     public func settle(sink: String, claim: Claim, delivered: Int, dead: [DeadLetter], now: Timestamp = .now()) throws {
         try fsyncCommits(false)
         try db.transaction {

@@ -26,7 +26,7 @@ public struct TimelineRecords: Sendable {
 }
 
 /// What the timeline has read so far: each page then reads only the events appended since
-/// (extracting fields from the events' JSON is what costs, about 4 µs an event).
+/// (extracting fields from the events' JSON is what costs).
 public struct TimelineCache: Sendable {
     /// The last sequence read.
     var through: Int64 = 0

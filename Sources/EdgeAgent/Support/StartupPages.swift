@@ -8,14 +8,14 @@ import ServiceLifecycle
 
 /// Gives back the pages of code and constants that only the start needed.
 ///
-/// The executable is one static file of ~37 MiB of code (the Swift runtime, Foundation, NIO,
-/// Yams, the argument parser and ours), and the shared C libraries add theirs (libc, SQLite,
-/// libstdc++, libcrypto through libmosquitto). Starting touches code scattered across most of
-/// it (parsing the command line and the YAML, validating, opening and migrating the outbox,
-/// bootstrapping NIO, initialising OpenSSL), and the kernel maps 64 KiB or more around every
-/// such fault, so a settled agent holds ~25 MiB of file pages it will not run again, two thirds
-/// of its resident memory. The steady state (poll, decode, rules, append, forward) runs about
-/// 650 KiB of code, which the release build lays out together (`packaging/hot-text.order`).
+/// The executable is one static file holding the Swift runtime, Foundation, NIO, Yams, the
+/// argument parser and ours, and the shared C libraries add theirs (libc, SQLite, libstdc++,
+/// libcrypto through libmosquitto). Starting touches code scattered across most of it (parsing
+/// the command line and the YAML, validating, opening and migrating the outbox, bootstrapping
+/// NIO, initialising OpenSSL), and the kernel maps a window of pages around every such fault,
+/// so a settled agent would hold most of its resident memory in file pages it will not run
+/// again. The steady state (poll, decode, rules, append, forward) runs a small part of the
+/// code, which the release build lays out together (`packaging/hot-text.order`).
 ///
 /// Once the first reading is committed (the configuration parsed, the outbox open, the first
 /// poll and commit done), and again as the start settles (`schedule`), this drops the process's
@@ -42,8 +42,8 @@ struct StartupPages: Service {
     var schedule: [Duration] = [.seconds(1), .seconds(30)]
     let logger: Logger
     /// Rung after each commit of events: the first release waits for the first (or the first
-    /// scheduled time). Releasing before the services started put the faults of the code they
-    /// run again on the path of the first reading (`start.empty` 54-57 ms then, median 47 now).
+    /// scheduled time): released before the services start, the code they run again would fault
+    /// back in on the path of the first reading.
     let firstCommit: Doorbell
 
     func run() async throws {

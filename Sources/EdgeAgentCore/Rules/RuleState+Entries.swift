@@ -23,7 +23,7 @@ extension RuleState {
 
     /// The entries that differ between `old` and `self`, when only `reading` was applied in between.
     /// Takes the samples themselves, not a generic sequence of tags: called across the module
-    /// boundary, a generic parameter stayed unspecialized (metadata lookups per sample, measured).
+    /// boundary, a generic parameter stays unspecialized (a metadata lookup per sample).
     public func changed(from old: RuleState, reading: [Sample]) -> [Entry] {
         var changed = machines.compactMap { name, machine in old.machines[name] == machine ? nil : Entry.machine(name) }
         // A line with no context and no published tag: only machines can change (no set to fill).

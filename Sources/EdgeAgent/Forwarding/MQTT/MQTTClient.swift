@@ -122,7 +122,7 @@ final class MQTTClient: @unchecked Sendable {
             try check(mosquitto_max_inflight_messages_set(handle, UInt32(options.window)), "window")
         }
         // A batch ends with a small write and then waits for its PUBACKs: without this, Nagle
-        // holds that write for the broker's delayed ACK (40 ms a batch, measured).
+        // holds that write until the broker's delayed ACK, once a batch.
         try check(mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1), "TCP_NODELAY")
         if options.username != nil || options.password != nil {
             try check(mosquitto_username_pw_set(handle, options.username, options.password), "username")

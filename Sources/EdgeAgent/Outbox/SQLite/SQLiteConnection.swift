@@ -48,8 +48,8 @@ public final class SQLiteConnection {
 
     /// The statement for `sql`, prepared on first use and reset on every later one: for the SQL the
     /// outbox runs for every batch (a transaction's BEGIN and COMMIT, a claim's queries, a
-    /// settlement), which SQLite parsed and planned again each time (`sqlite3Parser` and its
-    /// kin in the profile of a telemetry line). `sql` is a constant text, never one with values
+    /// settlement), which SQLite would otherwise parse and plan again each time. `sql` is a
+    /// constant text, never one with values
     /// in it (the cache would grow with them). The caller steps it to the end or resets it: a
     /// statement left in the middle of its rows keeps its read snapshot open.
     public func cached(_ sql: String) throws -> SQLiteStatement {
