@@ -13,7 +13,7 @@ RELEASE := $(SWIFT) build -c release --static-swift-stdlib -Xswiftc -Xfrontend -
   -Xcc -ffunction-sections -Xlinker --section-ordering-file=$(CURDIR)/packaging/hot-text.order \
   -Xlinker -z -Xlinker now
 
-.PHONY: deps build test lint format demo bench soak check-configs deb deb-check hot-text clean
+.PHONY: deps build test lint graph format demo bench soak check-configs deb deb-check hot-text clean
 VERSION := $(shell sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/EdgeAgentCore/Model/EdgeAgentVersion.swift)
 DEB := edge-agent_$(VERSION)_amd64.deb
 
@@ -41,6 +41,10 @@ test: build
 ## lint: one format (.swift-format: the toolchain's swift format, 4 spaces, 120 columns)
 lint:
 	$(SWIFT) format lint --strict --parallel --recursive Sources Tests Package.swift
+
+## graph: the dependencies between the folders of the agent's library; fails on a cycle
+graph:
+	python3 scripts/folder-graph.py Sources/EdgeAgent
 
 ## format: rewrite the sources in that format
 format:

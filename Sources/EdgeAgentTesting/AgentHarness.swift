@@ -1,4 +1,5 @@
 import EdgeAgent
+import EdgeAgentCore
 import Foundation
 
 /// Runs the built `edge-agent` against a sink URL with a generated event stream, as a user would.

@@ -1,3 +1,4 @@
+import EdgeAgentCore
 import Foundation
 import Testing
 
