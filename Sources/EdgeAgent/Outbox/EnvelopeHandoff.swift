@@ -1,4 +1,5 @@
 import Dispatch
+import EdgeAgentCore
 import Synchronization
 
 /// Encoded events passed from the appending task to the writer's thread a chunk at a time, so

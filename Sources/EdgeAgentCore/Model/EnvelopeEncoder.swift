@@ -1,14 +1,12 @@
-import EdgeAgentCore
-
 /// Builds the CloudEvents 1.0 JSON of an event once, when it is appended (SPEC 4), as UTF-8
 /// bytes: no per-event String on the hot path. The sequence is left as twenty zeros for the
 /// writer to fill in (`EncodedEvents.number`): it is the one field only the writer can know, and
-/// leaving it open lets the envelopes be built off the writer's thread (`OutboxWriter.append`).
-struct EnvelopeEncoder {
+/// leaving it open lets the envelopes be built off the writer's thread.
+public struct EnvelopeEncoder: Sendable {
     private var ids = UUIDv7Generator()
     private let sourceJSON: [UInt8]
 
-    init(source: String) {
+    public init(source: String) {
         var s: [UInt8] = []
         JSONValue.writeString(source, to: &s)
         sourceJSON = s
@@ -16,12 +14,12 @@ struct EnvelopeEncoder {
 
     private static let head: StaticString = #"{"specversion":"1.0","id":""#
     /// Where the id sits in an event's bytes (it is stored in its own column too).
-    static let idRange = head.utf8CodeUnitCount..<head.utf8CodeUnitCount + 36
+    public static let idRange = head.utf8CodeUnitCount..<head.utf8CodeUnitCount + 36
     /// The last `recordedtime` written: every event of an append has the same.
     private var recordedText: (milliseconds: Int64, text: [UInt8]) = (.min, [])
 
     /// Appends the event's JSON to `out`.
-    mutating func encode(_ event: Event, recorded: Timestamp, into out: inout EncodedEvents) {
+    public mutating func encode(_ event: Event, recorded: Timestamp, into out: inout EncodedEvents) {
         out.bytes.appendLiteral(Self.head)
         ids.append(now: recorded, to: &out.bytes)
         out.bytes.appendLiteral(#"","source":"#)
@@ -60,22 +58,22 @@ extension [UInt8] {
 
 /// Consecutive encoded events in one buffer: event `i` is `bytes[start(i)..<ends[i]]`, its
 /// sequence's twenty digits at `sequenceAt[i]`.
-struct EncodedEvents: Sendable {
-    var bytes: [UInt8] = []
-    var ends: [Int] = []
-    var sequenceAt: [Int] = []
+public struct EncodedEvents: Sendable {
+    public var bytes: [UInt8] = []
+    public var ends: [Int] = []
+    public var sequenceAt: [Int] = []
 
-    init(capacity: Int = 0, bytes: Int = 0) {
+    public init(capacity: Int = 0, bytes: Int = 0) {
         self.bytes.reserveCapacity(bytes)
         ends.reserveCapacity(capacity)
         sequenceAt.reserveCapacity(capacity)
     }
 
-    var count: Int { ends.count }
-    func start(_ i: Int) -> Int { i == 0 ? 0 : ends[i - 1] }
+    public var count: Int { ends.count }
+    @inlinable public func start(_ i: Int) -> Int { i == 0 ? 0 : ends[i - 1] }
 
     /// Writes `sequence` into event `i`'s placeholder, zero-padded so sequences order as strings.
-    mutating func number(_ i: Int, _ sequence: Int64) {
+    @inlinable public mutating func number(_ i: Int, _ sequence: Int64) {
         var v = UInt64(sequence)
         var at = sequenceAt[i] + 19
         while v > 0 {
