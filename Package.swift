@@ -112,6 +112,7 @@ let package = Package(
             dependencies: [
                 "EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "EdgeAgentTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Clocks", package: "swift-clocks"),
             ],
             exclude: ["Support"]
         ),
