@@ -50,17 +50,18 @@ public final class DevicePoller: Service {
 
     /// Performs the machine's actions until it asks for nothing more (stopped).
     private func drive<C: Clock<Duration>>(_ clock: C) async throws {
-        var machine = DevicePollerStateMachine<C.Instant>(device: device, ruleTags: ruleTags, maxBackoff: maxBackoff)
+        typealias Machine = DevicePollerStateMachine<C.Instant>
+        var machine = Machine(device: device, ruleTags: ruleTags, maxBackoff: maxBackoff)
         var actions = machine.start(at: clock.now)
         while !actions.isEmpty {
-            var next: [DevicePollerStateMachine<C.Instant>.Action] = []
+            var next: [Machine.Action] = []
             for action in actions {
                 switch action {
                 case let .read(plan):
                     let time = Timestamp.now()
                     let device = self.device
                     let cycle = try await link.run { client in Self.poll(client, plan: plan, device: device) }
-                    let reading = DevicePollerStateMachine<C.Instant>.Reading(
+                    let reading = Machine.Reading(
                         values: cycle.values, isolated: cycle.isolated, requests: cycle.results,
                         failure: cycle.linkError?.description)
                     next += machine.read(reading, at: clock.now, time: time)
