@@ -79,7 +79,7 @@ public struct DevicePollerStateMachine<Instant: InstantProtocol>: Sendable where
     /// as configured; the others would only be hashed and compared there, every cycle).
     let forwarded: [Bool]
     /// When the read in hand began; nil between reads.
-    private var reading: Instant?
+    private var readSince: Instant?
     private var stopped = false
     /// The connection as last reported: nil before the first outcome.
     private var connected: Bool?
@@ -104,14 +104,14 @@ public struct DevicePollerStateMachine<Instant: InstantProtocol>: Sendable where
     /// The sleep asked for ended.
     public mutating func tick(at now: Instant) -> [Action] {
         guard !stopped else { return [] }
-        reading = now
+        readSince = now
         return [.read(plan)]
     }
 
     /// A read ended at `now`; `time` is when it began, the time of its samples.
     public mutating func read(_ reading: Reading, at now: Instant, time: Timestamp) -> [Action] {
-        guard let since = self.reading else { preconditionFailure("a reading the poller did not ask for") }
-        self.reading = nil
+        guard let since = readSince else { preconditionFailure("a reading the poller did not ask for") }
+        readSince = nil
         var actions: [Action] = [.count(reading.requests, duration: since.duration(to: now))]
         for request in reading.isolated {
             plan = plan.isolating(request, tags: device.tags)
