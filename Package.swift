@@ -53,12 +53,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        // What `run` does not need: the line simulator, the reference receiver, the demo, the
-        // generated event source of `run --inject-events`.
+        // What `run` does not need: the line simulator (and its libmodbus server), the reference
+        // receiver, the demo, the generated event source of `run --inject-events`.
         .target(
             name: "EdgeAgentTools",
             dependencies: [
-                "EdgeAgentCore", "EdgeAgent", "CSQLite",
+                "EdgeAgentCore", "EdgeAgent", "CSQLite", "CModbus",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -112,6 +112,7 @@ let package = Package(
             dependencies: [
                 "EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "EdgeAgentTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Clocks", package: "swift-clocks"),
             ],
             exclude: ["Support"]
         ),

@@ -97,12 +97,13 @@ struct OutboxReplayCommand: ParsableCommand {
     @Option(help: "RFC 3339 time, or a duration ago.") var until: String?
 
     func run() throws {
-        guard let from = TimeArgument.parse(since) else {
+        let now = Timestamp.now()
+        guard let from = TimeArgument.parse(since, now: now) else {
             throw ValidationError("--since: expected an RFC 3339 time or a duration such as 2h")
         }
         var to: Timestamp?
         if let until {
-            guard let t = TimeArgument.parse(until) else {
+            guard let t = TimeArgument.parse(until, now: now) else {
                 throw ValidationError("--until: expected an RFC 3339 time or a duration such as 30m")
             }
             to = t

@@ -2,6 +2,7 @@ import CModbus
 import CSQLite
 import EdgeAgent
 import EdgeAgentCore
+import EdgeAgentTools
 import Foundation
 import Synchronization
 

@@ -1,5 +1,6 @@
 import EdgeAgent
 import EdgeAgentCore
+import EdgeAgentTools
 import Foundation
 
 /// `footprint`: resident memory of the agent as it runs on a line PC: the `edge-agent` next to

@@ -1,6 +1,7 @@
 import CModbus
 import EdgeAgent
 import EdgeAgentCore
+import EdgeAgentTools
 import Foundation
 
 /// `modbus.requests` and `modbus.poll`: 1,000 tags over 10 devices, with gaps and mixed types,

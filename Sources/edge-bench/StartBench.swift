@@ -1,6 +1,7 @@
 import CSQLite
 import EdgeAgent
 import EdgeAgentCore
+import EdgeAgentTools
 import Foundation
 
 /// `start.empty` and `start.outbox_1gib`: from exec to the first event the rules produce,

@@ -1,4 +1,4 @@
-import EdgeAgent
+import Clocks
 import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
@@ -7,16 +7,19 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
+@testable import EdgeAgent
+
 extension Integration {
-    /// Pollers against real pymodbus servers that go away, come back, and answer too slowly. Other
-    /// devices keep their poll rate (counted in readings, not timed).
+    /// Pollers against real pymodbus servers that go away, come back, and answer too slowly. The
+    /// pollers sleep on a test clock: the test moves time one interval at a time and waits for
+    /// each reading, so a loaded machine is slower, never wrong.
     @Suite struct DevicePollerTests {
         static let spec = #"[{"area": "holding", "address": 0, "registers": [7, 8]}]"#
 
-        static func device(_ name: String, port: Int, interval: Duration = .milliseconds(100)) -> DeviceConfig {
+        static func device(_ name: String, port: Int, timeout: Duration = .milliseconds(300)) -> DeviceConfig {
             var device = DeviceConfig(name: name, transport: .tcp(host: "127.0.0.1", port: port))
             device.pollInterval = interval
-            device.timeout = .milliseconds(300)
+            device.timeout = timeout
             device.tags = [
                 TagConfig(name: "a", area: .holding, address: 0, type: .uint16),
                 TagConfig(name: "b", area: .holding, address: 1, type: .uint16),
@@ -46,21 +49,59 @@ extension Integration {
             func changes(_ device: String) -> [Bool] { connections.withLock { $0[device] ?? [] } }
         }
 
-        /// Runs pollers for `devices` while `body` runs.
-        func polling(_ devices: [DeviceConfig], _ body: (Recorder) async throws -> Void) async throws {
+        /// The pollers' clock and what they report, for the test's body.
+        struct Run {
+            let clock: TestClock<Duration>
+            let recorder: Recorder
+            let health: AgentHealth
+
+            /// Polls that failed for `device` so far.
+            func failedPolls(_ device: String) -> Int { health.devices.withLock { $0[device]?.failedPolls ?? 0 } }
+
+            /// Moves the clock one poll interval at a time, `intervals` times, and expects a new
+            /// reading of `device` after each (within 15 s).
+            func expectPolling(_ device: String, intervals: Int, sourceLocation: SourceLocation = #_sourceLocation)
+                async
+            {
+                #expect(
+                    await eventually { recorder.readings(device) > 0 }, "\(device) read at start",
+                    sourceLocation: sourceLocation)
+                let before = recorder.readings(device)
+                for step in 1...intervals {
+                    await clock.advance(by: DevicePollerTests.interval)
+                    let read = await eventually(timeout: .seconds(15)) { recorder.readings(device) >= before + step }
+                    #expect(read, "\(device) read again after interval \(step)", sourceLocation: sourceLocation)
+                    if !read { return }
+                }
+            }
+
+            /// Moves the clock an interval at a time until `condition` holds (a backoff runs on it too).
+            func advance(until condition: () -> Bool) async -> Bool {
+                await eventually(timeout: .seconds(60)) {
+                    if condition() { return true }
+                    await clock.advance(by: DevicePollerTests.interval)
+                    return condition()
+                }
+            }
+        }
+
+        static let interval = Duration.milliseconds(100)
+
+        /// Runs pollers for `devices` on a test clock while `body` runs.
+        func polling(_ devices: [DeviceConfig], _ body: (Run) async throws -> Void) async throws {
             let bus = SignalBus()
-            let recorder = Recorder()
+            let run = Run(clock: TestClock(), recorder: Recorder(), health: AgentHealth(report: .init()))
             let logger = Logger(label: "test")
             let pollers = try devices.map {
                 DevicePoller(
                     device: $0, link: Confined(try ModbusClient($0.transport, timeout: $0.timeout)), bus: bus,
-                    logger: logger)
+                    logger: logger, health: run.health, clock: run.clock)
             }
             let group = ServiceGroup(services: pollers, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                tasks.addTask { await recorder.consume(bus) }
-                try await body(recorder)
+                tasks.addTask { await run.recorder.consume(bus) }
+                try await body(run)
                 await group.triggerGracefulShutdown()
                 bus.finish()
                 try await tasks.waitForAll()
@@ -74,17 +115,13 @@ extension Integration {
             let latePort = probe.port
             await probe.stop()
             try await polling([Self.device("steady", port: steady.port), Self.device("late", port: latePort)]) {
-                recorder in
-                #expect(await eventually(timeout: .seconds(10)) { recorder.changes("late") == [false] })
-                let before = recorder.readings("steady")
-                try await Task.sleep(for: .seconds(2))
-                #expect(
-                    recorder.readings("steady") - before >= 12, "steady kept polling every 100 ms while late was absent"
-                )
+                run in
+                #expect(await eventually(timeout: .seconds(10)) { run.recorder.changes("late") == [false] })
+                await run.expectPolling("steady", intervals: 12)
                 let late = try await ModbusTestServer(directory: dir, tags: Self.spec, port: latePort)
                 #expect(
-                    await eventually(timeout: .seconds(15)) {
-                        recorder.changes("late") == [false, true] && recorder.readings("late") > 0
+                    await run.advance {
+                        run.recorder.changes("late") == [false, true] && run.recorder.readings("late") > 0
                     })
                 await late.stop()
             }
@@ -97,15 +134,13 @@ extension Integration {
             var flaky = try await ModbusTestServer(directory: dir, tags: Self.spec)
             let port = flaky.port
             try await polling([Self.device("steady", port: steady.port), Self.device("flaky", port: port)]) {
-                recorder in
-                #expect(await eventually { recorder.changes("flaky") == [true] })
+                run in
+                #expect(await eventually { run.recorder.changes("flaky") == [true] })
                 await flaky.stop()
-                #expect(await eventually(timeout: .seconds(10)) { recorder.changes("flaky") == [true, false] })
-                let before = recorder.readings("steady")
-                try await Task.sleep(for: .seconds(2))
-                #expect(recorder.readings("steady") - before >= 12)
+                #expect(await run.advance { run.recorder.changes("flaky") == [true, false] })
+                await run.expectPolling("steady", intervals: 12)
                 flaky = try await ModbusTestServer(directory: dir, tags: Self.spec, port: port)
-                #expect(await eventually(timeout: .seconds(15)) { recorder.changes("flaky") == [true, false, true] })
+                #expect(await run.advance { run.recorder.changes("flaky") == [true, false, true] })
             }
             await flaky.stop()
             await steady.stop()
@@ -116,14 +151,30 @@ extension Integration {
             let steady = try await ModbusTestServer(directory: dir, tags: Self.spec)
             let slow = try await ModbusTestServer(directory: dir, tags: Self.spec, delay: 1.0)
             try await polling([Self.device("steady", port: steady.port), Self.device("slow", port: slow.port)]) {
-                recorder in
-                #expect(await eventually(timeout: .seconds(10)) { recorder.changes("slow") == [false] })
-                let before = recorder.readings("steady")
-                try await Task.sleep(for: .seconds(2))
-                #expect(recorder.readings("steady") - before >= 12)
-                #expect(recorder.readings("slow") == 0, "a reply later than the timeout is never taken as good")
+                run in
+                #expect(await eventually(timeout: .seconds(10)) { run.recorder.changes("slow") == [false] })
+                await run.expectPolling("steady", intervals: 12)
+                #expect(await run.advance { run.failedPolls("slow") >= 3 })
+                #expect(run.recorder.readings("slow") == 0, "a reply later than the timeout is never taken as good")
+                #expect(run.recorder.changes("slow") == [false])
             }
             await slow.stop()
+            await steady.stop()
+        }
+
+        /// A device whose read hangs far longer than a step may take holds only its own link.
+        @Test func aDeviceWhoseReadHangsDoesNotDelayTheOthers() async throws {
+            let dir = TemporaryDirectory()
+            let steady = try await ModbusTestServer(directory: dir, tags: Self.spec)
+            let hung = try await ModbusTestServer(directory: dir, tags: Self.spec, delay: 600)
+            try await polling([
+                Self.device("steady", port: steady.port), Self.device("hung", port: hung.port, timeout: .seconds(60)),
+            ]) { run in
+                await run.expectPolling("steady", intervals: 12)
+                #expect(run.recorder.changes("hung") == [], "still waiting for its first answer")
+                await hung.stop()  // ends the read in hand
+                #expect(await eventually { run.recorder.changes("hung") == [false] })
+            }
             await steady.stop()
         }
     }

@@ -1,6 +1,7 @@
 import EdgeAgent
 import EdgeAgentCore
 import EdgeAgentTesting
+import EdgeAgentTools
 import Foundation
 import Testing
 

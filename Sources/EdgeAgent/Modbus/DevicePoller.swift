@@ -2,31 +2,26 @@ import EdgeAgentCore
 import Logging
 import ServiceLifecycle
 
-/// One per device: reads its tags every `poll_interval` (deadlines on a monotonic clock, so no
-/// drift; missed cycles are skipped, not queued), hands each reading to the pipeline, reports
-/// `device.connection.changed`, and reconnects with backoff. Its Modbus calls run on the link's
-/// own thread: a device that is down or slow never delays another one (devices on one serial
-/// line share that line's thread, in turn).
+/// One per device: the driver of a `DevicePollerStateMachine`, which decides when to read, what
+/// goes to the pipeline and how to back off. It sleeps on the injected clock, hands readings
+/// to the pipeline, and reads on the link's own thread: a device that is down or slow never
+/// delays another one (devices on one serial line share that line's thread, in turn).
 public final class DevicePoller: Service {
     public let device: DeviceConfig
-    /// `DEVICE.TAG` for each tag, built once rather than every cycle.
-    let sampleTags: [String]
-    /// Per tag, whether a rule reads it: only those go to the pipeline (every tag is still read,
-    /// as configured; the others would only be hashed and compared there, every cycle).
-    let forwarded: [Bool]
     let link: Confined<ModbusClient>
     let bus: SignalBus
     let logger: Logger
     let maxBackoff: Duration
+    let ruleTags: Set<String>?
     let health: AgentHealth?
+    let clock: any Clock<Duration>
 
     public init(
         device: DeviceConfig, link: Confined<ModbusClient>, bus: SignalBus, logger: Logger,
-        health: AgentHealth? = nil, maxBackoff: Duration = .seconds(10), ruleTags: Set<String>? = nil
+        health: AgentHealth? = nil, maxBackoff: Duration = .seconds(10), ruleTags: Set<String>? = nil,
+        clock: any Clock<Duration> = ContinuousClock()
     ) {
         self.device = device
-        sampleTags = device.tags.map(device.qualifiedName)
-        forwarded = sampleTags.map { ruleTags?.contains($0) ?? true }
         self.link = link
         self.bus = bus
         self.health = health
@@ -34,6 +29,8 @@ public final class DevicePoller: Service {
         logger[metadataKey: "device"] = "\(device.name)"
         self.logger = logger
         self.maxBackoff = maxBackoff
+        self.ruleTags = ruleTags
+        self.clock = clock
     }
 
     /// One poll cycle's result, computed on the link's thread.
@@ -44,73 +41,54 @@ public final class DevicePoller: Service {
         /// Set when the device could not be reached: the cycle was abandoned.
         public var linkError: ModbusError?
         /// Requests by outcome, for the metrics.
-        public var results = Results()
-    }
-
-    public struct Results: Sendable {
-        public var ok = 0, exception = 0, timeout = 0, error = 0
-        var byName: [(String, Int)] {
-            [("ok", ok), ("exception", exception), ("timeout", timeout), ("error", error)].filter { $0.1 > 0 }
-        }
+        public var results = ModbusRequestCounts()
     }
 
     public func run() async throws {
-        try await untilGracefulShutdown { try await self.loop() }
+        try await untilGracefulShutdown { try await self.drive(self.clock) }
     }
 
-    private func loop() async throws {
-        var plan = ReadPlan(tags: device.tags, maxGap: device.maxGap, maxRegistersPerRead: device.maxRegistersPerRead)
-        var connected: Bool?
-        var failures = 0
-        let clock = ContinuousClock()
-        var deadline = clock.now
-        do {
-            while !Task.isCancelled {
-                let time = Timestamp.now()
-                let current = plan
-                let device = self.device
-                let started = clock.now
-                let cycle = try await link.run { client in Self.poll(client, plan: current, device: device) }
-                Telemetry.modbus(device: device.name, results: cycle.results, duration: clock.now - started)
-                for request in cycle.isolated {
-                    plan = plan.isolating(request, tags: device.tags)
+    /// Performs the machine's actions until it asks for nothing more (stopped).
+    private func drive<C: Clock<Duration>>(_ clock: C) async throws {
+        typealias Machine = DevicePollerStateMachine<C.Instant>
+        var machine = Machine(device: device, ruleTags: ruleTags, maxBackoff: maxBackoff)
+        var actions = machine.start(at: clock.now)
+        while !actions.isEmpty {
+            var next: [Machine.Action] = []
+            for action in actions {
+                switch action {
+                case let .read(plan):
+                    let time = Timestamp.now()
+                    let device = self.device
+                    let cycle = try await link.run { client in Self.poll(client, plan: plan, device: device) }
+                    let reading = Machine.Reading(
+                        values: cycle.values, isolated: cycle.isolated, requests: cycle.results,
+                        failure: cycle.linkError?.description)
+                    next += machine.read(reading, at: clock.now, time: time)
+                case let .count(requests, duration):
+                    Telemetry.modbus(device: device.name, results: requests, duration: duration)
+                case let .log(.isolated(request)):
                     logger.warning(
                         "A request answered with an exception; its tags are read one by one.",
                         metadata: ["request": "\(request)"])
-                }
-                var signal = Signal(
-                    samples: cycle.values.compactMap {
-                        forwarded[$0.tag] ? Sample(tag: sampleTags[$0.tag], value: $0.value, time: time) : nil
-                    })
-                if let error = cycle.linkError {
-                    failures += 1
-                    if connected != false {
-                        logger.warning("Device unreachable; retrying with backoff.", metadata: ["error": "\(error)"])
-                        signal.samples = sampleTags.indices.compactMap {
-                            forwarded[$0] ? Sample(tag: sampleTags[$0], value: nil, time: time) : nil
-                        }
-                        signal.events = [connectionChanged(false, error: error.description, time: time)]
-                        connected = false
-                    }
-                } else {
-                    failures = 0
-                    if connected != true {
-                        if connected == false { logger.notice("Device reachable again.") }
-                        signal.events = [connectionChanged(true, error: nil, time: time)]
-                        connected = true
+                case let .log(.unreachable(error)):
+                    logger.warning("Device unreachable; retrying with backoff.", metadata: ["error": "\(error)"])
+                case .log(.reachable):
+                    logger.notice("Device reachable again.")
+                case let .publish(samples, events):
+                    await bus.send(Signal(samples: samples, events: events))
+                case let .reportHealth(time, error):
+                    health?.polled(device.name, at: time, error: error)
+                case let .sleep(deadline):
+                    do {
+                        try await clock.sleep(until: deadline, tolerance: nil)
+                        next += machine.tick(at: clock.now)
+                    } catch {
+                        machine.stop()
                     }
                 }
-                health?.polled(device.name, at: time, error: cycle.linkError?.description)
-                if !signal.samples.isEmpty || !signal.events.isEmpty { await bus.send(signal) }
-                if failures > 0 {
-                    let backoff = min(maxBackoff, device.pollInterval * (1 << min(failures - 1, 16)))
-                    deadline = clock.now + backoff
-                } else {
-                    deadline += device.pollInterval
-                    if deadline < clock.now { deadline = clock.now + device.pollInterval }  // skip, do not queue
-                }
-                try await clock.sleep(until: deadline)
             }
+            actions = next
         }
     }
 
@@ -139,15 +117,6 @@ public final class DevicePoller: Service {
         var values = [TagValue?](repeating: nil, count: device.tags.count)
         for (i, value) in cycle.values { values[i] = value }
         return zip(device.tags, values).map { ($0, $1) }
-    }
-
-    func connectionChanged(_ connected: Bool, error: String?, time: Timestamp) -> Event {
-        Event(
-            type: .deviceConnectionChanged, subject: device.name, time: time,
-            data: [
-                "device": .string(device.name), "connected": .bool(connected),
-                "error": error.map { .string($0) } ?? .null,
-            ])
     }
 
     /// Reads every request of the plan (blocking; on the link's thread).

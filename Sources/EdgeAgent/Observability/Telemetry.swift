@@ -27,7 +27,7 @@ public enum Telemetry {
         Counter(label: "edge_historian_files_total", dimensions: [("source", source), ("result", result)]).increment()
     }
 
-    static func modbus(device: String, results: DevicePoller.Results, duration: Duration) {
+    static func modbus(device: String, results: ModbusRequestCounts, duration: Duration) {
         for (result, n) in results.byName {
             Counter(label: "edge_modbus_requests_total", dimensions: [("device", device), ("result", result)])
                 .increment(by: n)

@@ -17,6 +17,12 @@ public struct ModbusError: Error, CustomStringConvertible, Sendable, Equatable {
     /// `area 100+4` style context for logs.
     public var context: String
 
+    public init(code: Code, message: String, context: String) {
+        self.code = code
+        self.message = message
+        self.context = context
+    }
+
     public var description: String { context.isEmpty ? message : "\(context): \(message)" }
 
     /// An exception answers for the request only; everything else means the link is in doubt.

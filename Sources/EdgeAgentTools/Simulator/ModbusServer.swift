@@ -1,5 +1,6 @@
 import CModbus
 import Dispatch
+import EdgeAgent
 import Foundation
 import Synchronization
 
