@@ -225,7 +225,7 @@ public struct ForwarderStateMachine: Sendable {
             return Action(outboxStep)
         case let (.timerFired, .lingering(claim)):
             state = .toppingUp(claim)
-            return Action(.claim(after: claim.events.last!.sequence, holding: claim.events))
+            return Action(outboxStep)
         case let (.timerFired, .delivering(delivery)):
             switch delivery.phase {
             case .pacing:
@@ -281,7 +281,7 @@ public struct ForwarderStateMachine: Sendable {
         return Action(effects, .stop)
     }
 
-    /// The outbox step of the state, tried again after a failure.
+    /// The outbox step of the state: the first time, and again after a failure.
     private var outboxStep: Next {
         switch state {
         case .opening: .openOutbox
@@ -378,7 +378,7 @@ public struct ForwarderStateMachine: Sendable {
 
     private mutating func settle(_ claim: Claim, delivered: Int, dead: [DeadLetter], _ effects: [Effect]) -> Action {
         state = .settling(claim, delivered: delivered, dead: dead)
-        return Action(effects, .settle(claim, delivered: delivered, dead: dead))
+        return Action(effects, outboxStep)
     }
 
     private mutating func deadLetter(_ event: StoredEvent, status: Int, body: String, into delivery: inout Delivery)
