@@ -1,29 +1,6 @@
 import EdgeAgentCore
 
 /// What forwarders do with the outbox: claim a batch in order, then settle it.
-public struct Claim: Sendable {
-    public var events: [StoredEvent]
-    /// Events re-queued by `dead retry` or `replay`, not the cursor's next batch.
-    public var requeued: Bool
-    /// The sink's cursor when the batch was claimed.
-    public var cursor: Int64 = 0
-    /// Where the cursor may move once this batch is settled: past events the sink's
-    /// `types` filter skips, too.
-    public var through: Int64
-}
-
-/// A dead letter: an event the sink rejected on its own.
-public struct DeadLetter: Sendable, Equatable {
-    public var sequence: Int64
-    public var status: Int
-    public var response: String
-    public init(sequence: Int64, status: Int, response: String) {
-        self.sequence = sequence
-        self.status = status
-        self.response = response
-    }
-}
-
 extension OutboxDatabase {
     static func filterSQL(_ filter: TypeFilter, firstParameter: Int) -> String {
         guard !filter.patterns.isEmpty else { return "1" }

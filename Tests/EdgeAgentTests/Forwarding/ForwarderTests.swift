@@ -59,11 +59,34 @@ final class AnswersOnStopSink: EventSink {
     func shutdown() async {}
 }
 
+/// The test clock, and which sleeps on it are pending. A forwarder is one task: asleep until a
+/// time, it does nothing before that time, which is how a test sees that nothing happens.
+final class WatchedClock: Clock {
+    typealias Instant = TestClock<Duration>.Instant
+    let base = TestClock()
+    private let pending = Mutex<[Instant: Int]>([:])
+
+    var now: Instant { base.now }
+    var minimumResolution: Duration { base.minimumResolution }
+
+    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+        pending.withLock { $0[deadline, default: 0] += 1 }
+        defer { pending.withLock { $0[deadline]! -= 1 } }
+        try await base.sleep(until: deadline, tolerance: tolerance)
+    }
+
+    /// Whether a sleep until `time` (from the clock's start) is pending.
+    func isSleeping(until time: Duration) -> Bool { pending.withLock { $0[Instant(offset: time), default: 0] > 0 } }
+
+    func advance(by duration: Duration) async { await base.advance(by: duration) }
+}
+
 /// The forwarder on its own: a real outbox, a scripted sink, and a test clock, so backoff,
-/// linger and Retry-After are checked without waiting for them.
+/// linger and Retry-After are checked without waiting for them. The idle tick is an hour: the
+/// sleeps the tests look for are the forwarder's own.
 @Suite struct ForwarderTests {
     let dir = TemporaryDirectory()
-    let clock = TestClock()
+    let clock = WatchedClock()
     let faults = OutboxFaults()
 
     /// Appends `count` events (sequences 2...count+1 after outbox.created) and builds the forwarder.
@@ -82,7 +105,7 @@ final class AnswersOnStopSink: EventSink {
         let sink = ScriptedSink(script)
         let forwarder = Forwarder(
             config: config, sink: sink, writer: writer, logger: Logger(label: "test"), clock: clock,
-            jitterSeed: jitterSeed)
+            idlePoll: .seconds(3600), jitterSeed: jitterSeed)
         return (forwarder, sink, writer)
     }
 
@@ -122,8 +145,9 @@ final class AnswersOnStopSink: EventSink {
     @Test func lingersForMoreEventsBeforeSendingASmallBatch() async throws {
         let (forwarder, sink, writer) = try await rig(3, linger: .seconds(5)) { _, _ in .delivered }
         try await running(forwarder, writer) {
+            #expect(await eventually { clock.isSleeping(until: .seconds(5)) })
             await clock.advance(by: .seconds(4))
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(clock.isSleeping(until: .seconds(5)))
             #expect(sink.snapshot.attempts.isEmpty, "a batch smaller than max_events waits for linger")
             #expect(await advance { sink.snapshot.accepted.count == 4 })
         }
@@ -134,8 +158,8 @@ final class AnswersOnStopSink: EventSink {
     @Test func aLingeringBatchIsToppedUpWithWhatCameMeanwhile() async throws {
         let (forwarder, sink, writer) = try await rig(3, linger: .seconds(5), maxEvents: 10) { _, _ in .delivered }
         try await running(forwarder, writer) {
+            #expect(await eventually { clock.isSleeping(until: .seconds(5)) }, "the first claim is lingering")
             await clock.advance(by: .seconds(1))
-            try await Task.sleep(for: .milliseconds(200))
             try await writer.append((0..<20).map { event(.productionCompleted, $0) })
             #expect(await advance { sink.snapshot.accepted.count == 24 })
         }
@@ -147,11 +171,11 @@ final class AnswersOnStopSink: EventSink {
     /// delivery is retried (after the claim) still go, in order, each once.
     @Test func eventsAppendedWhileABatchIsRetriedFollowIt() async throws {
         let (forwarder, sink, writer) = try await rig(3, maxEvents: 10) { attempt, _ in
-            attempt == 0 ? .retry(.http_5xx, retryAfter: nil) : .delivered
+            attempt == 0 ? .retry(.http_5xx, retryAfter: .seconds(2)) : .delivered
         }
         try await running(forwarder, writer) {
-            #expect(await eventually { sink.snapshot.attempts.count == 1 })
-            try await Task.sleep(for: .milliseconds(100))  // the claim beside the delivery has run
+            // Waiting out the retry: the claim beside the delivery was started before it.
+            #expect(await eventually { clock.isSleeping(until: .seconds(2)) })
             try await writer.append((0..<20).map { event(.productionCompleted, $0) })
             #expect(await advance { sink.snapshot.accepted.count == 24 })
         }
@@ -190,9 +214,9 @@ final class AnswersOnStopSink: EventSink {
             attempt == 0 ? .retry(.http_429, retryAfter: .seconds(30)) : .delivered
         }
         try await running(forwarder, writer) {
-            #expect(await advance { sink.snapshot.attempts.count == 1 })
+            #expect(await eventually { clock.isSleeping(until: .seconds(30)) }, "the first attempt, at 0 s, waits")
             await clock.advance(by: .seconds(29))
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(clock.isSleeping(until: .seconds(30)))
             #expect(sink.snapshot.attempts.count == 1, "no second attempt before Retry-After has passed")
             #expect(sink.snapshot.probes == 0, "a sink that answers is not probed")
             #expect(await advance { sink.snapshot.accepted.count == 6 })

@@ -58,7 +58,7 @@ import Testing
 @Suite struct RateLimiterTests {
     @Test func allowsOneSecondsBurstThenPaces() {
         var limiter = RateLimiter(rate: 1000)
-        let t0 = ContinuousClock.now
+        let t0 = Duration.seconds(3)
         #expect(limiter.take(1000, now: t0) == .zero, "a burst of one second's worth")
         #expect(limiter.take(500, now: t0) == .milliseconds(500))
         #expect(limiter.take(500, now: t0 + .milliseconds(500)) == .milliseconds(500), "the debt is paid first")

@@ -1,6 +1,8 @@
 import Synchronization
 
-/// Wakes the forwarders when the writer has committed new events.
+/// Wakes whoever waits for something to happen: the outbox writer rings it after each commit of
+/// events, and the forwarders and the start's page release wait for it. It lives beside the other
+/// concurrency tools so that the outbox knows nothing of who listens.
 public final class Doorbell: Sendable {
     private let listeners = Mutex<[AsyncStream<Void>.Continuation]>([])
 

@@ -1,10 +1,10 @@
-import EdgeAgentCore
-
 /// A token bucket: `rate` events per second with a burst of one second's worth (SPEC 7).
-public struct RateLimiter: Sendable {
+///
+/// The time is the caller's: `now` is measured from any origin that stays the same.
+public struct RateLimiter: Sendable, Equatable {
     public let rate: Double
     private var tokens: Double
-    private var last: ContinuousClock.Instant?
+    private var last: Duration?
 
     public init(rate: Double) {
         self.rate = rate
@@ -13,7 +13,7 @@ public struct RateLimiter: Sendable {
 
     /// Takes `count` tokens at `now`; returns how long to wait before sending them.
     /// A batch larger than the bucket is let through and paid for afterwards.
-    public mutating func take(_ count: Int, now: ContinuousClock.Instant) -> Duration {
+    public mutating func take(_ count: Int, now: Duration) -> Duration {
         if let last { tokens = min(rate, tokens + rate * (now - last).seconds) }
         last = now
         tokens -= Double(count)
