@@ -2,7 +2,7 @@ import Foundation  // DateFormatter: the HTTP-date form of Retry-After (RFC 9110
 
 /// SPEC 5.1 as one pure function: an HTTP response to the forwarder's next step.
 public enum HTTPStatusClassifier {
-    public static func outcome(status: Int, retryAfter: String?, body: String, now: Date = Date()) -> DeliveryOutcome {
+    public static func outcome(status: Int, retryAfter: String?, body: String, now: Date) -> DeliveryOutcome {
         switch status {
         case 200..<300: return .delivered
         case 429: return .retry(.http_429, retryAfter: retryAfter.flatMap { parseRetryAfter($0, now: now) })
@@ -16,7 +16,7 @@ public enum HTTPStatusClassifier {
     }
 
     /// `Retry-After` as delta-seconds or an HTTP date; capped at an hour so a broken header cannot park a sink.
-    public static func parseRetryAfter(_ value: String, now: Date = Date()) -> Duration? {
+    public static func parseRetryAfter(_ value: String, now: Date) -> Duration? {
         let text = value.trimmingCharacters(in: .whitespaces)
         if let seconds = Double(text), seconds >= 0 { return .milliseconds(Int64(min(seconds, 3600) * 1000)) }
         let formatter = DateFormatter()

@@ -27,7 +27,7 @@ import Testing
 
 @Suite struct HTTPStatusClassifierTests {
     func outcome(_ status: Int, _ retryAfter: String? = nil) -> DeliveryOutcome {
-        HTTPStatusClassifier.outcome(status: status, retryAfter: retryAfter, body: "b")
+        HTTPStatusClassifier.outcome(status: status, retryAfter: retryAfter, body: "b", now: Date())
     }
 
     @Test func followsTheDeliveryTable() {

@@ -60,7 +60,7 @@ public final class HTTPSink: EventSink {
             }
             return HTTPStatusClassifier.outcome(
                 status: Int(response.status.code),
-                retryAfter: response.headers.first(name: "Retry-After"), body: text)
+                retryAfter: response.headers.first(name: "Retry-After"), body: text, now: Date())
         } catch let error as HTTPClientError
             where error == .deadlineExceeded || error == .readTimeout || error == .writeTimeout
         {
