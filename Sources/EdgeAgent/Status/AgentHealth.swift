@@ -14,66 +14,10 @@ public final class AgentHealth: Sendable {
         public var appendError: String?
     }
 
-    public struct Device: Sendable {
-        public var connected: Bool?
-        public var error: String?
-        public var lastPoll: Timestamp?
-        /// Polls that failed (the device did not answer) since the agent started.
-        public var failedPolls = 0
-        public init() {}
-    }
-
-    /// A machine as the rules last committed it, and its good and scrap counted today.
-    public struct Machine: Sendable {
-        public var state: String?
-        public var since: Timestamp?
-        public var downtime: RuleState.Downtime?
-        public var workOrder: String?
-        public var openExceptions: [String] = []
-        public var good: Int64 = 0
-        public var scrap: Int64 = 0
-        public init() {}
-    }
-
-    /// The day good and scrap are counted for (local time) and since when: the agent's start on
-    /// its first day, midnight after; `until` is the next local midnight.
-    public struct Counting: Sendable {
-        public var day: String
-        public var since: Timestamp
-        public var from: Timestamp
-        public var until: Timestamp
-        public init(day: String, since: Timestamp, from: Timestamp? = nil, until: Timestamp? = nil) {
-            self.day = day
-            self.since = since
-            self.from = from ?? since
-            self.until = until ?? Timestamp(milliseconds: .max)
-        }
-
-        /// The local day of `now`, counted since `since` (its midnight when nil).
-        static func day(of now: Timestamp, since: Timestamp? = nil) -> Counting {
-            let date = Date(timeIntervalSince1970: Double(now.milliseconds) / 1000)
-            let calendar = Calendar.current
-            let start = calendar.startOfDay(for: date)
-            let end = calendar.date(byAdding: .day, value: 1, to: start) ?? start.addingTimeInterval(86_400)
-            let c = calendar.dateComponents([.year, .month, .day], from: date)
-            let from = Timestamp(milliseconds: Int64(start.timeIntervalSince1970 * 1000))
-            return Counting(
-                day: String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0), since: since ?? from,
-                from: from,
-                until: Timestamp(milliseconds: Int64(end.timeIntervalSince1970 * 1000)))
-        }
-    }
-
-    public struct Warning: Sendable {
-        public var time: Timestamp
-        public var level: Logger.Level
-        public var message: String
-        public init(time: Timestamp, level: Logger.Level, message: String) {
-            self.time = time
-            self.level = level
-            self.message = message
-        }
-    }
+    public typealias Device = DeviceHealth
+    public typealias Machine = MachineHealth
+    public typealias Counting = CountingDay
+    public typealias Warning = HealthWarning
 
     let outbox: Mutex<Outbox>
     let devices = Mutex<[String: Device]>([:])
@@ -154,7 +98,7 @@ public final class AgentHealth: Sendable {
         return rows
     }
 
-    func warned(_ level: Logger.Level, _ message: String, at time: Timestamp = .now()) {
+    func warned(_ level: HealthWarning.Level, _ message: String, at time: Timestamp = .now()) {
         warnings.withLock {
             $0.append(Warning(time: time, level: level, message: message))
             if $0.count > Self.keptWarnings { $0.removeFirst($0.count - Self.keptWarnings) }
@@ -200,10 +144,22 @@ struct RecentWarningsLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        guard event.level >= .warning else { return }
+        guard let level = HealthWarning.Level(event.level) else { return }
         let details = (metadata.merging(event.metadata ?? [:]) { $1 }).sorted { $0.key < $1.key }.map {
             "\($0.key)=\($0.value)"
         }
-        health.warned(event.level, ([event.message.description] + details).joined(separator: " "))
+        health.warned(level, ([event.message.description] + details).joined(separator: " "))
+    }
+}
+
+extension HealthWarning.Level {
+    /// A log record's level as the status page lists it; nil below a warning.
+    init?(_ level: Logger.Level) {
+        switch level {
+        case .warning: self = .warning
+        case .error: self = .error
+        case .critical: self = .critical
+        default: return nil
+        }
     }
 }

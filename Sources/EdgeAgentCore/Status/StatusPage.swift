@@ -1,4 +1,3 @@
-import EdgeAgentCore
 import Foundation
 
 /// What the status page shows, gathered once per request; rendered as HTML for a technician's
@@ -8,8 +7,8 @@ public struct StatusSnapshot: Sendable {
     public struct DeviceRow: Sendable {
         public var name: String
         public var endpoint: String
-        public var health: AgentHealth.Device
-        public init(name: String, endpoint: String, health: AgentHealth.Device) {
+        public var health: DeviceHealth
+        public init(name: String, endpoint: String, health: DeviceHealth) {
             self.name = name
             self.endpoint = endpoint
             self.health = health
@@ -19,8 +18,8 @@ public struct StatusSnapshot: Sendable {
     public struct SinkRow: Sendable {
         public var name: String
         public var status: SinkStatus?
-        public var health: SinkHealth.Snapshot
-        public init(name: String, status: SinkStatus?, health: SinkHealth.Snapshot) {
+        public var health: SinkHealthSnapshot
+        public init(name: String, status: SinkStatus?, health: SinkHealthSnapshot) {
             self.name = name
             self.status = status
             self.health = health
@@ -38,10 +37,10 @@ public struct StatusSnapshot: Sendable {
     public var outboxCreated: String?
     public var quarantinedTo: String?
     public var devices: [DeviceRow]
-    public var machines: [(name: String, machine: AgentHealth.Machine)]
-    public var counting: AgentHealth.Counting
+    public var machines: [(name: String, machine: MachineHealth)]
+    public var counting: CountingDay
     public var sinks: [SinkRow]
-    public var warnings: [AgentHealth.Warning]
+    public var warnings: [HealthWarning]
     /// The retained events the timeline draws; nil when they could not be read in time.
     public var timeline: TimelineRecords?
     /// Each machine's downtime states, for the timeline's colours.
@@ -54,8 +53,8 @@ public struct StatusSnapshot: Sendable {
         agent: String, source: String, now: Timestamp, ready: Bool, reasons: [String], notes: [String],
         outboxBytes: Int64?,
         outboxMaxSize: Int64, outboxCreated: String?, quarantinedTo: String?, devices: [DeviceRow],
-        machines: [(name: String, machine: AgentHealth.Machine)], counting: AgentHealth.Counting, sinks: [SinkRow],
-        warnings: [AgentHealth.Warning], timeline: TimelineRecords? = nil, downtimeStates: [String: Set<String>] = [:],
+        machines: [(name: String, machine: MachineHealth)], counting: CountingDay, sinks: [SinkRow],
+        warnings: [HealthWarning], timeline: TimelineRecords? = nil, downtimeStates: [String: Set<String>] = [:],
         backlog: [String: BacklogHistory] = [:], clock: LocalClock = .local
     ) {
         self.agent = agent
