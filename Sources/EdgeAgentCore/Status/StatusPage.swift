@@ -306,21 +306,7 @@ public enum StatusPage {
     }
 
     /// HTML-escaped text.
-    static func e(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func e(_ text: String) -> String { TimelineSVG.escape(text) }
 
     /// Local wall-clock time, as a technician at the line reads it.
     static func clock(_ time: Timestamp) -> String {

@@ -188,14 +188,17 @@ public enum TimelineSVG {
         v == v.rounded() && abs(v) < 1e15 ? "\(Int64(v))" : f(v)
     }
 
+    /// Text escaped for HTML and SVG, in content and in attributes of either quote.
     static func escape(_ text: String) -> String {
         var out = ""
+        out.reserveCapacity(text.utf8.count)
         for c in text {
             switch c {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
+            case "'": out += "&#39;"
             default: out.append(c)
             }
         }
