@@ -385,7 +385,8 @@ public struct ForwarderStateMachine: Sendable {
         -> [Effect]
     {
         delivery.dead.append(DeadLetter(sequence: event.sequence, status: status, response: body))
-        return failed(.rejected) + [.log(.deadLettered(event, status: status))]
+        // The sink judged the event on its own: it is reachable and takes the agent's credentials.
+        return recovered() + failed(.rejected) + [.log(.deadLettered(event, status: status))]
     }
 
     private mutating func failed(_ reason: FailureReason) -> [Effect] {

@@ -308,6 +308,40 @@ import Testing
             ])
     }
 
+    /// Credentials fixed, and the next batch is one event the sink rejects on its own: the sink
+    /// answers, so it is ready again (a quiet line may send no other batch for hours).
+    @Test func aMisconfiguredSinkThatRejectsASingleEventIsReadyAgain() {
+        var machine = Self.machine()
+        let batch = Self.claim(1...1)
+        let waits = Self.jitter([1], retry: .init(initial: .seconds(10), max: .seconds(10), multiplier: 2))
+        Self.feed(
+            &machine,
+            [
+                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 1))),
+                (
+                    .delivered(.misconfigured(status: 401, body: "no")), .zero,
+                    .init(
+                        [
+                            .count(.auth), .health(.misconfigured(status: 401)),
+                            .log(.misconfigured(status: 401, body: "no")),
+                        ],
+                        .sleep(until: waits[0]))
+                ),
+                (.timerFired, waits[0], .init(.deliver(batch.events[...], claimAheadAfter: nil))),
+                (
+                    .delivered(.rejected(status: 422, body: "bad quantity")), waits[0],
+                    .init(
+                        [
+                            .health(.recovered), .log(.sinkRecovered), .count(.rejected), .health(.failed(.rejected)),
+                            .log(.deadLettered(batch.events[0], status: 422)),
+                        ],
+                        .settle(
+                            batch, delivered: 0, dead: [DeadLetter(sequence: 1, status: 422, response: "bad quantity")])
+                    )
+                ),
+            ])
+    }
+
     /// The settlement of a delivered batch is retried on its own: the sink is not sent it again.
     @Test func aFailingSettlementIsRetriedAloneAfterTheBackoff() {
         var machine = Self.machine()
