@@ -275,12 +275,7 @@ public struct HistorianFileStateMachine: Sendable {
 
     /// The file could not be opened or read through: it stays where it is.
     public mutating func unreadable(_ name: String, reason: String, now: Duration) -> [Action] {
-        [
-            log(
-                .error, "Historian file cannot be read; left where it is, tried again later.",
-                ["file": name, "error": reason])
-        ]
-            + park(name, now: now)
+        park(name, now: now, "Historian file cannot be read; left where it is, tried again later.", ["error": reason])
     }
 
     /// Pass one's result for file `name` of `length` bytes with content `hash`, and the record of
@@ -438,11 +433,9 @@ public struct HistorianFileStateMachine: Sendable {
     /// Pass two failed (not a stop): the file stays where it is; its chunks committed stay.
     public mutating func feedFailed(reason: String, now: Duration) -> [Action] {
         guard let file = taking else { return [] }
-        return [
-            log(
-                .error, "Historian file could not be taken; left where it is, tried again later.",
-                ["file": file.name, "error": reason])
-        ] + park(file.name, now: now)
+        return park(
+            file.name, now: now, "Historian file could not be taken; left where it is, tried again later.",
+            ["error": reason])
     }
 
     /// The move asked for was done, or not (the file stays where it is).
@@ -451,8 +444,7 @@ public struct HistorianFileStateMachine: Sendable {
             release(name)
             return []
         }
-        return [log(.error, "Historian file cannot be moved; left where it is, tried again later.", ["file": name])]
-            + park(name, now: now)
+        return park(name, now: now, "Historian file cannot be moved; left where it is, tried again later.", [:])
     }
 
     /// The agent stops: the file in hand stays where it is and nothing more is taken.
@@ -489,14 +481,17 @@ public struct HistorianFileStateMachine: Sendable {
         ]
     }
 
-    private mutating func park(_ name: String, now: Duration) -> [Action] {
-        if let known = seen[name] {
-            let failures = (parked[name]?.failures ?? 0) + 1
-            parked[name] = (known.size, known.modified, now + Self.retryDelay(failures: failures), failures)
-        }
+    /// Leaves file `name` where it is until its retry time or a change; the error says why and when.
+    private mutating func park(_ name: String, now: Duration, _ message: String, _ metadata: [String: String])
+        -> [Action]
+    {
+        let failures = (parked[name]?.failures ?? 0) + 1
+        let delay = Self.retryDelay(failures: failures)
+        if let known = seen[name] { parked[name] = (known.size, known.modified, now + delay, failures) }
         seen[name] = nil
         taking = nil
-        return []
+        let retry = ["file": name, "retry_in": "\(delay.components.seconds) s"]
+        return [log(.error, message, metadata.merging(retry) { $1 })]
     }
 
     private mutating func release(_ name: String) {

@@ -112,7 +112,12 @@ import Testing
             ])
         #expect(Self.lines(machine.listed([a], now: .milliseconds(4999))) == [])
         #expect(Self.lines(machine.listed([a], now: .seconds(5))) == ["check a.csv"])
-        _ = machine.unreadable("a.csv", reason: "Permission denied", now: .seconds(5))
+        let second = machine.unreadable("a.csv", reason: "Permission denied", now: .seconds(5))
+        guard case let .log(log) = second.first else {
+            Issue.record("\(second)")
+            return
+        }
+        #expect(log.metadata == ["file": "a.csv", "error": "Permission denied", "retry_in": "10 s"])
         #expect(Self.lines(machine.listed([a], now: .seconds(14))) == [], "10 s after the second failure")
         #expect(Self.lines(machine.listed([a], now: .seconds(15))) == ["check a.csv"])
     }
