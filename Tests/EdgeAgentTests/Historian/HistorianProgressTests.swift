@@ -1,6 +1,5 @@
+import EdgeAgentCore
 import Testing
-
-@testable import EdgeAgent
 
 /// Where a historian folder's files resume: each content after its own committed rows.
 @Suite struct HistorianProgressTests {
@@ -9,7 +8,8 @@ import Testing
             "historian.pi.file.aa": "40000", "historian.pi.file.bb": "20000", "historian.pi": "cc 10000",
             "historian.pi2.file.dd": "5", "rules.machine.press-1": "{}",
         ]
-        let progress = HistorianIngestor.Progress(stored, prefix: "historian.pi.file.", folderKey: "historian.pi")
+        let progress = HistorianFileStateMachine.Progress(
+            stored, prefix: "historian.pi.file.", folderKey: "historian.pi")
         #expect(progress.rows == ["aa": 40000, "bb": 20000, "cc": 10000])
         #expect(progress.folderKeyHash == "cc")
     }
@@ -19,7 +19,7 @@ import Testing
             "historian.pi.file.aa": "40000 1200000 day 1.csv", "historian.pi.file.bb": "20000",
             "historian.pi.last": "cc 30 900 last day.csv",
         ]
-        let progress = HistorianIngestor.Progress(
+        let progress = HistorianFileStateMachine.Progress(
             stored, prefix: "historian.pi.file.", folderKey: "historian.pi", lastKey: "historian.pi.last")
         #expect(progress.rows == ["aa": 40000, "bb": 20000])
         #expect(

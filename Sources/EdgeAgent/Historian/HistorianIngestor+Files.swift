@@ -1,0 +1,331 @@
+import EdgeAgentCore
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// MARK: - Blocking file work (on the folder's and the file's threads)
+
+extension HistorianIngestor {
+    /// Set when pass two's reader is to stop (a stop of the agent, a failed commit): a file being
+    /// sorted sends nothing for a long while, so the reader looks at it between pieces.
+    final class Stop: Sendable {
+        let flag = Atomic<Bool>(false)
+    }
+
+    struct Chunk: Sendable {
+        var samples: [Sample]
+        /// Where the file resumes once this chunk is committed: its data rows consumed (a file
+        /// sorted here: its readings in time order); the last chunk: the file's data rows.
+        var rowsDone: Int
+        /// The file's last chunk: it is committed with the file's record.
+        var last = false
+        /// Why the rows end before the file's end: its bytes were no longer those checked.
+        var changed: String?
+    }
+
+    /// A file being taken, read through one descriptor from pass one to its move, and only its
+    /// first `length` bytes (its size when opened).
+    ///
+    /// Why this is enough for "no row that was not checked becomes an event": a file renamed over
+    /// it or its deletion does not change what the descriptor reads; rows appended are past
+    /// `length`. What is left is a change of the bytes in place (a truncation, a rewrite). Pass
+    /// one parses (folder thread) and hashes (file thread) the bytes apart; it is trusted only if
+    /// the file's size, modification and change times are what they were when it was opened
+    /// (`change()`), so the parse and the hash saw the same bytes. The hash keeps the SHA-256 of
+    /// every prefix ending at a `blockSize` boundary (`Digests`): pass two reads a whole block,
+    /// checks its prefix digest, and only then parses it, so each row it sends was in the bytes
+    /// pass one checked. A block that differs or ends short ends the file there: the rows before
+    /// it are committed with the file's progress and no record (the same content dropped again
+    /// resumes after them) and the operator is told. Checked per block rather than once at the end because chunks are
+    /// committed as the file is read. Two more SHA-256 passes per file's byte, no more memory
+    /// than a block.
+    struct OpenFile: Sendable {
+        let path: String
+        let fd: Int32
+        /// The file when it was opened.
+        let opened: Identity
+        /// The bytes taken: the file's size when opened.
+        var length: Int64 { opened.size }
+
+        /// What `fstat` says of a file, enough to tell that it changed.
+        struct Identity: Equatable, Sendable {
+            var device: UInt64
+            var inode: UInt64
+            var size: Int64
+            var modified: Int64
+            var changed: Int64
+
+            init(_ info: stat) {
+                device = UInt64(info.st_dev)
+                inode = UInt64(info.st_ino)
+                size = Int64(info.st_size)
+                modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+                changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+            }
+        }
+
+        /// Opens `path`: a symbolic link (put there after the folder was scanned) or anything but
+        /// a regular file is not opened.
+        init(_ path: String) throws {
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+            guard fd >= 0 else {
+                throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno)))
+            }
+            var info = stat()
+            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+                Glibc.close(fd)
+                throw CSVReader.Malformed(line: 0, column: 0, reason: "not a regular file")
+            }
+            self.path = path
+            self.fd = fd
+            opened = Identity(info)
+        }
+
+        func close() { Glibc.close(fd) }
+
+        /// Whether `path` still names this file (not deleted, not replaced).
+        func isAtPath() -> Bool {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return false }
+            return UInt64(info.st_dev) == opened.device && UInt64(info.st_ino) == opened.inode
+        }
+
+        /// How the file differs from when it was opened, if it does.
+        func change() -> String? {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { return "it cannot be examined" }
+            let now = Identity(info)
+            if !isAtPath() { return lstat(path, &info) == 0 ? "it was replaced" : "it was deleted" }
+            if now.size > opened.size { return "rows were appended" }
+            if now.size < opened.size { return "it was truncated" }
+            return now == opened ? nil : "it was rewritten"
+        }
+
+        /// Reads the first `length` bytes (or fewer: `end`) in pieces of at most 64 KiB that never
+        /// cross a `blockSize` boundary, handing each to `body` with the offset it ends at.
+        func read(upTo end: Int64? = nil, _ body: (UnsafeBufferPointer<UInt8>, Int64) throws -> Void) throws {
+            let length = min(end ?? self.length, self.length)
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            var offset: Int64 = 0
+            while offset < length {
+                let wanted = Int(min(Int64(buffer.count), length - offset, blockSize - offset % blockSize))
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, wanted, off_t(offset)) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw CSVReader.Malformed(line: 0, column: 0, reason: String(cString: strerror(errno)))
+                }
+                if n == 0 { throw Changed(reason: "it was truncated") }
+                offset += Int64(n)
+                try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<n]), offset) }
+            }
+        }
+    }
+
+    /// The bytes pass one checked are checked again by pass two in blocks of this size.
+    static let blockSize: Int64 = 1 << 20
+
+    /// A file's bytes are no longer those read before.
+    struct Changed: Error, CustomStringConvertible {
+        var reason: String
+        var description: String { reason }
+    }
+
+    /// The SHA-256 of a file's checked bytes (its identity, lowercase hex) and of each prefix
+    /// ending at a block boundary (and at its end).
+    struct Digests: Sendable {
+        var file = ""
+        var blocks: [String] = []
+    }
+
+    /// Pass one: every row parsed, rows counted, whether times never go backwards. A `stop` ends
+    /// it (as unreadable: the caller knows it stopped).
+    static func check(
+        _ file: OpenFile, config: HistorianConfig, textTags: Set<String>, stop: Stop = Stop()
+    ) -> Machine.Check {
+        let pass = Pass(config: config, textTags: textTags)
+        var csv = pass.reader()
+        var ordered = true
+        var lastTime = Int64.min
+        func take(_ record: CSVReader.Record) throws {
+            guard try pass.take(record) else { return }
+            for sample in pass.samples {
+                if sample.time.milliseconds < lastTime { ordered = false }
+                lastTime = max(lastTime, sample.time.milliseconds)
+            }
+        }
+        do {
+            try file.read { piece, _ in
+                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                try csv.push(piece, take)
+            }
+            try csv.finish(take)
+            if pass.rows == nil {
+                throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header")
+            }
+            return .valid(rows: pass.count, ordered: ordered)
+        } catch let problem as CSVReader.Malformed where problem.line > 0 {
+            return .malformed(problem)
+        } catch let change as Changed {
+            return .changed(change.reason)
+        } catch {
+            return .unreadable("\(error)")
+        }
+    }
+
+    /// Pass one's hashes of the file's bytes; a `stop` ends it (`CancellationError`).
+    static func digests(_ file: OpenFile, stop: Stop = Stop()) throws -> Digests {
+        var hash = SHA256()
+        var digests = Digests()
+        try file.read { piece, end in
+            if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+            hash.update(piece)
+            if end % blockSize == 0 || end == file.length {
+                var prefix = hash
+                digests.blocks.append(prefix.finalize())
+            }
+        }
+        digests.file = hash.finalize()
+        return digests
+    }
+
+    /// The SHA-256 of the file's first `length` bytes.
+    static func digest(_ file: OpenFile, upTo length: Int64) throws -> String {
+        var hash = SHA256()
+        try file.read(upTo: length) { piece, _ in hash.update(piece) }
+        return hash.finalize()
+    }
+
+    /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes. A file
+    /// whose times go backwards is put in time order first (`SampleSort`, in `sortDirectory`;
+    /// stable: readings of one time keep the file's order); its chunks' `rowsDone` count readings
+    /// in that order, where it resumes. Each block is parsed only once its bytes are found to be
+    /// those pass one hashed; the rows end at the first that is not (the last chunk says why).
+    static func readChunks(
+        _ file: OpenFile, digests: Digests, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int,
+        ordered: Bool, skipping done: Int, sortDirectory: String, stop: Stop = Stop(),
+        _ emit: (Chunk) throws -> Void
+    ) throws {
+        let pass = Pass(config: config, textTags: textTags)
+        var csv = pass.reader()
+        var chunk: [Sample] = []
+        let sort = ordered ? nil : try SampleSort(directory: sortDirectory)
+        func take(_ record: CSVReader.Record) throws {
+            // Parsed even when skipped: the repeated-hour rule follows the file.
+            guard try pass.take(record) else { return }
+            if let sort { return try sort.add(pass.samples) }
+            guard pass.count > done else { return }
+            let samples = pass.samples
+            if chunk.count >= chunkSamples, let first = samples.first, first.time != chunk.last?.time {
+                try emit(Chunk(samples: chunk, rowsDone: pass.count - 1))
+                chunk.removeAll(keepingCapacity: true)
+            }
+            chunk += samples
+        }
+        var changed: String?
+        do {
+            var hash = SHA256()
+            var block: [UInt8] = []
+            block.reserveCapacity(Int(blockSize))
+            var index = 0
+            try file.read { piece, end in
+                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                block.append(contentsOf: piece)
+                guard end % blockSize == 0 || end == file.length else { return }
+                hash.update(block)
+                var prefix = hash
+                guard index < digests.blocks.count, prefix.finalize() == digests.blocks[index] else {
+                    throw Changed(reason: "it was rewritten")
+                }
+                index += 1
+                try block.withUnsafeBufferPointer { try csv.push($0, take) }
+                block.removeAll(keepingCapacity: true)
+            }
+            try csv.finish(take)
+        } catch let change as Changed {
+            changed = change.reason
+        }
+        if let sort {
+            // Nothing of a file sorted here is sent before all of it is read.
+            guard changed == nil else {
+                return try emit(Chunk(samples: [], rowsDone: done, last: true, changed: changed))
+            }
+            var position = 0
+            try sort.merge { sample in
+                position += 1
+                guard position > done else {
+                    // Skipping a resumed file's readings sends nothing for a while: a stop ends it.
+                    if position % 65_536 == 0, stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                    return
+                }
+                if chunk.count >= chunkSamples, sample.time != chunk.last?.time {
+                    try emit(Chunk(samples: chunk, rowsDone: position - 1))
+                    chunk.removeAll(keepingCapacity: true)
+                }
+                chunk.append(sample)
+            }
+            return try emit(Chunk(samples: chunk, rowsDone: pass.count, last: true))
+        }
+        try emit(Chunk(samples: chunk, rowsDone: max(pass.count, done), last: true, changed: changed))
+    }
+
+    /// One read of a file: the header, then rows to samples. A class, so the CSV reader's
+    /// callback holds a reference: capturing the configuration itself made Swift copy it at
+    /// every byte (two thirds of the ingest time, measured with perf).
+    final class Pass {
+        let config: HistorianConfig
+        let textTags: Set<String>
+        var rows: HistorianRows?
+        /// The samples of the last row taken.
+        var samples: [Sample] = []
+        /// Data rows taken.
+        var count = 0
+
+        init(config: HistorianConfig, textTags: Set<String>) {
+            self.config = config
+            self.textTags = textTags
+        }
+
+        /// The CSV reader for this folder's delimiter and encoding.
+        func reader() -> CSVReader {
+            CSVReader(
+                delimiter: config.delimiter.asciiValue ?? UInt8(ascii: ","),
+                encoding: config.encoding == .latin1 ? .latin1 : .utf8)
+        }
+
+        /// Reads the header, or a row into `samples`; false for the header.
+        func take(_ record: CSVReader.Record) throws -> Bool {
+            guard let rows else {
+                self.rows = try HistorianRows(config: config, header: record, textTags: textTags)
+                return false
+            }
+            samples.removeAll(keepingCapacity: true)
+            try rows.read(record, into: &samples)
+            count += 1
+            return true
+        }
+    }
+
+    /// Does a move the machine asked for (a name already in the folder gets a numbered suffix:
+    /// `HistorianFileStateMachine.freeName`); returns whether it was done.
+    static func move(_ path: String, to destination: Machine.Destination, _ file: OpenFile) -> Bool {
+        let url = URL(fileURLWithPath: path)
+        func into(_ sub: String) -> String {
+            let folder = url.deletingLastPathComponent().path + "/" + sub + "/"
+            return folder
+                + Machine.freeName(for: url.lastPathComponent) { FileManager.default.fileExists(atPath: folder + $0) }
+        }
+        switch destination {
+        case .processed: return rename(path, into("processed")) == 0
+        case .deleted: return unlink(path) == 0
+        case let .rejected(errorText):
+            let target = into("rejected")
+            if let errorText { try? Data(errorText.utf8).write(to: URL(fileURLWithPath: target + ".error.txt")) }
+            return rename(path, target) == 0
+        case .processedUnlessReplaced:
+            return !file.isAtPath() || rename(path, into("processed")) == 0
+        }
+    }
+}
