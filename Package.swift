@@ -71,6 +71,8 @@ let package = Package(
             name: "EdgeAgentTesting",
             dependencies: [
                 "EdgeAgentCore", "EdgeAgent", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

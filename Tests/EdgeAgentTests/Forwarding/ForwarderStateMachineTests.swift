@@ -275,6 +275,23 @@ import Testing
             ])
     }
 
+    /// `batch` claimed and refused with 401, then sent again after the first backoff (`wait`).
+    static func refused(_ batch: Claim, wait: Duration) -> [Row] {
+        [
+            (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: batch.through))),
+            (
+                .delivered(.misconfigured(status: 401, body: "no")), .zero,
+                .init(
+                    [
+                        .count(.auth), .health(.misconfigured(status: 401)),
+                        .log(.misconfigured(status: 401, body: "no")),
+                    ],
+                    .sleep(until: wait))
+            ),
+            (.timerFired, wait, .init(.deliver(batch.events[...], claimAheadAfter: nil))),
+        ]
+    }
+
     @Test func aMisconfiguredSinkIsRetriedNeverDeadLetteredAndReadyOnceItAccepts() {
         var machine = Self.machine()
         let batch = Self.claim(1...2)
@@ -282,18 +299,7 @@ import Testing
         let waits = Self.jitter([1, 2], retry: retry)
         Self.feed(
             &machine,
-            [
-                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 2))),
-                (
-                    .delivered(.misconfigured(status: 401, body: "no")), .zero,
-                    .init(
-                        [
-                            .count(.auth), .health(.misconfigured(status: 401)),
-                            .log(.misconfigured(status: 401, body: "no")),
-                        ],
-                        .sleep(until: waits[0]))
-                ),
-                (.timerFired, waits[0], .init(.deliver(batch.events[...], claimAheadAfter: nil))),
+            Self.refused(batch, wait: waits[0]) + [
                 (
                     .delivered(.misconfigured(status: 403, body: "no")), waits[0],
                     .init([.count(.auth), .health(.misconfigured(status: 403))], .sleep(until: waits[0] + waits[1]))
@@ -316,18 +322,7 @@ import Testing
         let waits = Self.jitter([1], retry: .init(initial: .seconds(10), max: .seconds(10), multiplier: 2))
         Self.feed(
             &machine,
-            [
-                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 1))),
-                (
-                    .delivered(.misconfigured(status: 401, body: "no")), .zero,
-                    .init(
-                        [
-                            .count(.auth), .health(.misconfigured(status: 401)),
-                            .log(.misconfigured(status: 401, body: "no")),
-                        ],
-                        .sleep(until: waits[0]))
-                ),
-                (.timerFired, waits[0], .init(.deliver(batch.events[...], claimAheadAfter: nil))),
+            Self.refused(batch, wait: waits[0]) + [
                 (
                     .delivered(.rejected(status: 422, body: "bad quantity")), waits[0],
                     .init(
@@ -338,7 +333,7 @@ import Testing
                         .settle(
                             batch, delivered: 0, dead: [DeadLetter(sequence: 1, status: 422, response: "bad quantity")])
                     )
-                ),
+                )
             ])
     }
 

@@ -111,13 +111,7 @@ final class WatchedClock: Clock {
 
     /// Runs the forwarder while `body` drives the test clock; then stops it as the agent does.
     func running(_ forwarder: Forwarder, _ writer: OutboxWriter, _ body: () async throws -> Void) async throws {
-        let group = ServiceGroup(services: [forwarder], logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            try await body()
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        }
+        try await whileRunning([forwarder], body)
         await writer.close()
     }
 

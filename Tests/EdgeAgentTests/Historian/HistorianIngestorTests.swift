@@ -60,13 +60,7 @@ struct RecordingLogHandler: LogHandler {
         let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: logger, tick: nil)
         let ingestor = HistorianIngestor(
             config: config, bus: bus, writer: writer, textTags: [], logger: logger, clock: clock)
-        let group = ServiceGroup(services: [pipeline, ingestor], logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            try await body()
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        }
+        try await whileRunning([pipeline, ingestor], logger: logger, body)
         await writer.close()
     }
 

@@ -19,13 +19,9 @@ import Testing
         let writer = try await OutboxWriter(options: options(directory, maxSize: maxSize))
         let bus = SignalBus()
         let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: Logger(label: "test"), tick: nil)
-        let group = ServiceGroup(services: [pipeline], logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        try await whileRunning([pipeline]) {
             for signal in signals { await bus.send(signal) }
             await bus.send(Signal())  // a no-op reading: once it is taken, the ones before are committed
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
         await writer.close()
         return writer
@@ -110,10 +106,8 @@ import Testing
         let writer = try await OutboxWriter(options: options(dir, maxSize: 1 << 20))
         let bus = SignalBus()
         let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: Logger(label: "test"), tick: nil)
-        let group = ServiceGroup(services: [pipeline], logger: Logger(label: "test"))
         let db = try OutboxDatabase.openExisting(options(dir))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        try await whileRunning([pipeline]) {
             await bus.send(Signal(samples: [at(1, "press-1.count", 140)]))
             await bus.send(Signal(samples: [at(2, "press-1.count", 160)], events: [disconnected]))
             await bus.send(Signal())
@@ -125,8 +119,6 @@ import Testing
             try db.settle(sink: "mw", claim: claim, delivered: claim.events.count, dead: [])
             await bus.send(Signal(samples: [at(3, "press-1.count", 150)], events: [reconnected]))
             await bus.send(Signal())
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
         await writer.close()
         let after = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: .max).events.map {
