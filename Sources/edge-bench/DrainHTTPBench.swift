@@ -1,10 +1,8 @@
-import AsyncHTTPClient
 import EdgeAgent
 import EdgeAgentCore
 import EdgeAgentTools
 import Foundation
 import Logging
-import NIOCore
 import ServiceLifecycle
 
 /// `drain.http`: events/s from a 200,000-event backlog to the reference receiver over loopback in
