@@ -89,8 +89,8 @@ let package = Package(
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "CSQLite", "CModbus", "CMosquitto",
-                .product(name: "Metrics", package: "swift-metrics"),
+                "EdgeAgentCore", "EdgeAgent", "EdgeAgentTools", "EdgeAgentTesting", "CSQLite", "CModbus",
+                "CMosquitto", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,25 +2,29 @@ import EdgeAgent
 import EdgeAgentCore
 import Foundation
 
-/// One benchmark result line: `{"bench", "value", "unit", "baseline", "baseline_value", "ratio"}`.
+/// One benchmark result line: `{"bench", "value", "unit", "baseline", "baseline_value", "ratio"}`;
+/// a bench that only reports (no baseline) leaves the last three out.
 struct BenchResult {
     var bench: String
     var value: Double
     var unit: String
-    var baseline: String
+    var baseline: String?
     var baselineValue: Double
     /// Further figures a bench reports beside its value (`peak_rss_mib`).
     var extra: [(String, JSONValue)] = []
 
     var json: String {
-        let ratio = baselineValue == 0 ? 0 : value / baselineValue
-        return JSONValue.object(
-            [
-                ("bench", .string(bench)), ("value", .double(round(value * 100) / 100)), ("unit", .string(unit)),
+        var fields: [(String, JSONValue)] = [
+            ("bench", .string(bench)), ("value", .double(round(value * 100) / 100)), ("unit", .string(unit)),
+        ]
+        if let baseline {
+            let ratio = baselineValue == 0 ? 0 : value / baselineValue
+            fields += [
                 ("baseline", .string(baseline)), ("baseline_value", .double(round(baselineValue * 100) / 100)),
                 ("ratio", .double(round(ratio * 1000) / 1000)),
-            ] + extra
-        ).json
+            ]
+        }
+        return JSONValue.object(fields + extra).json
     }
 }
 

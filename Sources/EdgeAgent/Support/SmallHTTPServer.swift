@@ -2,10 +2,13 @@ import EdgeAgentCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// A small HTTP/1.1 server on SwiftNIO for the reference receiver and the status endpoint: one
 /// event loop thread; each request's body is collected and handed to an async handler, whose
-/// answer goes back on the same connection (keep-alive honoured).
+/// answer goes back on the same connection (keep-alive honoured). Closing it answers the requests
+/// being handled before its event loop stops: an answer completed later would be scheduled on a
+/// loop that has shut down.
 public final class SmallHTTPServer: Sendable {
     public struct Request: Sendable {
         public var method: HTTPMethod
@@ -30,10 +33,12 @@ public final class SmallHTTPServer: Sendable {
 
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
+    private let handling = Handling()
     public var port: Int { channel.localAddress?.port ?? 0 }
 
     public init(listen: HostPort, handler: @escaping Handler) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let handling = handling
         do {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
@@ -42,7 +47,7 @@ public final class SmallHTTPServer: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                        try channel.pipeline.syncOperations.addHandler(Connection(handler: handler))
+                        try channel.pipeline.syncOperations.addHandler(Connection(handler: handler, handling: handling))
                     }
                 }
                 .bind(host: listen.host, port: listen.port).get()
@@ -52,9 +57,55 @@ public final class SmallHTTPServer: Sendable {
         }
     }
 
+    /// Stops accepting, waits for the answers to the requests being handled (a request that comes
+    /// meanwhile on an open connection closes it unanswered), then stops the event loop.
     public func close() async {
         try? await channel.close()
+        await handling.close()
         try? await group.shutdownGracefully()
+    }
+
+    /// The requests whose handler runs or whose answer is being written, and whether the server
+    /// is closing: then no request is taken any more, and the last answer wakes `close`.
+    final class Handling: Sendable {
+        private struct State {
+            var count = 0
+            var closing = false
+            var drained: CheckedContinuation<Void, Never>?
+        }
+        private let state = Mutex(State())
+
+        /// Counts a request in; false once the server is closing.
+        func enter() -> Bool {
+            state.withLock { state in
+                guard !state.closing else { return false }
+                state.count += 1
+                return true
+            }
+        }
+
+        func leave() {
+            let drained = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.count -= 1
+                guard state.count == 0 else { return nil }
+                defer { state.drained = nil }
+                return state.drained
+            }
+            drained?.resume()
+        }
+
+        /// Takes no more requests and returns once the ones counted in are answered.
+        func close() async {
+            await withCheckedContinuation { continuation in
+                let idle = state.withLock { state in
+                    state.closing = true
+                    guard state.count > 0 else { return true }
+                    state.drained = continuation
+                    return false
+                }
+                if idle { continuation.resume() }
+            }
+        }
     }
 
     /// One connection: collects a request, runs the handler off the event loop, answers.
@@ -63,10 +114,14 @@ public final class SmallHTTPServer: Sendable {
         typealias OutboundOut = HTTPServerResponsePart
 
         let handler: Handler
+        let handling: Handling
         var head: HTTPRequestHead?
         var body: [UInt8] = []
 
-        init(handler: @escaping Handler) { self.handler = handler }
+        init(handler: @escaping Handler, handling: Handling) {
+            self.handler = handler
+            self.handling = handling
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
@@ -77,6 +132,10 @@ public final class SmallHTTPServer: Sendable {
                 body += buffer.readBytes(length: buffer.readableBytes) ?? []
             case .end:
                 guard let head else { return }
+                guard handling.enter() else {
+                    context.close(promise: nil)
+                    return
+                }
                 let request = Request(
                     method: head.method, path: head.uri, body: body, accept: head.headers.first(name: "Accept"))
                 let keepAlive = head.isKeepAlive
@@ -84,10 +143,12 @@ public final class SmallHTTPServer: Sendable {
                 let handler = self.handler
                 promise.completeWithTask { await handler(request) }
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let handling = self.handling
                 promise.futureResult.whenSuccess { response in
                     let (connection, context) = bound.value
                     connection.respond(context, response, keepAlive: keepAlive)
                 }
+                promise.futureResult.whenComplete { _ in handling.leave() }
             }
         }
 

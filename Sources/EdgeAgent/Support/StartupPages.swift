@@ -24,6 +24,10 @@ import ServiceLifecycle
 /// runs afterwards faults its pages back in from the page cache (minor faults, no I/O while the
 /// file is cached), so resident memory settles at what the agent actually uses.
 ///
+/// It also gives the heap back that the start freed: parsing the configuration of a large line
+/// allocates far more than the running agent keeps, and the allocator keeps freed pages mapped
+/// for its next allocations (`trimHeap`).
+///
 /// Why this is safe: those segments are mapped private and read-only and are never written
 /// (relocations go to the writable segment, whose RELRO part and data are not touched here;
 /// an object with text relocations, `DT_TEXTREL`, is skipped), so every page there is
@@ -67,7 +71,19 @@ struct StartupPages: Service {
 
     private func releaseAndLog() {
         let released = Self.release()
+        Self.trimHeap()
         logger.debug("Released the start's code pages.", metadata: ["bytes": "\(released)"])
+    }
+
+    /// Returns the whole free pages of the heap (every arena) to the kernel (glibc's
+    /// `malloc_trim`, looked up by name: Swift's Glibc module leaves `malloc.h` out); what is
+    /// allocated afterwards faults fresh pages in.
+    static func trimHeap() {
+        #if canImport(Glibc)
+            typealias Trim = @convention(c) (Int) -> Int32
+            guard let trim = dlsym(nil, "malloc_trim") else { return }
+            _ = unsafeBitCast(trim, to: Trim.self)(0)
+        #endif
     }
 
     /// Drops the mappings of the read-only segments of every ELF object mapped; returns the bytes
