@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import EdgeAgent
 import EdgeAgentCore
 import EdgeAgentTesting
+import EdgeAgentTools
 import Foundation
 import Synchronization
 
