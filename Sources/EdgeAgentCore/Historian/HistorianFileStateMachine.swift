@@ -177,6 +177,8 @@ public struct HistorianFileStateMachine: Sendable {
         /// State rows removed with its last chunk (a grown file's progress, an earlier release's row).
         var done: [Row] = []
         var candidates: [Progress.Begun] = []
+        /// A progress row of this very content was found: it says where to resume.
+        var hasOwnProgress = false
     }
 
     private var seen: [String: (size: Int64, modified: Int64, since: Duration)] = [:]
@@ -354,10 +356,15 @@ public struct HistorianFileStateMachine: Sendable {
         guard var file = taking else { return [] }
         let progress = Progress(stored, prefix: progressKey(""), folderKey: folderKey, lastKey: lastKey)
         file.resumeAfter = progress.rows[file.hash] ?? 0
+        file.hasOwnProgress = progress.rows[file.hash] != nil
         if progress.folderKeyHash == file.hash { file.done.append(Row(folderKey, nil)) }
-        if progress.rows[file.hash] == nil, file.ordered {
-            // Ordered, so was its prefix: the rows sent are its first ones.
-            file.candidates = progress.begun.filter { $0.name == file.name && $0.length < file.length }
+        if file.ordered {
+            // Ordered, so were its prefixes: the rows sent under a shorter content of its name are
+            // its first ones. Checked even when it has rows of its own, so that a prefix's stale
+            // row goes with it and never resumes a later content from fewer rows than were sent.
+            file.candidates = progress.begun.filter {
+                $0.name == file.name && $0.length < file.length && $0.hash != file.hash
+            }
         }
         taking = file
         guard file.candidates.isEmpty else { return [.digestPrefixes(file.candidates.map(\.length))] }
@@ -367,10 +374,14 @@ public struct HistorianFileStateMachine: Sendable {
     /// The SHA-256 of the file's first bytes for each length asked (nil: they could not be read).
     public mutating func prefixesDigested(_ digests: [String?]) -> [Action] {
         guard var file = taking else { return [] }
-        let grown = zip(file.candidates, digests).first { $0.0.hash == $0.1 }?.0
-        guard let grown else { return feed() }
+        let prefixes = zip(file.candidates, digests).filter { $0.0.hash == $0.1 }.map(\.0)
+        file.done += prefixes.filter { !$0.finished }.map { Row(progressKey($0.hash), nil) }
+        // The prefix with the most rows sent: an older, shorter one would send rows again.
+        guard !file.hasOwnProgress, let grown = prefixes.max(by: { $0.rows < $1.rows }) else {
+            taking = file
+            return feed()
+        }
         file.resumeAfter = grown.rows
-        if !grown.finished { file.done.append(Row(progressKey(grown.hash), nil)) }
         file.result = "changed"
         taking = file
         return [
