@@ -173,9 +173,10 @@ public final class KafkaSink: EventSink {
 
     /// Binary mode: each attribute a `ce_` header (`datacontenttype` as `content-type`), the
     /// value the event's `data`. The stored envelope ends with `"data":…}` and its attributes
-    /// before it are strings (`EnvelopeEncoder`).
+    /// before it are strings (`EnvelopeEncoder`), whose quotes are escaped: the first `,"data":`
+    /// is the envelope's (the data may hold such a key too).
     static func binary(_ body: String) -> (headers: [(String, String)], data: String) {
-        guard let at = body.range(of: #","data":"#, options: .backwards) else { return ([], body) }
+        guard let at = body.range(of: #","data":"#) else { return ([], body) }
         let data = String(body[at.upperBound...].dropLast())
         let head = Data((body[..<at.lowerBound] + "}").utf8)
         guard let attributes = (try? JSONSerialization.jsonObject(with: head)) as? [String: Any] else {
