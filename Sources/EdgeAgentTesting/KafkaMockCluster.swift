@@ -87,6 +87,14 @@ public final class KafkaMockCluster: @unchecked Sendable {
         }
     }
 
+    /// Writes one record (not in a transaction) with `kcat -P`, as another producer would.
+    public func produce(topic: String, key: String, value: String) async throws {
+        let file = directory.write("kcat-\(topic)-\(answers).in", "\(key)\t\(value)\n")
+        let result = try await runToEnd(
+            "/usr/bin/kcat", ["-P", "-b", bootstrap, "-t", topic, "-K", "\t", "-l", file], directory: directory)
+        guard result.status == 0 else { throw TestFailure("kcat -P failed: \(result.stderr)") }
+    }
+
     /// Ends the cluster (it stops when its input closes).
     public func stop() async {
         try? input.close()

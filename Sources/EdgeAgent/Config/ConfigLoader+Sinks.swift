@@ -145,15 +145,7 @@ extension ConfigLoader {
             kafka.topic = topic
         }
         if let mode = k.oneOf("mode", ["structured", "binary"]) { kafka.mode = .init(rawValue: mode)! }
-        if let once = k.oneOf("exactly_once", ["true", "false"]) {
-            kafka.exactlyOnce = once == "true"
-            if kafka.exactlyOnce {
-                reader.report(
-                    k["exactly_once"], k.sub("exactly_once"),
-                    "the transactional producer is not in this version; the sink delivers at least once without it")
-                valid = false
-            }
-        }
+        if let once = k.oneOf("exactly_once", ["true", "false"]) { kafka.exactlyOnce = once == "true" }
         if let topic = k.string("cursor_topic") {
             if KafkaTopic.name(topic) != topic || topic.isEmpty {
                 reader.report(

@@ -1,8 +1,10 @@
-import EdgeAgent
 import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
+import Logging
 import Testing
+
+@testable import EdgeAgent
 
 /// `sinks[].kafka` (SPEC 3, 5.4) as the loader reads it and as `check` reports it.
 @Suite struct KafkaSinkConfigTests {
@@ -62,6 +64,31 @@ import Testing
         #expect(kafka.tls && kafka.caFile == ca && kafka.certFile == nil)
         #expect(
             kafka.sasl?.mechanism == .scramSHA512 && kafka.sasl?.username == "edge" && kafka.sasl?.password == "pa55")
+    }
+
+    /// SPEC 5.4: the transactional producer's id and the cursor record's key are `{agent.id}.{sink}`.
+    @Test func exactlyOnceMakesATransactionalProducerNamedAfterTheAgentAndTheSink() async throws {
+        let config = try ConfigLoader.parse(
+            Self.yaml(
+                """
+                      brokers: ["127.0.0.1:9092"]
+                      exactly_once: true
+                      cursor_topic: plant-a.cursors
+                      timeout: 10s
+                """), file: "k.yaml")
+        let kafka = try Self.kafka(config)
+        #expect(kafka.exactlyOnce && kafka.cursorTopic == "plant-a.cursors")
+        let sink = try KafkaSink(kafka, name: "backbone", agent: config.agent, logger: Logger(label: "test"))
+        let properties = Dictionary(sink.properties, uniquingKeysWith: { $1 })
+        #expect(properties["transactional.id"] == "a.backbone" && sink.cursorKey == "a.backbone")
+        #expect(properties["enable.idempotence"] == "true" && properties["acks"] == "all")
+        #expect(properties["transaction.timeout.ms"] == "60000" && properties["message.timeout.ms"] == "10000")
+        await sink.shutdown()
+    }
+
+    @Test func withoutExactlyOnceTheProducerIsNotTransactional() throws {
+        let kafka = try Self.kafka(ConfigLoader.parse(Self.yaml(#"      brokers: ["127.0.0.1:9092"]"#), file: "k.yaml"))
+        #expect(!KafkaSink.properties(kafka, clientID: "a").contains { $0.0 == "transactional.id" })
     }
 
     @Test func defaultsAreThoseOfTheSpec() throws {

@@ -1,0 +1,107 @@
+import EdgeAgentCore
+import Testing
+
+/// The exactly-once policy fed what librdkafka's transactional calls return, as the sink feeds it.
+@Suite struct KafkaTransactionStateMachineTests {
+    typealias Machine = KafkaTransactionStateMachine
+
+    enum Step: Sendable, CustomStringConvertible {
+        case attempt([Int64])
+        case started(Machine.Failure?)
+        case cursorRead(Int64?)
+        case cursorFailed
+        case committed
+        case failed(Machine.Failure)
+        case aborted(Machine.Failure?)
+
+        var description: String {
+            switch self {
+            case let .attempt(batch): "attempt(\(batch))"
+            case let .started(failure): "started(\(failure.map { "\($0)" } ?? "ok"))"
+            case let .cursorRead(sequence): "cursorRead(\(sequence.map { "\($0)" } ?? "none"))"
+            case .cursorFailed: "cursorFailed"
+            case .committed: "committed"
+            case let .failed(failure): "failed(\(failure))"
+            case let .aborted(failure): "aborted(\(failure.map { "\($0)" } ?? "ok"))"
+            }
+        }
+    }
+
+    static func run(_ steps: [Step]) -> [Machine.Action] {
+        var machine = Machine()
+        return steps.map { step in
+            switch step {
+            case let .attempt(batch): machine.attempt(batch)
+            case let .started(failure): machine.started(failure)
+            case let .cursorRead(sequence): machine.cursorRead(sequence)
+            case .cursorFailed: machine.cursorFailed()
+            case .committed: machine.committed()
+            case let .failed(failure): machine.failed(failure)
+            case let .aborted(failure): machine.aborted(failure)
+            }
+        }
+    }
+
+    @Test func theFirstBatchStartsAProducerReadsTheCursorAndCommitsTheBatch() {
+        #expect(
+            Self.run([.attempt([1, 2, 3]), .started(nil), .cursorRead(nil), .committed, .attempt([4, 5]), .committed])
+                == [.startProducer, .readCursor, .send([1, 2, 3]), .delivered, .send([4, 5]), .delivered])
+    }
+
+    /// A kill -9 between Kafka's commit and the outbox's settlement: what Kafka committed is
+    /// delivered without being sent again.
+    @Test(
+        arguments: [
+            (3 as Int64?, [Machine.Action.startProducer, .readCursor, .delivered]),
+            (2, [.startProducer, .readCursor, .send([3])]),
+            (7, [.startProducer, .readCursor, .delivered]),
+            (nil, [.startProducer, .readCursor, .send([1, 2, 3])]),
+        ] as [(Int64?, [Machine.Action])])
+    func nothingKafkaCommittedIsSentAgain(cursor: Int64?, actions: [Machine.Action]) {
+        #expect(Self.run([.attempt([1, 2, 3]), .started(nil), .cursorRead(cursor)]) == actions)
+    }
+
+    /// | failure | then |
+    @Test(
+        arguments: [
+            // Abortable or retriable: abort, and the next attempt sends the batch again, the cursor known.
+            (
+                [Step.failed(.abortable), .aborted(nil), .attempt([1, 2, 3])],
+                [Machine.Action.abort, .retry, .send([1, 2, 3])]
+            ),
+            ([.failed(.retriable), .aborted(nil), .attempt([1, 2, 3])], [.abort, .retry, .send([1, 2, 3])]),
+            // Fatal, or an abort that failed: a new producer, and the cursor read again.
+            (
+                [.failed(.fatal), .attempt([1, 2, 3]), .started(nil), .cursorRead(3)],
+                [.retry, .startProducer, .readCursor, .delivered]
+            ),
+            (
+                [.failed(.abortable), .aborted(.fatal), .attempt([1, 2, 3]), .started(nil), .cursorRead(nil)],
+                [.abort, .retry, .startProducer, .readCursor, .send([1, 2, 3])]
+            ),
+            ([.failed(.retriable), .aborted(.retriable), .attempt([1, 2, 3])], [.abort, .retry, .startProducer]),
+            // An attempt cut short mid-transaction (a stop): its outcome is unknown.
+            ([.attempt([1, 2, 3])], [.startProducer]),
+        ] as [([Step], [Machine.Action])])
+    func aFailedTransactionIsAbortedOrItsProducerReplaced(after: [Step], actions: [Machine.Action]) {
+        let start: [Step] = [.attempt([1, 2, 3]), .started(nil), .cursorRead(nil)]
+        #expect(Array(Self.run(start + after).dropFirst(start.count)) == actions)
+    }
+
+    @Test func aProducerOrCursorThatCannotBeHadIsRetried() {
+        #expect(
+            Self.run([.attempt([1]), .started(.retriable), .attempt([1]), .started(nil), .cursorFailed, .attempt([1])])
+                == [.startProducer, .retry, .startProducer, .readCursor, .retry, .readCursor])
+    }
+
+    @Test func theCursorIsTheLastSequenceCommitted() {
+        var machine = Machine()
+        _ = machine.attempt([4, 5])
+        _ = machine.started(nil)
+        _ = machine.cursorRead(3)
+        #expect(machine.cursor == 3)
+        _ = machine.committed()
+        #expect(machine.cursor == 5)
+        #expect(machine.attempt([6]) == .send([6]))
+    }
+}
