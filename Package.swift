@@ -71,6 +71,7 @@ let package = Package(
             name: "EdgeAgentTesting",
             dependencies: [
                 "EdgeAgentCore", "EdgeAgent", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .executableTarget(
