@@ -196,5 +196,30 @@ extension Integration {
             await relay.stop()
             await cluster.stop()
         }
+
+        /// 100,000 events appended while no broker answers, then the brokers back: through the
+        /// relay, each event once, the sequences 1...N, each subject in order.
+        @Test func aBacklogBuiltWhileTheClusterIsDownIsCommittedOnce() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            for broker in 1...3 { try await cluster.down(broker) }
+            let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
+            try agent.start(events: 100_000, subjects: 5)
+            #expect(
+                await eventually(timeout: .seconds(60)) {
+                    (try? await agent.status().sinks["backbone"]?.pending) == 100_001
+                }, "the backlog builds while the cluster is down")
+            #expect(try agent.sinkCursor("backbone") == 0, "nothing counts as delivered while no broker answers")
+            for broker in 1...3 { try await cluster.up(broker) }
+            #expect(
+                await eventually(timeout: .seconds(180), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 100_001
+                }, "the backlog drains once the brokers are back")
+            try await Self.expectExactlyOnce(cluster, relay, agent, count: 100_001)
+            #expect(await agent.stop() == 0)
+            await relay.stop()
+            await cluster.stop()
+        }
     }
 }
