@@ -221,5 +221,54 @@ extension Integration {
             await relay.stop()
             await cluster.stop()
         }
+
+        /// NOT_ENOUGH_REPLICAS (19) and REQUEST_TIMED_OUT (7) on Produce, retried inside the
+        /// transactional producer: each event once.
+        @Test(arguments: [19, 7])
+        func aRetriableProduceErrorIsCommittedOnce(code: Int) async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
+            try agent.start(events: 10_000, rate: 4000, subjects: 5)
+            #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 500 })
+            try await cluster.failProduce(count: 20, code: code)
+            #expect(
+                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 10_001
+                }, "the agent delivers everything")
+            try await Self.expectExactlyOnce(cluster, relay, agent, count: 10_001)
+            #expect(await agent.stop() == 0)
+            await relay.stop()
+            await cluster.stop()
+        }
+
+        /// One broker (a partition's leader) down for longer than the sink's timeout mid-drain,
+        /// then back with the leadership moved: the transactions that time out are aborted and
+        /// sent again, each event once.
+        @Test func aBrokerDownMidDrainAndALeaderChangeCommitEachEventOnce() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let agent = AgentHarness(sinks: Self.sink(relay, timeout: "2s"), directory: dir)
+            try agent.start(events: 30_000, rate: 3000, subjects: 9)
+            #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 1000 })
+            try await cluster.down(2)
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    agent.child?.stderr.contains("Kafka reports an error.") == true
+                },
+                "a transaction fails while its partition's leader is gone")
+            try await cluster.up(2)
+            try await cluster.leader(topic: Self.topic, partition: 1, broker: 3)
+            #expect(
+                await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 30_001
+                }, "the backlog drains once the broker is back")
+            try await Self.expectExactlyOnce(cluster, relay, agent, count: 30_001)
+            #expect(await agent.stop() == 0)
+            await relay.stop()
+            await cluster.stop()
+        }
     }
 }
