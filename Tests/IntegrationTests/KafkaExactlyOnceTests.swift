@@ -84,23 +84,54 @@ extension Integration {
         }
 
         /// What a kill -9 between Kafka's commit and the outbox's settlement leaves: Kafka's cursor
-        /// ahead of the outbox's. The agent reads it at start and sends nothing up to it again.
+        /// ahead of the outbox's, for the same outbox. Everything committed, then the outbox's
+        /// cursor rolled back: the agent reads Kafka's at start and sends nothing up to it again.
         @Test func aCursorKafkaCommittedAheadOfTheOutboxIsNotSentAgain() async throws {
             let dir = TemporaryDirectory()
             let cluster = try await Self.cluster(dir)
-            try await cluster.produce(
-                topic: Self.cursors, key: "test-agent.backbone", value: #"{"sink":"backbone","sequence":3000}"#)
             let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
             try agent.start(events: 5000, subjects: 7)
             #expect(
                 await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
                     (try? agent.sinkCursor("backbone")) ?? 0 >= 5001
-                }, "the outbox's cursor catches up and the rest is delivered")
+                }, "the agent delivers everything")
+            #expect(await agent.stop() == 0)
+            try SQLiteConnection(path: dir.path + "/data/outbox.db")
+                .execute("UPDATE sinks SET cursor = 3000 WHERE name = 'backbone'")
+            try agent.start(events: 5000, subjects: 7)
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 5001
+                        && agent.child?.stderr.contains("Kafka holds the sink's cursor.") == true
+                }, "the outbox's cursor catches up with Kafka's")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
-            #expect(outbox.filter { $0.sequence <= 3000 }.allSatisfy { seen.copies[$0.id] == nil }, "none sent again")
-            #expect(outbox.filter { $0.sequence > 3000 }.allSatisfy { seen.copies[$0.id] == 1 }, "the rest once")
-            #expect(agent.child?.stderr.contains("Kafka holds the sink's cursor.") == true)
+            #expect(outbox.count == 5001 && outbox.allSatisfy { seen.copies[$0.id] == 1 }, "none sent again")
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
+        /// A new outbox (SPEC 7: first start, `missing`, `quarantined`) numbers from 1 again and
+        /// meets Kafka's cursor record of an earlier outbox of the same agent and sink: that
+        /// record counts for nothing, and every event, `outbox.created` included, is sent once.
+        @Test(arguments: [
+            #"{"sink":"backbone","sequence":2000000}"#,
+            #"{"sink":"backbone","sequence":2000000,"agent":"test-agent","outbox":"0123456789abcdef"}"#,
+        ])
+        func aNewOutboxMeetingAnEarlierOutboxsCursorSendsEverything(record: String) async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            try await cluster.produce(topic: Self.cursors, key: "test-agent.backbone", value: record)
+            let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
+            try agent.start(events: 5000, subjects: 7)
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 5001
+                }, "the agent delivers everything")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            let outbox = try agent.outboxEvents()
+            #expect(outbox.count == 5001 && outbox.allSatisfy { seen.copies[$0.id] == 1 }, "each event sent once")
+            #expect(agent.child?.stderr.contains("Kafka holds a cursor of another outbox") == true)
             #expect(await agent.stop() == 0)
             await cluster.stop()
         }

@@ -138,7 +138,8 @@ public final class Forwarder: Service {
             // the settlement, which is what takes them off the queue.
             let upcoming = batch.requeued ? nil : Task { [through = batch.through] in try await claim(after: through) }
             defer { upcoming?.cancel() }  // when the delivery or settlement ends the loop
-            let (delivered, dead) = try await deliver(batch.events, limiter: &limiter)
+            let origin = BatchOrigin(outbox: writer.report.outboxID)
+            let (delivered, dead) = try await deliver(batch.events, from: origin, limiter: &limiter)
             try await settle(batch, delivered: delivered, dead: dead)
             next = try await upcoming?.value
             health.update { $0.delivered += delivered }
@@ -165,7 +166,9 @@ public final class Forwarder: Service {
 
     /// Delivers a claimed batch, splitting it to isolate rejected events; returns what was
     /// delivered and what is dead-lettered. Retries passing faults until they pass (or shutdown).
-    private func deliver(_ events: [StoredEvent], limiter: inout RateLimiter?) async throws -> (Int, [DeadLetter]) {
+    private func deliver(_ events: [StoredEvent], from origin: BatchOrigin, limiter: inout RateLimiter?) async throws
+        -> (Int, [DeadLetter])
+    {
         var delivered = 0
         var dead: [DeadLetter] = []
         var parts: [ArraySlice<StoredEvent>] = [events[...]]
@@ -174,7 +177,7 @@ public final class Forwarder: Service {
             var attempt = 0
             while true {
                 if let wait = limiter?.take(part.count, now: .now), wait > .zero { try await clock.sleep(for: wait) }
-                let outcome = await sink.deliver(Array(part))
+                let outcome = await sink.deliver(Array(part), from: origin)
                 switch outcome {
                 case .delivered:
                     delivered += part.count

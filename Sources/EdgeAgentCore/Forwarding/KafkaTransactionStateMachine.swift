@@ -11,13 +11,16 @@
 /// how the outbox's cursor catches up with Kafka's after a kill -9 between Kafka's commit and
 /// the outbox's settlement.
 ///
+/// A sequence names an event only within its outbox: a new outbox (SPEC 7) numbers from 1
+/// again. A cursor record names its outbox, and one of another outbox counts as none.
+///
 /// | state | event | action |
 /// |---|---|---|
 /// | no producer | `attempt(batch)` | `startProducer` |
 /// | no producer | `started(nil)` | `readCursor` |
 /// | no producer | `started(failure)` | `retry` |
 /// | no cursor | `attempt(batch)` | `readCursor` |
-/// | no cursor | `cursorRead(n)` | `send` what is past `n` (nil: nothing committed yet), or `delivered` |
+/// | no cursor | `cursorRead(c)` | `send` what is past `c` (nil or another outbox's: nothing committed yet), or `delivered` |
 /// | no cursor | `cursorFailed()` | `retry` |
 /// | ready | `attempt(batch)` | `send` what is past the cursor, or `delivered` |
 /// | sending, aborting | `attempt(batch)` | `startProducer`: an attempt cut short left its outcome unknown |
@@ -52,20 +55,33 @@ public struct KafkaTransactionStateMachine: Sendable {
         case fatal
     }
 
+    /// A cursor record: the outbox whose sequence it holds (`meta.outbox_id`) and that sequence.
+    public struct Cursor: Sendable, Equatable {
+        public var outbox: String
+        public var sequence: Int64
+
+        public init(outbox: String, sequence: Int64) {
+            (self.outbox, self.sequence) = (outbox, sequence)
+        }
+    }
+
     private enum State: Equatable {
         case noProducer, noCursor, ready, sending, aborting
     }
 
     private var state = State.noProducer
     private var batch: [Int64] = []
-    /// The last sequence Kafka committed for this sink, as far as the sink knows.
-    public private(set) var cursor: Int64?
+    /// The outbox the batch comes from.
+    private var outbox = ""
+    /// The last cursor Kafka committed for this sink, as far as the sink knows.
+    public private(set) var cursor: Cursor?
 
     public init() {}
 
-    /// Starts an attempt over `batch` (sequences in order).
-    public mutating func attempt(_ batch: [Int64]) -> Action {
+    /// Starts an attempt over `batch` (sequences in order) of `outbox`.
+    public mutating func attempt(_ batch: [Int64], outbox: String) -> Action {
         self.batch = batch
+        self.outbox = outbox
         switch state {
         case .noProducer: return .startProducer
         case .noCursor: return .readCursor
@@ -87,9 +103,9 @@ public struct KafkaTransactionStateMachine: Sendable {
         return .readCursor
     }
 
-    /// The cursor record read: its sequence, nil when the sink has none yet.
-    public mutating func cursorRead(_ sequence: Int64?) -> Action {
-        cursor = sequence
+    /// The cursor record read, nil when the sink has none yet.
+    public mutating func cursorRead(_ cursor: Cursor?) -> Action {
+        self.cursor = cursor
         state = .ready
         return send()
     }
@@ -101,7 +117,7 @@ public struct KafkaTransactionStateMachine: Sendable {
 
     /// The transaction committed.
     public mutating func committed() -> Action {
-        if let last = batch.last, last > cursor ?? .min { cursor = last }
+        if let last = batch.last, last > committedSequence ?? .min { cursor = Cursor(outbox: outbox, sequence: last) }
         state = .ready
         return .delivered
     }
@@ -122,8 +138,11 @@ public struct KafkaTransactionStateMachine: Sendable {
         return .retry
     }
 
+    /// The last sequence of the batch's outbox Kafka committed.
+    private var committedSequence: Int64? { cursor?.outbox == outbox ? cursor?.sequence : nil }
+
     private mutating func send() -> Action {
-        let rest = cursor.map { done in batch.filter { $0 > done } } ?? batch
+        let rest = committedSequence.map { done in batch.filter { $0 > done } } ?? batch
         guard !rest.isEmpty else { return .delivered }
         state = .sending
         return .send(rest)

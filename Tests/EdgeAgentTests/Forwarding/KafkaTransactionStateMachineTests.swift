@@ -8,7 +8,7 @@ import Testing
     enum Step: Sendable, CustomStringConvertible {
         case attempt([Int64])
         case started(Machine.Failure?)
-        case cursorRead(Int64?)
+        case cursorRead(Machine.Cursor?)
         case cursorFailed
         case committed
         case failed(Machine.Failure)
@@ -18,7 +18,7 @@ import Testing
             switch self {
             case let .attempt(batch): "attempt(\(batch))"
             case let .started(failure): "started(\(failure.map { "\($0)" } ?? "ok"))"
-            case let .cursorRead(sequence): "cursorRead(\(sequence.map { "\($0)" } ?? "none"))"
+            case let .cursorRead(cursor): "cursorRead(\(cursor.map { "\($0.outbox):\($0.sequence)" } ?? "none"))"
             case .cursorFailed: "cursorFailed"
             case .committed: "committed"
             case let .failed(failure): "failed(\(failure))"
@@ -31,9 +31,9 @@ import Testing
         var machine = Machine()
         return steps.map { step in
             switch step {
-            case let .attempt(batch): machine.attempt(batch)
+            case let .attempt(batch): machine.attempt(batch, outbox: "this")
             case let .started(failure): machine.started(failure)
-            case let .cursorRead(sequence): machine.cursorRead(sequence)
+            case let .cursorRead(cursor): machine.cursorRead(cursor)
             case .cursorFailed: machine.cursorFailed()
             case .committed: machine.committed()
             case let .failed(failure): machine.failed(failure)
@@ -48,8 +48,8 @@ import Testing
                 == [.startProducer, .readCursor, .send([1, 2, 3]), .delivered, .send([4, 5]), .delivered])
     }
 
-    /// A kill -9 between Kafka's commit and the outbox's settlement: what Kafka committed is
-    /// delivered without being sent again.
+    /// A kill -9 between Kafka's commit and the outbox's settlement: what Kafka committed of
+    /// this outbox is delivered without being sent again.
     @Test(
         arguments: [
             (3 as Int64?, [Machine.Action.startProducer, .readCursor, .delivered]),
@@ -58,7 +58,18 @@ import Testing
             (nil, [.startProducer, .readCursor, .send([1, 2, 3])]),
         ] as [(Int64?, [Machine.Action])])
     func nothingKafkaCommittedIsSentAgain(cursor: Int64?, actions: [Machine.Action]) {
-        #expect(Self.run([.attempt([1, 2, 3]), .started(nil), .cursorRead(cursor)]) == actions)
+        let read = cursor.map { Machine.Cursor(outbox: "this", sequence: $0) }
+        #expect(Self.run([.attempt([1, 2, 3]), .started(nil), .cursorRead(read)]) == actions)
+    }
+
+    /// A new outbox (SPEC 7) numbers from 1 again: a cursor record of an earlier outbox, or one
+    /// that names none, counts as none, and every batch is sent.
+    @Test(arguments: ["earlier", ""])
+    func aCursorOfAnotherOutboxCountsAsNone(outbox: String) {
+        let read = Machine.Cursor(outbox: outbox, sequence: 2_000_000)
+        #expect(
+            Self.run([.attempt([1, 2, 3]), .started(nil), .cursorRead(read), .committed, .attempt([4])])
+                == [.startProducer, .readCursor, .send([1, 2, 3]), .delivered, .send([4])])
     }
 
     /// | failure | then |
@@ -72,7 +83,10 @@ import Testing
             ([.failed(.retriable), .aborted(nil), .attempt([1, 2, 3])], [.abort, .retry, .send([1, 2, 3])]),
             // Fatal, or an abort that failed: a new producer, and the cursor read again.
             (
-                [.failed(.fatal), .attempt([1, 2, 3]), .started(nil), .cursorRead(3)],
+                [
+                    .failed(.fatal), .attempt([1, 2, 3]), .started(nil),
+                    .cursorRead(.init(outbox: "this", sequence: 3)),
+                ],
                 [.retry, .startProducer, .readCursor, .delivered]
             ),
             (
@@ -96,12 +110,12 @@ import Testing
 
     @Test func theCursorIsTheLastSequenceCommitted() {
         var machine = Machine()
-        _ = machine.attempt([4, 5])
+        _ = machine.attempt([4, 5], outbox: "this")
         _ = machine.started(nil)
-        _ = machine.cursorRead(3)
-        #expect(machine.cursor == 3)
+        _ = machine.cursorRead(.init(outbox: "this", sequence: 3))
+        #expect(machine.cursor == .init(outbox: "this", sequence: 3))
         _ = machine.committed()
-        #expect(machine.cursor == 5)
-        #expect(machine.attempt([6]) == .send([6]))
+        #expect(machine.cursor == .init(outbox: "this", sequence: 5))
+        #expect(machine.attempt([6], outbox: "this") == .send([6]))
     }
 }

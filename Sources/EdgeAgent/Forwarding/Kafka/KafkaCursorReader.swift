@@ -1,4 +1,5 @@
 import CRdKafka
+import EdgeAgentCore
 import Foundation
 
 /// Reads a sink's last committed cursor record (SPEC 5.4) with a `read_committed` consumer of
@@ -7,11 +8,11 @@ import Foundation
 /// compacted, so it holds about one record per sink. Blocks: called on the producer's thread
 /// of blocking calls, it waits in slices of at most a second and gives up when `interrupted`.
 enum KafkaCursorReader {
-    /// The sequence of the last record keyed `key` in `topic`, nil when there is none.
-    /// `properties`: the connection's (brokers, TLS, SASL).
+    /// The last record keyed `key` in `topic`, nil when there is none; one written without an
+    /// `outbox` names none (`""`). `properties`: the connection's (brokers, TLS, SASL).
     static func last(
         topic: String, key: String, properties: [(String, String)], timeout: Duration, interrupted: () -> Bool
-    ) throws -> Int64? {
+    ) throws -> KafkaTransactionStateMachine.Cursor? {
         guard let conf = rd_kafka_conf_new() else { throw KafkaError("cannot create the Kafka configuration") }
         let size = 512
         var message = [CChar](repeating: 0, count: size)
@@ -47,7 +48,7 @@ enum KafkaCursorReader {
             throw KafkaError("cannot read \(topic): \(String(cString: rd_kafka_err2str(assigned)))")
         }
         var ended: Set<Int32> = []
-        var sequence: Int64?
+        var cursor: KafkaTransactionStateMachine.Cursor?
         while ended.count < partitions {
             guard ContinuousClock.now < deadline, !interrupted() else { throw KafkaError("reading \(topic) timed out") }
             guard let record = rd_kafka_consumer_poll(rk, 100) else { continue }
@@ -65,10 +66,10 @@ enum KafkaCursorReader {
                 guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
                     let number = object["sequence"] as? NSNumber
                 else { throw KafkaError("a cursor record in \(topic) is not {\"sink\": NAME, \"sequence\": N}") }
-                sequence = number.int64Value
+                cursor = .init(outbox: object["outbox"] as? String ?? "", sequence: number.int64Value)
             }
         }
-        return sequence
+        return cursor
     }
 
     private static func partitionCount(

@@ -4,8 +4,8 @@ import Foundation
 /// `exactly_once: true` (SPEC 5.4): the sink performs what `KafkaTransactionStateMachine`
 /// decides, one action at a time, until the batch is delivered or the forwarder must retry it.
 extension KafkaSink {
-    func deliverInTransactions(_ events: [StoredEvent]) async -> DeliveryOutcome {
-        var action = transactions.withLock { $0.attempt(events.map(\.sequence)) }
+    func deliverInTransactions(_ events: [StoredEvent], from origin: BatchOrigin) async -> DeliveryOutcome {
+        var action = transactions.withLock { $0.attempt(events.map(\.sequence), outbox: origin.outbox) }
         var error: (code: Int32, text: String)?
         while true {
             switch action {
@@ -42,11 +42,15 @@ extension KafkaSink {
                     }
                 }
                 switch read {
-                case let .success(sequence)?:
-                    if let sequence {
-                        logger.info("Kafka holds the sink's cursor.", metadata: ["sequence": "\(sequence)"])
+                case let .success(cursor)?:
+                    if let cursor, cursor.outbox == origin.outbox {
+                        logger.info("Kafka holds the sink's cursor.", metadata: ["sequence": "\(cursor.sequence)"])
+                    } else if let cursor {
+                        logger.warning(
+                            "Kafka holds a cursor of another outbox; nothing of this one counts as sent.",
+                            metadata: ["sequence": "\(cursor.sequence)", "outbox": "\(cursor.outbox)"])
                     }
-                    action = transactions.withLock { $0.cursorRead(sequence) }
+                    action = transactions.withLock { $0.cursorRead(cursor) }
                 case let .failure(failure)?:
                     error = (-1, "\(failure)")
                     action = transactions.withLock { $0.cursorFailed() }
@@ -55,7 +59,7 @@ extension KafkaSink {
                 }
             case let .send(sequences):
                 guard let current = producer.withLock({ $0 }) else { return .retry(.connect, retryAfter: nil) }
-                let failure = await send(events, sequences, producer: current)
+                let failure = await send(events, sequences, outbox: origin.outbox, producer: current)
                 if let failure {
                     error = (failure.code, failure.text)
                     if failure.failure == .fatal {
@@ -73,8 +77,9 @@ extension KafkaSink {
         }
     }
 
-    /// One transaction: `sequences` of `events` and the cursor record with the last; nil once committed.
-    private func send(_ events: [StoredEvent], _ sequences: [Int64], producer: KafkaProducer) async
+    /// One transaction: `sequences` of `events` and the cursor record with the last, naming
+    /// `outbox`; nil once committed.
+    private func send(_ events: [StoredEvent], _ sequences: [Int64], outbox: String, producer: KafkaProducer) async
         -> TransactionError?
     {
         if let failure = producer.beginTransaction() { return failure }
@@ -84,7 +89,9 @@ extension KafkaSink {
             let code = produceRecord(events[index], producer: producer, token: 0)
             if code != 0 { return Self.produceError(code) }
         }
-        var value = #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(sequences.last!)}"#
+        var value =
+            #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(sequences.last!),"agent":"#
+            + JSONValue.string(agentID).json + #","outbox":"# + JSONValue.string(outbox).json + "}"
         let code = value.withUTF8 {
             producer.produce(
                 topic: config.cursorTopic, key: cursorKey, value: UnsafeRawBufferPointer($0), headers: [], token: 0)

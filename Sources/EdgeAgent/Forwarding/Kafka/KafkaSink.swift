@@ -17,8 +17,9 @@ import Synchronization
 /// A stop purges librdkafka's queue; the outbox cursor stays before the batch in hand.
 ///
 /// With `exactly_once: true` the producer is transactional (`transactional.id`
-/// `{agent.id}.{sink}`) and each batch goes with a cursor record in one transaction; the sink
-/// performs what `KafkaTransactionStateMachine` decides.
+/// `{agent.id}.{sink}`) and each batch goes with a cursor record in one transaction (`{"sink",
+/// "sequence", "agent", "outbox"}`: the outbox's identity tells its sequences from an earlier
+/// outbox's); the sink performs what `KafkaTransactionStateMachine` decides.
 public final class KafkaSink: EventSink {
     let config: SinkConfig.Kafka
     let name: String
@@ -27,6 +28,7 @@ public final class KafkaSink: EventSink {
     let connection: [(String, String)]
     /// `{agent.id}.{sink}`: the transactional id and the cursor record's key.
     let cursorKey: String
+    let agentID: String
     let values: [String: String]
     let usesSubject: Bool
     let logger: Logger
@@ -46,6 +48,7 @@ public final class KafkaSink: EventSink {
         values = ["{site}": agent.site, "{line}": agent.line, "{agent}": agent.id]
         usesSubject = config.topic.contains("{subject}")
         cursorKey = "\(agent.id).\(name)"
+        agentID = agent.id
         connection = Self.connection(config, clientID: agent.id)
         properties = Self.properties(config, clientID: agent.id, transactionalID: config.exactlyOnce ? cursorKey : nil)
         // The transactional producer starts with the first batch (`KafkaTransactionStateMachine`).
@@ -106,7 +109,11 @@ public final class KafkaSink: EventSink {
     }
 
     public func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
-        if config.exactlyOnce { return await deliverInTransactions(events) }
+        await deliver(events, from: BatchOrigin(outbox: ""))
+    }
+
+    public func deliver(_ events: [StoredEvent], from origin: BatchOrigin) async -> DeliveryOutcome {
+        if config.exactlyOnce { return await deliverInTransactions(events, from: origin) }
         guard let producer = await usableProducer() else { return .retry(.connect, retryAfter: nil) }
         let session = producer.session
         let produce = session.state.withLock { $0.deliveries.attempt(events.map(\.sequence)) }
