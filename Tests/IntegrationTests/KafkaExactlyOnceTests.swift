@@ -228,6 +228,51 @@ extension Integration {
             await cluster.stop()
         }
 
+        /// One event larger than librdkafka's `message.max.bytes`: its transaction is aborted, the
+        /// forwarder halves the batch until the event is alone, and it is dead-lettered as in the
+        /// default mode; everything else is committed once and the sink goes on.
+        @Test func anEventTooLargeForKafkaIsDeadLetteredAndTheRestCommittedOnce() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            // Batches may hold the event with others.
+            let sink = Self.sink(relay).replacingOccurrences(of: "linger: 20ms", with: "max_bytes: 8MiB, linger: 20ms")
+            let agent = AgentHarness(sinks: sink, directory: dir)
+            try agent.start(events: 1000, subjects: 5)
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 1001
+                })
+            #expect(await agent.stop() == 0)
+            // Appended by hand, the agent stopped: sequence 1002, as the agent would have numbered it.
+            let db = try SQLiteConnection(path: dir.path + "/data/outbox.db")
+            let padding = String(repeating: "x", count: 1_200_000)
+            try db.execute(
+                """
+                INSERT INTO events(seq, id, type, class, time_ms, recorded_ms, body)
+                SELECT 1002, 'too-large', type, class, time_ms, recorded_ms,
+                '{"specversion":"1.0","id":"too-large","type":"tag.changed","subject":"test.source","data":"\(padding)"}'
+                FROM events WHERE seq = 1001;
+                UPDATE meta SET value = '1002' WHERE key = 'last_seq';
+                """)
+            try agent.start(events: 2000, subjects: 5)
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 2002
+                }, "the sink goes on past the event")
+            let dead = try SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true)
+                .prepare("SELECT seq, status FROM dead WHERE sink = 'backbone'")
+            #expect(try dead.step() && dead.int(0) == 1002 && dead.int(1) == 413, "the event is dead-lettered")
+            #expect(try !dead.step(), "only that event")
+            let seen = Seen(try await cluster.records(topic: Self.topic, readCommittedThrough: relay))
+            let outbox = try agent.outboxEvents().filter { $0.sequence != 1002 }
+            #expect(outbox.count == 2001 && outbox.allSatisfy { seen.copies[$0.id] == 1 }, "the rest once")
+            #expect(seen.copies["too-large"] == nil)
+            #expect(await agent.stop() == 0)
+            await relay.stop()
+            await cluster.stop()
+        }
+
         /// 100,000 events appended while no broker answers, then the brokers back: through the
         /// relay, each event once, the sequences 1...N, each subject in order.
         @Test func aBacklogBuiltWhileTheClusterIsDownIsCommittedOnce() async throws {

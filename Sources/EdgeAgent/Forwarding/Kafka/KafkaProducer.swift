@@ -28,6 +28,9 @@ final class KafkaProducer: @unchecked Sendable {
         /// The last error librdkafka reported outside a delivery (a broker down, authentication),
         /// until a record is delivered.
         var lastError: (code: Int32, text: String)?
+        /// The transaction's first failed delivery report since `beginTransaction`: its token
+        /// (the record's sequence, 0 for the cursor record) and error.
+        var failedInTransaction: (token: Int, code: Int32)?
     }
 
     /// The session's state, changed by the callbacks and waited on by the sink (`Watched`).
@@ -164,7 +167,8 @@ final class KafkaProducer: @unchecked Sendable {
     }
 
     func beginTransaction() -> TransactionError? {
-        TransactionError(rd_kafka_begin_transaction(handle))
+        session.state.withLock { $0.failedInTransaction = nil }
+        return TransactionError(rd_kafka_begin_transaction(handle))
     }
 
     /// Flushes what the transaction produced and commits it; an error when a record failed.
@@ -271,6 +275,7 @@ private let onDeliveryCallback:
         // Rings once the attempt is decided, not once per record.
         let ring = session.state.withLock {
             if code == 0 { $0.lastError = nil }
+            if code != 0, $0.failedInTransaction == nil { $0.failedInTransaction = (token, code) }
             return $0.deliveries.report(token: token, code: code) != .wait
         }
         if ring { session.poke() }

@@ -13,7 +13,7 @@ extension KafkaSink {
                 logged.withLock { $0 = nil }
                 return .delivered
             case .retry:
-                return retryOutcome(error)
+                return retryOutcome(error, count: events.count)
             case .startProducer:
                 let old = producer.withLock { current -> KafkaProducer? in
                     defer { current = nil }
@@ -86,8 +86,8 @@ extension KafkaSink {
         var index = events.startIndex
         for sequence in sequences {
             while events[index].sequence != sequence { index += 1 }
-            let code = produceRecord(events[index], producer: producer, token: 0)
-            if code != 0 { return Self.produceError(code) }
+            let code = produceRecord(events[index], producer: producer, token: Int(sequence))
+            if code != 0 { return Self.produceError(code, token: Int(sequence)) }
         }
         var value =
             #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(sequences.last!),"agent":"#
@@ -96,25 +96,40 @@ extension KafkaSink {
             producer.produce(
                 topic: config.cursorTopic, key: cursorKey, value: UnsafeRawBufferPointer($0), headers: [], token: 0)
         }
-        if code != 0 { return Self.produceError(code) }
-        return await producer.commitTransaction(timeout: config.timeout)
+        if code != 0 { return Self.produceError(code, token: 0) }
+        guard let failure = await producer.commitTransaction(timeout: config.timeout) else { return nil }
+        // A record that failed says why the commit did; its error decides the outcome.
+        guard let failed = producer.session.state.withLock({ $0.failedInTransaction }) else { return failure }
+        return Self.produceError(failed.code, token: failed.token, failure: failure.failure)
     }
 
-    /// A record librdkafka refused at once: the transaction is aborted, or the producer replaced
-    /// when it failed fatally.
-    private static func produceError(_ code: Int32) -> TransactionError {
-        TransactionError(
-            failure: code == KafkaProducer.Code.fatal ? .fatal : .abortable, code: code,
-            text: KafkaProducer.Code.text(code))
+    /// A record that failed (`token`: its sequence, 0 for the cursor record): the transaction is
+    /// aborted, or the producer replaced when it failed fatally.
+    private static func produceError(_ code: Int32, token: Int, failure: KafkaTransactionStateMachine.Failure? = nil)
+        -> TransactionError
+    {
+        let record = token == 0 ? "the cursor record" : "sequence \(token)"
+        return TransactionError(
+            failure: failure ?? (code == KafkaProducer.Code.fatal ? .fatal : .abortable), code: code,
+            text: "\(KafkaProducer.Code.text(code)) (\(record))")
     }
 
-    /// The forwarder's retry for the last error: a refusal of the credentials or the topic is a
+    /// The forwarder's outcome for the last error of an attempt over `count` events, once its
+    /// transaction is aborted (nothing of it is visible, so the batch may be split): a record
+    /// too large or invalid is rejected as in the default mode, so the forwarder halves the
+    /// batch and dead-letters the one event; a refusal of the credentials or the topic is a
     /// configuration problem; each error is logged once until a batch is delivered.
-    private func retryOutcome(_ error: (code: Int32, text: String)?) -> DeliveryOutcome {
+    private func retryOutcome(_ error: (code: Int32, text: String)?, count: Int) -> DeliveryOutcome {
         guard let error else { return .retry(.connect, retryAfter: nil) }
         if logged.withLock({ $0 != error.text }) {
             logged.withLock { $0 = error.text }
             logger.warning("Kafka reports an error.", metadata: ["error": "\(error.text)"])
+        }
+        if KafkaProducer.Code.tooLarge.contains(error.code) {
+            return count == 1 ? .rejected(status: 413, body: error.text) : .tooLarge
+        }
+        if KafkaProducer.Code.invalid.contains(error.code) {
+            return .rejected(status: Int(error.code), body: error.text)
         }
         if KafkaProducer.Code.refused.contains(error.code) {
             return .misconfigured(status: Int(error.code), body: error.text)
