@@ -273,6 +273,48 @@ extension Integration {
             await cluster.stop()
         }
 
+        /// Another producer's transaction (another agent's or sink's) left open on the cursor topic
+        /// before the sink's last cursor records: a `read_committed` read ends at it, where the
+        /// sink's newest record is an older one. The agent does not take that one for Kafka's
+        /// cursor: it waits for the transaction to end and sends nothing Kafka committed again.
+        @Test func aCursorReadBehindAnotherProducersOpenTransactionWaitsAndSendsNothingTwice() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
+            try agent.start(events: 3000, rate: 300, subjects: 5)
+            #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 300 })
+            let other = try await KafkaTransactionalProducer(
+                bootstrap: relay.bootstrap, topic: Self.cursors, transactionalID: "other-agent.k", directory: dir)
+            try await other.begin()
+            try await other.produce(key: "other-agent.k", value: #"{"sink":"k","sequence":1}"#)
+            try await other.flush()
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 3001
+                }, "the agent commits the rest behind the open transaction")
+            #expect(await agent.stop() == 0)
+            // What a kill -9 before the last settlements leaves: Kafka's cursor ahead of the outbox's.
+            try SQLiteConnection(path: dir.path + "/data/outbox.db")
+                .execute("UPDATE sinks SET cursor = 2000 WHERE name = 'backbone'")
+            try agent.start(events: 3000, subjects: 5)
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    agent.child?.stderr.contains("waits for an open transaction") == true
+                }, "the cursor read waits for the open transaction")
+            #expect(try agent.sinkCursor("backbone") == 2000, "nothing settled meanwhile")
+            try await other.commit()
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 3001
+                }, "the outbox's cursor catches up once the transaction ends")
+            try await Self.expectExactlyOnce(cluster, relay, agent, count: 3001)
+            #expect(await agent.stop() == 0)
+            await other.crash()
+            await relay.stop()
+            await cluster.stop()
+        }
+
         /// 100,000 events appended while no broker answers, then the brokers back: through the
         /// relay, each event once, the sequences 1...N, each subject in order.
         @Test func aBacklogBuiltWhileTheClusterIsDownIsCommittedOnce() async throws {

@@ -7,6 +7,12 @@ import Foundation
 /// record under the sink's key (a key always lands in one partition, in order). The topic is
 /// compacted, so it holds about one record per sink. Blocks: called on the producer's thread
 /// of blocking calls, it waits in slices of at most a second and gives up when `interrupted`.
+///
+/// A `read_committed` consumer reaches a partition's end at its last stable offset: another
+/// producer's open transaction (another agent's or sink's) holds back every record after it,
+/// the sink's last cursor records among them. A partition counts as read only when that end is
+/// its high watermark; until then the read goes on, and fails at its deadline, so the sink never
+/// takes an older cursor record for Kafka's cursor.
 enum KafkaCursorReader {
     /// The last record keyed `key` in `topic`, nil when there is none; one written without an
     /// `outbox` names none (`""`). `properties`: the connection's (brokers, TLS, SASL).
@@ -48,14 +54,26 @@ enum KafkaCursorReader {
             throw KafkaError("cannot read \(topic): \(String(cString: rd_kafka_err2str(assigned)))")
         }
         var ended: Set<Int32> = []
+        /// Partitions whose end is held back by an open transaction.
+        var behind: Set<Int32> = []
         var cursor: KafkaTransactionStateMachine.Cursor?
         while ended.count < partitions {
-            guard ContinuousClock.now < deadline, !interrupted() else { throw KafkaError("reading \(topic) timed out") }
+            guard ContinuousClock.now < deadline, !interrupted() else {
+                if !behind.isEmpty { throw KafkaError("reading \(topic) waits for an open transaction") }
+                throw KafkaError("reading \(topic) timed out")
+            }
             guard let record = rd_kafka_consumer_poll(rk, 100) else { continue }
             defer { rd_kafka_message_destroy(record) }
             let m = record.pointee
             if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                ended.insert(m.partition)
+                var (low, high): (Int64, Int64) = (0, 0)
+                let known = rd_kafka_get_watermark_offsets(rk, topic, m.partition, &low, &high)
+                if known == RD_KAFKA_RESP_ERR_NO_ERROR, high > m.offset {
+                    behind.insert(m.partition)
+                } else {
+                    behind.remove(m.partition)
+                    ended.insert(m.partition)
+                }
             } else if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 throw KafkaError("cannot read \(topic): \(String(cString: rd_kafka_err2str(m.err)))")
             } else if let keyBytes = m.key, m.key_len == key.utf8.count,
