@@ -273,6 +273,34 @@ extension Integration {
             await cluster.stop()
         }
 
+        /// `outbox replay` (and `outbox dead retry`) queue events at or behind Kafka's cursor again:
+        /// they are sent again, each once more, and the cursor records never move backwards.
+        @Test func replayedEventsAreSentAgainAndTheCursorNeverMovesBack() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
+            try agent.start(events: 1000, subjects: 5)
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 1001
+                })
+            let replay = try await agent.command(["outbox", "replay", "--sink", "backbone", "--since", "1h"])
+            #expect(replay.status == 0 && replay.stdout.contains("re-queued 1001 events"), "\(replay.stdout)")
+            let outbox = try agent.outboxEvents()
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(500)) {
+                    let seen = Seen((try? await cluster.records(topic: Self.topic, readCommittedThrough: relay)) ?? [])
+                    return outbox.allSatisfy { seen.copies[$0.id] == 2 }
+                }, "the running agent sends the replay")
+            let cursors = try await Self.cursorSequences(cluster)
+            #expect(cursors.allSatisfy { $0 <= 1001 } && cursors.last == 1001, "the cursor stays at 1001")
+            #expect(zip(cursors, cursors.dropFirst()).allSatisfy { $0 <= $1 }, "never backwards: \(cursors)")
+            #expect(await agent.stop() == 0)
+            await relay.stop()
+            await cluster.stop()
+        }
+
         /// Another producer's transaction (another agent's or sink's) left open on the cursor topic
         /// before the sink's last cursor records: a `read_committed` read ends at it, where the
         /// sink's newest record is an older one. The agent does not take that one for Kafka's

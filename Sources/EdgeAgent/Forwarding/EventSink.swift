@@ -27,8 +27,11 @@ extension EventSink {
 public struct BatchOrigin: Sendable, Equatable {
     /// The outbox's identity (`OpenReport.outboxID`): a sequence names an event only within it.
     public var outbox: String
+    /// Events an operator queued again (`outbox dead retry`, `outbox replay`): at or below the
+    /// sink's cursor, and to be sent whatever the sink counts as sent.
+    public var requeued: Bool
 
-    public init(outbox: String) {
-        self.outbox = outbox
+    public init(outbox: String, requeued: Bool) {
+        (self.outbox, self.requeued) = (outbox, requeued)
     }
 }

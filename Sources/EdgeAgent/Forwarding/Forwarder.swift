@@ -138,7 +138,7 @@ public final class Forwarder: Service {
             // the settlement, which is what takes them off the queue.
             let upcoming = batch.requeued ? nil : Task { [through = batch.through] in try await claim(after: through) }
             defer { upcoming?.cancel() }  // when the delivery or settlement ends the loop
-            let origin = BatchOrigin(outbox: writer.report.outboxID)
+            let origin = BatchOrigin(outbox: writer.report.outboxID, requeued: batch.requeued)
             let (delivered, dead) = try await deliver(batch.events, from: origin, limiter: &limiter)
             try await settle(batch, delivered: delivered, dead: dead)
             next = try await upcoming?.value

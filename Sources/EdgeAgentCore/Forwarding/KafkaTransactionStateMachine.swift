@@ -14,17 +14,21 @@
 /// A sequence names an event only within its outbox: a new outbox (SPEC 7) numbers from 1
 /// again. A cursor record names its outbox, and one of another outbox counts as none.
 ///
+/// Events an operator queued again (`outbox dead retry`, `outbox replay`) lie at or behind the
+/// cursor: a re-queued batch is sent whole, and its cursor record keeps the cursor where it is
+/// when that is ahead of the batch (`recordSequence`), so the cursor never moves backwards.
+///
 /// | state | event | action |
 /// |---|---|---|
 /// | no producer | `attempt(batch)` | `startProducer` |
 /// | no producer | `started(nil)` | `readCursor` |
 /// | no producer | `started(failure)` | `retry` |
 /// | no cursor | `attempt(batch)` | `readCursor` |
-/// | no cursor | `cursorRead(c)` | `send` what is past `c` (nil or another outbox's: nothing committed yet), or `delivered` |
+/// | no cursor | `cursorRead(c)` | `send` what is past `c` (nil or another outbox's: nothing committed yet), or `delivered`; a re-queued batch whole |
 /// | no cursor | `cursorFailed()` | `retry` |
-/// | ready | `attempt(batch)` | `send` what is past the cursor, or `delivered` |
+/// | ready | `attempt(batch)` | `send` what is past the cursor, or `delivered`; a re-queued batch whole |
 /// | sending, aborting | `attempt(batch)` | `startProducer`: an attempt cut short left its outcome unknown |
-/// | sending | `committed()` | `delivered`; the cursor is the batch's last sequence |
+/// | sending | `committed()` | `delivered`; the cursor is the record's sequence (`recordSequence`) |
 /// | sending | `failed(.abortable)`, `failed(.retriable)` | `abort` |
 /// | sending | `failed(.fatal)` | `retry`; no producer |
 /// | aborting | `aborted(nil)` | `retry`: the batch goes again in a new transaction |
@@ -73,15 +77,17 @@ public struct KafkaTransactionStateMachine: Sendable {
     private var batch: [Int64] = []
     /// The outbox the batch comes from.
     private var outbox = ""
+    private var requeued = false
     /// The last cursor Kafka committed for this sink, as far as the sink knows.
     public private(set) var cursor: Cursor?
 
     public init() {}
 
-    /// Starts an attempt over `batch` (sequences in order) of `outbox`.
-    public mutating func attempt(_ batch: [Int64], outbox: String) -> Action {
+    /// Starts an attempt over `batch` (sequences in order) of `outbox`, `requeued` by an operator.
+    public mutating func attempt(_ batch: [Int64], outbox: String, requeued: Bool = false) -> Action {
         self.batch = batch
         self.outbox = outbox
+        self.requeued = requeued
         switch state {
         case .noProducer: return .startProducer
         case .noCursor: return .readCursor
@@ -117,7 +123,7 @@ public struct KafkaTransactionStateMachine: Sendable {
 
     /// The transaction committed.
     public mutating func committed() -> Action {
-        if let last = batch.last, last > committedSequence ?? .min { cursor = Cursor(outbox: outbox, sequence: last) }
+        if !batch.isEmpty { cursor = Cursor(outbox: outbox, sequence: recordSequence) }
         state = .ready
         return .delivered
     }
@@ -138,11 +144,15 @@ public struct KafkaTransactionStateMachine: Sendable {
         return .retry
     }
 
+    /// The sequence the cursor record of the transaction being sent holds: the batch's last, or
+    /// the cursor when it is ahead of a re-queued batch.
+    public var recordSequence: Int64 { max(batch.last ?? 0, committedSequence ?? 0) }
+
     /// The last sequence of the batch's outbox Kafka committed.
     private var committedSequence: Int64? { cursor?.outbox == outbox ? cursor?.sequence : nil }
 
     private mutating func send() -> Action {
-        let rest = committedSequence.map { done in batch.filter { $0 > done } } ?? batch
+        let rest = requeued ? batch : committedSequence.map { done in batch.filter { $0 > done } } ?? batch
         guard !rest.isEmpty else { return .delivered }
         state = .sending
         return .send(rest)

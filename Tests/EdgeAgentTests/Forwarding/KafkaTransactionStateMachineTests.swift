@@ -102,6 +102,21 @@ import Testing
         #expect(Array(Self.run(start + after).dropFirst(start.count)) == actions)
     }
 
+    /// `outbox dead retry` and `outbox replay` queue events at or behind the cursor again: they
+    /// are sent whole, and the cursor record keeps the cursor where it was.
+    @Test func reQueuedEventsBehindTheCursorAreSentAndTheCursorNeverMovesBack() {
+        var machine = Machine()
+        _ = machine.attempt([9, 10], outbox: "this")
+        _ = machine.started(nil)
+        #expect(machine.cursorRead(.init(outbox: "this", sequence: 10)) == .delivered)
+        #expect(machine.attempt([3, 7], outbox: "this", requeued: true) == .send([3, 7]))
+        #expect(machine.recordSequence == 10, "the cursor record keeps 10")
+        #expect(machine.committed() == .delivered)
+        #expect(machine.cursor == .init(outbox: "this", sequence: 10))
+        #expect(machine.attempt([9, 10, 11], outbox: "this") == .send([11]))
+        #expect(machine.recordSequence == 11)
+    }
+
     @Test func aProducerOrCursorThatCannotBeHadIsRetried() {
         #expect(
             Self.run([.attempt([1]), .started(.retriable), .attempt([1]), .started(nil), .cursorFailed, .attempt([1])])

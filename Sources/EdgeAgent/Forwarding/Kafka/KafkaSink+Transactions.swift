@@ -5,7 +5,9 @@ import Foundation
 /// decides, one action at a time, until the batch is delivered or the forwarder must retry it.
 extension KafkaSink {
     func deliverInTransactions(_ events: [StoredEvent], from origin: BatchOrigin) async -> DeliveryOutcome {
-        var action = transactions.withLock { $0.attempt(events.map(\.sequence), outbox: origin.outbox) }
+        var action = transactions.withLock {
+            $0.attempt(events.map(\.sequence), outbox: origin.outbox, requeued: origin.requeued)
+        }
         var error: (code: Int32, text: String)?
         while true {
             switch action {
@@ -59,7 +61,8 @@ extension KafkaSink {
                 }
             case let .send(sequences):
                 guard let current = producer.withLock({ $0 }) else { return .retry(.connect, retryAfter: nil) }
-                let failure = await send(events, sequences, outbox: origin.outbox, producer: current)
+                let record = transactions.withLock { $0.recordSequence }
+                let failure = await send(events, sequences, record: record, outbox: origin.outbox, producer: current)
                 if let failure {
                     error = (failure.code, failure.text)
                     if failure.failure == .fatal {
@@ -77,11 +80,11 @@ extension KafkaSink {
         }
     }
 
-    /// One transaction: `sequences` of `events` and the cursor record with the last, naming
-    /// `outbox`; nil once committed.
-    private func send(_ events: [StoredEvent], _ sequences: [Int64], outbox: String, producer: KafkaProducer) async
-        -> TransactionError?
-    {
+    /// One transaction: `sequences` of `events` and the cursor record (`record`, of `outbox`);
+    /// nil once committed.
+    private func send(
+        _ events: [StoredEvent], _ sequences: [Int64], record: Int64, outbox: String, producer: KafkaProducer
+    ) async -> TransactionError? {
         if let failure = producer.beginTransaction() { return failure }
         var index = events.startIndex
         for sequence in sequences {
@@ -90,7 +93,7 @@ extension KafkaSink {
             if code != 0 { return Self.produceError(code, token: Int(sequence)) }
         }
         var value =
-            #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(sequences.last!),"agent":"#
+            #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(record),"agent":"#
             + JSONValue.string(agentID).json + #","outbox":"# + JSONValue.string(outbox).json + "}"
         let code = value.withUTF8 {
             producer.produce(

@@ -109,7 +109,7 @@ public final class KafkaSink: EventSink {
     }
 
     public func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
-        await deliver(events, from: BatchOrigin(outbox: ""))
+        await deliver(events, from: BatchOrigin(outbox: "", requeued: false))
     }
 
     public func deliver(_ events: [StoredEvent], from origin: BatchOrigin) async -> DeliveryOutcome {
