@@ -149,6 +149,26 @@ import Testing
         #expect(error?.description == message)
     }
 
+    /// `{agent.id}.{sink}` names one agent's sink only when the sink's name holds no '.': agent
+    /// `plant.line7` with sink `k` and agent `plant` with sink `line7.k` would share a producer
+    /// and cursor records. Without exactly_once the name names nothing in Kafka.
+    @Test func withExactlyOnceASinkNameWithADotIsRefused() throws {
+        let yaml = """
+            version: 1
+            agent: { id: plant, site: s, line: l }
+            sinks:
+              - name: line7.k
+                kafka: { brokers: ["k:9092"], exactly_once: true }
+            """
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "k.yaml") }
+        #expect(
+            error?.description
+                == "k.yaml:4:11: sinks[0].name: with kafka.exactly_once the name must not hold '.': '{agent.id}.{sink}' names the sink's transactional producer and cursor records, found 'line7.k'"
+        )
+        let without = yaml.replacingOccurrences(of: ", exactly_once: true", with: "")
+        #expect(throws: Never.self) { try ConfigLoader.parse(without, file: "k.yaml") }
+    }
+
     @Test func aSinkIsExactlyOneOfTheKinds() throws {
         let yaml = """
             version: 1

@@ -14,10 +14,12 @@ import Foundation
 /// its high watermark; until then the read goes on, and fails at its deadline, so the sink never
 /// takes an older cursor record for Kafka's cursor.
 enum KafkaCursorReader {
-    /// The last record keyed `key` in `topic`, nil when there is none; one written without an
-    /// `outbox` names none (`""`). `properties`: the connection's (brokers, TLS, SASL).
+    /// The last record keyed `key` in `topic` whose `sink` is `sink` and whose `agent` (when it
+    /// has one) is `agent`, nil when there is none; one written without an `outbox` names none
+    /// (`""`). `properties`: the connection's (brokers, TLS, SASL).
     static func last(
-        topic: String, key: String, properties: [(String, String)], timeout: Duration, interrupted: () -> Bool
+        topic: String, key: String, sink: String, agent: String, properties: [(String, String)], timeout: Duration,
+        interrupted: () -> Bool
     ) throws -> KafkaTransactionStateMachine.Cursor? {
         guard let conf = rd_kafka_conf_new() else { throw KafkaError("cannot create the Kafka configuration") }
         let size = 512
@@ -84,6 +86,8 @@ enum KafkaCursorReader {
                 guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
                     let number = object["sequence"] as? NSNumber
                 else { throw KafkaError("a cursor record in \(topic) is not {\"sink\": NAME, \"sequence\": N}") }
+                guard object["sink"] as? String == sink, (object["agent"] as? String).map({ $0 == agent }) ?? true
+                else { continue }
                 cursor = .init(outbox: object["outbox"] as? String ?? "", sequence: number.int64Value)
             }
         }

@@ -36,11 +36,12 @@ extension KafkaSink {
             case .readCursor:
                 guard let current = producer.withLock({ $0 }) else { return .retry(.connect, retryAfter: nil) }
                 let (topic, key, connection, timeout) = (config.cursorTopic, cursorKey, connection, config.timeout)
+                let (sink, agent) = (name, agentID)
                 let read = await current.blocking {
                     Result {
                         try KafkaCursorReader.last(
-                            topic: topic, key: key, properties: connection, timeout: timeout,
-                            interrupted: { current.isInterrupted })
+                            topic: topic, key: key, sink: sink, agent: agent, properties: connection,
+                            timeout: timeout, interrupted: { current.isInterrupted })
                     }
                 }
                 switch read {
