@@ -48,6 +48,11 @@ extension KafkaSink {
                 case let .success(cursor)?:
                     if let cursor, cursor.outbox == origin.outbox {
                         logger.info("Kafka holds the sink's cursor.", metadata: ["sequence": "\(cursor.sequence)"])
+                        if !origin.requeued, let first = events.first, cursor.sequence >= first.sequence {
+                            logger.notice(
+                                "Kafka's cursor is ahead of the outbox's; what it committed is not sent again.",
+                                metadata: ["sequence": "\(cursor.sequence)", "outbox_cursor": "\(first.sequence - 1)"])
+                        }
                     } else if let cursor {
                         logger.warning(
                             "Kafka holds a cursor of another outbox; nothing of this one counts as sent.",
