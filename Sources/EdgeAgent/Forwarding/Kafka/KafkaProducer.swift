@@ -74,7 +74,7 @@ final class KafkaProducer: @unchecked Sendable {
     /// The thread of the calls that block.
     private let calls = NIOThreadPool(numberOfThreads: 1)
     /// Set when a task waiting for a blocking call is cancelled (a stop): the call gives up at
-    /// its next slice, so a stop is never held up for longer than a slice.
+    /// its next slice, so a stop is never held up for longer than a slice. Cleared by each call.
     private let interrupted = Atomic<Bool>(false)
 
     private enum ThreadState {
@@ -149,9 +149,11 @@ final class KafkaProducer: @unchecked Sendable {
     }
 
     /// Runs `body` on the thread of the calls that block; nil once the producer closed. A
-    /// cancellation sets `isInterrupted`, which `body` checks between slices of its work.
+    /// cancellation sets `isInterrupted`, which `body` checks between slices of its work; it
+    /// holds for that call only (the sink makes one at a time).
     func blocking<R: Sendable>(_ body: @escaping @Sendable () -> R) async -> R? {
-        await withTaskCancellationHandler {
+        interrupted.store(false, ordering: .relaxed)
+        return await withTaskCancellationHandler {
             try? await calls.runIfActive(body)
         } onCancel: {
             interrupted.store(true, ordering: .relaxed)
