@@ -352,6 +352,36 @@ extension Integration {
             await cluster.stop()
         }
 
+        /// A stop mid-drain leaves no transaction open: what another producer writes after it is
+        /// visible to a `read_committed` consumer at once, not held back until the transaction
+        /// times out or the agent starts again.
+        @Test func aStopMidDrainLeavesNoTransactionOpen() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
+            var cursor: Int64 = 0
+            for stop in 1...5 {
+                try agent.start(events: 100_000, rate: 2000, subjects: 5)
+                let before = cursor
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? agent.sinkCursor("backbone")) ?? 0 > before + 500
+                    })
+                #expect(await agent.stop() == 0)
+                cursor = try agent.sinkCursor("backbone")
+                let markers = (0..<12).map { "after-stop-\(stop)-\($0)" }
+                for marker in markers {
+                    try await cluster.produce(topic: Self.topic, key: marker, value: #"{"id":"\#(marker)"}"#)
+                }
+                let seen = Seen(try await cluster.records(topic: Self.topic, readCommittedThrough: relay))
+                let held = markers.filter { seen.copies[$0] == nil }
+                #expect(held.isEmpty, "stop \(stop): \(held.count) of 12 records held back by an open transaction")
+            }
+            await relay.stop()
+            await cluster.stop()
+        }
+
         /// 100,000 events appended while no broker answers, then the brokers back: through the
         /// relay, each event once, the sequences 1...N, each subject in order.
         @Test func aBacklogBuiltWhileTheClusterIsDownIsCommittedOnce() async throws {

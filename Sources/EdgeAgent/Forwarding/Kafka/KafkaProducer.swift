@@ -73,6 +73,8 @@ final class KafkaProducer: @unchecked Sendable {
     private let thread = Mutex(ThreadState.running)
     /// The thread of the calls that block.
     private let calls = NIOThreadPool(numberOfThreads: 1)
+    /// Set from a `beginTransaction` that succeeded until a commit or an abort succeeds.
+    private let inTransaction = Atomic<Bool>(false)
     /// Set when a task waiting for a blocking call is cancelled (a stop): the call gives up at
     /// its next slice, so a stop is never held up for longer than a slice. Cleared by each call.
     private let interrupted = Atomic<Bool>(false)
@@ -170,17 +172,31 @@ final class KafkaProducer: @unchecked Sendable {
 
     func beginTransaction() -> TransactionError? {
         session.state.withLock { $0.failedInTransaction = nil }
-        return TransactionError(rd_kafka_begin_transaction(handle))
+        let error = TransactionError(rd_kafka_begin_transaction(handle))
+        if error == nil { inTransaction.store(true, ordering: .relaxed) }
+        return error
     }
 
     /// Flushes what the transaction produced and commits it; an error when a record failed.
     func commitTransaction(timeout: Duration) async -> TransactionError? {
-        await transactionCall(timeout: timeout) { rd_kafka_commit_transaction($0, $1) }
+        let error = await transactionCall(timeout: timeout) { rd_kafka_commit_transaction($0, $1) }
+        if error == nil { inTransaction.store(false, ordering: .relaxed) }
+        return error
     }
 
     /// Purges what the transaction produced and aborts it.
     func abortTransaction(timeout: Duration) async -> TransactionError? {
-        await transactionCall(timeout: timeout) { rd_kafka_abort_transaction($0, $1) }
+        let error = await transactionCall(timeout: timeout) { rd_kafka_abort_transaction($0, $1) }
+        if error == nil { inTransaction.store(false, ordering: .relaxed) }
+        return error
+    }
+
+    /// A stop mid-transaction (the sink's calls, cancelled, did not run): the transaction is
+    /// aborted within `timeout`, in a task of its own that the stop does not cancel, so that
+    /// consumers' last stable offset is not held until the broker's `transaction.timeout.ms`.
+    func abortOpenTransaction(timeout: Duration) async {
+        guard inTransaction.load(ordering: .relaxed) else { return }
+        _ = await Task { await abortTransaction(timeout: timeout) }.value
     }
 
     /// Calls `call` (handle, milliseconds) in slices of at most a second until it returns

@@ -254,12 +254,14 @@ public final class KafkaSink: EventSink {
         return topic
     }
 
-    /// A stop: librdkafka's queue is purged and the producer destroyed on its own thread.
+    /// A stop: a transaction left open is aborted (within a few seconds: SPEC 6's stop takes
+    /// at most 10), librdkafka's queue is purged and the producer destroyed on its own thread.
     public func shutdown() async {
         let current = producer.withLock { state -> KafkaProducer? in
             defer { state = nil }
             return state
         }
+        await current?.abortOpenTransaction(timeout: .seconds(3))
         await current?.close()
     }
 }
