@@ -13,7 +13,7 @@ extension KafkaSink {
                 logged.withLock { $0 = nil }
                 return .delivered
             case .retry:
-                return retryOutcome(error)
+                return retryOutcome(error, count: events.count)
             case .startProducer:
                 let old = producer.withLock { current -> KafkaProducer? in
                     defer { current = nil }
@@ -101,9 +101,12 @@ extension KafkaSink {
             text: KafkaProducer.Code.text(code))
     }
 
-    /// The forwarder's retry for the last error: a refusal of the credentials or the topic is a
-    /// configuration problem; each error is logged once until a batch is delivered.
-    private func retryOutcome(_ error: (code: Int32, text: String)?) -> DeliveryOutcome {
+    /// What the forwarder does after the last error, the transaction aborted or the producer
+    /// gone: a refusal of the credentials or the topic is a configuration problem; a record too
+    /// large or invalid is isolated (the batch halved) and dead-lettered alone, as without
+    /// transactions, instead of failing every transaction of the batch again; anything else is
+    /// retried. Each error is logged once until a batch is delivered.
+    private func retryOutcome(_ error: (code: Int32, text: String)?, count: Int) -> DeliveryOutcome {
         guard let error else { return .retry(.connect, retryAfter: nil) }
         if logged.withLock({ $0 != error.text }) {
             logged.withLock { $0 = error.text }
@@ -111,6 +114,12 @@ extension KafkaSink {
         }
         if KafkaProducer.Code.refused.contains(error.code) {
             return .misconfigured(status: Int(error.code), body: error.text)
+        }
+        if KafkaProducer.Code.tooLarge.contains(error.code) {
+            return count == 1 ? .rejected(status: 413, body: error.text) : .tooLarge
+        }
+        if KafkaProducer.Code.invalid.contains(error.code) {
+            return .rejected(status: Int(error.code), body: error.text)
         }
         let timedOut = error.code == KafkaProducer.Code.timedOut || error.code == KafkaProducer.Code.callTimedOut
         return .retry(timedOut ? .timeout : .connect, retryAfter: nil)
