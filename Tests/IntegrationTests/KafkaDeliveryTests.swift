@@ -279,5 +279,25 @@ extension Integration {
             #expect(await agent.stop() == 0)
             await cluster.stop()
         }
+
+        /// SASL against brokers that do not speak it (the mock has no SASL): the sink says why it
+        /// fails, and the password appears nowhere in the agent's output.
+        @Test func theSASLPasswordNeverReachesTheLog() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let secret = dir.write("kafka-password", "s3cr3t-Pa55word\n")
+            let sasl = ", sasl: { mechanism: PLAIN, username: edge, password_file: \(secret) }"
+            let agent = AgentHarness(sinks: Self.sink(cluster, timeout: "2s", extra: sasl), directory: dir)
+            try agent.start(events: 100, subjects: 1)
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    agent.child?.stderr.contains("Kafka reports an error.") == true
+                },
+                "librdkafka's error is logged")
+            #expect(await agent.stop() == 0)
+            #expect(agent.child?.stderr.contains("s3cr3t") == false)
+            #expect(agent.child?.stdout.contains("s3cr3t") == false)
+            await cluster.stop()
+        }
     }
 }

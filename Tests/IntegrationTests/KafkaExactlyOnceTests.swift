@@ -455,5 +455,30 @@ extension Integration {
             await relay.stop()
             await cluster.stop()
         }
+
+        /// A record the broker finds too large (MESSAGE_TOO_LARGE, 10) fails its transaction, which
+        /// is aborted; the event is then isolated and dead-lettered as in the default mode, and the
+        /// others go on, each once.
+        @Test func aRecordTooLargeForTheBrokerIsDeadLetteredAndTheRestCommittedOnce() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let sink = Self.sink(relay).replacingOccurrences(of: "max_events: 500", with: "max_events: 1")
+            let agent = AgentHarness(sinks: sink, directory: dir)
+            try agent.start(events: 300, rate: 100, subjects: 3)
+            #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 20 })
+            try await cluster.failProduce(count: 1, code: 10)
+            #expect(
+                await eventually(timeout: .seconds(60), every: .milliseconds(500)) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= 301
+                }, "the agent delivers the rest")
+            #expect(try await agent.status().sinks["backbone"]?.dead == 1, "the one event is dead-lettered")
+            let records = try await cluster.records(topic: Self.topic, readCommittedThrough: relay)
+            let seen = Seen(records)
+            #expect(seen.copies.count == 300 && seen.duplicated == 0, "the others once")
+            #expect(await agent.stop() == 0)
+            await relay.stop()
+            await cluster.stop()
+        }
     }
 }
