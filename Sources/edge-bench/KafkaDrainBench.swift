@@ -6,7 +6,9 @@ import Logging
 /// `kafka.drain`: events/s from a 200,000-event backlog to librdkafka's mock cluster (3 brokers,
 /// a 3-partition topic) through the forwarder and the Kafka sink (idempotent, `acks=all`, lz4,
 /// 10,000-event batches). Baseline: a bare librdkafka producer with the same settings sending the
-/// same records (`kafka-mock produce`, C), in the same run against the same cluster.
+/// same records (`kafka-mock produce`, C), in the same run against the same cluster. Beside it,
+/// `exactly_once_events_s`: the same backlog through a transactional sink (`exactly_once: true`,
+/// each batch and its cursor record in one transaction) to another topic of the same cluster.
 enum KafkaDrainBench {
     static let events = Int(ProcessInfo.processInfo.environment["EDGE_BENCH_KAFKA_EVENTS"] ?? "") ?? 200_000
     static let topic = "bench"
@@ -26,7 +28,8 @@ enum KafkaDrainBench {
 
         let options = OutboxOptions(
             directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
-            sync: .full, maxSize: 1 << 34, sinks: [.init(name: "backbone", filter: .all)])
+            sync: .full, maxSize: 1 << 34,
+            sinks: [.init(name: "backbone", filter: .all), .init(name: "eo", filter: .all)])
         let writer = try await OutboxWriter(options: options)
         for start in stride(from: 0, to: events, by: 1000) {
             try await writer.append((start..<start + 1000).map(sampleEvent))
@@ -37,29 +40,40 @@ enum KafkaDrainBench {
 
         var kafka = SinkConfig.Kafka(brokers: bootstrap.split(separator: ",").map(String.init))
         kafka.topic = topic
-        var sink = SinkConfig(name: "backbone", kind: .kafka(kafka))
-        sink.batch = .init(maxEvents: 10_000, maxBytes: 64 << 20, linger: .zero)
-        let agent = AgentConfig.Agent(id: "bench", site: "s", line: "l", dataDir: dir, httpListen: nil)
-        let logger = Logger(label: "bench")
-        let forwarder = Forwarder(
-            config: sink, sink: try KafkaSink(kafka, name: "backbone", agent: agent, logger: logger), writer: writer,
-            logger: logger)
-        let drain = try await seconds {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await forwarder.run() }
-                while forwarder.health.snapshot.delivered < stored.count { try await Task.sleep(for: .milliseconds(2)) }
-                group.cancelAll()
-            }
-        }
+        let idempotent = try await drain(kafka, sink: "backbone", count: stored.count, writer: writer, dir: dir)
+        kafka.topic = topic + "-eo"
+        kafka.exactlyOnce = true
+        let transactional = try await drain(kafka, sink: "eo", count: stored.count, writer: writer, dir: dir)
         await writer.close()
 
         let records = stored.map { KafkaSink.subject(of: $0.body) + "\t" + $0.body }.joined(separator: "\n") + "\n"
         try records.write(toFile: dir + "/records", atomically: true, encoding: .utf8)
         let raw = try bareProducer(mock, bootstrap: bootstrap, file: dir + "/records")
         return BenchResult(
-            bench: "kafka.drain", value: Double(stored.count) / drain, unit: "events/s",
+            bench: "kafka.drain", value: Double(stored.count) / idempotent, unit: "events/s",
             baseline: "a bare librdkafka producer (idempotent, acks=all, lz4) sending the same records",
-            baselineValue: Double(stored.count) / raw)
+            baselineValue: Double(stored.count) / raw,
+            extra: [("exactly_once_events_s", .double((Double(stored.count) / transactional).rounded()))])
+    }
+
+    /// Seconds for the forwarder and a Kafka sink to deliver the backlog (10,000-event batches).
+    static func drain(_ kafka: SinkConfig.Kafka, sink name: String, count: Int, writer: OutboxWriter, dir: String)
+        async throws -> Double
+    {
+        var sink = SinkConfig(name: name, kind: .kafka(kafka))
+        sink.batch = .init(maxEvents: 10_000, maxBytes: 64 << 20, linger: .zero)
+        let agent = AgentConfig.Agent(id: "bench", site: "s", line: "l", dataDir: dir, httpListen: nil)
+        let logger = Logger(label: "bench")
+        let forwarder = Forwarder(
+            config: sink, sink: try KafkaSink(kafka, name: name, agent: agent, logger: logger), writer: writer,
+            logger: logger)
+        return try await seconds {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await forwarder.run() }
+                while forwarder.health.snapshot.delivered < count { try await Task.sleep(for: .milliseconds(2)) }
+                group.cancelAll()
+            }
+        }
     }
 
     /// The mock cluster with the bench's topic; its stdin stays open for its life.
@@ -73,9 +87,9 @@ enum KafkaDrainBench {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let commands = input.fileHandleForWriting
-        commands.write(Data("topic \(topic) 3 3\n".utf8))
+        commands.write(Data("topic \(topic) 3 3\ntopic \(topic)-eo 3 3\ntopic edge-agent.cursors 1 3\n".utf8))
         var text = ""
-        while text.split(separator: "\n").count < 2 {
+        while text.split(separator: "\n").count < 4 {
             let chunk = output.fileHandleForReading.availableData
             guard !chunk.isEmpty else { throw BenchError("kafka-mock did not start") }
             text += String(decoding: chunk, as: UTF8.self)

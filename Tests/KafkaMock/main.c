@@ -10,6 +10,12 @@
 //
 // It ends when stdin closes.
 //
+// `kafka-mock txn BOOTSTRAP TOPIC TRANSACTIONAL_ID` is a transactional producer for the tests of
+// the read_committed relay: it prints "ready" once init_transactions returned, then takes
+// commands the same way: begin, produce KEY VALUE, flush (the records in the log, the transaction
+// still open), commit, abort. It ends when stdin closes without ending a transaction in progress,
+// as a producer killed mid-transaction would.
+//
 // `kafka-mock produce BOOTSTRAP TOPIC FILE` is the baseline of `edge-bench kafka.drain`: a bare
 // librdkafka producer with the sink's settings (idempotent, acks=all, lz4) sending FILE's records
 // (one a line: KEY, a tab, VALUE) and waiting for every delivery report; it prints the seconds taken.
@@ -19,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static long delivered, failed;
 
@@ -76,6 +83,62 @@ static int produce(const char *bootstrap, const char *topic, const char *path) {
     return failed ? 1 : 0;
 }
 
+static void answer(rd_kafka_resp_err_t err);
+
+static void answer_error(rd_kafka_error_t *error) {
+    if (error) {
+        printf("error %s\n", rd_kafka_error_string(error));
+        fflush(stdout);
+        rd_kafka_error_destroy(error);
+    } else
+        answer(RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+static int transactional(const char *bootstrap, const char *topic, const char *id) {
+    char message[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, message, sizeof message) ||
+        rd_kafka_conf_set(conf, "transactional.id", id, message, sizeof message)) {
+        fprintf(stderr, "kafka-mock: %s\n", message);
+        return 1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, message, sizeof message);
+    if (!rk) {
+        fprintf(stderr, "kafka-mock: %s\n", message);
+        return 1;
+    }
+    rd_kafka_error_t *error = rd_kafka_init_transactions(rk, 10000);
+    if (error) {
+        fprintf(stderr, "kafka-mock: %s\n", rd_kafka_error_string(error));
+        return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    char line[1024], key[512];
+    int at;
+    while (fgets(line, sizeof line, stdin)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strcmp(line, "begin") == 0)
+            answer_error(rd_kafka_begin_transaction(rk));
+        else if (sscanf(line, "produce %511s %n", key, &at) == 1)
+            answer(rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                RD_KAFKA_V_VALUE(line + at, strlen(line + at)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_END));
+        else if (strcmp(line, "flush") == 0)
+            answer(rd_kafka_flush(rk, 10000));
+        else if (strcmp(line, "commit") == 0)
+            answer_error(rd_kafka_commit_transaction(rk, 10000));
+        else if (strcmp(line, "abort") == 0)
+            answer_error(rd_kafka_abort_transaction(rk, 10000));
+        else {
+            printf("error unknown command\n");
+            fflush(stdout);
+        }
+    }
+    _exit(0);  // no abort, no goodbye: the transaction in progress stays open
+}
+
 static void answer(rd_kafka_resp_err_t err) {
     if (err)
         printf("error %s\n", rd_kafka_err2name(err));
@@ -86,6 +149,7 @@ static void answer(rd_kafka_resp_err_t err) {
 
 int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "produce") == 0) return produce(argv[2], argv[3], argv[4]);
+    if (argc == 5 && strcmp(argv[1], "txn") == 0) return transactional(argv[2], argv[3], argv[4]);
     int brokers = argc > 1 ? atoi(argv[1]) : 3;
     char message[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();

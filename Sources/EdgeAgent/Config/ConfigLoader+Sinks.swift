@@ -79,6 +79,14 @@ extension ConfigLoader {
             ])
         {
             kind = parseKafka(k, reader).map { .kafka($0) }
+            if case let .kafka(kafka)? = kind, kafka.exactlyOnce, let name, name.contains(".") {
+                // `{agent.id}.{sink}` must name one agent's sink: agent `plant.line7` and sink `k`
+                // would share the cursor records and the producer of agent `plant` and sink `line7.k`.
+                reader.report(
+                    m["name"], m.sub("name"),
+                    "with kafka.exactly_once the name must not hold '.': '{agent.id}.{sink}' names the sink's transactional producer and cursor records, found '\(name)'"
+                )
+            }
         }
         var sink = SinkConfig(name: name ?? "", kind: kind ?? .http(.init(url: "")))
         if let types = m.strings("types") {
@@ -145,15 +153,7 @@ extension ConfigLoader {
             kafka.topic = topic
         }
         if let mode = k.oneOf("mode", ["structured", "binary"]) { kafka.mode = .init(rawValue: mode)! }
-        if let once = k.oneOf("exactly_once", ["true", "false"]) {
-            kafka.exactlyOnce = once == "true"
-            if kafka.exactlyOnce {
-                reader.report(
-                    k["exactly_once"], k.sub("exactly_once"),
-                    "the transactional producer is not in this version; the sink delivers at least once without it")
-                valid = false
-            }
-        }
+        if let once = k.oneOf("exactly_once", ["true", "false"]) { kafka.exactlyOnce = once == "true" }
         if let topic = k.string("cursor_topic") {
             if KafkaTopic.name(topic) != topic || topic.isEmpty {
                 reader.report(

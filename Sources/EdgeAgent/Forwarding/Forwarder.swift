@@ -104,11 +104,12 @@ public final class Forwarder: Service {
                     }
                 case let .claim(after, holding):
                     event = try await outbox { .claimed(try await claim(reader!, after: after, holding: holding)) }
-                case let .deliver(events, claimAheadAfter):
+                case let .deliver(events, claimAheadAfter, requeued):
                     if let after = claimAheadAfter, let reader {
                         ahead = Task { try await claim(reader, after: after) }
                     }
-                    event = .delivered(await sink.deliver(Array(events)))
+                    let origin = BatchOrigin(outbox: writer.report.outboxID, requeued: requeued)
+                    event = .delivered(await sink.deliver(Array(events), from: origin))
                 case .awaitClaimAhead:
                     let claimed = ahead!
                     ahead = nil

@@ -23,6 +23,8 @@ public final class OutboxDatabase {
         /// Set when a new database was started: `first_start`, `missing` or `quarantined`.
         public var createdReason: String?
         public var quarantinedTo: String?
+        /// The outbox's identity (`meta.outbox_id`), unique to each database.
+        public var outboxID = ""
     }
 
     /// What `openForWriting` found.
@@ -129,6 +131,7 @@ public final class OutboxDatabase {
         } else {
             try database.db.transaction { try database.registerSinks(startAtEnd: true) }
         }
+        report.outboxID = try database.metaValue("outbox_id") ?? ""
         database.openReport = report
         return (database, report)
     }

@@ -30,6 +30,12 @@ enum OutboxSchema {
         """
         ALTER TABLE files ADD COLUMN config TEXT NOT NULL DEFAULT '';
         """,
+        // 4: the outbox's identity, random and written once: a new outbox numbers its events from
+        // 1 again (SPEC 7), and a sink that keeps a cursor outside (Kafka's cursor records) tells
+        // this outbox's sequences from an earlier one's by it.
+        """
+        INSERT OR IGNORE INTO meta(key, value) VALUES ('outbox_id', lower(hex(randomblob(16))));
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }

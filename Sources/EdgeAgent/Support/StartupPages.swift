@@ -159,36 +159,37 @@ struct StartupPages: Service {
 
         /// The address ranges of the `PT_LOAD` segments without `PF_W` of the ELF object whose
         /// first mapping starts at `start`; none if it is not a 64-bit ELF object, its headers
-        /// do not fit the mapping, or it has text relocations.
+        /// do not fit the mapping, it has text relocations, or it is no longer mapped.
         static func readOnlySegments(at start: UInt, mapped size: UInt, page: UInt) -> [Range<UInt>] {
-            guard size >= 64, let base = UnsafeRawPointer(bitPattern: start),
-                base.loadUnaligned(as: UInt32.self) == 0x464C_457F,  // "\u{7F}ELF"
-                base.load(fromByteOffset: 4, as: UInt8.self) == 2  // ELFCLASS64
+            guard size >= 64, let header = copy(at: start, count: 64),
+                header.field(0, UInt32.self) == 0x464C_457F,  // "\u{7F}ELF"
+                header.field(4, UInt8.self) == 2  // ELFCLASS64
             else { return [] }
-            let headerOffset = UInt(base.loadUnaligned(fromByteOffset: 32, as: UInt64.self))  // e_phoff
-            let entrySize = UInt(base.loadUnaligned(fromByteOffset: 54, as: UInt16.self))  // e_phentsize
-            let count = UInt(base.loadUnaligned(fromByteOffset: 56, as: UInt16.self))  // e_phnum
-            guard entrySize >= 56, headerOffset + entrySize * count <= size else { return [] }
+            let headerOffset = UInt(header.field(32, UInt64.self))  // e_phoff
+            let entrySize = UInt(header.field(54, UInt16.self))  // e_phentsize
+            let count = UInt(header.field(56, UInt16.self))  // e_phnum
+            guard entrySize >= 56, headerOffset + entrySize * count <= size,
+                let table = copy(at: start + headerOffset, count: Int(entrySize * count))
+            else { return [] }
             // Elf64_Phdr: p_type u32 @0, p_flags u32 @4, p_vaddr @16, p_memsz @40.
             let segments = (0..<count).map { index in
-                let header = base + Int(headerOffset + index * entrySize)
+                let at = Int(index * entrySize)
                 return (
-                    type: header.loadUnaligned(as: UInt32.self),
-                    flags: header.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
-                    address: UInt(header.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                    size: UInt(header.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
+                    type: table.field(at, UInt32.self),
+                    flags: table.field(at + 4, UInt32.self),
+                    address: UInt(table.field(at + 16, UInt64.self)),
+                    size: UInt(table.field(at + 40, UInt64.self))
                 )
             }
             let load: UInt32 = 1, dynamic: UInt32 = 2, writable: UInt32 = 2
             guard let first = segments.first(where: { $0.type == load }) else { return [] }
             let bias = start &- first.address / page * page
-            if let table = segments.first(where: { $0.type == dynamic }),
-                let entries = UnsafeRawPointer(bitPattern: bias &+ table.address)
-            {
+            if let section = segments.first(where: { $0.type == dynamic }), section.size > 0 {
+                guard let entries = copy(at: bias &+ section.address, count: Int(section.size)) else { return [] }
                 // Elf64_Dyn: d_tag, d_val; DT_TEXTREL (22), or DF_TEXTREL (4) in DT_FLAGS (30).
-                for offset in stride(from: 0, to: Int(table.size) - 15, by: 16) {
-                    let tag = entries.loadUnaligned(fromByteOffset: offset, as: Int64.self)
-                    let value = entries.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
+                for offset in stride(from: 0, to: Int(section.size) - 15, by: 16) {
+                    let tag = entries.field(offset, Int64.self)
+                    let value = entries.field(offset + 8, UInt64.self)
                     if tag == 0 { break }
                     if tag == 22 || (tag == 30 && value & 4 != 0) { return [] }
                 }
@@ -197,5 +198,28 @@ struct StartupPages: Service {
                 (bias &+ $0.address)..<(bias &+ $0.address &+ $0.size)
             }
         }
+
+        /// `count` bytes of this process's memory at `address`, read through `/proc/self/mem`; nil when
+        /// they are not all mapped. A mapping listed in `/proc/self/maps` can be gone when it is
+        /// read, unmapped meanwhile by another thread (librdkafka's start beside the release
+        /// met it): read in place, it would end the process with SIGSEGV.
+        static func copy(at address: UInt, count: Int) -> [UInt8]? {
+            guard count > 0, address <= UInt(Int64.max) else { return nil }
+            let memory = open("/proc/self/mem", O_RDONLY | O_CLOEXEC)
+            guard memory >= 0 else { return nil }
+            defer { close(memory) }
+            var bytes = [UInt8](repeating: 0, count: count)
+            let copied = bytes.withUnsafeMutableBytes { pread(memory, $0.baseAddress, count, off_t(address)) }
+            return copied == count ? bytes : nil
+        }
     #endif
 }
+
+#if canImport(Glibc)
+    extension [UInt8] {
+        /// The integer at `offset`, in this machine's byte order.
+        fileprivate func field<T: FixedWidthInteger>(_ offset: Int, _ type: T.Type) -> T {
+            withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+        }
+    }
+#endif

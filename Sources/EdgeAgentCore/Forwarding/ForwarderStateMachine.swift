@@ -76,8 +76,10 @@ public struct ForwarderStateMachine: Sendable {
         case openOutbox
         /// Claim the batch after `after` (0: after the cursor), `holding` the events of a batch in hand: `claimed`.
         case claim(after: Int64, holding: [StoredEvent])
-        /// Send `events` to the sink: `delivered`. With `claimAheadAfter`, claim the batch after it meanwhile.
-        case deliver(ArraySlice<StoredEvent>, claimAheadAfter: Int64?)
+        /// Send `events` to the sink: `delivered`. With `claimAheadAfter`, claim the batch after it
+        /// meanwhile. `requeued`: the events were queued again by an operator (a sink that keeps a
+        /// cursor of its own sends them whatever it counts as sent).
+        case deliver(ArraySlice<StoredEvent>, claimAheadAfter: Int64?, requeued: Bool = false)
         /// Take the claim made beside the delivery: `claimed`.
         case awaitClaimAhead
         case settle(Claim, delivered: Int, dead: [DeadLetter])
@@ -328,7 +330,7 @@ public struct ForwarderStateMachine: Sendable {
         delivery.claimAhead = nil
         delivery.phase = .sending
         state = .delivering(delivery)
-        return Action(effects, .deliver(delivery.part, claimAheadAfter: ahead))
+        return Action(effects, .deliver(delivery.part, claimAheadAfter: ahead, requeued: delivery.claim.requeued))
     }
 
     private mutating func delivered(_ outcome: DeliveryOutcome, _ delivery: Delivery, now: Duration) -> Action {

@@ -1,8 +1,10 @@
-import EdgeAgent
 import EdgeAgentCore
 import EdgeAgentTesting
 import Foundation
+import Logging
 import Testing
+
+@testable import EdgeAgent
 
 /// `sinks[].kafka` (SPEC 3, 5.4) as the loader reads it and as `check` reports it.
 @Suite struct KafkaSinkConfigTests {
@@ -64,6 +66,31 @@ import Testing
             kafka.sasl?.mechanism == .scramSHA512 && kafka.sasl?.username == "edge" && kafka.sasl?.password == "pa55")
     }
 
+    /// SPEC 5.4: the transactional producer's id and the cursor record's key are `{agent.id}.{sink}`.
+    @Test func exactlyOnceMakesATransactionalProducerNamedAfterTheAgentAndTheSink() async throws {
+        let config = try ConfigLoader.parse(
+            Self.yaml(
+                """
+                      brokers: ["127.0.0.1:9092"]
+                      exactly_once: true
+                      cursor_topic: plant-a.cursors
+                      timeout: 10s
+                """), file: "k.yaml")
+        let kafka = try Self.kafka(config)
+        #expect(kafka.exactlyOnce && kafka.cursorTopic == "plant-a.cursors")
+        let sink = try KafkaSink(kafka, name: "backbone", agent: config.agent, logger: Logger(label: "test"))
+        let properties = Dictionary(sink.properties, uniquingKeysWith: { $1 })
+        #expect(properties["transactional.id"] == "a.backbone" && sink.cursorKey == "a.backbone")
+        #expect(properties["enable.idempotence"] == "true" && properties["acks"] == "all")
+        #expect(properties["transaction.timeout.ms"] == "60000" && properties["message.timeout.ms"] == "10000")
+        await sink.shutdown()
+    }
+
+    @Test func withoutExactlyOnceTheProducerIsNotTransactional() throws {
+        let kafka = try Self.kafka(ConfigLoader.parse(Self.yaml(#"      brokers: ["127.0.0.1:9092"]"#), file: "k.yaml"))
+        #expect(!KafkaSink.properties(kafka, clientID: "a").contains { $0.0 == "transactional.id" })
+    }
+
     @Test func defaultsAreThoseOfTheSpec() throws {
         let kafka = try Self.kafka(ConfigLoader.parse(Self.yaml(#"      brokers: ["127.0.0.1:9092"]"#), file: "k.yaml"))
         #expect(kafka.topic == "edge.{site}.events" && kafka.mode == .structured && !kafka.exactlyOnce)
@@ -120,6 +147,26 @@ import Testing
     func refusesAWrongKeyAtItsPlace(kafka: String, message: String) throws {
         let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(Self.yaml(kafka), file: "k.yaml") }
         #expect(error?.description == message)
+    }
+
+    /// `{agent.id}.{sink}` names one agent's sink only when the sink's name holds no '.': agent
+    /// `plant.line7` with sink `k` and agent `plant` with sink `line7.k` would share a producer
+    /// and cursor records. Without exactly_once the name names nothing in Kafka.
+    @Test func withExactlyOnceASinkNameWithADotIsRefused() throws {
+        let yaml = """
+            version: 1
+            agent: { id: plant, site: s, line: l }
+            sinks:
+              - name: line7.k
+                kafka: { brokers: ["k:9092"], exactly_once: true }
+            """
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "k.yaml") }
+        #expect(
+            error?.description
+                == "k.yaml:4:11: sinks[0].name: with kafka.exactly_once the name must not hold '.': '{agent.id}.{sink}' names the sink's transactional producer and cursor records, found 'line7.k'"
+        )
+        let without = yaml.replacingOccurrences(of: ", exactly_once: true", with: "")
+        #expect(throws: Never.self) { try ConfigLoader.parse(without, file: "k.yaml") }
     }
 
     @Test func aSinkIsExactlyOneOfTheKinds() throws {

@@ -113,7 +113,10 @@ import Testing
         Self.feed(
             &machine,
             [
-                (.claimed(requeued), .zero, .init(.deliver(requeued.events[...], claimAheadAfter: nil))),
+                (
+                    .claimed(requeued), .zero,
+                    .init(.deliver(requeued.events[...], claimAheadAfter: nil, requeued: true))
+                ),
                 (
                     .delivered(.delivered), .zero,
                     .init([.countDelivered(requeued.events[...])], .settle(requeued, delivered: 2, dead: []))

@@ -47,4 +47,15 @@ import Testing
         #expect(config.sinks.map(\.name) == ["mw"])
         #expect(StartupPages.release() > 0, "releasing twice is harmless")
     }
+
+    /// A mapping listed in `/proc/self/maps` and unmapped before its headers are read (by
+    /// another thread) is skipped, not read.
+    @Test func aMappingGoneBeforeItIsReadIsSkipped() throws {
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let mapped = try #require(mmap(nil, Int(page), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        #expect(mapped != MAP_FAILED)
+        let address = UInt(bitPattern: mapped)
+        munmap(mapped, Int(page))
+        #expect(StartupPages.readOnlySegments(at: address, mapped: page, page: page).isEmpty)
+    }
 }

@@ -1,14 +1,17 @@
 import CRdKafka
 import EdgeAgentCore
 import Foundation
+import NIOPosix
 import Synchronization
 
-/// librdkafka's producer, wrapped once: the only file that imports it.
+/// librdkafka's producer, wrapped once: with `KafkaCursorReader`, the only files that import it.
 ///
 /// One producer per sink, with a thread of its own that serves librdkafka's callbacks
 /// (`rd_kafka_poll`) and, at the end, purges its queue and destroys it: the calls that block
 /// never run on the cooperative pool. Producing only copies a record into librdkafka's queue
-/// (`RD_KAFKA_MSG_F_COPY`), which does not block.
+/// (`RD_KAFKA_MSG_F_COPY`), which does not block. The transactional calls block: they run one
+/// at a time on a second thread (`blocking`), in slices of at most a second, so that a stop
+/// ends them soon whatever their timeout.
 ///
 /// Callbacks run on that thread and cannot capture: they reach Swift through the `Session`
 /// given as the configuration's opaque, a `Sendable` class whose state sits behind a `Mutex`.
@@ -25,6 +28,9 @@ final class KafkaProducer: @unchecked Sendable {
         /// The last error librdkafka reported outside a delivery (a broker down, authentication),
         /// until a record is delivered.
         var lastError: (code: Int32, text: String)?
+        /// The transaction's first failed delivery report since `beginTransaction`: its token
+        /// (the record's sequence, 0 for the cursor record) and error.
+        var failedInTransaction: (token: Int, code: Int32)?
     }
 
     /// The session's state, changed by the callbacks and waited on by the sink (`Watched`).
@@ -36,6 +42,9 @@ final class KafkaProducer: @unchecked Sendable {
     enum Code {
         static let timedOut = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue
         static let queueFull = RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue
+        /// A transactional call that did not finish in its timeout.
+        static let callTimedOut = RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue
+        static let fatal = RD_KAFKA_RESP_ERR__FATAL.rawValue
         static let tooLarge: Set<Int32> = [
             RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue,
         ]
@@ -62,6 +71,13 @@ final class KafkaProducer: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     /// The poll thread's life, which `close()` waits out: the thread ends it as its last act.
     private let thread = Mutex(ThreadState.running)
+    /// The thread of the calls that block.
+    private let calls = NIOThreadPool(numberOfThreads: 1)
+    /// Set from a `beginTransaction` that succeeded until a commit or an abort succeeds.
+    private let inTransaction = Atomic<Bool>(false)
+    /// Set when a task waiting for a blocking call is cancelled (a stop): the call gives up at
+    /// its next slice, so a stop is never held up for longer than a slice. Cleared by each call.
+    private let interrupted = Atomic<Bool>(false)
 
     private enum ThreadState {
         case running, ended
@@ -90,6 +106,7 @@ final class KafkaProducer: @unchecked Sendable {
             throw KafkaError("cannot create the Kafka producer: \(cText(message))")
         }
         handle = rk
+        calls.start()
         let poller = Thread { [self] in pollLoop() }
         poller.name = "kafka-\(name)"
         poller.start()
@@ -133,6 +150,73 @@ final class KafkaProducer: @unchecked Sendable {
             handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING))
     }
 
+    /// Runs `body` on the thread of the calls that block; nil once the producer closed. A
+    /// cancellation sets `isInterrupted`, which `body` checks between slices of its work; it
+    /// holds for that call only (the sink makes one at a time).
+    func blocking<R: Sendable>(_ body: @escaping @Sendable () -> R) async -> R? {
+        interrupted.store(false, ordering: .relaxed)
+        return await withTaskCancellationHandler {
+            try? await calls.runIfActive(body)
+        } onCancel: {
+            interrupted.store(true, ordering: .relaxed)
+        }
+    }
+
+    var isInterrupted: Bool { interrupted.load(ordering: .relaxed) }
+
+    /// `rd_kafka_init_transactions`: fences the previous producer of the same `transactional.id`
+    /// and ends its open transaction. Nil on success.
+    func initTransactions(timeout: Duration) async -> TransactionError? {
+        await transactionCall(timeout: timeout) { rd_kafka_init_transactions($0, $1) }
+    }
+
+    func beginTransaction() -> TransactionError? {
+        session.state.withLock { $0.failedInTransaction = nil }
+        let error = TransactionError(rd_kafka_begin_transaction(handle))
+        if error == nil { inTransaction.store(true, ordering: .relaxed) }
+        return error
+    }
+
+    /// Flushes what the transaction produced and commits it; an error when a record failed.
+    func commitTransaction(timeout: Duration) async -> TransactionError? {
+        let error = await transactionCall(timeout: timeout) { rd_kafka_commit_transaction($0, $1) }
+        if error == nil { inTransaction.store(false, ordering: .relaxed) }
+        return error
+    }
+
+    /// Purges what the transaction produced and aborts it.
+    func abortTransaction(timeout: Duration) async -> TransactionError? {
+        let error = await transactionCall(timeout: timeout) { rd_kafka_abort_transaction($0, $1) }
+        if error == nil { inTransaction.store(false, ordering: .relaxed) }
+        return error
+    }
+
+    /// A stop mid-transaction (the sink's calls, cancelled, did not run): the transaction is
+    /// aborted within `timeout`, in a task of its own that the stop does not cancel, so that
+    /// consumers' last stable offset is not held until the broker's `transaction.timeout.ms`.
+    func abortOpenTransaction(timeout: Duration) async {
+        guard inTransaction.load(ordering: .relaxed) else { return }
+        _ = await Task { await abortTransaction(timeout: timeout) }.value
+    }
+
+    /// Calls `call` (handle, milliseconds) in slices of at most a second until it returns
+    /// something else than a timeout, `timeout` passes or the wait is interrupted; librdkafka
+    /// resumes a transactional call that timed out when it is called again.
+    private func transactionCall(
+        timeout: Duration, _ call: @escaping @Sendable (OpaquePointer, Int32) -> OpaquePointer?
+    ) async -> TransactionError? {
+        let deadline = ContinuousClock.now + timeout
+        return await blocking { [self] in
+            while true {
+                let slice = max(1, min(1000, (deadline - .now).milliseconds))
+                let error = TransactionError(call(handle, Int32(slice)))
+                guard let error, error.code == Code.callTimedOut, error.failure == .retriable,
+                    ContinuousClock.now < deadline, !isInterrupted
+                else { return error }
+            }
+        } ?? TransactionError(failure: .fatal, code: RD_KAFKA_RESP_ERR__DESTROY.rawValue, text: "the producer closed")
+    }
+
     /// Stops the poll thread, which purges the queue and destroys the producer, then lets go
     /// of the session: in that order, so no callback finds it gone. The owner calls it once, last.
     func close() async {
@@ -142,6 +226,8 @@ final class KafkaProducer: @unchecked Sendable {
                 return !done
             })
         else { return }
+        // A call that blocks ends within a slice of a stop (`interrupted`).
+        try? await calls.shutdownGracefully()
         stopping.store(true, ordering: .sequentiallyConsistent)
         // Destroying takes a moment (librdkafka's threads end). The wait holds through
         // cancellation, for the session must outlive the producer.
@@ -155,6 +241,38 @@ final class KafkaProducer: @unchecked Sendable {
         }
         opaque.release()
     }
+}
+
+/// A transactional call's error (`rd_kafka_error_t`), as librdkafka classifies it; one it does
+/// not classify leaves the producer's state unknown and counts as fatal.
+struct TransactionError: Error, Sendable, CustomStringConvertible {
+    let failure: KafkaTransactionStateMachine.Failure
+    let code: Int32
+    let text: String
+
+    init(failure: KafkaTransactionStateMachine.Failure, code: Int32, text: String) {
+        (self.failure, self.code, self.text) = (failure, code, text)
+    }
+
+    /// Takes and destroys `error`; nil for none.
+    init?(_ error: OpaquePointer?) {
+        guard let error else { return nil }
+        defer { rd_kafka_error_destroy(error) }
+        failure =
+            if rd_kafka_error_is_fatal(error) != 0 {
+                .fatal
+            } else if rd_kafka_error_txn_requires_abort(error) != 0 {
+                .abortable
+            } else if rd_kafka_error_is_retriable(error) != 0 {
+                .retriable
+            } else {
+                .fatal
+            }
+        code = rd_kafka_error_code(error).rawValue
+        text = String(cString: rd_kafka_error_string(error))
+    }
+
+    var description: String { text }
 }
 
 struct KafkaError: Error, CustomStringConvertible {
@@ -175,6 +293,7 @@ private let onDeliveryCallback:
         // Rings once the attempt is decided, not once per record.
         let ring = session.state.withLock {
             if code == 0 { $0.lastError = nil }
+            if code != 0, $0.failedInTransaction == nil { $0.failedInTransaction = (token, code) }
             return $0.deliveries.report(token: token, code: code) != .wait
         }
         if ring { session.poke() }

@@ -15,17 +15,29 @@ import Synchronization
 /// record not delivered on (`KafkaDeliveryStateMachine`), never dropped. A fatal producer error
 /// (fenced, out-of-order sequence) destroys the producer and the next attempt starts a new one.
 /// A stop purges librdkafka's queue; the outbox cursor stays before the batch in hand.
+///
+/// With `exactly_once: true` the producer is transactional (`transactional.id`
+/// `{agent.id}.{sink}`) and each batch goes with a cursor record in one transaction (`{"sink",
+/// "sequence", "agent", "outbox"}`: the outbox's identity tells its sequences from an earlier
+/// outbox's); the sink performs what `KafkaTransactionStateMachine` decides.
 public final class KafkaSink: EventSink {
     let config: SinkConfig.Kafka
     let name: String
     let properties: [(String, String)]
+    /// The connection's properties (brokers, TLS, SASL), for the cursor reader.
+    let connection: [(String, String)]
+    /// `{agent.id}.{sink}`: the transactional id and the cursor record's key.
+    let cursorKey: String
+    let agentID: String
     let values: [String: String]
     let usesSubject: Bool
     let logger: Logger
     /// The producer in use; a new one replaces it after a fatal error.
-    private let producer: Mutex<KafkaProducer?>
+    let producer: Mutex<KafkaProducer?>
     /// librdkafka's error last logged, so that each is logged once until a batch is delivered.
-    private let logged = Mutex<String?>(nil)
+    let logged = Mutex<String?>(nil)
+    /// `exactly_once`: what the sink knows of its transactions and Kafka's cursor.
+    let transactions = Mutex(KafkaTransactionStateMachine())
 
     public init(_ config: SinkConfig.Kafka, name: String, agent: AgentConfig.Agent, logger: Logger) throws {
         self.config = config
@@ -35,15 +47,20 @@ public final class KafkaSink: EventSink {
         self.logger = logger
         values = ["{site}": agent.site, "{line}": agent.line, "{agent}": agent.id]
         usesSubject = config.topic.contains("{subject}")
-        properties = Self.properties(config, clientID: agent.id)
-        producer = Mutex(try KafkaProducer(properties, name: name))
+        cursorKey = "\(agent.id).\(name)"
+        agentID = agent.id
+        connection = Self.connection(config, clientID: agent.id)
+        properties = Self.properties(config, clientID: agent.id, transactionalID: config.exactlyOnce ? cursorKey : nil)
+        // The transactional producer starts with the first batch (`KafkaTransactionStateMachine`).
+        producer = Mutex(config.exactlyOnce ? nil : try KafkaProducer(properties, name: name))
     }
 
-    /// librdkafka's configuration for the sink (SPEC 3 `sinks[].kafka`).
-    static func properties(_ config: SinkConfig.Kafka, clientID: String) -> [(String, String)] {
-        var properties = [
-            ("bootstrap.servers", config.brokers.joined(separator: ",")),
-            ("client.id", clientID),
+    /// librdkafka's configuration for the sink's producer (SPEC 3 `sinks[].kafka`).
+    static func properties(_ config: SinkConfig.Kafka, clientID: String, transactionalID: String? = nil) -> [(
+        String, String
+    )] {
+        var properties = connection(config, clientID: clientID)
+        properties += [
             ("enable.idempotence", "true"),
             ("acks", "all"),
             // librdkafka fails a record itself once the sink's timeout passes: its queue never
@@ -55,6 +72,18 @@ public final class KafkaSink: EventSink {
             // A whole batch (up to 100,000 events) fits in the queue.
             ("queue.buffering.max.messages", "1000000"),
         ]
+        if let transactionalID {
+            // A transaction outlives the records' timeout; a crashed one is aborted by the next
+            // producer's `init_transactions`, or by the broker after this.
+            let timeout = max(60_000, 2 * config.timeout.milliseconds)
+            properties += [("transactional.id", transactionalID), ("transaction.timeout.ms", "\(timeout)")]
+        }
+        return properties
+    }
+
+    /// The brokers, TLS and SASL: what the producer and the cursor reader share.
+    static func connection(_ config: SinkConfig.Kafka, clientID: String) -> [(String, String)] {
+        var properties = [("bootstrap.servers", config.brokers.joined(separator: ",")), ("client.id", clientID)]
         let tls = config.tls
         if let sasl = config.sasl {
             properties += [
@@ -80,6 +109,11 @@ public final class KafkaSink: EventSink {
     }
 
     public func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
+        await deliver(events, from: BatchOrigin(outbox: "", requeued: false))
+    }
+
+    public func deliver(_ events: [StoredEvent], from origin: BatchOrigin) async -> DeliveryOutcome {
+        if config.exactlyOnce { return await deliverInTransactions(events, from: origin) }
         guard let producer = await usableProducer() else { return .retry(.connect, retryAfter: nil) }
         let session = producer.session
         let produce = session.state.withLock { $0.deliveries.attempt(events.map(\.sequence)) }
@@ -151,7 +185,7 @@ public final class KafkaSink: EventSink {
         }
     }
 
-    private func produceRecord(_ event: StoredEvent, producer: KafkaProducer, token: Int) -> Int32 {
+    func produceRecord(_ event: StoredEvent, producer: KafkaProducer, token: Int) -> Int32 {
         let subject = Self.subject(of: event.body)
         let topic = topic(type: event.type, subject: subject)
         switch config.mode {
@@ -173,9 +207,10 @@ public final class KafkaSink: EventSink {
 
     /// Binary mode: each attribute a `ce_` header (`datacontenttype` as `content-type`), the
     /// value the event's `data`. The stored envelope ends with `"data":…}` and its attributes
-    /// before it are strings (`EnvelopeEncoder`).
+    /// before it are strings (`EnvelopeEncoder`), whose quotes are escaped: the first `,"data":`
+    /// is the envelope's (the data may hold such a key too).
     static func binary(_ body: String) -> (headers: [(String, String)], data: String) {
-        guard let at = body.range(of: #","data":"#, options: .backwards) else { return ([], body) }
+        guard let at = body.range(of: #","data":"#) else { return ([], body) }
         let data = String(body[at.upperBound...].dropLast())
         let head = Data((body[..<at.lowerBound] + "}").utf8)
         guard let attributes = (try? JSONSerialization.jsonObject(with: head)) as? [String: Any] else {
@@ -219,12 +254,14 @@ public final class KafkaSink: EventSink {
         return topic
     }
 
-    /// A stop: librdkafka's queue is purged and the producer destroyed on its own thread.
+    /// A stop: a transaction left open is aborted (within a few seconds: SPEC 6's stop takes
+    /// at most 10), librdkafka's queue is purged and the producer destroyed on its own thread.
     public func shutdown() async {
         let current = producer.withLock { state -> KafkaProducer? in
             defer { state = nil }
             return state
         }
+        await current?.abortOpenTransaction(timeout: .seconds(3))
         await current?.close()
     }
 }

@@ -1,0 +1,149 @@
+import EdgeAgentCore
+import Foundation
+
+/// `exactly_once: true` (SPEC 5.4): the sink performs what `KafkaTransactionStateMachine`
+/// decides, one action at a time, until the batch is delivered or the forwarder must retry it.
+extension KafkaSink {
+    func deliverInTransactions(_ events: [StoredEvent], from origin: BatchOrigin) async -> DeliveryOutcome {
+        var action = transactions.withLock {
+            $0.attempt(events.map(\.sequence), outbox: origin.outbox, requeued: origin.requeued)
+        }
+        var error: (code: Int32, text: String)?
+        while true {
+            switch action {
+            case .delivered:
+                logged.withLock { $0 = nil }
+                return .delivered
+            case .retry:
+                return retryOutcome(error, count: events.count)
+            case .startProducer:
+                let old = producer.withLock { current -> KafkaProducer? in
+                    defer { current = nil }
+                    return current
+                }
+                await old?.close()
+                let fresh: KafkaProducer
+                do {
+                    fresh = try KafkaProducer(properties, name: name)
+                } catch {
+                    logger.error("Cannot start a Kafka producer.", metadata: ["error": "\(error)"])
+                    return .retry(.connect, retryAfter: nil)
+                }
+                producer.withLock { $0 = fresh }
+                let failure = await fresh.initTransactions(timeout: config.timeout)
+                if let failure { error = (failure.code, failure.text) }
+                action = transactions.withLock { $0.started(failure?.failure) }
+            case .readCursor:
+                guard let current = producer.withLock({ $0 }) else { return .retry(.connect, retryAfter: nil) }
+                let (topic, key, connection, timeout) = (config.cursorTopic, cursorKey, connection, config.timeout)
+                let (sink, agent) = (name, agentID)
+                let read = await current.blocking {
+                    Result {
+                        try KafkaCursorReader.last(
+                            topic: topic, key: key, sink: sink, agent: agent, properties: connection,
+                            timeout: timeout, interrupted: { current.isInterrupted })
+                    }
+                }
+                switch read {
+                case let .success(cursor)?:
+                    if let cursor, cursor.outbox == origin.outbox {
+                        logger.info("Kafka holds the sink's cursor.", metadata: ["sequence": "\(cursor.sequence)"])
+                        if !origin.requeued, let first = events.first, cursor.sequence >= first.sequence {
+                            logger.notice(
+                                "Kafka's cursor is ahead of the outbox's; what it committed is not sent again.",
+                                metadata: ["sequence": "\(cursor.sequence)", "outbox_cursor": "\(first.sequence - 1)"])
+                        }
+                    } else if let cursor {
+                        logger.warning(
+                            "Kafka holds a cursor of another outbox; nothing of this one counts as sent.",
+                            metadata: ["sequence": "\(cursor.sequence)", "outbox": "\(cursor.outbox)"])
+                    }
+                    action = transactions.withLock { $0.cursorRead(cursor) }
+                case let .failure(failure)?:
+                    error = (-1, "\(failure)")
+                    action = transactions.withLock { $0.cursorFailed() }
+                case nil:
+                    action = transactions.withLock { $0.cursorFailed() }
+                }
+            case let .send(sequences):
+                guard let current = producer.withLock({ $0 }) else { return .retry(.connect, retryAfter: nil) }
+                let record = transactions.withLock { $0.recordSequence }
+                let failure = await send(events, sequences, record: record, outbox: origin.outbox, producer: current)
+                if let failure {
+                    error = (failure.code, failure.text)
+                    if failure.failure == .fatal {
+                        logger.error("Kafka producer failed; starting a new one.", metadata: ["error": "\(failure)"])
+                    }
+                }
+                action = transactions.withLock { machine in
+                    if let failure { machine.failed(failure.failure) } else { machine.committed() }
+                }
+            case .abort:
+                guard let current = producer.withLock({ $0 }) else { return .retry(.connect, retryAfter: nil) }
+                let failure = await current.abortTransaction(timeout: config.timeout)
+                action = transactions.withLock { $0.aborted(failure?.failure) }
+            }
+        }
+    }
+
+    /// One transaction: `sequences` of `events` and the cursor record (`record`, of `outbox`);
+    /// nil once committed.
+    private func send(
+        _ events: [StoredEvent], _ sequences: [Int64], record: Int64, outbox: String, producer: KafkaProducer
+    ) async -> TransactionError? {
+        if let failure = producer.beginTransaction() { return failure }
+        var index = events.startIndex
+        for sequence in sequences {
+            while events[index].sequence != sequence { index += 1 }
+            let code = produceRecord(events[index], producer: producer, token: Int(sequence))
+            if code != 0 { return Self.produceError(code, token: Int(sequence)) }
+        }
+        var value =
+            #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(record),"agent":"#
+            + JSONValue.string(agentID).json + #","outbox":"# + JSONValue.string(outbox).json + "}"
+        let code = value.withUTF8 {
+            producer.produce(
+                topic: config.cursorTopic, key: cursorKey, value: UnsafeRawBufferPointer($0), headers: [], token: 0)
+        }
+        if code != 0 { return Self.produceError(code, token: 0) }
+        guard let failure = await producer.commitTransaction(timeout: config.timeout) else { return nil }
+        // A record that failed says why the commit did; its error decides the outcome.
+        guard let failed = producer.session.state.withLock({ $0.failedInTransaction }) else { return failure }
+        return Self.produceError(failed.code, token: failed.token, failure: failure.failure)
+    }
+
+    /// A record that failed (`token`: its sequence, 0 for the cursor record): the transaction is
+    /// aborted, or the producer replaced when it failed fatally.
+    private static func produceError(_ code: Int32, token: Int, failure: KafkaTransactionStateMachine.Failure? = nil)
+        -> TransactionError
+    {
+        let record = token == 0 ? "the cursor record" : "sequence \(token)"
+        return TransactionError(
+            failure: failure ?? (code == KafkaProducer.Code.fatal ? .fatal : .abortable), code: code,
+            text: "\(KafkaProducer.Code.text(code)) (\(record))")
+    }
+
+    /// The forwarder's outcome for the last error of an attempt over `count` events, once its
+    /// transaction is aborted (nothing of it is visible, so the batch may be split): a record
+    /// too large or invalid is rejected as in the default mode, so the forwarder halves the
+    /// batch and dead-letters the one event; a refusal of the credentials or the topic is a
+    /// configuration problem; each error is logged once until a batch is delivered.
+    private func retryOutcome(_ error: (code: Int32, text: String)?, count: Int) -> DeliveryOutcome {
+        guard let error else { return .retry(.connect, retryAfter: nil) }
+        if logged.withLock({ $0 != error.text }) {
+            logged.withLock { $0 = error.text }
+            logger.warning("Kafka reports an error.", metadata: ["error": "\(error.text)"])
+        }
+        if KafkaProducer.Code.tooLarge.contains(error.code) {
+            return count == 1 ? .rejected(status: 413, body: error.text) : .tooLarge
+        }
+        if KafkaProducer.Code.invalid.contains(error.code) {
+            return .rejected(status: Int(error.code), body: error.text)
+        }
+        if KafkaProducer.Code.refused.contains(error.code) {
+            return .misconfigured(status: Int(error.code), body: error.text)
+        }
+        let timedOut = error.code == KafkaProducer.Code.timedOut || error.code == KafkaProducer.Code.callTimedOut
+        return .retry(timedOut ? .timeout : .connect, retryAfter: nil)
+    }
+}
