@@ -71,18 +71,6 @@ extension Integration {
             await cluster.stop()
         }
 
-        /// Waits until the sink's cursor in the outbox reaches `sequence`, and expects it did.
-        static func expectDelivered(
-            _ agent: AgentHarness, through sequence: Int64, within timeout: Duration,
-            every interval: Duration = .milliseconds(250), _ comment: Comment? = nil,
-            sourceLocation: SourceLocation = #_sourceLocation
-        ) async {
-            #expect(
-                await eventually(timeout: timeout, every: interval) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= sequence
-                }, comment, sourceLocation: sourceLocation)
-        }
-
         /// The cursor records' sequences, in the order Kafka holds them.
         static func cursorSequences(_ cluster: KafkaMockCluster) async throws -> [Int64] {
             try await cluster.records(topic: cursors).compactMap { record in
@@ -99,7 +87,8 @@ extension Integration {
             let cluster = try await Self.cluster(dir)
             let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
             try agent.start(events: 5000, subjects: 7)
-            await Self.expectDelivered(agent, through: 5001, within: .seconds(60), "the agent delivers everything")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 5001, within: .seconds(60), "the agent delivers everything")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
             #expect(outbox.count == 5001 && outbox.allSatisfy { seen.bodies[$0.id] == $0.body })
@@ -120,7 +109,8 @@ extension Integration {
             let cluster = try await Self.cluster(dir)
             let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
             try agent.start(events: 5000, subjects: 7)
-            await Self.expectDelivered(agent, through: 5001, within: .seconds(60), "the agent delivers everything")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 5001, within: .seconds(60), "the agent delivers everything")
             #expect(await agent.stop() == 0)
             try SQLiteConnection(path: dir.path + "/data/outbox.db")
                 .execute("UPDATE sinks SET cursor = 3000 WHERE name = 'backbone'")
@@ -150,7 +140,8 @@ extension Integration {
             try await cluster.produce(topic: Self.cursors, key: "test-agent.backbone", value: record)
             let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
             try agent.start(events: 5000, subjects: 7)
-            await Self.expectDelivered(agent, through: 5001, within: .seconds(60), "the agent delivers everything")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 5001, within: .seconds(60), "the agent delivers everything")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
             #expect(outbox.count == 5001 && outbox.allSatisfy { seen.copies[$0.id] == 1 }, "each event sent once")
@@ -181,7 +172,7 @@ extension Integration {
                 try agent.sinkCursor("backbone") - cursor < 1000, "nothing was committed while the brokers were down")
             for broker in 1...3 { try await cluster.up(broker) }
             try agent.start(events: 20_000, rate: 0, subjects: 5)
-            await Self.expectDelivered(
+            await KafkaDeliveryTests.expectDelivered(
                 agent, through: 20_001, within: .seconds(90), every: .milliseconds(500),
                 "the next run delivers the rest")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 20_001)
@@ -212,7 +203,7 @@ extension Integration {
             }
             #expect(kills >= 5, "the drain outlasted only \(kills) kills")
             if kills == 20 { try agent.start(events: 20_000, rate: 4000, subjects: 5) }
-            await Self.expectDelivered(
+            await KafkaDeliveryTests.expectDelivered(
                 agent, through: 20_001, within: .seconds(120), every: .milliseconds(500),
                 "the last run delivers the rest")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 20_001)
@@ -237,7 +228,7 @@ extension Integration {
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 500 })
             try await cluster.command("errors \(api) 1 \(code)")
             #expect(await eventually(timeout: .seconds(20)) { agent.child?.stderr.contains(log) == true })
-            await Self.expectDelivered(
+            await KafkaDeliveryTests.expectDelivered(
                 agent, through: 10_001, within: .seconds(90), every: .milliseconds(500), "the agent delivers everything"
             )
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 10_001)
@@ -256,7 +247,7 @@ extension Integration {
             let sink = Self.sink(relay).replacingOccurrences(of: "linger: 20ms", with: "max_bytes: 8MiB, linger: 20ms")
             let agent = AgentHarness(sinks: sink, directory: dir)
             try agent.start(events: 1000, subjects: 5)
-            await Self.expectDelivered(agent, through: 1001, within: .seconds(60))
+            await KafkaDeliveryTests.expectDelivered(agent, through: 1001, within: .seconds(60))
             #expect(await agent.stop() == 0)
             // Appended by hand, the agent stopped: sequence 1002, as the agent would have numbered it.
             let db = try SQLiteConnection(path: dir.path + "/data/outbox.db")
@@ -270,7 +261,8 @@ extension Integration {
                 UPDATE meta SET value = '1002' WHERE key = 'last_seq';
                 """)
             try agent.start(events: 2000, subjects: 5)
-            await Self.expectDelivered(agent, through: 2002, within: .seconds(60), "the sink goes on past the event")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 2002, within: .seconds(60), "the sink goes on past the event")
             let dead = try SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true)
                 .prepare("SELECT seq, status FROM dead WHERE sink = 'backbone'")
             #expect(try dead.step() && dead.int(0) == 1002 && dead.int(1) == 413, "the event is dead-lettered")
@@ -289,7 +281,7 @@ extension Integration {
             let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
             try agent.start(events: 1000, subjects: 5)
-            await Self.expectDelivered(agent, through: 1001, within: .seconds(60))
+            await KafkaDeliveryTests.expectDelivered(agent, through: 1001, within: .seconds(60))
             let replay = try await agent.command(["outbox", "replay", "--sink", "backbone", "--since", "1h"])
             #expect(replay.status == 0 && replay.stdout.contains("re-queued 1001 events"), "\(replay.stdout)")
             let outbox = try agent.outboxEvents()
@@ -319,7 +311,7 @@ extension Integration {
             try await other.begin()
             try await other.produce(key: "other-agent.k", value: #"{"sink":"k","sequence":1}"#)
             try await other.flush()
-            await Self.expectDelivered(
+            await KafkaDeliveryTests.expectDelivered(
                 agent, through: 3001, within: .seconds(60), "the agent commits the rest behind the open transaction")
             #expect(await agent.stop() == 0)
             // What a kill -9 before the last settlements leaves: Kafka's cursor ahead of the outbox's.
@@ -332,7 +324,7 @@ extension Integration {
                 }, "the cursor read waits for the open transaction")
             #expect(try agent.sinkCursor("backbone") == 2000, "nothing settled meanwhile")
             try await other.commit()
-            await Self.expectDelivered(
+            await KafkaDeliveryTests.expectDelivered(
                 agent, through: 3001, within: .seconds(60), "the outbox's cursor catches up once the transaction ends")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 3001)
             #expect(await agent.stop() == 0)
@@ -384,7 +376,7 @@ extension Integration {
                 }, "the backlog builds while the cluster is down")
             #expect(try agent.sinkCursor("backbone") == 0, "nothing counts as delivered while no broker answers")
             for broker in 1...3 { try await cluster.up(broker) }
-            await Self.expectDelivered(
+            await KafkaDeliveryTests.expectDelivered(
                 agent, through: 100_001, within: .seconds(180), every: .milliseconds(500),
                 "the backlog drains once the brokers are back")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 100_001)
@@ -401,7 +393,7 @@ extension Integration {
             try agent.start(events: 10_000, rate: 4000, subjects: 5)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 500 })
             try await cluster.failProduce(count: 20, code: code)
-            await Self.expectDelivered(
+            await KafkaDeliveryTests.expectDelivered(
                 agent, through: 10_001, within: .seconds(90), every: .milliseconds(500), "the agent delivers everything"
             )
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 10_001)
@@ -425,7 +417,7 @@ extension Integration {
                 "a transaction fails while its partition's leader is gone")
             try await cluster.up(2)
             try await cluster.leader(topic: Self.topic, partition: 1, broker: 3)
-            await Self.expectDelivered(
+            await KafkaDeliveryTests.expectDelivered(
                 agent, through: 30_001, within: .seconds(120), every: .milliseconds(500),
                 "the backlog drains once the broker is back")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 30_001)
@@ -443,7 +435,7 @@ extension Integration {
             try agent.start(events: 300, rate: 100, subjects: 3)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 20 })
             try await cluster.failProduce(count: 1, code: 10)
-            await Self.expectDelivered(
+            await KafkaDeliveryTests.expectDelivered(
                 agent, through: 301, within: .seconds(60), every: .milliseconds(500), "the agent delivers the rest")
             #expect(try await agent.status().sinks["backbone"]?.dead == 1, "the one event is dead-lettered")
             let records = try await cluster.records(topic: Self.topic, readCommittedThrough: relay)
