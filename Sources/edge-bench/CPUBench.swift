@@ -100,6 +100,27 @@ enum CPUBench {
     static func measure(_ binary: String, config: String, database: String) async throws -> (
         cpu: Double, switches: Double, rows: [StoredEvent]
     ) {
+        try await warmedUp(binary, config: config, warmUp: warmUp) { pid, cpu0, switches0 in
+            let first = try lastSequence(database)
+            try await Task.sleep(for: window)
+            guard let cpu1 = cpuTicks(pid), let switches1 = contextSwitches(pid) else {
+                throw BenchError("the agent exited while measured")
+            }
+            let last = try lastSequence(database)
+            let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+            return (
+                Double(cpu1 - cpu0) / ticks / window.seconds, Double(switches1 - switches0) / window.seconds,
+                try rows(database, after: first, through: last)
+            )
+        }
+    }
+
+    /// Runs `body` on the agent started with `config`, once it has run for `warmUp`, with its pid,
+    /// CPU ticks and context switches at that point; the agent is stopped after `body`.
+    static func warmedUp<T>(
+        _ binary: String, config: String, warmUp: Duration,
+        _ body: (_ pid: Int32, _ cpu: Int, _ switches: Int) async throws -> T
+    ) async throws -> T {
         let process = try spawn(binary, ["run", "--config", config])
         defer {
             process.terminate()
@@ -107,20 +128,10 @@ enum CPUBench {
         }
         let pid = process.processIdentifier
         try await Task.sleep(for: warmUp)
-        guard let cpu0 = cpuTicks(pid), let switches0 = contextSwitches(pid) else {
+        guard let cpu = cpuTicks(pid), let switches = contextSwitches(pid) else {
             throw BenchError("the agent exited during the warm-up")
         }
-        let first = try lastSequence(database)
-        try await Task.sleep(for: window)
-        guard let cpu1 = cpuTicks(pid), let switches1 = contextSwitches(pid) else {
-            throw BenchError("the agent exited while measured")
-        }
-        let last = try lastSequence(database)
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        return (
-            Double(cpu1 - cpu0) / ticks / window.seconds, Double(switches1 - switches0) / window.seconds,
-            try rows(database, after: first, through: last)
-        )
+        return try await body(pid, cpu, switches)
     }
 
     /// utime + stime of every thread of `pid`, in clock ticks.

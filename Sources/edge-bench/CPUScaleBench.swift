@@ -36,41 +36,33 @@ enum CPUScaleBench {
         try self.config(plcs: plcs.map(\.port), sink: sink.port, status: status, data: dir + "/data")
             .write(toFile: config, atomically: true, encoding: .utf8)
         let database = dir + "/data/outbox.db"
-        let process = try spawn(binary, ["run", "--config", config])
-        defer {
-            process.terminate()
-            process.waitUntilExit()
+        return try await CPUBench.warmedUp(binary, config: config, warmUp: warmUp) { pid, cpu0, switches0 in
+            let polls0 = try await polls(port: status)
+            let first = try CPUBench.lastSequence(database)
+            try await Task.sleep(for: window)
+            guard let cpu1 = CPUBench.cpuTicks(pid), let switches1 = CPUBench.contextSwitches(pid),
+                let memory = FootprintBench.memory(pid: pid)
+            else { throw BenchError("the agent exited while measured") }
+            let polls1 = try await polls(port: status)
+            let events = try CPUBench.lastSequence(database) - first
+            await sink.close()
+            let rates = (0..<devices).map {
+                Double(polls1["d\($0)", default: 0] - polls0["d\($0)", default: 0]) / window.seconds
+            }
+            let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+            return BenchResult(
+                bench: "cpu.scale", value: Double(cpu1 - cpu0) / ticks / window.seconds * 100, unit: "% of one core",
+                baseline: "NeuronEX 3.2.1, published: 21 % CPU, 189 MB for 10,000 Modbus tags at 100 ms (4-core Xeon)",
+                baselineValue: 21,
+                extra: [
+                    ("rss_mib", .double((Double(memory.rss) / 102.4).rounded() / 10)),
+                    ("peak_rss_mib", .double((Double(memory.hwm) / 102.4).rounded() / 10)),
+                    ("min_polls_per_s", .double((rates.min()! * 100).rounded() / 100)),
+                    ("mean_polls_per_s", .double((rates.reduce(0, +) / Double(devices) * 100).rounded() / 100)),
+                    ("events_per_s", .double((Double(events) / window.seconds).rounded())),
+                    ("context_switches_per_s", .double((Double(switches1 - switches0) / window.seconds).rounded())),
+                ])
         }
-        let pid = process.processIdentifier
-        try await Task.sleep(for: warmUp)
-        guard let cpu0 = CPUBench.cpuTicks(pid), let switches0 = CPUBench.contextSwitches(pid) else {
-            throw BenchError("the agent exited during the warm-up")
-        }
-        let polls0 = try await polls(port: status)
-        let first = try CPUBench.lastSequence(database)
-        try await Task.sleep(for: window)
-        guard let cpu1 = CPUBench.cpuTicks(pid), let switches1 = CPUBench.contextSwitches(pid),
-            let memory = FootprintBench.memory(pid: pid)
-        else { throw BenchError("the agent exited while measured") }
-        let polls1 = try await polls(port: status)
-        let events = try CPUBench.lastSequence(database) - first
-        await sink.close()
-        let rates = (0..<devices).map {
-            Double(polls1["d\($0)", default: 0] - polls0["d\($0)", default: 0]) / window.seconds
-        }
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        return BenchResult(
-            bench: "cpu.scale", value: Double(cpu1 - cpu0) / ticks / window.seconds * 100, unit: "% of one core",
-            baseline: "NeuronEX 3.2.1, published: 21 % CPU, 189 MB for 10,000 Modbus tags at 100 ms (4-core Xeon)",
-            baselineValue: 21,
-            extra: [
-                ("rss_mib", .double((Double(memory.rss) / 102.4).rounded() / 10)),
-                ("peak_rss_mib", .double((Double(memory.hwm) / 102.4).rounded() / 10)),
-                ("min_polls_per_s", .double((rates.min()! * 100).rounded() / 100)),
-                ("mean_polls_per_s", .double((rates.reduce(0, +) / Double(devices) * 100).rounded() / 100)),
-                ("events_per_s", .double((Double(events) / window.seconds).rounded())),
-                ("context_switches_per_s", .double((Double(switches1 - switches0) / window.seconds).rounded())),
-            ])
     }
 
     /// Device `dN` on its own server: registers `t0`..`t499`. Machine `mN`: state on `t0`, good

@@ -63,15 +63,24 @@ extension Integration {
             var duplicated: Int { copies.values.filter { $0 > 1 }.count }
         }
 
+        /// Waits until the sink's cursor in the outbox reaches `sequence`, and expects it did.
+        static func expectDelivered(
+            _ agent: AgentHarness, through sequence: Int64, within timeout: Duration,
+            every interval: Duration = .milliseconds(250), _ comment: Comment? = nil,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) async {
+            #expect(
+                await eventually(timeout: timeout, every: interval) {
+                    (try? agent.sinkCursor("backbone")) ?? 0 >= sequence
+                }, comment, sourceLocation: sourceLocation)
+        }
+
         @Test func deliversEveryEventOnceKeyedBySubjectAsTheHTTPSinkSendsIt() async throws {
             let dir = TemporaryDirectory()
             let cluster = try await Self.cluster(dir)
             let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
             try agent.start(events: 5000, subjects: 7)
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 5001
-                }, "the agent delivers everything")
+            await Self.expectDelivered(agent, through: 5001, within: .seconds(60), "the agent delivers everything")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
             #expect(outbox.count == 5001)
@@ -89,10 +98,7 @@ extension Integration {
             let cluster = try await Self.cluster(dir)
             let agent = AgentHarness(sinks: Self.sink(cluster, extra: ", mode: binary"), directory: dir)
             try agent.start(events: 10)
-            #expect(
-                await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 11
-                })
+            await Self.expectDelivered(agent, through: 11, within: .seconds(30))
             let records = try await cluster.records(topic: Self.topic)
             let event = try #require(try agent.outboxEvents().last)
             let record = try #require(records.first { $0.headers.contains("ce_id=\(event.id)") })
@@ -128,10 +134,9 @@ extension Integration {
                 "librdkafka expired the first batch")
             #expect(try agent.sinkCursor("backbone") == 0, "nothing counts as delivered while no broker answers")
             for broker in 1...3 { try await cluster.up(broker) }
-            #expect(
-                await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 100_001
-                }, "the backlog drains once the brokers are back")
+            await Self.expectDelivered(
+                agent, through: 100_001, within: .seconds(120), every: .milliseconds(500),
+                "the backlog drains once the brokers are back")
             // The default mode promises at least once: nothing missing, a duplicate the same whole event.
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let ids = Set(try agent.outboxEvents().map(\.id))
@@ -158,10 +163,9 @@ extension Integration {
             let cursor = try agent.sinkCursor("backbone")
             try await cluster.up(2)
             try await cluster.leader(topic: Self.topic, partition: 0, broker: 3)
-            #expect(
-                await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 30_001
-                }, "the backlog drains once the broker is back")
+            await Self.expectDelivered(
+                agent, through: 30_001, within: .seconds(120), every: .milliseconds(500),
+                "the backlog drains once the broker is back")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
             #expect(
@@ -183,10 +187,9 @@ extension Integration {
             try agent.start(events: 10_000, rate: 4000, subjects: 5)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 500 })
             try await cluster.failProduce(count: 20, code: code)
-            #expect(
-                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 10_001
-                }, "the agent delivers everything")
+            await Self.expectDelivered(
+                agent, through: 10_001, within: .seconds(90), every: .milliseconds(500), "the agent delivers everything"
+            )
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let ids = try agent.outboxEvents().map(\.id)
             #expect(ids.allSatisfy { seen.copies[$0] != nil }, "nothing is missing")
@@ -210,10 +213,9 @@ extension Integration {
             let cursor = try agent.sinkCursor("backbone")
             #expect(cursor < 20_001, "the stop came mid-drain")
             try agent.start(events: 20_000, subjects: 5)
-            #expect(
-                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 20_001
-                }, "the next run delivers the rest")
+            await Self.expectDelivered(
+                agent, through: 20_001, within: .seconds(90), every: .milliseconds(500),
+                "the next run delivers the rest")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let ids = try agent.outboxEvents().map(\.id)
             #expect(ids.count == 20_001 && ids.allSatisfy { seen.copies[$0] != nil }, "nothing is missing")
@@ -243,10 +245,9 @@ extension Integration {
             }
             #expect(kills >= 5, "the drain outlasted only \(kills) kills")
             if kills == 20 { try agent.start(events: 20_000, rate: 4000, subjects: 5) }
-            #expect(
-                await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 20_001
-                }, "the last run delivers the rest")
+            await Self.expectDelivered(
+                agent, through: 20_001, within: .seconds(120), every: .milliseconds(500),
+                "the last run delivers the rest")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
             #expect(outbox.count == 20_001 && outbox.allSatisfy { seen.copies[$0.id] != nil }, "nothing is missing")
@@ -268,10 +269,9 @@ extension Integration {
                 await eventually(timeout: .seconds(20)) {
                     agent.child?.stderr.contains("Kafka producer failed; starting a new one.") == true
                 }, "the producer failed fatally and the sink says so")
-            #expect(
-                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 10_001
-                }, "the new producer delivers everything")
+            await Self.expectDelivered(
+                agent, through: 10_001, within: .seconds(90), every: .milliseconds(500),
+                "the new producer delivers everything")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
             #expect(outbox.allSatisfy { seen.copies[$0.id] != nil }, "nothing is missing")

@@ -53,6 +53,24 @@ extension Integration {
             return cluster
         }
 
+        /// The mock cluster with the cursor topic, and the `read_committed` relay in front of it.
+        static func clusterBehindRelay(
+            _ dir: TemporaryDirectory
+        ) async throws -> (KafkaMockCluster, KafkaTransactionRelay) {
+            let cluster = try await Self.cluster(dir)
+            return (cluster, try await KafkaTransactionRelay(upstream: cluster.bootstrap))
+        }
+
+        /// Stops the agent (expecting a clean exit), then the relay and the cluster.
+        static func stop(
+            _ agent: AgentHarness, _ relay: KafkaTransactionRelay, _ cluster: KafkaMockCluster,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) async {
+            #expect(await agent.stop() == 0, sourceLocation: sourceLocation)
+            await relay.stop()
+            await cluster.stop()
+        }
+
         /// The cursor records' sequences, in the order Kafka holds them.
         static func cursorSequences(_ cluster: KafkaMockCluster) async throws -> [Int64] {
             try await cluster.records(topic: cursors).compactMap { record in
@@ -69,10 +87,8 @@ extension Integration {
             let cluster = try await Self.cluster(dir)
             let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
             try agent.start(events: 5000, subjects: 7)
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 5001
-                }, "the agent delivers everything")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 5001, within: .seconds(60), "the agent delivers everything")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
             #expect(outbox.count == 5001 && outbox.allSatisfy { seen.bodies[$0.id] == $0.body })
@@ -93,10 +109,8 @@ extension Integration {
             let cluster = try await Self.cluster(dir)
             let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
             try agent.start(events: 5000, subjects: 7)
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 5001
-                }, "the agent delivers everything")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 5001, within: .seconds(60), "the agent delivers everything")
             #expect(await agent.stop() == 0)
             try SQLiteConnection(path: dir.path + "/data/outbox.db")
                 .execute("UPDATE sinks SET cursor = 3000 WHERE name = 'backbone'")
@@ -126,10 +140,8 @@ extension Integration {
             try await cluster.produce(topic: Self.cursors, key: "test-agent.backbone", value: record)
             let agent = AgentHarness(sinks: Self.sink(cluster), directory: dir)
             try agent.start(events: 5000, subjects: 7)
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 5001
-                }, "the agent delivers everything")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 5001, within: .seconds(60), "the agent delivers everything")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
             #expect(outbox.count == 5001 && outbox.allSatisfy { seen.copies[$0.id] == 1 }, "each event sent once")
@@ -143,8 +155,7 @@ extension Integration {
         /// not committed, each event once for a `read_committed` consumer.
         @Test func aStopDuringACommitThatWaitsForLostBrokersEndsWithinTenSecondsAndLosesNothing() async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let agent = AgentHarness(sinks: Self.sink(relay, timeout: "30s"), directory: dir)
             try agent.start(events: 20_000, rate: 2000, subjects: 5)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 1000 })
@@ -161,14 +172,11 @@ extension Integration {
                 try agent.sinkCursor("backbone") - cursor < 1000, "nothing was committed while the brokers were down")
             for broker in 1...3 { try await cluster.up(broker) }
             try agent.start(events: 20_000, rate: 0, subjects: 5)
-            #expect(
-                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 20_001
-                }, "the next run delivers the rest")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 20_001, within: .seconds(90), every: .milliseconds(500),
+                "the next run delivers the rest")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 20_001)
-            #expect(await agent.stop() == 0)
-            await relay.stop()
-            await cluster.stop()
+            await Self.stop(agent, relay, cluster)
         }
 
         /// kill -9 twenty times mid-drain, the agent and its consumer behind the read_committed
@@ -176,8 +184,7 @@ extension Integration {
         /// each id exactly once, the sequences 1...N, each subject in order.
         @Test func killedTwentyTimesMidDrainAReadCommittedConsumerSeesEachEventExactlyOnce() async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
             var kills = 0
             var cursor: Int64 = 0
@@ -196,19 +203,16 @@ extension Integration {
             }
             #expect(kills >= 5, "the drain outlasted only \(kills) kills")
             if kills == 20 { try agent.start(events: 20_000, rate: 4000, subjects: 5) }
-            #expect(
-                await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 20_001
-                }, "the last run delivers the rest")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 20_001, within: .seconds(120), every: .milliseconds(500),
+                "the last run delivers the rest")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 20_001)
             let all = try await cluster.records(topic: Self.topic).count
             if agent.child?.stderr.contains(Self.catchUp) == true { catchUps += 1 }
             print(
                 "kafka exactly-once kill test: \(kills) kills, \(catchUps) catch-ups, \(all) records in the mock's log for 20001 events"
             )
-            #expect(await agent.stop() == 0)
-            await relay.stop()
-            await cluster.stop()
+            await Self.stop(agent, relay, cluster)
         }
 
         /// A produce error that makes the transaction abortable (INVALID_RECORD, 87), and a fenced
@@ -218,23 +222,19 @@ extension Integration {
         @Test(arguments: [(0, 87, "Kafka reports an error."), (26, 47, "Kafka producer failed; starting a new one.")])
         func anAbortedOrFencedTransactionIsSentAgainOnce(api: Int, code: Int, log: String) async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
             try agent.start(events: 10_000, rate: 4000, subjects: 5)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 500 })
             try await cluster.command("errors \(api) 1 \(code)")
             #expect(await eventually(timeout: .seconds(20)) { agent.child?.stderr.contains(log) == true })
-            #expect(
-                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 10_001
-                }, "the agent delivers everything")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 10_001, within: .seconds(90), every: .milliseconds(500), "the agent delivers everything"
+            )
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 10_001)
             let all = try await cluster.records(topic: Self.topic).count
             #expect(all > 10_001, "the mock's log holds the aborted records the relay hides (\(all))")
-            #expect(await agent.stop() == 0)
-            await relay.stop()
-            await cluster.stop()
+            await Self.stop(agent, relay, cluster)
         }
 
         /// One event larger than librdkafka's `message.max.bytes`: its transaction is aborted, the
@@ -242,16 +242,12 @@ extension Integration {
         /// default mode; everything else is committed once and the sink goes on.
         @Test func anEventTooLargeForKafkaIsDeadLetteredAndTheRestCommittedOnce() async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             // Batches may hold the event with others.
             let sink = Self.sink(relay).replacingOccurrences(of: "linger: 20ms", with: "max_bytes: 8MiB, linger: 20ms")
             let agent = AgentHarness(sinks: sink, directory: dir)
             try agent.start(events: 1000, subjects: 5)
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 1001
-                })
+            await KafkaDeliveryTests.expectDelivered(agent, through: 1001, within: .seconds(60))
             #expect(await agent.stop() == 0)
             // Appended by hand, the agent stopped: sequence 1002, as the agent would have numbered it.
             let db = try SQLiteConnection(path: dir.path + "/data/outbox.db")
@@ -265,10 +261,8 @@ extension Integration {
                 UPDATE meta SET value = '1002' WHERE key = 'last_seq';
                 """)
             try agent.start(events: 2000, subjects: 5)
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 2002
-                }, "the sink goes on past the event")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 2002, within: .seconds(60), "the sink goes on past the event")
             let dead = try SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true)
                 .prepare("SELECT seq, status FROM dead WHERE sink = 'backbone'")
             #expect(try dead.step() && dead.int(0) == 1002 && dead.int(1) == 413, "the event is dead-lettered")
@@ -277,23 +271,17 @@ extension Integration {
             let outbox = try agent.outboxEvents().filter { $0.sequence != 1002 }
             #expect(outbox.count == 2001 && outbox.allSatisfy { seen.copies[$0.id] == 1 }, "the rest once")
             #expect(seen.copies["too-large"] == nil)
-            #expect(await agent.stop() == 0)
-            await relay.stop()
-            await cluster.stop()
+            await Self.stop(agent, relay, cluster)
         }
 
         /// `outbox replay` (and `outbox dead retry`) queue events at or behind Kafka's cursor again:
         /// they are sent again, each once more, and the cursor records never move backwards.
         @Test func replayedEventsAreSentAgainAndTheCursorNeverMovesBack() async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
             try agent.start(events: 1000, subjects: 5)
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 1001
-                })
+            await KafkaDeliveryTests.expectDelivered(agent, through: 1001, within: .seconds(60))
             let replay = try await agent.command(["outbox", "replay", "--sink", "backbone", "--since", "1h"])
             #expect(replay.status == 0 && replay.stdout.contains("re-queued 1001 events"), "\(replay.stdout)")
             let outbox = try agent.outboxEvents()
@@ -305,9 +293,7 @@ extension Integration {
             let cursors = try await Self.cursorSequences(cluster)
             #expect(cursors.allSatisfy { $0 <= 1001 } && cursors.last == 1001, "the cursor stays at 1001")
             #expect(zip(cursors, cursors.dropFirst()).allSatisfy { $0 <= $1 }, "never backwards: \(cursors)")
-            #expect(await agent.stop() == 0)
-            await relay.stop()
-            await cluster.stop()
+            await Self.stop(agent, relay, cluster)
         }
 
         /// Another producer's transaction (another agent's or sink's) left open on the cursor topic
@@ -316,8 +302,7 @@ extension Integration {
         /// cursor: it waits for the transaction to end and sends nothing Kafka committed again.
         @Test func aCursorReadBehindAnotherProducersOpenTransactionWaitsAndSendsNothingTwice() async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
             try agent.start(events: 3000, rate: 300, subjects: 5)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 300 })
@@ -326,10 +311,8 @@ extension Integration {
             try await other.begin()
             try await other.produce(key: "other-agent.k", value: #"{"sink":"k","sequence":1}"#)
             try await other.flush()
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 3001
-                }, "the agent commits the rest behind the open transaction")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 3001, within: .seconds(60), "the agent commits the rest behind the open transaction")
             #expect(await agent.stop() == 0)
             // What a kill -9 before the last settlements leaves: Kafka's cursor ahead of the outbox's.
             try SQLiteConnection(path: dir.path + "/data/outbox.db")
@@ -341,10 +324,8 @@ extension Integration {
                 }, "the cursor read waits for the open transaction")
             #expect(try agent.sinkCursor("backbone") == 2000, "nothing settled meanwhile")
             try await other.commit()
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 3001
-                }, "the outbox's cursor catches up once the transaction ends")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 3001, within: .seconds(60), "the outbox's cursor catches up once the transaction ends")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 3001)
             #expect(await agent.stop() == 0)
             await other.crash()
@@ -357,8 +338,7 @@ extension Integration {
         /// times out or the agent starts again.
         @Test func aStopMidDrainLeavesNoTransactionOpen() async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
             var cursor: Int64 = 0
             for stop in 1...5 {
@@ -386,8 +366,7 @@ extension Integration {
         /// relay, each event once, the sequences 1...N, each subject in order.
         @Test func aBacklogBuiltWhileTheClusterIsDownIsCommittedOnce() async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             for broker in 1...3 { try await cluster.down(broker) }
             let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
             try agent.start(events: 100_000, subjects: 5)
@@ -397,14 +376,11 @@ extension Integration {
                 }, "the backlog builds while the cluster is down")
             #expect(try agent.sinkCursor("backbone") == 0, "nothing counts as delivered while no broker answers")
             for broker in 1...3 { try await cluster.up(broker) }
-            #expect(
-                await eventually(timeout: .seconds(180), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 100_001
-                }, "the backlog drains once the brokers are back")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 100_001, within: .seconds(180), every: .milliseconds(500),
+                "the backlog drains once the brokers are back")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 100_001)
-            #expect(await agent.stop() == 0)
-            await relay.stop()
-            await cluster.stop()
+            await Self.stop(agent, relay, cluster)
         }
 
         /// NOT_ENOUGH_REPLICAS (19) and REQUEST_TIMED_OUT (7) on Produce, retried inside the
@@ -412,20 +388,16 @@ extension Integration {
         @Test(arguments: [19, 7])
         func aRetriableProduceErrorIsCommittedOnce(code: Int) async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let agent = AgentHarness(sinks: Self.sink(relay), directory: dir)
             try agent.start(events: 10_000, rate: 4000, subjects: 5)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 500 })
             try await cluster.failProduce(count: 20, code: code)
-            #expect(
-                await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 10_001
-                }, "the agent delivers everything")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 10_001, within: .seconds(90), every: .milliseconds(500), "the agent delivers everything"
+            )
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 10_001)
-            #expect(await agent.stop() == 0)
-            await relay.stop()
-            await cluster.stop()
+            await Self.stop(agent, relay, cluster)
         }
 
         /// One broker (a partition's leader) down for longer than the sink's timeout mid-drain,
@@ -433,8 +405,7 @@ extension Integration {
         /// sent again, each event once.
         @Test func aBrokerDownMidDrainAndALeaderChangeCommitEachEventOnce() async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let agent = AgentHarness(sinks: Self.sink(relay, timeout: "2s"), directory: dir)
             try agent.start(events: 30_000, rate: 3000, subjects: 9)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 1000 })
@@ -446,14 +417,11 @@ extension Integration {
                 "a transaction fails while its partition's leader is gone")
             try await cluster.up(2)
             try await cluster.leader(topic: Self.topic, partition: 1, broker: 3)
-            #expect(
-                await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 30_001
-                }, "the backlog drains once the broker is back")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 30_001, within: .seconds(120), every: .milliseconds(500),
+                "the backlog drains once the broker is back")
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 30_001)
-            #expect(await agent.stop() == 0)
-            await relay.stop()
-            await cluster.stop()
+            await Self.stop(agent, relay, cluster)
         }
 
         /// A record the broker finds too large (MESSAGE_TOO_LARGE, 10) fails its transaction, which
@@ -461,24 +429,19 @@ extension Integration {
         /// others go on, each once.
         @Test func aRecordTooLargeForTheBrokerIsDeadLetteredAndTheRestCommittedOnce() async throws {
             let dir = TemporaryDirectory()
-            let cluster = try await Self.cluster(dir)
-            let relay = try await KafkaTransactionRelay(upstream: cluster.bootstrap)
+            let (cluster, relay) = try await Self.clusterBehindRelay(dir)
             let sink = Self.sink(relay).replacingOccurrences(of: "max_events: 500", with: "max_events: 1")
             let agent = AgentHarness(sinks: sink, directory: dir)
             try agent.start(events: 300, rate: 100, subjects: 3)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 20 })
             try await cluster.failProduce(count: 1, code: 10)
-            #expect(
-                await eventually(timeout: .seconds(60), every: .milliseconds(500)) {
-                    (try? agent.sinkCursor("backbone")) ?? 0 >= 301
-                }, "the agent delivers the rest")
+            await KafkaDeliveryTests.expectDelivered(
+                agent, through: 301, within: .seconds(60), every: .milliseconds(500), "the agent delivers the rest")
             #expect(try await agent.status().sinks["backbone"]?.dead == 1, "the one event is dead-lettered")
             let records = try await cluster.records(topic: Self.topic, readCommittedThrough: relay)
             let seen = Seen(records)
             #expect(seen.copies.count == 300 && seen.duplicated == 0, "the others once")
-            #expect(await agent.stop() == 0)
-            await relay.stop()
-            await cluster.stop()
+            await Self.stop(agent, relay, cluster)
         }
     }
 }
