@@ -20,9 +20,9 @@ import ServiceLifecycle
 /// Once the first reading is committed (the configuration parsed, the outbox open, the first
 /// poll and commit done), and again as the start settles (`schedule`), this drops the process's
 /// mappings of the read-only segments (`PT_LOAD` without `PF_W`: code, constants, symbol and
-/// relocation tables) of every ELF object it has mapped, with `madvise(MADV_DONTNEED)`. What
-/// runs afterwards faults its pages back in from the page cache (minor faults, no I/O while the
-/// file is cached), so resident memory settles at what the agent actually uses.
+/// relocation tables) of every ELF object it has mapped, with `madvise(MADV_PAGEOUT)`: the
+/// kernel reclaims those pages. What runs afterwards faults its pages back in from the file, so
+/// resident memory settles at what the agent actually uses.
 ///
 /// It also gives the heap back that the start freed: parsing the configuration of a large line
 /// allocates far more than the running agent keeps, and the allocator keeps freed pages mapped
@@ -34,8 +34,11 @@ import ServiceLifecycle
 /// identical to the file and dropping it loses nothing. A replaced file (package upgrade) is a
 /// new inode; the mapping keeps the old one. Sections the linker marked writable stay, even
 /// when they hold constants (our static binary's `.rodata` sits in its writable segment). One
-/// cost: a breakpoint or uprobe placed in the code before the release is a private copy of its
-/// page and is dropped with it (attach debuggers and probes after the first 30 seconds).
+/// `MADV_PAGEOUT` never discards: a page it cannot drop is written to swap or left resident. That
+/// is what makes the listing's age harmless: another thread may unmap an object between the
+/// listing of `/proc/self/maps` and the advice (a library closed) and the address be reused by
+/// writable memory, whose contents `MADV_DONTNEED` would zero. A kernel without it (before
+/// Linux 5.4) releases nothing.
 ///
 /// A service that ends once it has done this (its group ignores that it ended).
 struct StartupPages: Service {
@@ -112,7 +115,7 @@ struct StartupPages: Service {
                         let first = (range.lowerBound + page - 1) / page * page
                         let end = range.upperBound / page * page
                         guard end > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { continue }
-                        if madvise(address, Int(end - first), MADV_DONTNEED) == 0 { released += Int(end - first) }
+                        if giveBack(address, Int(end - first)) { released += Int(end - first) }
                     }
                 }
             }
@@ -123,6 +126,11 @@ struct StartupPages: Service {
     }
 
     #if canImport(Glibc)
+        /// Asks the kernel to reclaim `length` bytes of pages at `address`, keeping what they hold.
+        static func giveBack(_ address: UnsafeMutableRawPointer, _ length: Int) -> Bool {
+            madvise(address, length, 21) == 0  // MADV_PAGEOUT (Linux 5.4; not in Swift's Glibc module)
+        }
+
         struct Mapping {
             var range: Range<UInt>
             var readable: Bool

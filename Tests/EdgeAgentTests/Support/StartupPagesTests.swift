@@ -48,6 +48,20 @@ import Testing
         #expect(StartupPages.release() > 0, "releasing twice is harmless")
     }
 
+    /// The release never discards what a page holds: a range listed as read-only code and reused
+    /// by writable memory before the advice (another thread unmapped the object meanwhile) keeps
+    /// its contents.
+    @Test func aRangeReusedByWritableMemoryBeforeTheReleaseKeepsItsContents() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let mapped = try #require(mmap(nil, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        #expect(mapped != MAP_FAILED)
+        defer { munmap(mapped, 4 * page) }
+        let bytes = mapped.bindMemory(to: UInt8.self, capacity: 4 * page)
+        for i in 0..<(4 * page) { bytes[i] = UInt8(truncatingIfNeeded: i &* 7 &+ 1) }
+        _ = StartupPages.giveBack(mapped, 4 * page)
+        #expect((0..<(4 * page)).allSatisfy { bytes[$0] == UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) })
+    }
+
     /// A mapping listed in `/proc/self/maps` and unmapped before its headers are read (by
     /// another thread) is skipped, not read.
     @Test func aMappingGoneBeforeItIsReadIsSkipped() throws {
