@@ -70,7 +70,7 @@ final class KafkaProducer: @unchecked Sendable {
     /// Set to stop the poll thread.
     private let stopping = Atomic<Bool>(false)
     /// The poll thread's life, which `close()` waits out: the thread ends it as its last act.
-    private let thread = Mutex(ThreadState.running)
+    private let thread = ThreadEnd()
     /// The thread of the calls that block.
     private let calls = NIOThreadPool(numberOfThreads: 1)
     /// Set from a `beginTransaction` that succeeded until a commit or an abort succeeds.
@@ -78,11 +78,6 @@ final class KafkaProducer: @unchecked Sendable {
     /// Set when a task waiting for a blocking call is cancelled (a stop): the call gives up at
     /// its next slice, so a stop is never held up for longer than a slice. Cleared by each call.
     private let interrupted = Atomic<Bool>(false)
-
-    private enum ThreadState {
-        case running, ended
-        case awaited(CheckedContinuation<Void, Never>)
-    }
 
     /// `properties`: librdkafka's configuration, name and value.
     init(_ properties: [(String, String)], name: String) throws {
@@ -119,12 +114,7 @@ final class KafkaProducer: @unchecked Sendable {
         _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
         _ = rd_kafka_poll(handle, 0)
         rd_kafka_destroy(handle)
-        let closer = thread.withLock { state -> CheckedContinuation<Void, Never>? in
-            defer { state = .ended }
-            guard case let .awaited(continuation) = state else { return nil }
-            return continuation
-        }
-        closer?.resume()
+        thread.ended()
     }
 
     /// Queues one record (its bytes copied) for `topic`, keyed by `key`, its report carrying
@@ -231,14 +221,7 @@ final class KafkaProducer: @unchecked Sendable {
         stopping.store(true, ordering: .sequentiallyConsistent)
         // Destroying takes a moment (librdkafka's threads end). The wait holds through
         // cancellation, for the session must outlive the producer.
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ended = thread.withLock { state -> Bool in
-                guard case .running = state else { return true }
-                state = .awaited(continuation)
-                return false
-            }
-            if ended { continuation.resume() }
-        }
+        await thread.wait()
         opaque.release()
     }
 }

@@ -70,12 +70,7 @@ final class MQTTClient: @unchecked Sendable {
     /// Set to stop the network thread.
     private let stopping = Atomic<Bool>(false)
     /// The network thread's life, which `close()` waits out: the thread ends it as its last act.
-    private let thread = Mutex(ThreadState.running)
-
-    private enum ThreadState {
-        case running, ended
-        case awaited(CheckedContinuation<Void, Never>)
-    }
+    private let thread = ThreadEnd()
 
     private static let library: Void = { mosquitto_lib_init() }()
 
@@ -153,14 +148,7 @@ final class MQTTClient: @unchecked Sendable {
 
     /// The network thread: connect, run the loop until it fails, wait a second, reconnect.
     private func networkLoop(host: String, port: Int32, keepalive: Int32) {
-        defer {
-            let closer = thread.withLock { state -> CheckedContinuation<Void, Never>? in
-                defer { state = .ended }
-                guard case let .awaited(continuation) = state else { return nil }
-                return continuation
-            }
-            closer?.resume()
-        }
+        defer { thread.ended() }
         var rc = mosquitto_connect_async(handle, host, port, keepalive)
         while !stopping.load(ordering: .sequentiallyConsistent) {
             if rc == MOSQ_ERR_SUCCESS.rawValue {
@@ -211,14 +199,7 @@ final class MQTTClient: @unchecked Sendable {
         stopping.store(true, ordering: .sequentiallyConsistent)
         // The thread ends within its last loops (a few hundred ms: libmosquitto's calls here do
         // not block). The wait holds through cancellation, for the client must outlive the thread.
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ended = thread.withLock { state -> Bool in
-                guard case .running = state else { return true }
-                state = .awaited(continuation)
-                return false
-            }
-            if ended { continuation.resume() }
-        }
+        await thread.wait()
         mosquitto_destroy(handle)
         userdata.release()
     }
