@@ -18,7 +18,8 @@
 //
 // `kafka-mock produce BOOTSTRAP TOPIC FILE` is the baseline of `edge-bench kafka.drain`: a bare
 // librdkafka producer with the sink's settings (idempotent, acks=all, lz4) sending FILE's records
-// (one a line: KEY, a tab, VALUE) and waiting for every delivery report; it prints the seconds taken.
+// (one a line: KEY, a tab, VALUE) as the sink's structured mode does (the CloudEvents
+// `content-type` header on each) and waiting for every delivery report; it prints the seconds taken.
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
@@ -68,7 +69,8 @@ static int produce(const char *bootstrap, const char *topic, const char *path) {
         for (;;) {
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(line, (size_t)(tab - line)),
-                RD_KAFKA_V_VALUE(tab + 1, length), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                RD_KAFKA_V_VALUE(tab + 1, length), RD_KAFKA_V_HEADER("content-type", "application/cloudevents+json", -1),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
             rd_kafka_poll(rk, 10);
         }
