@@ -96,7 +96,9 @@ extension KafkaSink {
         var route = Route()
         for sequence in sequences {
             while events[index].sequence != sequence { index += 1 }
-            let code = produceRecord(events[index], producer: producer, token: Int(sequence), route: &route)
+            let code = produceRecord(
+                type: events[index].type, body: events[index].body, producer: producer, token: Int(sequence),
+                route: &route)
             if code != 0 { return Self.produceError(code, token: Int(sequence)) }
         }
         var value =
