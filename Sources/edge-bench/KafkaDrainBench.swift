@@ -8,7 +8,9 @@ import Logging
 /// 10,000-event batches). Baseline: a bare librdkafka producer with the same settings sending the
 /// same records (`kafka-mock produce`, C), in the same run against the same cluster. Beside it,
 /// `exactly_once_events_s`: the same backlog through a transactional sink (`exactly_once: true`,
-/// each batch and its cursor record in one transaction) to another topic of the same cluster.
+/// each batch and its cursor record in one transaction) to another topic of the same cluster;
+/// and `outbox_floor_events_s`: the same backlog through the forwarder to a sink that takes each
+/// batch at once (the outbox's claims and settlements alone), the most any sink can reach.
 enum KafkaDrainBench {
     static let events = Int(ProcessInfo.processInfo.environment["EDGE_BENCH_KAFKA_EVENTS"] ?? "") ?? 200_000
     static let topic = "bench"
@@ -29,7 +31,10 @@ enum KafkaDrainBench {
         let options = OutboxOptions(
             directory: dir + "/agent", agentID: "bench", source: "/sites/s/lines/l/agents/bench",
             sync: .full, maxSize: 1 << 34,
-            sinks: [.init(name: "backbone", filter: .all), .init(name: "eo", filter: .all)])
+            sinks: [
+                .init(name: "backbone", filter: .all), .init(name: "eo", filter: .all),
+                .init(name: "floor", filter: .all),
+            ])
         let writer = try await OutboxWriter(options: options)
         for start in stride(from: 0, to: events, by: 1000) {
             try await writer.append((start..<start + 1000).map(sampleEvent))
@@ -44,6 +49,7 @@ enum KafkaDrainBench {
         kafka.topic = topic + "-eo"
         kafka.exactlyOnce = true
         let transactional = try await drain(kafka, sink: "eo", count: stored.count, writer: writer, dir: dir)
+        let floor = try await drain(Instant(), sink: "floor", count: stored.count, writer: writer)
         await writer.close()
 
         let records = stored.map { KafkaSink.subject(of: $0.body) + "\t" + $0.body }.joined(separator: "\n") + "\n"
@@ -53,20 +59,29 @@ enum KafkaDrainBench {
             bench: "kafka.drain", value: Double(stored.count) / idempotent, unit: "events/s",
             baseline: "a bare librdkafka producer (idempotent, acks=all, lz4) sending the same records",
             baselineValue: Double(stored.count) / raw,
-            extra: [("exactly_once_events_s", .double((Double(stored.count) / transactional).rounded()))])
+            extra: [
+                ("exactly_once_events_s", .double((Double(stored.count) / transactional).rounded())),
+                ("outbox_floor_events_s", .double((Double(stored.count) / floor).rounded())),
+            ])
     }
 
     /// Seconds for the forwarder and a Kafka sink to deliver the backlog (10,000-event batches).
     static func drain(_ kafka: SinkConfig.Kafka, sink name: String, count: Int, writer: OutboxWriter, dir: String)
         async throws -> Double
     {
-        var sink = SinkConfig(name: name, kind: .kafka(kafka))
-        sink.batch = .init(maxEvents: 10_000, maxBytes: 64 << 20, linger: .zero)
         let agent = AgentConfig.Agent(id: "bench", site: "s", line: "l", dataDir: dir, httpListen: nil)
-        let logger = Logger(label: "bench")
-        let forwarder = Forwarder(
-            config: sink, sink: try KafkaSink(kafka, name: name, agent: agent, logger: logger), writer: writer,
-            logger: logger)
+        let sink = try KafkaSink(kafka, name: name, agent: agent, logger: Logger(label: "bench"))
+        return try await drain(sink, sink: name, count: count, writer: writer, kind: .kafka(kafka))
+    }
+
+    /// Seconds for the forwarder and `sink` to deliver the backlog (10,000-event batches).
+    static func drain(
+        _ sink: any EventSink, sink name: String, count: Int, writer: OutboxWriter,
+        kind: SinkConfig.Kind = .kafka(.init(brokers: []))
+    ) async throws -> Double {
+        var config = SinkConfig(name: name, kind: kind)
+        config.batch = .init(maxEvents: 10_000, maxBytes: 64 << 20, linger: .zero)
+        let forwarder = Forwarder(config: config, sink: sink, writer: writer, logger: Logger(label: "bench"))
         return try await seconds {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await forwarder.run() }
@@ -74,6 +89,12 @@ enum KafkaDrainBench {
                 group.cancelAll()
             }
         }
+    }
+
+    /// A sink that takes each batch at once.
+    struct Instant: EventSink {
+        func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome { .delivered }
+        func shutdown() async {}
     }
 
     /// The mock cluster with the bench's topic; its stdin stays open for its life.

@@ -50,6 +50,7 @@ extension OutboxDatabase {
         defer { statement.reset() }
         var events: [StoredEvent] = []
         var bytes = max(2, holding)
+        var type = ""
         while try statement.step() {
             let body = statement.text(4)
             // Past the brackets: an event is taken or a batch is held; else one goes however large.
@@ -57,9 +58,10 @@ extension OutboxDatabase {
                 return (events, true)
             }
             bytes += body.utf8.count + 1
+            type = statement.text(2, reusing: type)
             events.append(
                 StoredEvent(
-                    sequence: statement.int(0), id: statement.text(1), type: statement.text(2),
+                    sequence: statement.int(0), id: statement.text(1), type: type,
                     time: Timestamp(milliseconds: statement.int(3)), body: body))
         }
         return (events, false)

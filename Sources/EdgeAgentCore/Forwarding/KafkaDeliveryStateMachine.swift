@@ -9,14 +9,15 @@
 /// leading records that succeeded, in sequence order, form the run the next attempt of the same
 /// batch skips; everything after the first record not delivered is produced again, so a
 /// subject's events stay in order and a record acknowledged past a gap comes twice, never
-/// missing. Each produced record gets a token (its delivery report's opaque): a report whose
-/// token belongs to an earlier attempt (purged after its timeout) is ignored.
+/// missing. Each record of an attempt gets a token (its delivery report's opaque), numbered in
+/// the attempt's order from `firstToken`, so a report finds its record by position; tokens are
+/// never given twice, and a report whose token belongs to an earlier attempt (purged after its
+/// timeout) is ignored.
 ///
 /// | event | what follows |
 /// |---|---|
-/// | `attempt(sequences)` | the sequences to produce: the batch without its delivered run |
-/// | `produced(sequence)` | the record's token; the attempt waits for its report |
-/// | `notProduced(sequence, code)` | librdkafka refused the record at once (queue full, unknown topic) |
+/// | `attempt(sequences)` | the sequences to produce: the batch without its delivered run; each awaits its report, the first's token `firstToken`, each next one's the next number |
+/// | `notProduced(from: token, code)` | librdkafka refused that record at once (queue full, unknown topic): it and those after it are not produced |
 /// | `report(token, code)` | the record succeeded (0) or failed; the attempt's decision |
 /// | `ended()` | the decision, `timedOut` with reports missing; the delivered run grows |
 public struct KafkaDeliveryStateMachine: Sendable {
@@ -33,10 +34,13 @@ public struct KafkaDeliveryStateMachine: Sendable {
     /// The batch's leading sequences delivered by earlier attempts.
     private var run: [Int64] = []
     private var batch: [Int64] = []
-    /// The sequence of each token awaiting its report.
-    private var waiting: [Int: Int64] = [:]
-    /// What the attempt's reports said: 0 for success, else the error code.
-    private var results: [Int64: Int32] = [:]
+    /// What the report of each record of the attempt (the batch after the run, in order) said:
+    /// nil while awaited, 0 for success, else the error code.
+    private var results: [Int32?] = []
+    /// Reports still awaited.
+    private var waiting = 0
+    /// The token of the attempt's first record; the records after it have the next numbers.
+    public private(set) var firstToken = 1
     private var nextToken = 1
 
     public init() {}
@@ -46,35 +50,40 @@ public struct KafkaDeliveryStateMachine: Sendable {
     public mutating func attempt(_ sequences: [Int64]) -> [Int64] {
         if !sequences.starts(with: run) { run = [] }
         batch = sequences
-        waiting.removeAll()
-        results.removeAll()
-        return Array(sequences.dropFirst(run.count))
+        let produce = Array(sequences.dropFirst(run.count))
+        results = Array(repeating: nil, count: produce.count)
+        waiting = produce.count
+        firstToken = nextToken
+        nextToken += produce.count
+        return produce
     }
 
-    /// The token of the record just produced for `sequence`.
-    public mutating func produced(_ sequence: Int64) -> Int {
-        let token = nextToken
-        nextToken += 1
-        waiting[token] = sequence
-        return token
+    /// librdkafka refused the record of `token` at once: the attempt ends there, and neither it
+    /// nor any record after it is produced.
+    public mutating func notProduced(from token: Int, code: Int32) {
+        for index in max(0, token - firstToken)..<results.count where results[index] == nil {
+            results[index] = code
+            waiting -= 1
+        }
     }
 
-    public mutating func notProduced(_ sequence: Int64, code: Int32) {
-        results[sequence] = code
-    }
-
-    /// A delivery report; `code` 0 is success.
+    /// A delivery report; `code` 0 is success. A token of no record awaited (an earlier attempt's,
+    /// purged after its timeout) is ignored.
     @discardableResult
     public mutating func report(token: Int, code: Int32) -> Decision {
-        if let sequence = waiting.removeValue(forKey: token) { results[sequence] = code }
+        let index = token - firstToken
+        if results.indices.contains(index), results[index] == nil {
+            results[index] = code
+            waiting -= 1
+        }
         return decision
     }
 
     public var decision: Decision {
-        guard waiting.isEmpty else { return .wait }
-        for sequence in batch.dropFirst(run.count) {
-            guard let code = results[sequence] else { return .timedOut }
-            if code != 0 { return .failed(sequence: sequence, code: code) }
+        guard waiting == 0 else { return .wait }
+        for (index, result) in results.enumerated() {
+            guard let code = result else { return .timedOut }
+            if code != 0 { return .failed(sequence: batch[run.count + index], code: code) }
         }
         return .delivered
     }
@@ -82,14 +91,15 @@ public struct KafkaDeliveryStateMachine: Sendable {
     /// Ends the attempt: its decision, and the delivered run extended by its leading successes.
     /// Reports that come later are ignored.
     public mutating func ended() -> Decision {
-        let decision = waiting.isEmpty ? self.decision : .timedOut
-        for sequence in batch.dropFirst(run.count) {
-            guard results[sequence] == 0 else { break }
-            run.append(sequence)
+        let decision = waiting == 0 ? self.decision : .timedOut
+        let start = run.count
+        for (index, result) in results.enumerated() {
+            guard result == 0 else { break }
+            run.append(batch[start + index])
         }
         if decision == .delivered { run = [] }
-        waiting.removeAll()
-        results.removeAll()
+        waiting = 0
+        results = []
         return decision
     }
 

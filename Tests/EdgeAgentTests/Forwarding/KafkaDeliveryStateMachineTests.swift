@@ -7,9 +7,8 @@ import Testing
 
     /// Produces what the attempt asks for; returns each sequence's token.
     static func produce(_ machine: inout Machine, _ sequences: [Int64]) -> [Int64: Int] {
-        var tokens: [Int64: Int] = [:]
-        for sequence in machine.attempt(sequences) { tokens[sequence] = machine.produced(sequence) }
-        return tokens
+        let produce = machine.attempt(sequences)
+        return Dictionary(uniqueKeysWithValues: produce.enumerated().map { ($1, machine.firstToken + $0) })
     }
 
     static let timedOut: Int32 = -192
@@ -76,12 +75,33 @@ import Testing
     @Test func aRecordLibrdkafkaRefusesAtOnceEndsTheAttemptThere() {
         var machine = Machine()
         #expect(machine.attempt([1, 2, 3]) == [1, 2, 3])
-        let first = machine.produced(1)
-        machine.notProduced(2, code: -184)  // queue full
-        machine.notProduced(3, code: -184)
+        let first = machine.firstToken
+        machine.notProduced(from: first + 1, code: -184)  // queue full
         #expect(machine.report(token: first, code: 0) == .failed(sequence: 2, code: -184))
         #expect(machine.ended() == .failed(sequence: 2, code: -184))
         #expect(machine.attempt([1, 2, 3]) == [2, 3])
+    }
+
+    @Test func everyRecordOfTheAttemptIsAwaitedFromItsStart() {
+        var machine = Machine()
+        let tokens = Self.produce(&machine, [1, 2, 3])
+        #expect(machine.decision == .wait)
+        #expect(machine.report(token: tokens[1]!, code: 0) == .wait, "2 and 3 may still be being produced")
+        #expect(machine.ended() == .timedOut)
+        #expect(machine.deliveredThrough == 1)
+    }
+
+    @Test func tokensAreNeverGivenTwice() {
+        var machine = Machine()
+        let first = Self.produce(&machine, [1, 2, 3])
+        _ = machine.ended()
+        let second = Self.produce(&machine, [1, 2, 3])
+        #expect(Set(first.values).isDisjoint(with: second.values))
+        // Late reports of the first attempt say nothing of the second.
+        #expect(machine.report(token: first[1]!, code: 0) == .wait)
+        #expect(machine.report(token: first[3]!, code: 0) == .wait)
+        #expect(machine.ended() == .timedOut)
+        #expect(machine.deliveredThrough == nil)
     }
 
     @Test func anotherBatchStartsANewRun() {

@@ -27,6 +27,18 @@ import Testing
         again.reset()
     }
 
+    @Test func aTextEqualToTheOneBeforeIsThatStringAndAnotherIsItsOwn() throws {
+        let dir = TemporaryDirectory()
+        let (writer, reader) = try database(dir)
+        try writer.execute("CREATE TABLE s(i INTEGER PRIMARY KEY, t TEXT)")
+        try writer.execute(
+            "INSERT INTO s(t) VALUES ('press.cycle'), ('press.cycle'), ('press.cyclf'), ('press'), ('')")
+        let select = try reader.prepare("SELECT t FROM s ORDER BY i")
+        var texts: [String] = []
+        while try select.step() { texts.append(select.text(0, reusing: texts.last ?? "press.cycle")) }
+        #expect(texts == ["press.cycle", "press.cycle", "press.cyclf", "press", ""])
+    }
+
     @Test func aScalarOfSeveralRowsLeavesNoSnapshotOpen() throws {
         let dir = TemporaryDirectory()
         let (writer, reader) = try database(dir)

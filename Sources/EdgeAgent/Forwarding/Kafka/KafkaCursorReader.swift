@@ -30,6 +30,9 @@ enum KafkaCursorReader {
                 // A group only because librdkafka's consumer wants one; nothing joins or commits.
                 ("group.id", "edge-agent.cursor-reader"), ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
+                // A fetch at a partition's end comes back at once, not after the broker's wait
+                // for new records (500 ms by default): the reader only looks for each end.
+                ("fetch.wait.max.ms", "10"),
             ]
         for (name, value) in settings where rd_kafka_conf_set(conf, name, value, &message, size) != RD_KAFKA_CONF_OK {
             rd_kafka_conf_destroy(conf)

@@ -78,6 +78,11 @@ final class KafkaProducer: @unchecked Sendable {
     /// Set when a task waiting for a blocking call is cancelled (a stop): the call gives up at
     /// its next slice, so a stop is never held up for longer than a slice. Cleared by each call.
     private let interrupted = Atomic<Bool>(false)
+    /// librdkafka's handle of each topic produced to, by name, kept until the producer is
+    /// destroyed: a record names its topic by handle, not by a lookup of its name, and a handle
+    /// asks for its topic's leader at once (a record that names a topic the producer does not
+    /// know yet waits for librdkafka's next topic scan, up to a second).
+    private let topics = Mutex<[String: OpaquePointer]>([:])
 
     /// `properties`: librdkafka's configuration, name and value.
     init(_ properties: [(String, String)], name: String) throws {
@@ -113,23 +118,34 @@ final class KafkaProducer: @unchecked Sendable {
         while !stopping.load(ordering: .sequentiallyConsistent) { _ = rd_kafka_poll(handle, 100) }
         _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
         _ = rd_kafka_poll(handle, 0)
+        // Topic handles go first: `rd_kafka_destroy` waits for every one.
+        for topic in topics.withLock({ $0.values }) { rd_kafka_topic_destroy(topic) }
         rd_kafka_destroy(handle)
         thread.ended()
     }
 
-    /// Queues one record (its bytes copied) for `topic`, keyed by `key`, its report carrying
-    /// `token`; returns librdkafka's error code, 0 when queued.
-    func produce(topic: String, key: String, value: UnsafeRawBufferPointer, headers: [(String, String)], token: Int)
-        -> Int32
-    {
+    /// The handle of the topic `name`, made on first use; nil when librdkafka refuses the name.
+    func topic(_ name: String) -> OpaquePointer? {
+        topics.withLock { topics in
+            if let known = topics[name] { return known }
+            let made = rd_kafka_topic_new(handle, name, nil)
+            topics[name] = made
+            return made
+        }
+    }
+
+    /// Queues one record (its bytes copied) for `topic` (`topic(_:)`; nil: an invalid name),
+    /// keyed by `key`, its report carrying `token`; returns librdkafka's error code, 0 when queued.
+    func produce(
+        topic: OpaquePointer?, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+        headers: [(String, String)], token: Int
+    ) -> Int32 {
+        guard let topic else { return RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue }
         let list = rd_kafka_headers_new(headers.count)
         for (name, text) in headers { _ = rd_kafka_header_add(list, name, -1, text, -1) }
-        var key = key
-        let rc = key.withUTF8 { keyBytes in
-            edge_kafka_produce(
-                handle, topic, keyBytes.baseAddress, keyBytes.count, value.baseAddress, value.count, list,
-                UnsafeMutableRawPointer(bitPattern: token))
-        }
+        let rc = edge_kafka_produce(
+            handle, topic, key.baseAddress, key.count, value.baseAddress, value.count, list,
+            UnsafeMutableRawPointer(bitPattern: token))
         if rc != RD_KAFKA_RESP_ERR_NO_ERROR { rd_kafka_headers_destroy(list) }
         return rc.rawValue
     }

@@ -93,17 +93,24 @@ extension KafkaSink {
     ) async -> TransactionError? {
         if let failure = producer.beginTransaction() { return failure }
         var index = events.startIndex
+        var route = Route()
         for sequence in sequences {
             while events[index].sequence != sequence { index += 1 }
-            let code = produceRecord(events[index], producer: producer, token: Int(sequence))
+            let code = produceRecord(
+                type: events[index].type, body: events[index].body, producer: producer, token: Int(sequence),
+                route: &route)
             if code != 0 { return Self.produceError(code, token: Int(sequence)) }
         }
         var value =
             #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(record),"agent":"#
             + JSONValue.string(agentID).json + #","outbox":"# + JSONValue.string(outbox).json + "}"
-        let code = value.withUTF8 {
-            producer.produce(
-                topic: config.cursorTopic, key: cursorKey, value: UnsafeRawBufferPointer($0), headers: [], token: 0)
+        var key = cursorKey
+        let code = key.withUTF8 { key in
+            value.withUTF8 {
+                producer.produce(
+                    topic: producer.topic(config.cursorTopic), key: UnsafeRawBufferPointer(key),
+                    value: UnsafeRawBufferPointer($0), headers: [], token: 0)
+            }
         }
         if code != 0 { return Self.produceError(code, token: 0) }
         guard let failure = await producer.commitTransaction(timeout: config.timeout) else { return nil }

@@ -116,19 +116,20 @@ public final class KafkaSink: EventSink {
         if config.exactlyOnce { return await deliverInTransactions(events, from: origin) }
         guard let producer = await usableProducer() else { return .retry(.connect, retryAfter: nil) }
         let session = producer.session
-        let produce = session.state.withLock { $0.deliveries.attempt(events.map(\.sequence)) }
-        var index = events.startIndex
-        for sequence in produce {
-            while events[index].sequence != sequence { index += 1 }
-            let event = events[index]
-            let token = session.state.withLock { $0.deliveries.produced(sequence) }
-            let code = produceRecord(event, producer: producer, token: token)
+        let (produce, firstToken) = session.state.withLock {
+            ($0.deliveries.attempt(events.map(\.sequence)), $0.deliveries.firstToken)
+        }
+        // The attempt's records are the batch's last ones (after its delivered run).
+        var route = Route()
+        let start = events.count - produce.count
+        for offset in 0..<produce.count {
+            let token = firstToken + offset
+            let code = produceRecord(
+                type: events[start + offset].type, body: events[start + offset].body, producer: producer,
+                token: token, route: &route)
             if code != 0 {
                 // What follows is not produced: the attempt ends at this record.
-                session.state.withLock { state in
-                    state.deliveries.report(token: token, code: code)
-                    for later in produce where later > sequence { state.deliveries.notProduced(later, code: code) }
-                }
+                session.state.withLock { $0.deliveries.notProduced(from: token, code: code) }
                 break
             }
         }
@@ -185,24 +186,54 @@ public final class KafkaSink: EventSink {
         }
     }
 
-    func produceRecord(_ event: StoredEvent, producer: KafkaProducer, token: Int) -> Int32 {
-        let subject = Self.subject(of: event.body)
-        let topic = topic(type: event.type, subject: subject)
+    /// The topic of the record last produced: the next record of the same type (and subject,
+    /// when the template names it) goes to the same one without filling the template again.
+    struct Route {
+        var type = ""
+        var subject: [UInt8] = []
+        var topic: OpaquePointer?
+    }
+
+    /// The header of every record in structured mode.
+    static let structured = [("content-type", "application/cloudevents+json")]
+
+    /// Produces the record of an event of `type` stored as `body` (the event's fields, not the
+    /// event: a copy of it per record would retain and release each of its strings).
+    func produceRecord(type: String, body: String, producer: KafkaProducer, token: Int, route: inout Route) -> Int32 {
         switch config.mode {
         case .structured:
-            var body = event.body
-            return body.withUTF8 {
-                producer.produce(
-                    topic: topic, key: subject, value: UnsafeRawBufferPointer($0),
-                    headers: [("content-type", "application/cloudevents+json")], token: token)
+            var body = body
+            return body.withUTF8 { bytes in
+                let subject = UnsafeBufferPointer(rebasing: bytes[Self.subject(in: bytes)])
+                return producer.produce(
+                    topic: topic(type, subject, producer: producer, route: &route),
+                    key: UnsafeRawBufferPointer(subject), value: UnsafeRawBufferPointer(bytes),
+                    headers: Self.structured, token: token)
             }
         case .binary:
-            var (headers, data) = Self.binary(event.body)
-            return data.withUTF8 {
-                producer.produce(
-                    topic: topic, key: subject, value: UnsafeRawBufferPointer($0), headers: headers, token: token)
+            var subject = Self.subject(of: body)
+            var (headers, data) = Self.binary(body)
+            return subject.withUTF8 { key in
+                data.withUTF8 {
+                    producer.produce(
+                        topic: topic(type, key, producer: producer, route: &route),
+                        key: UnsafeRawBufferPointer(key), value: UnsafeRawBufferPointer($0), headers: headers,
+                        token: token)
+                }
             }
         }
+    }
+
+    /// The producer's handle of the topic for a record of `type` about `subject` (UTF-8).
+    private func topic(
+        _ type: String, _ subject: UnsafeBufferPointer<UInt8>, producer: KafkaProducer, route: inout Route
+    ) -> OpaquePointer? {
+        if route.topic != nil, route.type == type, !usesSubject || route.subject.elementsEqual(subject) {
+            return route.topic
+        }
+        let name = topic(type: type, subject: String(decoding: subject, as: UTF8.self))
+        route = Route(type: type, subject: usesSubject ? Array(subject) : [], topic: producer.topic(name))
+        return route.topic
     }
 
     /// Binary mode: each attribute a `ce_` header (`datacontenttype` as `content-type`), the
@@ -224,23 +255,35 @@ public final class KafkaSink: EventSink {
         return (headers, data)
     }
 
-    /// The envelope's `subject`, read from the stored bytes (a scan of its UTF-8: Foundation's
-    /// `range(of:)` would be the most expensive step of producing a record).
+    /// The envelope's `subject`, read from the stored bytes.
     public static func subject(of body: String) -> String {
-        let marker = Array(#""subject":""#.utf8)
-        let bytes = body.utf8
-        var i = bytes.startIndex
-        var matched = 0
-        while i != bytes.endIndex {
-            let byte = bytes[i]
-            bytes.formIndex(after: &i)
-            matched = byte == marker[matched] ? matched + 1 : (byte == marker[0] ? 1 : 0)
-            guard matched == marker.count else { continue }
-            var end = i
-            while end != bytes.endIndex, bytes[end] != UInt8(ascii: "\"") { bytes.formIndex(after: &end) }
-            return String(body[i..<end])
+        var body = body
+        return body.withUTF8 { String(decoding: $0[subject(in: $0)], as: UTF8.self) }
+    }
+
+    static let subjectMarker = Array(#""subject":""#.utf8)
+
+    /// Where the envelope's `subject` lies in its UTF-8 `bytes` (empty when it has none): after
+    /// the first `"subject":"`, up to the next quote. `memchr` looks for the marker's `j`, the
+    /// rarest of its bytes in an envelope, and each one found is checked for the whole marker
+    /// around it: a record's key costs about one call, where Foundation's `range(of:)` would be
+    /// the most expensive step of producing a record.
+    static func subject(in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+        guard let base = bytes.baseAddress else { return 0..<0 }
+        let marker = subjectMarker
+        let j = 4  // `j`'s place in the marker
+        var from = j
+        while from < bytes.count, let found = memchr(base + from, Int32(UInt8(ascii: "j")), bytes.count - from) {
+            let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self)) - j
+            let start = at + marker.count
+            if start <= bytes.count, memcmp(base + at, marker, marker.count) == 0 {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: "\"") { end += 1 }
+                return start..<end
+            }
+            from = at + j + 1
         }
-        return ""
+        return 0..<0
     }
 
     /// Topics by (type, subject), filled once: a line has a handful.

@@ -218,6 +218,19 @@ public final class SQLiteStatement {
         return String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
     }
 
+    /// The column's text, `known` itself when it holds the same bytes: rows that repeat a
+    /// value (a batch's handful of event types) share one string instead of one each.
+    public func text(_ column: Int32, reusing known: String) -> String {
+        guard let p = sqlite3_column_text(pointer, column) else { return "" }
+        let bytes = UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(pointer, column)))
+        var known = known
+        let same = known.withUTF8 {
+            $0.count == bytes.count && (bytes.isEmpty || memcmp($0.baseAddress!, p, bytes.count) == 0)
+        }
+        if same { return known }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
 }
 
 extension SQLiteError {
