@@ -177,25 +177,22 @@ extension HistorianIngestor {
 
     /// Pass one's hashes of the file's bytes; a `stop` ends it (`CancellationError`).
     static func digests(_ file: OpenFile, stop: Stop = Stop()) throws -> Digests {
-        var hash = SHA256()
+        let hash = FileSHA256()
         var digests = Digests()
         try file.read { piece, end in
             if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
             hash.update(piece)
-            if end % blockSize == 0 || end == file.length {
-                var prefix = hash
-                digests.blocks.append(prefix.finalize())
-            }
+            if end % blockSize == 0 || end == file.length { digests.blocks.append(hash.digest()) }
         }
-        digests.file = hash.finalize()
+        digests.file = hash.digest()
         return digests
     }
 
     /// The SHA-256 of the file's first `length` bytes.
     static func digest(_ file: OpenFile, upTo length: Int64) throws -> String {
-        var hash = SHA256()
+        let hash = FileSHA256()
         try file.read(upTo: length) { piece, _ in hash.update(piece) }
-        return hash.finalize()
+        return hash.digest()
     }
 
     /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes. A file
@@ -226,7 +223,7 @@ extension HistorianIngestor {
         }
         var changed: String?
         do {
-            var hash = SHA256()
+            let hash = FileSHA256()
             var block: [UInt8] = []
             block.reserveCapacity(Int(blockSize))
             var index = 0
@@ -234,9 +231,8 @@ extension HistorianIngestor {
                 if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
                 block.append(contentsOf: piece)
                 guard end % blockSize == 0 || end == file.length else { return }
-                hash.update(block)
-                var prefix = hash
-                guard index < digests.blocks.count, prefix.finalize() == digests.blocks[index] else {
+                block.withUnsafeBufferPointer { hash.update($0) }
+                guard index < digests.blocks.count, hash.digest() == digests.blocks[index] else {
                     throw Changed(reason: "it was rewritten")
                 }
                 index += 1
