@@ -71,7 +71,9 @@ public final class HistorianRows {
     }
 
     /// The last time stamp read, as bytes, and its value: rows of one time stamp are read once.
-    private var lastTime: (bytes: [UInt8], ms: Int64)?
+    /// Read at every row, by one thread, in no other access: not checked for exclusive access
+    /// at run time (as `HistorianIngestor.Pass`).
+    @exclusivity(unchecked) private var lastTime: (bytes: [UInt8], ms: Int64)?
     /// A cell's number with its decimal mark made a point.
     private var scratch: [UInt8] = []
 
