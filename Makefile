@@ -1,6 +1,6 @@
 # edge-agent: `make demo` and `make test` do all the set-up on a fresh Debian machine.
 SHELL := /bin/bash
-APT_PACKAGES := openssl libsqlite3-dev sqlite3 libmodbus-dev mosquitto mosquitto-clients libmosquitto-dev librdkafka-dev kcat socat pkg-config python3-venv chromium
+APT_PACKAGES := openssl libssl-dev libsqlite3-dev sqlite3 libmodbus-dev mosquitto mosquitto-clients libmosquitto-dev librdkafka-dev kcat socat pkg-config python3-venv chromium
 VENV := .venv
 SWIFT ?= swift
 BIN := .build/debug/edge-agent

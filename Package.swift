@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CModbus", pkgConfig: "libmodbus", providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Pure: the model, the rules, the config's shape, decoding and parsing. No package, no C
         // library, no I/O; Foundation only where the standard library lacks something (IANA time
         // zones, HTTP dates), said beside the import.
@@ -39,6 +40,7 @@ let package = Package(
                 "CModbus",
                 "CMosquitto",
                 "CRdKafka",
+                "CCrypto",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),

@@ -24,6 +24,8 @@ public final class HistorianRows {
     let goodQualities: Set<String>
     /// Long: source tag -> agent tag. Wide: the mapped columns.
     let tagMap: [String: Target]
+    /// Long: `tagMap`'s plain ASCII source tags by their bytes, where a row's tag cell is looked up.
+    let tagBytes: TagTable
     let wideColumns: [(index: Int, target: Target)]
     /// An agent tag, and whether a machine reads it as text.
     struct Target {
@@ -59,6 +61,7 @@ public final class HistorianRows {
             config.tags.map { ($0.source, Target(tag: $0.tag, text: textTags.contains($0.tag))) },
             uniquingKeysWith: { first, _ in first })
         tagMap = map
+        tagBytes = TagTable(map)
         wideColumns =
             config.layout == .wide
             ? names.enumerated().compactMap { i, name in map[name].map { (i, $0) } }
@@ -68,7 +71,9 @@ public final class HistorianRows {
     }
 
     /// The last time stamp read, as bytes, and its value: rows of one time stamp are read once.
-    private var lastTime: (bytes: [UInt8], ms: Int64)?
+    /// Read at every row, by one thread, in no other access: not checked for exclusive access
+    /// at run time (as `HistorianIngestor.Pass`).
+    @exclusivity(unchecked) private var lastTime: (bytes: [UInt8], ms: Int64)?
     /// A cell's number with its decimal mark made a point.
     private var scratch: [UInt8] = []
 
@@ -82,7 +87,7 @@ public final class HistorianRows {
         if let q = qualityColumn, !goodQualities.contains(record.trimmedField(q)) { return }
         let at = Timestamp(milliseconds: try time(record))
         if layout == .long {
-            guard let target = tagMap[record.trimmedField(tagColumn)] else { return }
+            guard let target = tag(record) else { return }
             if let value = try value(record, valueColumn, text: target.text) {
                 samples.append(Sample(tag: target.tag, value: value, time: at))
             }
@@ -93,6 +98,15 @@ public final class HistorianRows {
                 }
             }
         }
+    }
+
+    /// The target of a long row's source tag. Looked up by its bytes; as text only where
+    /// Unicode equivalence may match what the bytes do not (a cell or a source tag not ASCII).
+    private func tag(_ record: CSVReader.Record) -> Target? {
+        let bytes = record.bytes(tagColumn)
+        let (target, ascii) = tagBytes.find(bytes)
+        if let target { return target }
+        return ascii && tagBytes.holdsAll ? nil : tagMap[record.trimmedField(tagColumn)]
     }
 
     private func time(_ record: CSVReader.Record) throws -> Int64 {
@@ -182,4 +196,61 @@ public final class HistorianRows {
     }
 
     private static let powersOfTen: [Double] = (0...15).map { (0..<$0).reduce(1.0) { value, _ in value * 10 } }
+}
+
+/// Source tags by their bytes: a long row's tag cell is found without a `String` of it or a
+/// hash of that (`Hasher` and the `String` were most of reading a row, measured). Open addressing
+/// on an FNV-1a hash of the bytes. Holds only the plain ASCII tags of the map it is made from;
+/// `holdsAll` says whether that is all of them.
+struct TagTable {
+    private var keys: [[UInt8]] = []
+    private var targets: [HistorianRows.Target] = []
+    /// Per slot, an index into `keys`, or -1.
+    private var slots: [Int]
+    private let mask: Int
+    let holdsAll: Bool
+
+    init(_ map: [String: HistorianRows.Target]) {
+        let ascii = map.filter { $0.key.utf8.allSatisfy { $0 < 0x80 } }
+        holdsAll = ascii.count == map.count
+        var size = 8
+        while size < ascii.count * 2 { size *= 2 }
+        mask = size - 1
+        slots = Array(repeating: -1, count: size)
+        for (key, target) in ascii {
+            var slot = Self.hash(Array(key.utf8)) & mask
+            while slots[slot] >= 0 { slot = (slot + 1) & mask }
+            slots[slot] = keys.count
+            keys.append(Array(key.utf8))
+            targets.append(target)
+        }
+    }
+
+    static func hash(_ bytes: some Sequence<UInt8>) -> Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in bytes { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return Int(hash)
+    }
+
+    /// The target of the tag with these bytes, and whether the bytes are ASCII.
+    func find(_ bytes: ArraySlice<UInt8>) -> (target: HistorianRows.Target?, ascii: Bool) {
+        bytes.withUnsafeBufferPointer { bytes in
+            var slot = Self.hash(bytes) & mask
+            while slots[slot] >= 0 {
+                let index = slots[slot]
+                if keys[index].withUnsafeBufferPointer({ $0.count == bytes.count && memoryEqual($0, bytes) }) {
+                    return (targets[index], true)
+                }
+                slot = (slot + 1) & mask
+            }
+            return (nil, bytes.allSatisfy { $0 < 0x80 })
+        }
+    }
+}
+
+/// Whether two buffers of the same length hold the same bytes.
+@inline(__always)
+private func memoryEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    for i in 0..<a.count where a[i] != b[i] { return false }
+    return true
 }

@@ -85,7 +85,7 @@ public struct HistorianTime {
         let ms: Int64
         switch format {
         case .unixSeconds, .unixMilliseconds:
-            let number = String(text.contains(",") ? text.replacing(",", with: ".") : text)
+            let number = String(text.utf8.contains(UInt8(ascii: ",")) ? text.replacing(",", with: ".") : text)
             guard let value = Int64(number).map(Double.init) ?? Double(number), value.isFinite, abs(value) < 1e15
             else {
                 throw Invalid(reason: "'\(text)' is not a \(format == .unixSeconds ? "unix_s" : "unix_ms") time")

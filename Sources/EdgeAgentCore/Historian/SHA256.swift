@@ -1,6 +1,7 @@
-/// SHA-256 (FIPS 180-4), streamed: a file's identity is the hash of its content (SPEC 7), computed
-/// while it is read, so memory does not grow with the file. Our own, to avoid a second copy of
-/// BoringSSL in the build for one function; checked against the standard's test vectors.
+/// SHA-256 (FIPS 180-4), streamed, in Swift: the core links no C library. It digests the
+/// historian configuration's fingerprint; a file's bytes (its identity, SPEC 7) are hashed by the
+/// agent's `FileSHA256` through libcrypto, with the same digests. Checked against the standard's
+/// test vectors.
 public struct SHA256 {
     private var h: [UInt32] = [
         0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19,

@@ -206,3 +206,34 @@ func records(_ text: String, chunk: Int = .max) throws -> [CSVReader.Record] {
         #expect(cases.count == 8)
     }
 }
+
+/// A long row's source tag, found by its bytes, means what it meant as text: an unmapped tag
+/// gives no sample, a tag mapped twice the first mapping, and Unicode-equivalent spellings of a
+/// tag (composed or not, a Kelvin sign for a K) the same tag.
+@Suite struct HistorianTagTests {
+    func tags(_ cells: [String], mapped: [(source: String, tag: String)]) throws -> [String?] {
+        var config = HistorianConfig(name: "h", directory: "/tmp", timestampColumn: "t")
+        config.tagColumn = "n"
+        config.valueColumn = "v"
+        config.timestampFormat = "unix_ms"
+        config.tags = mapped
+        let text = "t,n,v\n" + cells.map { "1000,\($0),1\n" }.joined()
+        let records = try records(text)
+        let rows = try HistorianRows(config: config, header: records[0], textTags: [])
+        return try records.dropFirst().map { record in
+            var samples: [Sample] = []
+            try rows.read(record, into: &samples)
+            return samples.first?.tag
+        }
+    }
+
+    @Test func aTagCellMapsAsItsTextDid() throws {
+        let mapped = (1...40).map { ("M.T\($0)", "m.t\($0)") } + [("M.T1", "other"), ("caf\u{E9}", "cafe")]
+        let cells = ["M.T1", "M.T40", " M.T7 ", "M.T41", "M.T", "m.t1", "", "cafe\u{301}", "caf\u{E9}"]
+        #expect(
+            try tags(cells, mapped: mapped) == ["m.t1", "m.t40", "m.t7", nil, nil, nil, nil, "cafe", "cafe"])
+        // A source tag that is not ASCII may equal an ASCII cell as text.
+        #expect(
+            try tags(["M.K", "M.T1"], mapped: [("M.\u{212A}", "kelvin"), ("M.T1", "m.t1")]) == ["kelvin", "m.t1"])
+    }
+}
