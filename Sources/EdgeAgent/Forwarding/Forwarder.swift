@@ -137,7 +137,8 @@ public final class Forwarder: Service {
                         return .settled
                     }
                 case let .sleep(until):
-                    try await time.sleep(until)
+                    // A stop ends the wait; the machine is told below, and may still settle.
+                    try? await time.sleep(until)
                     event = .timerFired
                 case .probe:
                     event = .probed(answers: await sink.probe())
@@ -149,8 +150,17 @@ public final class Forwarder: Service {
                 }
                 if Task.isCancelled {
                     let stop = machine.receive(.stop, at: time.now())
-                    perform(stop.effects)
-                    if stop.next == .stop { throw CancellationError() }
+                    switch stop.next {
+                    case .stop:
+                        perform(stop.effects)
+                        throw CancellationError()
+                    case .none:
+                        perform(stop.effects)
+                    default:
+                        // What the sink accepted, settled before stopping: the wait it ended is over.
+                        action = stop
+                        continue
+                    }
                 }
                 action = machine.receive(event, at: time.now())
             }

@@ -376,7 +376,7 @@ public struct ForwarderStateMachine: Sendable {
         default: break
         }
         if let settlement = unsettled ?? accepted {
-            unsettled = nil
+            (unsettled, outboxWaiting) = (nil, false)
             state = .settling(settlement, then: .resume(.stopped, .stop))
             return Action(effects, .settle(settlement))
         }

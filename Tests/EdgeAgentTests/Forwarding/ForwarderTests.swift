@@ -317,6 +317,19 @@ final class WatchedClock: Clock {
         #expect(try cursor() == 200)
     }
 
+    /// A stop while the forwarder waits out a retry still settles the lead the sink reported
+    /// delivered before it failed.
+    @Test func aStopDuringABackoffSettlesTheLeadTheSinkReportedDelivered() async throws {
+        let (forwarder, sink, writer) = try await rig(1200, maxEvents: 500) { attempt, _ in
+            attempt == 0 ? .partlyDelivered(200, rest: .retry(.http_5xx, retryAfter: .seconds(3600))) : .delivered
+        }
+        try await running(forwarder, writer) {
+            #expect(await eventually { clock.isSleeping(until: .seconds(3600)) })
+        }
+        #expect(sink.snapshot.attempts.count == 1)
+        #expect(try cursor() == 200)
+    }
+
     /// Batch N is settled while N+1 is delivered; a settlement that fails there is retried alone:
     /// nothing is sent twice and the cursor ends at the last event.
     @Test func aSettlementFailingBesideTheNextDeliveryIsRetriedAloneAndNothingIsSentTwice() async throws {
