@@ -40,15 +40,16 @@ public final class KafkaMockCluster: Sendable {
         public var value: String
     }
 
-    /// Every record of `topic`, partition by partition in offset order (`kcat -C -e`); through
-    /// `relay`, those a `read_committed` consumer sees.
-    public func records(topic: String, readCommittedThrough relay: KafkaTransactionRelay? = nil) async throws
-        -> [Record]
-    {
+    /// Every record of `topic` (or of one `partition`), partition by partition in offset order
+    /// (`kcat -C -e`); through `relay`, those a `read_committed` consumer sees.
+    public func records(
+        topic: String, partition: Int? = nil, readCommittedThrough relay: KafkaTransactionRelay? = nil
+    ) async throws -> [Record] {
         let isolation = relay == nil ? [] : ["-X", "isolation.level=read_committed"]
+        let only = partition.map { ["-p", String($0)] } ?? []
         let result = try await runToEnd(
             "/usr/bin/kcat",
-            ["-C", "-b", relay?.bootstrap ?? bootstrap, "-t", topic, "-o", "beginning", "-e", "-q"] + isolation
+            ["-C", "-b", relay?.bootstrap ?? bootstrap, "-t", topic, "-o", "beginning", "-e", "-q"] + only + isolation
                 + ["-f", "%p\t%k\t%h\t%s\n"],
             directory: directory)
         guard result.status == 0 else { throw TestFailure("kcat failed: \(result.stderr)") }

@@ -224,6 +224,55 @@ extension Integration {
             await cluster.stop()
         }
 
+        /// A stop while part of the batch in hand is acknowledged settles that part: the cursor moves
+        /// past the run of successful reports from the batch's start, and the next run does not send
+        /// it again. The partition of a later event's subject is down (its leader stopped), so the
+        /// run ends right before that event whatever the timing.
+        @Test func aStopSettlesTheAcknowledgedLeadOfTheBatchAndTheNextRunDoesNotResendIt() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let agent = AgentHarness(sinks: Self.sink(cluster, timeout: "60s"), directory: dir)
+            // First run, all brokers up: sequences 1...6, every subject once; where each one goes.
+            try agent.start(events: 5, subjects: 5)
+            await Self.expectDelivered(agent, through: 6, within: .seconds(30))
+            #expect(await agent.stop() == 0)
+            let partitions = Dictionary(
+                try await cluster.records(topic: Self.topic).map { ($0.key, $0.partition) },
+                uniquingKeysWith: { a, _ in a }
+            )
+            // Second run from sequence 7 (`test.source.{n % 5}`, n = sequence - 1), with the
+            // partition of a subject after the first one down: the run ends before its first event.
+            func partition(_ sequence: Int64) -> Int? { partitions["test.source.\((sequence - 1) % 5)"] }
+            let later: ClosedRange<Int64> = 8...11
+            let down = try #require(later.lazy.compactMap(partition).first { $0 != partition(7) })
+            let gap = try #require(later.first { partition($0) == down })
+            try await cluster.down(down + 1)
+            try agent.start(events: 1000, subjects: 5)
+            #expect(await eventually(timeout: .seconds(30)) { ((try? agent.outboxEvents().count) ?? 0) > 12 })
+            let lead = Set(try agent.outboxEvents().filter { (7..<gap).contains($0.sequence) }.map(\.id))
+            #expect(lead.count == Int(gap - 7))
+            // kcat cannot read to the end of a partition without a leader: the others only.
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    var records: [KafkaMockCluster.Record] = []
+                    for partition in 0..<3 where partition != down {
+                        records += (try? await cluster.records(topic: Self.topic, partition: partition)) ?? []
+                    }
+                    return lead.allSatisfy { Seen(records).copies[$0] != nil }
+                }, "the events before the gap are acknowledged")
+            #expect(try agent.sinkCursor("backbone") == 6, "the batch in hand is not delivered")
+            #expect(await agent.stop() == 0)
+            #expect(try agent.sinkCursor("backbone") == gap - 1, "the acknowledged lead is settled at the stop")
+            try await cluster.up(down + 1)
+            try agent.start(events: 1000, subjects: 5)
+            await Self.expectDelivered(agent, through: 1001, within: .seconds(60), "the next run delivers the rest")
+            let seen = Seen(try await cluster.records(topic: Self.topic))
+            #expect(lead.allSatisfy { seen.copies[$0] == 1 }, "the acknowledged lead is not sent again")
+            #expect(try agent.outboxEvents().allSatisfy { seen.copies[$0.id] != nil }, "nothing is missing")
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
         /// kill -9 twenty times mid-drain: at least once, with whole events. What Kafka
         /// acknowledged after the last settlement comes again, under the same id and content.
         @Test func killedTwentyTimesMidDrainNothingIsMissing() async throws {

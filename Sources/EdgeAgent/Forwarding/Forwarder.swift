@@ -75,8 +75,13 @@ public final class Forwarder: Service {
         var wake = bell.makeAsyncIterator()
         var reader: Confined<OutboxDatabase>?
         var ahead: Task<Claim, any Error>?
+        var beside: Task<Void, any Error>?
         let name = config.name, filter = config.types
         let maxEvents = config.batch.maxEvents, maxBytes = Int(config.batch.maxBytes)
+        @Sendable func settle(_ settlement: Machine.Settlement) async throws {
+            try await writer.settle(
+                sink: name, claim: settlement.claim, delivered: settlement.delivered, dead: settlement.dead)
+        }
         @Sendable func claim(_ reader: Confined<OutboxDatabase>, after: Int64, holding: [StoredEvent] = [])
             async throws -> Claim
         {
@@ -104,7 +109,10 @@ public final class Forwarder: Service {
                     }
                 case let .claim(after, holding):
                     event = try await outbox { .claimed(try await claim(reader!, after: after, holding: holding)) }
-                case let .deliver(events, claimAheadAfter, requeued):
+                case let .deliver(events, claimAheadAfter, requeued, settling):
+                    // Recorded to its end even if a stop comes (`OutboxWriter.settle`); the
+                    // machine takes its result before anything else follows the delivery.
+                    if let settling { beside = Task { try await settle(settling) } }
                     if let after = claimAheadAfter, let reader {
                         ahead = Task { try await claim(reader, after: after) }
                     }
@@ -114,15 +122,23 @@ public final class Forwarder: Service {
                     let claimed = ahead!
                     ahead = nil
                     event = try await outbox { .claimed(try await claimed.value) }
-                case let .settle(claim, delivered, dead):
+                case .awaitSettlement:
+                    let settled = beside!
+                    beside = nil
+                    event = try await outbox {
+                        try await settled.value
+                        return .settled
+                    }
+                case let .settle(settlement):
                     // Delivered but not yet recorded: the settlement is retried on its own, so a
                     // failing outbox does not make the sink receive the batch again.
                     event = try await outbox {
-                        try await self.writer.settle(sink: name, claim: claim, delivered: delivered, dead: dead)
+                        try await settle(settlement)
                         return .settled
                     }
                 case let .sleep(until):
-                    try await time.sleep(until)
+                    // A stop ends the wait; the machine is told below, and may still settle.
+                    try? await time.sleep(until)
                     event = .timerFired
                 case .probe:
                     event = .probed(answers: await sink.probe())
@@ -134,8 +150,17 @@ public final class Forwarder: Service {
                 }
                 if Task.isCancelled {
                     let stop = machine.receive(.stop, at: time.now())
-                    perform(stop.effects)
-                    if stop.next == .stop { throw CancellationError() }
+                    switch stop.next {
+                    case .stop:
+                        perform(stop.effects)
+                        throw CancellationError()
+                    case .none:
+                        perform(stop.effects)
+                    default:
+                        // What the sink accepted, settled before stopping: the wait it ended is over.
+                        action = stop
+                        continue
+                    }
                 }
                 action = machine.receive(event, at: time.now())
             }

@@ -10,6 +10,9 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case rejected(status: Int, body: String)
     /// The sink is misconfigured (401/403/404): retry with backoff, never dead-letter, not ready.
     case misconfigured(status: Int, body: String)
+    /// Only the batch's leading `count` events are accepted (a Kafka run of successful delivery
+    /// reports); `rest` is what holds for the others.
+    indirect case partlyDelivered(Int, rest: DeliveryOutcome)
 }
 
 /// `edge_sink_failures_total{reason}` values (SPEC 7, and `outbox`: the forwarder could not

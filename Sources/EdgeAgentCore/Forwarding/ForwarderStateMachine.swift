@@ -4,23 +4,41 @@
 /// The forwarder feeds it what happened, with the time on its clock (from any origin), and
 /// performs what it answers: the `effects` at once, then the `next` step, whose result is the
 /// next event. The next batch is claimed beside the delivery of one (it starts after it, so it
-/// cannot hold any of it); after re-queued events the next claim waits for the settlement,
-/// which is what takes them off the queue. Nothing is settled before the sink answered for the
-/// whole batch, so a stop leaves a batch the sink has not accepted pending.
+/// cannot hold any of it), and a batch the sink answered for is settled beside the delivery of
+/// the next: the writer records one while the sink takes the other. After re-queued events the
+/// next claim waits for their settlement, which is what takes them off the queue; they, an
+/// empty batch and a stop's batch are settled at once.
+///
+/// Settlements are recorded in order, so the cursor never passes a batch not recorded: the
+/// result of the one made beside a delivery is taken as soon as the sink answers, before that
+/// answer is acted on, and no other settlement starts until it is in. One that fails is
+/// retried alone with the backoff. The delivery beside it goes on meanwhile (it was already
+/// under way, and its answer waits): nothing newer is settled or sent until the older batch is
+/// recorded, so at most one batch past it is delivered and not recorded, and a crash then
+/// makes the sink receive both again, whole, never lose one.
+///
+/// A stop records what the sink has accepted if the outbox still takes it: the batch delivered
+/// whose claim ahead is awaited, the settlement beside the delivery in hand, and of a batch
+/// that is halved or retried the part before the one in hand and what a sink reports it
+/// delivered of that one (`partlyDelivered`: its leading events). A sink's partial delivery is
+/// taken at any time, and the rest of the part is what is retried. What it has not accepted
+/// stays pending.
 ///
 /// | event | what follows |
 /// |---|---|
 /// | `start` | `openOutbox` |
 /// | `opened`, `doorbellRang` | `claim` after the cursor |
 /// | `claimed` | a small fresh batch lingers (`sleep`), then is topped up (`claim` after it); an empty one settles only the events the sink's filter skips, then `waitForDoorbell`; else `deliver`, claiming the next batch beside it |
-/// | `delivered(.delivered)` | the next part, or `settle` |
+/// | `delivered(.delivered)` | the next part; else `awaitClaimAhead`, and the batch's settlement goes beside the next delivery (before any other step) |
+/// | `delivered(.partlyDelivered)` | the leading events count as delivered, the rest as the outcome says |
 /// | `delivered(.rejected)`, `(.tooLarge)` | halve the part; a single event is dead-lettered |
 /// | `delivered(.retry)` | `sleep` the backoff or Retry-After, then the same part; an unreachable sink is `probe`d every `probeInterval` meanwhile, and its part goes as soon as it answers |
 /// | `delivered(.misconfigured)` | `sleep` the backoff, then the same part; never dead-lettered |
-/// | `settled` | `awaitClaimAhead`; after re-queued events `claim`; after an empty batch `waitForDoorbell` |
+/// | `delivered` beside a settlement | `awaitSettlement`, then the answer |
+/// | `settled` | what was decided meanwhile; after re-queued events `claim`; after an empty batch `waitForDoorbell` |
 /// | `outboxFailed` | `sleep` the backoff, then the same outbox step again |
 /// | `timerFired`, `probed` | what the wait was for |
-/// | `stop` | `stop`; while the sink or the outbox answers `none`, and then what answers is recorded only if it settles the batch |
+/// | `stop` | `stop`, once what the sink accepted is settled; while the sink or the outbox answers `none`, and then what answers is recorded only if it settles what the sink accepted |
 ///
 /// Each part is paced by the rate limit before every attempt. A failure is counted each time
 /// and logged when it begins; the health says what fails until it passes.
@@ -77,12 +95,17 @@ public struct ForwarderStateMachine: Sendable {
         /// Claim the batch after `after` (0: after the cursor), `holding` the events of a batch in hand: `claimed`.
         case claim(after: Int64, holding: [StoredEvent])
         /// Send `events` to the sink: `delivered`. With `claimAheadAfter`, claim the batch after it
-        /// meanwhile. `requeued`: the events were queued again by an operator (a sink that keeps a
-        /// cursor of its own sends them whatever it counts as sent).
-        case deliver(ArraySlice<StoredEvent>, claimAheadAfter: Int64?, requeued: Bool = false)
+        /// meanwhile; with `settling`, record that settlement meanwhile. `requeued`: the events were
+        /// queued again by an operator (a sink that keeps a cursor of its own sends them whatever
+        /// it counts as sent).
+        case deliver(
+            ArraySlice<StoredEvent>, claimAheadAfter: Int64?, requeued: Bool = false, settling: Settlement? = nil)
         /// Take the claim made beside the delivery: `claimed`.
         case awaitClaimAhead
-        case settle(Claim, delivered: Int, dead: [DeadLetter])
+        /// Take the result of the settlement made beside the delivery: `settled`.
+        case awaitSettlement
+        /// Record a settlement: `settled`.
+        case settle(Settlement)
         /// Wait until that time: `timerFired`.
         case sleep(until: Duration)
         /// Ask the sink whether it answers again (a connect, no batch): `probed`.
@@ -125,6 +148,19 @@ public struct ForwarderStateMachine: Sendable {
         case outboxRecovered
     }
 
+    /// What the sink did with a batch, or with its leading events, to record in the outbox.
+    public struct Settlement: Sendable, Equatable {
+        public var claim: Claim
+        public var delivered: Int
+        public var dead: [DeadLetter]
+
+        public init(_ claim: Claim, delivered: Int, dead: [DeadLetter]) {
+            self.claim = claim
+            self.delivered = delivered
+            self.dead = dead
+        }
+    }
+
     private enum State: Sendable {
         case idle
         case opening
@@ -134,8 +170,19 @@ public struct ForwarderStateMachine: Sendable {
         case toppingUp(Claim)
         case waiting
         case delivering(Delivery)
-        case settling(Claim, delivered: Int, dead: [DeadLetter])
+        /// A settlement in hand (made alone, or beside a delivery that answered), then what follows.
+        indirect case settling(Settlement, then: Then)
         case stopped
+    }
+
+    /// What follows a settlement.
+    private enum Then: Sendable {
+        /// After re-queued events or none: the next claim.
+        case claim
+        /// The answer of the delivery beside it, acted on once the settlement is in.
+        case answer(Delivery, DeliveryOutcome)
+        /// What was decided before it: that state and step.
+        case resume(State, Next)
     }
 
     /// A batch on its way: the parts still to send (bisection's stack, the next last) and the one in hand.
@@ -152,7 +199,20 @@ public struct ForwarderStateMachine: Sendable {
         var dead: [DeadLetter] = []
         /// Where the claim beside the delivery starts, until it is asked for.
         var claimAhead: Int64?
+        /// The last batch's settlement, made beside the delivery until its result is taken.
+        var beside: Settlement?
         var phase = Phase.sending
+
+        /// What the sink answered for before the part in hand (the parts go in sequence order):
+        /// what a stop settles.
+        var answered: Settlement? {
+            let done = claim.events[..<part.startIndex]
+            guard let last = done.last else { return nil }
+            var prefix = claim
+            prefix.events = Array(done)
+            if !prefix.requeued { prefix.through = last.sequence }
+            return Settlement(prefix, delivered: delivered, dead: dead)
+        }
     }
 
     private let configuration: Configuration
@@ -166,6 +226,8 @@ public struct ForwarderStateMachine: Sendable {
     private var failing: FailureReason?
     private var misconfigured = false
     private var outboxFailing = false
+    /// A batch delivered whose settlement waits, with the claim ahead, to go beside the next delivery.
+    private var unsettled: Settlement?
 
     /// `random` draws the backoff's jitter.
     public init(_ configuration: Configuration, random: FastRandom) {
@@ -175,6 +237,13 @@ public struct ForwarderStateMachine: Sendable {
     }
 
     public mutating func receive(_ event: Event, at now: Duration) -> Action {
+        if case let .delivered(outcome) = event, case var .delivering(delivery) = state,
+            let settlement = delivery.beside
+        {
+            delivery.beside = nil
+            state = .settling(settlement, then: .answer(delivery, outcome))
+            return Action(.awaitSettlement)
+        }
         if stopping, !Self.recordedWhileStopping(event) { return stop() }
         switch (event, state) {
         case (.start, .idle):
@@ -189,12 +258,17 @@ public struct ForwarderStateMachine: Sendable {
             state = .claiming(after: 0)
             return Action(.claim(after: 0, holding: []))
         case let (.claimed(claim), .claiming):
-            let (maxEvents, linger) = (configuration.maxEvents, configuration.linger)
-            if !claim.requeued, !claim.events.isEmpty, linger > .zero, claim.events.count < maxEvents {
-                state = .lingering(claim)
-                return Action(outboxRecovered(), .sleep(until: now + linger))
+            let answer = claimed(claim, now: now)
+            guard let settlement = unsettled else { return answer }
+            unsettled = nil
+            if case let .deliver(part, ahead, requeued, nil) = answer.next, case var .delivering(delivery) = state {
+                delivery.beside = settlement
+                state = .delivering(delivery)
+                return Action(
+                    answer.effects, .deliver(part, claimAheadAfter: ahead, requeued: requeued, settling: settlement))
             }
-            return proceed(claim, outboxRecovered(), now: now)
+            state = .settling(settlement, then: .resume(state, answer.next))
+            return Action(answer.effects, .settle(settlement))
         case (.claimed(let more), .toppingUp(var claim)):
             if !more.requeued {
                 claim.events += more.events
@@ -203,16 +277,28 @@ public struct ForwarderStateMachine: Sendable {
             return proceed(claim, outboxRecovered(), now: now)
         case let (.delivered(outcome), .delivering(delivery)):
             return delivered(outcome, delivery, now: now)
-        case let (.settled, .settling(claim, delivered, _)):
+        case let (.settled, .settling(settlement, then)):
             var effects = outboxRecovered()
-            if delivered > 0 { effects.append(.health(.delivered(delivered))) }
-            if stopping { return stop(effects) }
-            if claim.events.isEmpty {
-                state = .waiting
-                return Action(effects, .waitForDoorbell)
+            if settlement.delivered > 0 { effects.append(.health(.delivered(settlement.delivered))) }
+            switch then {
+            case let .answer(delivery, outcome):
+                state = .delivering(delivery)
+                let answer = receive(.delivered(outcome), at: now)
+                return Action(effects + answer.effects, answer.next)
+            case let .resume(saved, next):
+                state = saved
+                if case .settle = next { return Action(effects, next) }
+                if stopping { return stop(effects) }
+                return Action(effects, next)
+            case .claim:
+                if stopping { return stop(effects) }
+                if settlement.claim.events.isEmpty {
+                    state = .waiting
+                    return Action(effects, .waitForDoorbell)
+                }
+                state = .claiming(after: 0)
+                return Action(effects, .claim(after: 0, holding: []))
             }
-            state = .claiming(after: claim.requeued ? 0 : claim.through)
-            return Action(effects, claim.requeued ? .claim(after: 0, holding: []) : .awaitClaimAhead)
         case let (.outboxFailed(error), .opening), let (.outboxFailed(error), .claiming),
             let (.outboxFailed(error), .toppingUp), let (.outboxFailed(error), .settling):
             outboxAttempt += 1
@@ -258,7 +344,9 @@ public struct ForwarderStateMachine: Sendable {
     /// What may still end in a settlement once a stop came: the answers of the sink and the outbox.
     private static func recordedWhileStopping(_ event: Event) -> Bool {
         switch event {
-        case .delivered(.delivered), .delivered(.rejected), .delivered(.tooLarge), .settled, .stop: true
+        case .delivered(.delivered), .delivered(.partlyDelivered), .delivered(.rejected), .delivered(.tooLarge),
+            .settled, .stop:
+            true
         default: false
         }
     }
@@ -278,7 +366,20 @@ public struct ForwarderStateMachine: Sendable {
         }
     }
 
+    /// Stops once what the sink accepted is settled, if that can still be: not after a
+    /// settlement that failed, which nothing newer may pass.
     private mutating func stop(_ effects: [Effect] = []) -> Action {
+        var accepted: Settlement?
+        switch state {
+        case .settling: unsettled = nil
+        case let .delivering(delivery): accepted = delivery.answered
+        default: break
+        }
+        if let settlement = unsettled ?? accepted {
+            (unsettled, outboxWaiting) = (nil, false)
+            state = .settling(settlement, then: .resume(.stopped, .stop))
+            return Action(effects, .settle(settlement))
+        }
         state = .stopped
         return Action(effects, .stop)
     }
@@ -289,7 +390,7 @@ public struct ForwarderStateMachine: Sendable {
         case .opening: .openOutbox
         case let .claiming(after): .claim(after: after, holding: [])
         case let .toppingUp(claim): .claim(after: claim.events.last!.sequence, holding: claim.events)
-        case let .settling(claim, delivered, dead): .settle(claim, delivered: delivered, dead: dead)
+        case let .settling(settlement, _): .settle(settlement)
         default: preconditionFailure("forwarder: no outbox step while \(state)")
         }
     }
@@ -301,11 +402,23 @@ public struct ForwarderStateMachine: Sendable {
         return [.health(.outboxRecovered), .log(.outboxRecovered)]
     }
 
+    /// A batch claimed after the cursor or re-queued: a small fresh one lingers, else it proceeds.
+    private mutating func claimed(_ claim: Claim, now: Duration) -> Action {
+        let (maxEvents, linger) = (configuration.maxEvents, configuration.linger)
+        if !claim.requeued, !claim.events.isEmpty, linger > .zero, claim.events.count < maxEvents {
+            state = .lingering(claim)
+            return Action(outboxRecovered(), .sleep(until: now + linger))
+        }
+        return proceed(claim, outboxRecovered(), now: now)
+    }
+
     /// A claimed batch, topped up if it lingered: delivered, or only its skipped events settled.
     private mutating func proceed(_ claim: Claim, _ effects: [Effect], now: Duration) -> Action {
         if stopping { return stop(effects) }
         guard !claim.events.isEmpty else {
-            if !claim.requeued, claim.through > claim.cursor { return settle(claim, delivered: 0, dead: [], effects) }
+            if !claim.requeued, claim.through > claim.cursor {
+                return settle(Settlement(claim, delivered: 0, dead: []), effects)
+            }
             state = .waiting
             return Action(effects, .waitForDoorbell)
         }
@@ -342,6 +455,18 @@ public struct ForwarderStateMachine: Sendable {
             delivery.delivered += part.count
             effects.append(.countDelivered(part))
             effects += recovered()
+        case let .partlyDelivered(count, rest) where count > 0 && count < part.count:
+            // The rest of the part is what is sent again, or what a stop leaves pending.
+            delivery.delivered += count
+            delivery.part = part.dropFirst(count)
+            state = .delivering(delivery)
+            let accepted: [Effect] = [.countDelivered(part.prefix(count))]
+            if stopping, !Self.recordedWhileStopping(.delivered(rest)) { return stop(accepted) }
+            let answer = self.delivered(rest, delivery, now: now)
+            return Action(accepted + answer.effects, answer.next)
+        case let .partlyDelivered(_, rest):
+            // None, or a count past the part: the answer is the rest's, for the whole part.
+            return self.delivered(rest, delivery, now: now)
         case let .rejected(status, body) where part.count == 1:
             effects += deadLetter(part.first!, status: status, body: body, into: &delivery)
         case .tooLarge where part.count == 1:
@@ -370,17 +495,28 @@ public struct ForwarderStateMachine: Sendable {
             return Action(effects, .sleep(until: now + delay))
         }
         guard let next = delivery.parts.popLast() else {
-            return settle(delivery.claim, delivered: delivery.delivered, dead: delivery.dead, effects)
+            return settle(Settlement(delivery.claim, delivered: delivery.delivered, dead: delivery.dead), effects)
         }
-        if stopping { return stop(effects) }
         delivery.part = next
         delivery.attempt = 0
+        if stopping {
+            state = .delivering(delivery)
+            return stop(effects)
+        }
         return pace(delivery, effects, now: now)
     }
 
-    private mutating func settle(_ claim: Claim, delivered: Int, dead: [DeadLetter], _ effects: [Effect]) -> Action {
-        state = .settling(claim, delivered: delivered, dead: dead)
-        return Action(effects, outboxStep)
+    /// A batch the sink answered for. Its settlement waits for the claim ahead and goes beside
+    /// the next delivery; re-queued events, an empty batch and a stop's batch are settled at once.
+    private mutating func settle(_ settlement: Settlement, _ effects: [Effect]) -> Action {
+        let claim = settlement.claim
+        if !stopping, !claim.requeued, !claim.events.isEmpty {
+            unsettled = settlement
+            state = .claiming(after: claim.through)
+            return Action(effects, .awaitClaimAhead)
+        }
+        state = .settling(settlement, then: .claim)
+        return Action(effects, .settle(settlement))
     }
 
     private mutating func deadLetter(_ event: StoredEvent, status: Int, body: String, into delivery: inout Delivery)

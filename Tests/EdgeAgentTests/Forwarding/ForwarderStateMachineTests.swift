@@ -43,6 +43,11 @@ import Testing
         return attempts.map { RetryPolicy(retry).delay(attempt: $0, using: &random) }
     }
 
+    /// An empty claim after `batch`: the batch's settlement, which waited for it, is made alone.
+    static func nothingAfter(_ batch: Claim) -> Machine.Event {
+        .claimed(Claim(events: [], requeued: false, cursor: batch.through, through: batch.through))
+    }
+
     static func feed(_ machine: inout Machine, _ rows: [Row], sourceLocation: SourceLocation = #_sourceLocation) {
         for (index, row) in rows.enumerated() {
             let answer = machine.receive(row.event, at: row.at)
@@ -62,20 +67,103 @@ import Testing
             ])
     }
 
-    @Test func aFullBatchIsDeliveredWhileTheNextIsClaimedThenSettled() {
+    @Test func aFullBatchIsDeliveredWhileTheNextIsClaimedThenSettledWhenNothingFollows() {
         var machine = Self.machine()
         let batch = Self.claim(1...4)
         Self.feed(
             &machine,
             [
                 (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 4))),
-                (
-                    .delivered(.delivered), .zero,
-                    .init([.countDelivered(batch.events[...])], .settle(batch, delivered: 4, dead: []))
-                ),
-                (.settled, .zero, .init([.health(.delivered(4))], .awaitClaimAhead)),
-                (.claimed(Claim(events: [], requeued: false, cursor: 4, through: 4)), .zero, .init(.waitForDoorbell)),
+                (.delivered(.delivered), .zero, .init([.countDelivered(batch.events[...])], .awaitClaimAhead)),
+                (Self.nothingAfter(batch), .zero, .init(.settle(.init(batch, delivered: 4, dead: [])))),
+                (.settled, .zero, .init([.health(.delivered(4))], .waitForDoorbell)),
                 (.doorbellRang, .seconds(1), .init(.claim(after: 0, holding: []))),
+            ])
+    }
+
+    /// The writer records batch N while the sink takes N+1; N's result is taken before N+1's
+    /// answer is acted on, and N+1's settlement goes beside N+2.
+    @Test func aBatchIsSettledWhileTheNextIsDelivered() {
+        var machine = Self.machine()
+        let (first, second, third) = (Self.claim(1...4), Self.claim(5...8), Self.claim(9...12))
+        let (settleFirst, settleSecond) = (
+            Machine.Settlement(first, delivered: 4, dead: []), Machine.Settlement(second, delivered: 4, dead: [])
+        )
+        Self.feed(
+            &machine,
+            [
+                (.claimed(first), .zero, .init(.deliver(first.events[...], claimAheadAfter: 4))),
+                (.delivered(.delivered), .zero, .init([.countDelivered(first.events[...])], .awaitClaimAhead)),
+                (
+                    .claimed(second), .zero,
+                    .init(.deliver(second.events[...], claimAheadAfter: 8, settling: settleFirst))
+                ),
+                (.delivered(.delivered), .zero, .init(.awaitSettlement)),
+                (
+                    .settled, .zero,
+                    .init([.health(.delivered(4)), .countDelivered(second.events[...])], .awaitClaimAhead)
+                ),
+                (
+                    .claimed(third), .zero,
+                    .init(.deliver(third.events[...], claimAheadAfter: 12, settling: settleSecond))
+                ),
+            ])
+    }
+
+    /// A batch that is not sent at once (it lingers) does not hold the last one's settlement.
+    @Test func aDeliveredBatchIsSettledBeforeTheNextLingers() {
+        var machine = Self.machine(maxEvents: 10, linger: .seconds(5))
+        let (full, small) = (Self.claim(1...10), Self.claim(11...12))
+        Self.feed(
+            &machine,
+            [
+                (.claimed(full), .zero, .init(.deliver(full.events[...], claimAheadAfter: 10))),
+                (.delivered(.delivered), .zero, .init([.countDelivered(full.events[...])], .awaitClaimAhead)),
+                (.claimed(small), .zero, .init(.settle(.init(full, delivered: 10, dead: [])))),
+                (.settled, .seconds(1), .init([.health(.delivered(10))], .sleep(until: .seconds(5)))),
+                (.timerFired, .seconds(5), .init(.claim(after: 12, holding: small.events))),
+            ])
+    }
+
+    /// Events the filter skips after a delivered batch move the cursor only after that batch's settlement.
+    @Test func skippedEventsAfterADeliveredBatchAreSettledAfterIt() {
+        var machine = Self.machine()
+        let batch = Self.claim(1...4)
+        let skipped = Claim(events: [], requeued: false, cursor: 4, through: 9)
+        Self.feed(
+            &machine,
+            [
+                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 4))),
+                (.delivered(.delivered), .zero, .init([.countDelivered(batch.events[...])], .awaitClaimAhead)),
+                (.claimed(skipped), .zero, .init(.settle(.init(batch, delivered: 4, dead: [])))),
+                (.settled, .zero, .init([.health(.delivered(4))], .settle(.init(skipped, delivered: 0, dead: [])))),
+                (.settled, .zero, .init(.waitForDoorbell)),
+            ])
+    }
+
+    /// Re-queued events found by the claim ahead go beside the last batch's settlement; the claim
+    /// after them waits for their own.
+    @Test func reQueuedEventsAfterADeliveredBatchAreSettledAfterItThenClaimedAfter() {
+        var machine = Self.machine()
+        let (batch, requeued) = (Self.claim(5...8), Self.claim(2...3, requeued: true))
+        let settleBatch = Machine.Settlement(batch, delivered: 4, dead: [])
+        Self.feed(
+            &machine,
+            [
+                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 8))),
+                (.delivered(.delivered), .zero, .init([.countDelivered(batch.events[...])], .awaitClaimAhead)),
+                (
+                    .claimed(requeued), .zero,
+                    .init(.deliver(requeued.events[...], claimAheadAfter: nil, requeued: true, settling: settleBatch))
+                ),
+                (.delivered(.delivered), .zero, .init(.awaitSettlement)),
+                (
+                    .settled, .zero,
+                    .init(
+                        [.health(.delivered(4)), .countDelivered(requeued.events[...])],
+                        .settle(.init(requeued, delivered: 2, dead: [])))
+                ),
+                (.settled, .zero, .init([.health(.delivered(2))], .claim(after: 0, holding: []))),
             ])
     }
 
@@ -119,7 +207,7 @@ import Testing
                 ),
                 (
                     .delivered(.delivered), .zero,
-                    .init([.countDelivered(requeued.events[...])], .settle(requeued, delivered: 2, dead: []))
+                    .init([.countDelivered(requeued.events[...])], .settle(.init(requeued, delivered: 2, dead: [])))
                 ),
                 (.settled, .zero, .init([.health(.delivered(2))], .claim(after: 0, holding: []))),
             ])
@@ -131,7 +219,7 @@ import Testing
         Self.feed(
             &machine,
             [
-                (.claimed(skipped), .zero, .init(.settle(skipped, delivered: 0, dead: []))),
+                (.claimed(skipped), .zero, .init(.settle(.init(skipped, delivered: 0, dead: [])))),
                 (.settled, .zero, .init(.waitForDoorbell)),
             ])
     }
@@ -160,13 +248,14 @@ import Testing
                         [.count(.rejected), .health(.failed(.rejected)), .log(.deadLettered(e[2], status: 422))],
                         .deliver(e[3..<4], claimAheadAfter: nil))
                 ),
+                (.delivered(.delivered), .zero, .init([.countDelivered(e[3..<4])], .awaitClaimAhead)),
                 (
-                    .delivered(.delivered), .zero,
+                    Self.nothingAfter(batch), .zero,
                     .init(
-                        [.countDelivered(e[3..<4])],
                         .settle(
-                            batch, delivered: 3, dead: [DeadLetter(sequence: 3, status: 422, response: "bad quantity")])
-                    )
+                            .init(
+                                batch, delivered: 3,
+                                dead: [DeadLetter(sequence: 3, status: 422, response: "bad quantity")])))
                 ),
             ])
     }
@@ -186,7 +275,13 @@ import Testing
                             .count(.rejected), .health(.failed(.rejected)),
                             .log(.deadLettered(batch.events[0], status: 413)),
                         ],
-                        .settle(batch, delivered: 0, dead: [DeadLetter(sequence: 1, status: 413, response: body)]))
+                        .awaitClaimAhead)
+                ),
+                (
+                    Self.nothingAfter(batch), .zero,
+                    .init(
+                        .settle(
+                            .init(batch, delivered: 0, dead: [DeadLetter(sequence: 1, status: 413, response: body)])))
                 ),
             ])
     }
@@ -208,7 +303,7 @@ import Testing
                     .delivered(.delivered), .seconds(31),
                     .init(
                         [.countDelivered(batch.events[...]), .health(.recovered), .log(.sinkRecovered)],
-                        .settle(batch, delivered: 2, dead: []))
+                        .awaitClaimAhead)
                 ),
             ])
     }
@@ -312,7 +407,7 @@ import Testing
                     .delivered(.delivered), waits[0] + waits[1],
                     .init(
                         [.countDelivered(batch.events[...]), .health(.recovered), .log(.sinkRecovered)],
-                        .settle(batch, delivered: 2, dead: []))
+                        .awaitClaimAhead)
                 ),
             ])
     }
@@ -333,26 +428,48 @@ import Testing
                             .health(.recovered), .log(.sinkRecovered), .count(.rejected), .health(.failed(.rejected)),
                             .log(.deadLettered(batch.events[0], status: 422)),
                         ],
+                        .awaitClaimAhead)
+                ),
+                (
+                    Self.nothingAfter(batch), waits[0],
+                    .init(
                         .settle(
-                            batch, delivered: 0, dead: [DeadLetter(sequence: 1, status: 422, response: "bad quantity")])
-                    )
-                )
+                            .init(
+                                batch, delivered: 0,
+                                dead: [DeadLetter(sequence: 1, status: 422, response: "bad quantity")])))
+                ),
             ])
     }
 
-    /// The settlement of a delivered batch is retried on its own: the sink is not sent it again.
-    @Test func aFailingSettlementIsRetriedAloneAfterTheBackoff() {
+    /// The first batch and the second, delivered beside the first's settlement.
+    static func deliveredBesideASettlement(_ first: Claim, _ second: Claim) -> [Row] {
+        [
+            (.claimed(first), .zero, .init(.deliver(first.events[...], claimAheadAfter: first.through))),
+            (.delivered(.delivered), .zero, .init([.countDelivered(first.events[...])], .awaitClaimAhead)),
+            (
+                .claimed(second), .zero,
+                .init(
+                    .deliver(
+                        second.events[...], claimAheadAfter: second.through,
+                        settling: .init(first, delivered: first.events.count, dead: [])))
+            ),
+        ]
+    }
+
+    /// The settlement made beside the next delivery fails: it is retried alone with the backoff,
+    /// the sink is not sent the batch again, and the next batch's answer waits for it, so its
+    /// settlement comes after.
+    @Test func aFailingSettlementIsRetriedAloneAfterTheBackoffBeforeAnythingNewer() {
         var machine = Self.machine()
-        let batch = Self.claim(1...2)
+        let (batch, next) = (Self.claim(1...2), Self.claim(3...4))
         let retry = SinkConfig.Retry(initial: .seconds(10), max: .seconds(10), multiplier: 2)
         let waits = Self.jitter([1, 2], retry: retry)
-        let settle = Machine.Next.settle(batch, delivered: 2, dead: [])
+        let settle = Machine.Next.settle(.init(batch, delivered: 2, dead: []))
         let full = "SQLITE_FULL"
         Self.feed(
             &machine,
-            [
-                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 2))),
-                (.delivered(.delivered), .zero, .init([.countDelivered(batch.events[...])], settle)),
+            Self.deliveredBesideASettlement(batch, next) + [
+                (.delivered(.delivered), .zero, .init(.awaitSettlement)),
                 (
                     .outboxFailed(full), .zero,
                     .init(
@@ -368,8 +485,82 @@ import Testing
                 (
                     .settled, waits[0] + waits[1],
                     .init(
-                        [.health(.outboxRecovered), .log(.outboxRecovered), .health(.delivered(2))], .awaitClaimAhead)
+                        [
+                            .health(.outboxRecovered), .log(.outboxRecovered), .health(.delivered(2)),
+                            .countDelivered(next.events[...]),
+                        ], .awaitClaimAhead)
                 ),
+                (Self.nothingAfter(next), waits[0] + waits[1], .init(.settle(.init(next, delivered: 2, dead: [])))),
+            ])
+    }
+
+    /// A settlement that fails when a stop comes is not passed: the batch delivered beside it
+    /// stays pending too (both are sent again after the restart).
+    @Test func aStopAfterAFailedSettlementSettlesNothingNewer() {
+        var machine = Self.machine()
+        let (batch, next) = (Self.claim(1...2), Self.claim(3...4))
+        let wait = Self.jitter([1], retry: .init(initial: .seconds(10), max: .seconds(10), multiplier: 2))[0]
+        let full = "SQLITE_FULL"
+        Self.feed(
+            &machine,
+            Self.deliveredBesideASettlement(batch, next) + [
+                (.delivered(.delivered), .zero, .init(.awaitSettlement)),
+                (
+                    .outboxFailed(full), .zero,
+                    .init(
+                        [.count(.outbox), .health(.outboxFailed(full)), .log(.outboxFailing(full))],
+                        .sleep(until: wait))
+                ),
+                (.stop, .seconds(1), .init(.stop)),
+            ])
+    }
+
+    /// A stop while the sink takes a batch beside the last one's settlement: the settlement's
+    /// result is taken first, then the batch the sink accepted is settled, then the forwarder stops.
+    @Test func aStopDuringADeliveryBesideASettlementRecordsBothInOrder() {
+        var machine = Self.machine()
+        let (batch, next) = (Self.claim(1...2), Self.claim(3...4))
+        Self.feed(
+            &machine,
+            Self.deliveredBesideASettlement(batch, next) + [
+                (.stop, .zero, .init(.none)),
+                (.delivered(.delivered), .zero, .init(.awaitSettlement)),
+                (
+                    .settled, .zero,
+                    .init(
+                        [.health(.delivered(2)), .countDelivered(next.events[...])],
+                        .settle(.init(next, delivered: 2, dead: [])))
+                ),
+                (.settled, .zero, .init([.health(.delivered(2))], .stop)),
+            ])
+    }
+
+    /// The sink fails the batch beside the settlement at a stop: the settlement is still taken,
+    /// and the failed batch stays pending.
+    @Test func aStopDuringAFailedDeliveryBesideASettlementStillTakesTheSettlement() {
+        var machine = Self.machine()
+        let (batch, next) = (Self.claim(1...2), Self.claim(3...4))
+        Self.feed(
+            &machine,
+            Self.deliveredBesideASettlement(batch, next) + [
+                (.stop, .zero, .init(.none)),
+                (.delivered(.retry(.connect, retryAfter: nil)), .zero, .init(.awaitSettlement)),
+                (.settled, .zero, .init([.health(.delivered(2))], .stop)),
+            ])
+    }
+
+    /// A batch delivered whose settlement waits for the claim ahead is settled when a stop comes.
+    @Test func aStopWhileTheClaimAheadIsAwaitedSettlesTheDeliveredBatch() {
+        var machine = Self.machine()
+        let (batch, next) = (Self.claim(1...2), Self.claim(3...4))
+        Self.feed(
+            &machine,
+            [
+                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 2))),
+                (.delivered(.delivered), .zero, .init([.countDelivered(batch.events[...])], .awaitClaimAhead)),
+                (.stop, .zero, .init(.none)),
+                (.claimed(next), .zero, .init(.settle(.init(batch, delivered: 2, dead: [])))),
+                (.settled, .zero, .init([.health(.delivered(2))], .stop)),
             ])
     }
 
@@ -381,11 +572,7 @@ import Testing
             &machine,
             [
                 (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 4))),
-                (
-                    .delivered(.delivered), .zero,
-                    .init([.countDelivered(batch.events[...])], .settle(batch, delivered: 4, dead: []))
-                ),
-                (.settled, .zero, .init([.health(.delivered(4))], .awaitClaimAhead)),
+                (.delivered(.delivered), .zero, .init([.countDelivered(batch.events[...])], .awaitClaimAhead)),
                 (
                     .outboxFailed("busy"), .zero,
                     .init(
@@ -393,6 +580,14 @@ import Testing
                         .sleep(until: wait))
                 ),
                 (.timerFired, wait, .init(.claim(after: 4, holding: []))),
+                (
+                    .claimed(Self.claim(5...8)), wait,
+                    .init(
+                        [.health(.outboxRecovered), .log(.outboxRecovered)],
+                        .deliver(
+                            Self.events(5...8)[...], claimAheadAfter: 8,
+                            settling: .init(batch, delivered: 4, dead: [])))
+                ),
             ])
     }
 
@@ -427,7 +622,7 @@ import Testing
                 (.stop, .zero, .init(.none)),
                 (
                     .delivered(.delivered), .zero,
-                    .init([.countDelivered(batch.events[...])], .settle(batch, delivered: 4, dead: []))
+                    .init([.countDelivered(batch.events[...])], .settle(.init(batch, delivered: 4, dead: [])))
                 ),
                 (.settled, .zero, .init([.health(.delivered(4))], .stop)),
             ])
@@ -447,7 +642,8 @@ import Testing
             ])
     }
 
-    @Test func aStopLeavesAHalvedBatchPendingWhenPartsAreLeft() {
+    /// The parts before the one in hand are settled (the cursor moves past them); the rest stays pending.
+    @Test func aStopSettlesTheDeliveredPartsOfAHalvedBatchAndLeavesTheRestPending() {
         var machine = Self.machine()
         let batch = Self.claim(1...4)
         Self.feed(
@@ -461,7 +657,129 @@ import Testing
                         .deliver(batch.events[0..<2], claimAheadAfter: nil))
                 ),
                 (.stop, .zero, .init(.none)),
-                (.delivered(.delivered), .zero, .init([.countDelivered(batch.events[0..<2])], .stop)),
+                (
+                    .delivered(.delivered), .zero,
+                    .init(
+                        [.countDelivered(batch.events[0..<2])],
+                        .settle(.init(Self.claim(1...2), delivered: 2, dead: [])))
+                ),
+                (.settled, .zero, .init([.health(.delivered(2))], .stop)),
+            ])
+    }
+
+    /// A sink reports that only the leading events were accepted: they count as delivered, and
+    /// only the rest of the part is sent again; the batch is settled whole once it is delivered.
+    @Test func aPartlyDeliveredPartIsCountedAndOnlyItsRestIsSentAgain() {
+        var machine = Self.machine()
+        let batch = Self.claim(1...4)
+        let e = batch.events
+        let wait = Self.jitter([1], retry: .init(initial: .seconds(10), max: .seconds(10), multiplier: 2))[0]
+        Self.feed(
+            &machine,
+            [
+                (.claimed(batch), .zero, .init(.deliver(e[...], claimAheadAfter: 4))),
+                (
+                    .delivered(.partlyDelivered(3, rest: .retry(.timeout, retryAfter: nil))), .zero,
+                    .init(
+                        [
+                            .countDelivered(e[0..<3]), .count(.timeout), .health(.failed(.timeout)),
+                            .log(.sinkFailing(.timeout)),
+                        ],
+                        .sleep(until: wait))
+                ),
+                (.timerFired, wait, .init(.deliver(e[3..<4], claimAheadAfter: nil))),
+                (
+                    .delivered(.delivered), wait,
+                    .init([.countDelivered(e[3..<4]), .health(.recovered), .log(.sinkRecovered)], .awaitClaimAhead)
+                ),
+                (Self.nothingAfter(batch), wait, .init(.settle(.init(batch, delivered: 4, dead: [])))),
+            ])
+    }
+
+    /// A stop ends the sink's attempt with only its leading events acknowledged (a Kafka run of
+    /// delivery reports): those are settled, so a restart does not send them again.
+    @Test func aStopSettlesTheLeadASinkReportsDelivered() {
+        var machine = Self.machine()
+        let batch = Self.claim(1...4)
+        Self.feed(
+            &machine,
+            [
+                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 4))),
+                (.stop, .zero, .init(.none)),
+                (
+                    .delivered(.partlyDelivered(3, rest: .retry(.connect, retryAfter: nil))), .zero,
+                    .init(
+                        [.countDelivered(batch.events[0..<3])],
+                        .settle(.init(Self.claim(1...3), delivered: 3, dead: [])))
+                ),
+                (.settled, .zero, .init([.health(.delivered(3))], .stop)),
+            ])
+    }
+
+    /// What a sink reported delivered before it failed is settled by a stop during the backoff.
+    @Test func aStopDuringARetrySettlesWhatWasPartlyDelivered() {
+        var machine = Self.machine()
+        let batch = Self.claim(1...4)
+        let wait = Self.jitter([1], retry: .init(initial: .seconds(10), max: .seconds(10), multiplier: 2))[0]
+        Self.feed(
+            &machine,
+            [
+                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 4))),
+                (
+                    .delivered(.partlyDelivered(2, rest: .retry(.http_5xx, retryAfter: nil))), .zero,
+                    .init(
+                        [
+                            .countDelivered(batch.events[0..<2]), .count(.http_5xx), .health(.failed(.http_5xx)),
+                            .log(.sinkFailing(.http_5xx)),
+                        ],
+                        .sleep(until: wait))
+                ),
+                (.stop, .seconds(1), .init(.settle(.init(Self.claim(1...2), delivered: 2, dead: [])))),
+                (.settled, .seconds(1), .init([.health(.delivered(2))], .stop)),
+            ])
+    }
+
+    /// A count of none, or of the whole part or more, is not taken as a delivery: the rest's
+    /// answer holds for the whole part.
+    @Test func aPartialCountOfNoneOrPastThePartIsNotTrusted() {
+        var machine = Self.machine()
+        let batch = Self.claim(1...4)
+        let failing: [Machine.Effect] = [.count(.timeout), .health(.failed(.timeout)), .log(.sinkFailing(.timeout))]
+        Self.feed(
+            &machine,
+            [
+                (.claimed(batch), .zero, .init(.deliver(batch.events[...], claimAheadAfter: 4))),
+                (
+                    .delivered(.partlyDelivered(4, rest: .retry(.timeout, retryAfter: .seconds(1)))), .zero,
+                    .init(failing, .sleep(until: .seconds(1)))
+                ),
+                (.timerFired, .seconds(1), .init(.deliver(batch.events[...], claimAheadAfter: nil))),
+                (
+                    .delivered(.partlyDelivered(0, rest: .retry(.timeout, retryAfter: .seconds(1)))), .seconds(1),
+                    .init([.count(.timeout), .health(.failed(.timeout))], .sleep(until: .seconds(2)))
+                ),
+            ])
+    }
+
+    /// Re-queued events a stop settles in part leave the queue; the cursor is not theirs to move.
+    @Test func aStopSettlesTheDeliveredLeadOfReQueuedEventsByTheirQueue() {
+        var machine = Self.machine()
+        let requeued = Self.claim(2...5, requeued: true)
+        var lead = requeued
+        lead.events = Array(requeued.events[0..<2])
+        Self.feed(
+            &machine,
+            [
+                (
+                    .claimed(requeued), .zero,
+                    .init(.deliver(requeued.events[...], claimAheadAfter: nil, requeued: true))
+                ),
+                (.stop, .zero, .init(.none)),
+                (
+                    .delivered(.partlyDelivered(2, rest: .retry(.connect, retryAfter: nil))), .zero,
+                    .init([.countDelivered(requeued.events[0..<2])], .settle(.init(lead, delivered: 2, dead: [])))
+                ),
+                (.settled, .zero, .init([.health(.delivered(2))], .stop)),
             ])
     }
 

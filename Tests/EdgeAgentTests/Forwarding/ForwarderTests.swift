@@ -44,16 +44,20 @@ final class ScriptedSink: EventSink {
     var snapshot: Log { log.withLock { $0 } }
 }
 
-/// A sink that takes a batch and answers (accepted) only when the forwarder is being stopped.
+/// A sink that takes a batch and answers only when the forwarder is being stopped: accepted,
+/// or with only its first `lead` events accepted.
 final class AnswersOnStopSink: EventSink {
     let taken = Mutex(0)
     let accepted = Mutex<[Int64]>([])
+    let lead: Int?
+
+    init(lead: Int? = nil) { self.lead = lead }
 
     func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
         taken.withLock { $0 += events.count }
         try? await Task.sleep(for: .seconds(60))  // ends when the forwarder's task is cancelled
-        accepted.withLock { $0 += events.map(\.sequence) }
-        return .delivered
+        accepted.withLock { $0 += events.prefix(lead ?? events.count).map(\.sequence) }
+        return lead.map { .partlyDelivered($0, rest: .retry(.connect, retryAfter: nil)) } ?? .delivered
     }
     func probe() async -> Bool { true }
     func shutdown() async {}
@@ -296,6 +300,46 @@ final class WatchedClock: Clock {
         }
         #expect(sink.accepted.withLock { $0 } == Array(1...500))
         #expect(try cursor() == 500)
+    }
+
+    /// A stop while the sink takes a batch, which then reports only its lead acknowledged (a
+    /// Kafka run of delivery reports): the lead is settled, the rest stays pending.
+    @Test func aStopDuringADeliverySettlesTheLeadTheSinkReportsDelivered() async throws {
+        let (_, _, writer) = try await rig(1200) { _, _ in .delivered }
+        let sink = AnswersOnStopSink(lead: 200)
+        let forwarder = Forwarder(
+            config: SinkConfig(name: "mw", kind: .http(.init(url: "http://127.0.0.1:1/"))), sink: sink, writer: writer,
+            logger: Logger(label: "test"), clock: clock)
+        try await running(forwarder, writer) {
+            #expect(await eventually { sink.taken.withLock { $0 } == 500 })
+        }
+        #expect(sink.accepted.withLock { $0 } == Array(1...200))
+        #expect(try cursor() == 200)
+    }
+
+    /// A stop while the forwarder waits out a retry still settles the lead the sink reported
+    /// delivered before it failed.
+    @Test func aStopDuringABackoffSettlesTheLeadTheSinkReportedDelivered() async throws {
+        let (forwarder, sink, writer) = try await rig(1200, maxEvents: 500) { attempt, _ in
+            attempt == 0 ? .partlyDelivered(200, rest: .retry(.http_5xx, retryAfter: .seconds(3600))) : .delivered
+        }
+        try await running(forwarder, writer) {
+            #expect(await eventually { clock.isSleeping(until: .seconds(3600)) })
+        }
+        #expect(sink.snapshot.attempts.count == 1)
+        #expect(try cursor() == 200)
+    }
+
+    /// Batch N is settled while N+1 is delivered; a settlement that fails there is retried alone:
+    /// nothing is sent twice and the cursor ends at the last event.
+    @Test func aSettlementFailingBesideTheNextDeliveryIsRetriedAloneAndNothingIsSentTwice() async throws {
+        let (forwarder, sink, writer) = try await rig(1200, maxEvents: 500) { _, _ in .delivered }
+        faults.fail(.settle, times: 2, code: .full)
+        try await running(forwarder, writer) {
+            #expect(await advance { (try? cursor()) == 1201 })
+        }
+        #expect(sink.snapshot.attempts.map(\.count) == [500, 500, 201])
+        #expect(sink.snapshot.accepted == Array(1...1201))
     }
 
     /// A settlement that keeps failing does not hold a stop: the wait between its attempts ends

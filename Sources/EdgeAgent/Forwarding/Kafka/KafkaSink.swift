@@ -14,7 +14,8 @@ import Synchronization
 /// timed out is produced again from the outbox by the forwarder's next attempt, from the first
 /// record not delivered on (`KafkaDeliveryStateMachine`), never dropped. A fatal producer error
 /// (fenced, out-of-order sequence) destroys the producer and the next attempt starts a new one.
-/// A stop purges librdkafka's queue; the outbox cursor stays before the batch in hand.
+/// A stop purges librdkafka's queue; the cursor moves past the run of successful reports from
+/// the batch's start (`DeliveryOutcome.partlyDelivered`), and what follows stays pending.
 ///
 /// With `exactly_once: true` the producer is transactional (`transactional.id`
 /// `{agent.id}.{sink}`) and each batch goes with a cursor record in one transaction (`{"sink",
@@ -137,7 +138,9 @@ public final class KafkaSink: EventSink {
         // deliver within the timeout, and a few seconds more cover a report on its way.
         let deadline = ContinuousClock.now + config.timeout + .seconds(5)
         await session.wait(until: deadline) { $0.deliveries.decision != .wait || $0.fatal != nil }
-        let (decision, fatal, error) = session.state.withLock { ($0.deliveries.ended(), $0.fatal, $0.lastError) }
+        let (decision, fatal, error, through) = session.state.withLock {
+            ($0.deliveries.ended(), $0.fatal, $0.lastError, $0.deliveries.deliveredThrough)
+        }
         if decision == .timedOut || Task.isCancelled { producer.purge() }
         if decision == .delivered {
             logged.withLock { $0 = nil }
@@ -145,6 +148,17 @@ public final class KafkaSink: EventSink {
             logged.withLock { $0 = error.text }
             logger.warning("Kafka reports an error.", metadata: ["error": "\(error.text)"])
         }
+        // The run of successful reports from the batch's start is delivered whatever follows.
+        let accepted = through.map { last in events.prefix { $0.sequence <= last }.count } ?? 0
+        let outcome = self.outcome(decision, fatal: fatal, error: error, count: events.count)
+        return accepted > 0 && outcome != .delivered ? .partlyDelivered(accepted, rest: outcome) : outcome
+    }
+
+    /// What an attempt's decision means to the forwarder.
+    private func outcome(
+        _ decision: KafkaDeliveryStateMachine.Decision, fatal: String?, error: (code: Int32, text: String)?,
+        count: Int
+    ) -> DeliveryOutcome {
         if let fatal, decision != .delivered {
             logger.error("Kafka producer failed; starting a new one.", metadata: ["error": "\(fatal)"])
             return .retry(.connect, retryAfter: nil)
@@ -160,7 +174,7 @@ public final class KafkaSink: EventSink {
         case let .failed(sequence, code):
             let text = "\(KafkaProducer.Code.text(code)) (sequence \(sequence))"
             if KafkaProducer.Code.tooLarge.contains(code) {
-                return events.count == 1 ? .rejected(status: 413, body: text) : .tooLarge
+                return count == 1 ? .rejected(status: 413, body: text) : .tooLarge
             }
             if KafkaProducer.Code.invalid.contains(code) { return .rejected(status: Int(code), body: text) }
             if KafkaProducer.Code.refused.contains(code) { return .misconfigured(status: Int(code), body: text) }
