@@ -59,8 +59,10 @@ public final class DevicePoller: Service {
                 switch action {
                 case let .read(plan):
                     let time = Timestamp.now()
-                    let device = self.device
-                    let cycle = try await link.run { client in Self.poll(client, plan: plan, device: device) }
+                    let device = self.device, wanted = machine.forwarded
+                    let cycle = try await link.run { client in
+                        Self.poll(client, plan: plan, device: device, wanted: wanted)
+                    }
                     let reading = Machine.Reading(
                         values: cycle.values, isolated: cycle.isolated, requests: cycle.results,
                         failure: cycle.linkError?.description)
@@ -119,8 +121,12 @@ public final class DevicePoller: Service {
         return zip(device.tags, values).map { ($0, $1) }
     }
 
-    /// Reads every request of the plan (blocking; on the link's thread).
-    public static func poll(_ client: ModbusClient, plan: ReadPlan, device: DeviceConfig) -> Cycle {
+    /// Reads every request of the plan (blocking; on the link's thread). Values are decoded only
+    /// for the tags `wanted` marks (every one when nil): the others are read, as configured, but
+    /// nothing takes their values.
+    public static func poll(_ client: ModbusClient, plan: ReadPlan, device: DeviceConfig, wanted: [Bool]? = nil)
+        -> Cycle
+    {
         var cycle = Cycle()
         client.setTimeout(device.timeout)
         do {
@@ -133,7 +139,7 @@ public final class DevicePoller: Service {
         /// Reads one request into the cycle's values, counting its outcome.
         func counted(_ request: ReadPlan.Request) throws {
             do {
-                try read(client, request, device: device, into: &cycle.values)
+                try read(client, request, device: device, wanted: wanted, into: &cycle.values)
                 cycle.results.ok += 1
             } catch let error as ModbusError {
                 switch error.code {
@@ -167,19 +173,19 @@ public final class DevicePoller: Service {
     }
 
     static func read(
-        _ client: ModbusClient, _ request: ReadPlan.Request, device: DeviceConfig,
+        _ client: ModbusClient, _ request: ReadPlan.Request, device: DeviceConfig, wanted: [Bool]?,
         into values: inout [(tag: Int, value: TagValue?)]
     ) throws {
         switch request.area {
         case .holding, .input:
             let registers = try client.readRegisters(
                 input: request.area == .input, unit: device.unitID, address: request.address, count: request.count)
-            RegisterDecoding.decode(request, registers: registers, tags: device.tags, into: &values)
+            RegisterDecoding.decode(request, registers: registers, tags: device.tags, wanted: wanted, into: &values)
         case .coil, .discrete:
             let bits = try client.readBits(
                 discrete: request.area == .discrete, unit: device.unitID, address: request.address, count: request.count
             )
-            RegisterDecoding.decode(request, bits: bits, tags: device.tags, into: &values)
+            RegisterDecoding.decode(request, bits: bits, tags: device.tags, wanted: wanted, into: &values)
         }
     }
 }
