@@ -66,6 +66,7 @@ public final class DevicePoller: Service {
         // The end of a sleep that the next read waits out on the link's thread.
         var wake: ContinuousClock.Instant?
         let alarm = Alarm()
+        var metrics = Telemetry.Modbus(device: device.name)
         while !actions.isEmpty {
             var next: [Machine.Action] = []
             for action in actions {
@@ -90,7 +91,7 @@ public final class DevicePoller: Service {
                         failure: cycle.linkError?.description)
                     next += machine.read(reading, at: clock.now, time: time)
                 case let .count(requests, duration):
-                    Telemetry.modbus(device: device.name, results: requests, duration: duration)
+                    metrics.record(requests, duration: duration)
                 case let .log(.isolated(request)):
                     logger.warning(
                         "A request answered with an exception; its tags are read one by one.",
