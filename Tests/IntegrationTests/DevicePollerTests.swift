@@ -108,6 +108,23 @@ extension Integration {
             }
         }
 
+        /// Devices on one serial line take turns on its thread, so none waits for its next read
+        /// there (it would hold the others' reads up); a device with a link of its own does.
+        @Test func onlyADeviceWithALinkOfItsOwnWaitsOnTheLinksThread() throws {
+            func serial(_ name: String, _ path: String) -> DeviceConfig {
+                DeviceConfig(
+                    name: name, transport: .rtu(device: path, baud: 9600, parity: .none, dataBits: 8, stopBits: 1))
+            }
+            let pollers = try DevicePoller.pollers(
+                for: [
+                    serial("a", "/dev/ttyEdgeTest0"), serial("b", "/dev/ttyEdgeTest0"),
+                    serial("c", "/dev/ttyEdgeTest1"),
+                    Self.device("d", port: 1502),
+                ], bus: SignalBus(), logger: Logger(label: "test"), health: AgentHealth(report: .init()), ruleTags: [])
+            #expect(pollers.map(\.ownsLink) == [false, false, true, true])
+            #expect(pollers[0].link === pollers[1].link && pollers[1].link !== pollers[2].link)
+        }
+
         @Test func aDeviceAbsentAtStartIsPickedUpWhenItAppears() async throws {
             let dir = TemporaryDirectory()
             let steady = try await ModbusTestServer(directory: dir, tags: Self.spec)

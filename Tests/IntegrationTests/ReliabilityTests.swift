@@ -197,6 +197,39 @@ extension Integration {
             #expect(try await agent.command(["outbox", "status"]).status == 0, "the outbox opens after every stop")
         }
 
+        /// A poller waits for its next read on its link's thread; a stop ends that wait at once
+        /// rather than at the next read, ten minutes later here.
+        @Test func aStopEndsAPollersWaitForItsNextRead() async throws {
+            let dir = TemporaryDirectory()
+            let plc = try await ModbusTestServer(
+                directory: dir, tags: #"[{"area": "holding", "address": 0, "type": "uint16", "value": 7}]"#)
+            let config = dir.write(
+                "agent.yaml",
+                """
+                version: 1
+                agent: { id: slow, site: s, line: l, data_dir: \(dir.path)/data, http: { listen: "off" } }
+                devices:
+                  - name: meter
+                    modbus: { tcp: { host: 127.0.0.1, port: \(plc.port) }, timeout: 300ms }
+                    poll_interval: 600s
+                    tags: [ { name: v, area: holding, address: 0, type: uint16 } ]
+                sinks: [ { name: mw, http: { url: "http://127.0.0.1:\(freePort())/e" } } ]
+                """)
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(10)) {
+                    guard let db = try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true),
+                        let statement = try? db.prepare(
+                            "SELECT count(*) FROM events WHERE type = 'device.connection.changed'")
+                    else { return false }
+                    return (try? statement.step()) == true && statement.int(0) == 1
+                }, "the first read is done: the poller waits for the next one")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait(timeout: .seconds(60)) == 0, "\(agent.stderr)")
+            #expect(agent.stderr.contains("Agent stopped."))
+            await plc.stop()
+        }
+
         @Test func devicesWithoutRulesStillReportTheirConnection() async throws {
             let dir = TemporaryDirectory()
             let plc = try await ModbusTestServer(

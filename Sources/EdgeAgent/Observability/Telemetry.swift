@@ -27,12 +27,31 @@ public enum Telemetry {
         Counter(label: "edge_historian_files_total", dimensions: [("source", source), ("result", result)]).increment()
     }
 
-    static func modbus(device: String, results: ModbusRequestCounts, duration: Duration) {
-        for (result, n) in results.byName {
-            Counter(label: "edge_modbus_requests_total", dimensions: [("device", device), ("result", result)])
-                .increment(by: n)
+    /// A device's Modbus metrics, each made on its first use and kept by the device's poller: a
+    /// cycle records them without the factory's lookup by label and dimensions.
+    struct Modbus {
+        let device: String
+        private var requests: [String: Counter] = [:]
+        private var pollDuration: Timer?
+
+        init(device: String) { self.device = device }
+
+        mutating func record(_ results: ModbusRequestCounts, duration: Duration) {
+            for (result, n) in results.byName {
+                if let counter = requests[result] {
+                    counter.increment(by: n)
+                } else {
+                    let counter = Counter(
+                        label: "edge_modbus_requests_total", dimensions: [("device", device), ("result", result)])
+                    requests[result] = counter
+                    counter.increment(by: n)
+                }
+            }
+            let timer =
+                pollDuration ?? Timer(label: "edge_modbus_poll_duration_seconds", dimensions: [("device", device)])
+            pollDuration = timer
+            timer.record(duration: duration)
         }
-        Timer(label: "edge_modbus_poll_duration_seconds", dimensions: [("device", device)]).record(duration: duration)
     }
 
     /// Outbox gauges, refreshed when `/metrics` is scraped.

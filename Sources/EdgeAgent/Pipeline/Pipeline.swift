@@ -46,9 +46,16 @@ public struct Pipeline: Service {
             }
             return
         }
-        let ticks = AsyncTimerSequence(interval: tick, clock: .continuous).map { _ in Signal?.none }
-        for await next in merge(bus.map { Optional($0) }, ticks).cancelOnGracefulShutdown() {
-            await process(next ?? Signal(), tick: next == nil ? .now() : nil, engine: &engine, held: &held)
+        // Ticks come through the bus like readings, so that a reading is one hand-off from its
+        // input to here (merging two sequences iterates each in a task of its own).
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in AsyncTimerSequence(interval: tick, clock: .continuous) { await bus.send(.tick) }
+            }
+            for await signal in bus.cancelOnGracefulShutdown() {
+                await process(signal, tick: signal.isTick ? .now() : nil, engine: &engine, held: &held)
+            }
+            group.cancelAll()
         }
     }
 

@@ -13,6 +13,8 @@ public struct Signal: Sendable {
     /// is committed, `false` when a full outbox refused it or the agent stops (send it again).
     /// A Modbus reading has none: the next poll reads the same registers.
     public var committed: (@Sendable (Bool) -> Void)?
+    /// The pipeline's own tick: wall-clock time passes, with or without readings (`Pipeline.tick`).
+    var isTick = false
 
     public init(
         samples: [Sample] = [], events: [Event] = [], state: [StateRow] = [],
@@ -23,6 +25,12 @@ public struct Signal: Sendable {
         self.state = state
         self.file = file
         self.committed = committed
+    }
+
+    static var tick: Signal {
+        var signal = Signal()
+        signal.isTick = true
+        return signal
     }
 }
 

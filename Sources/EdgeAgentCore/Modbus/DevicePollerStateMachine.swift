@@ -76,8 +76,9 @@ public struct DevicePollerStateMachine<Instant: InstantProtocol>: Sendable where
     /// `DEVICE.TAG` for each tag, built once rather than every cycle.
     let sampleTags: [String]
     /// Per tag, whether a rule reads it: only those go to the pipeline (every tag is still read,
-    /// as configured; the others would only be hashed and compared there, every cycle).
-    let forwarded: [Bool]
+    /// as configured; the others would only be hashed and compared there, every cycle), and only
+    /// their values need decoding.
+    public let forwarded: [Bool]
     /// When the read in hand began; nil between reads.
     private var readSince: Instant?
     private var stopped = false

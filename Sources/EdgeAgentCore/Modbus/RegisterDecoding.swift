@@ -41,20 +41,24 @@ public enum RegisterDecoding {
         return .double(number * tag.scale + tag.offset)
     }
 
-    /// Decodes every tag of a request from its reply, appended to `values` (a poll cycle's).
+    /// Decodes the tags of a request that `wanted` marks (every one when nil) from its reply,
+    /// appended to `values` (a poll cycle's).
     public static func decode(
-        _ request: ReadPlan.Request, registers: [UInt16], tags: [TagConfig],
+        _ request: ReadPlan.Request, registers: [UInt16], tags: [TagConfig], wanted: [Bool]? = nil,
         into values: inout [(tag: Int, value: TagValue?)]
     ) {
-        for i in request.tags {
+        for i in request.tags where wanted?[i] ?? true {
             let from = tags[i].address - request.address
             values.append((i, decode(tags[i], registers: registers[from..<from + ReadPlan.span(tags[i])])))
         }
     }
 
     public static func decode(
-        _ request: ReadPlan.Request, bits: [Bool], tags: [TagConfig], into values: inout [(tag: Int, value: TagValue?)]
+        _ request: ReadPlan.Request, bits: [Bool], tags: [TagConfig], wanted: [Bool]? = nil,
+        into values: inout [(tag: Int, value: TagValue?)]
     ) {
-        for i in request.tags { values.append((i, .bool(bits[tags[i].address - request.address]))) }
+        for i in request.tags where wanted?[i] ?? true {
+            values.append((i, .bool(bits[tags[i].address - request.address])))
+        }
     }
 }

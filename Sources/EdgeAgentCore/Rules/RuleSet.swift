@@ -114,6 +114,9 @@ public struct RuleSet: Sendable {
         let context: Bool
         /// Published on change with this deadband.
         let deadband: Double?
+        /// The machines (indices in `machines`) whose rules a sample of the tag drives: a reading
+        /// runs only those, and lets time pass on the others.
+        let machines: [Int]
     }
 
     public init(machines: [Machine], published: [String: Double] = [:]) {
@@ -151,12 +154,20 @@ public struct RuleSet: Sendable {
             machineTags.formUnion(machine.materials.map(\.tag))
             machineTags.formUnion(machine.quality.map(\.tag))
         }
+        var driven: [String: [Int]] = [:]
+        for (index, machine) in machines.enumerated() {
+            for tag in Set(machine.inputTags + (machine.workOrderTag.map { [$0] } ?? [])) {
+                driven[tag, default: []].append(index)
+            }
+        }
         roles = Dictionary(
             uniqueKeysWithValues: context.union(published.keys).union(machineTags).map { tag in
                 let isContext = context.contains(tag)
                 return (
                     tag,
-                    Role(read: isContext || machineTags.contains(tag), context: isContext, deadband: published[tag])
+                    Role(
+                        read: isContext || machineTags.contains(tag), context: isContext, deadband: published[tag],
+                        machines: driven[tag] ?? [])
                 )
             })
     }

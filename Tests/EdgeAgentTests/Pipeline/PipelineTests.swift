@@ -44,6 +44,25 @@ import Testing
         }
     }
 
+    /// Ticks come through the bus with the readings: a stop read long ago becomes a downtime at
+    /// the next tick, though no reading follows it.
+    @Test func aTickAnnouncesADowntimeWhileNoReadingComes() async throws {
+        let dir = TemporaryDirectory()
+        let writer = try await OutboxWriter(options: options(dir))
+        let bus = SignalBus()
+        let pipeline = Pipeline(
+            rules: RuleSet(machines: [press(minDowntime: .seconds(30))]), bus: bus, writer: writer,
+            logger: Logger(label: "test"), tick: .milliseconds(20))
+        try await whileRunning([pipeline]) {
+            await bus.send(Signal(samples: [at(0, "press-1.state", 0)]))
+            #expect(
+                await eventually {
+                    (try? events(dir).contains { $0["type"] as? String == "machine.downtime.started" }) == true
+                }, "announced by a tick")
+        }
+        await writer.close()
+    }
+
     @Test func appendsEventsAndContinuesFromTheStoredStateAfterARestart() async throws {
         let dir = TemporaryDirectory()
         _ = try await run(

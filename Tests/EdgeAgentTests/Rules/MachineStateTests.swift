@@ -76,6 +76,19 @@ import Testing
         #expect(ended.string("started_at") == time(10).rfc3339 && ended.string("ended_at") == time(70).rfc3339)
     }
 
+    @Test func aReadingOfAnotherMachinesTagsLetsTimePassOnThisOne() {
+        let other = RuleSet.Machine(name: "saw", state: .init(source: .map(tag: "saw.state", codes: pressStates)))
+        var engine = RuleEngine(rules: RuleSet(machines: [press(minDowntime: .seconds(30)), other]))
+        _ = engine.apply([at(0, "press-1.state", 1), at(0, "saw.state", 1)])
+        #expect(engine.apply([at(10, "press-1.state", 0)]).map(\.type) == [.stateChanged])
+        let later = engine.apply([at(40, "saw.state", 2)])
+        #expect(
+            later.map(\.type) == [.downtimeStarted, .stateChanged],
+            "the press's downtime is announced at the saw's reading, before the saw's own change")
+        #expect(later[0].time == time(10) && later[1].string("state") == "idle" && later[1].subject == "saw")
+        #expect(engine.state.machines["press-1"]?.state == "stopped", "the saw's reading leaves the press's state")
+    }
+
     @Test func consecutiveDowntimeStatesAreOneDowntime() {
         var engine = RuleEngine(rules: RuleSet(machines: [press(minDowntime: .zero)]))
         var events = engine.apply([at(0, "press-1.state", 1)])
