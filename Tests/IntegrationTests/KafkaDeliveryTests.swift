@@ -93,6 +93,32 @@ extension Integration {
             await cluster.stop()
         }
 
+        /// A topic template naming the type and the subject: each event lands in its own subject's
+        /// topic, whole and once, though the sink keeps a record's topic for the next one when
+        /// their type and subject are the same.
+        @Test func aTopicTemplateSendsEachEventToItsSubjectsTopic() async throws {
+            let dir = TemporaryDirectory()
+            let cluster = try await Self.cluster(dir)
+            let agent = AgentHarness(
+                sinks: Self.sink(cluster, extra: #", topic: "edge.{type}.{subject}""#), directory: dir)
+            try agent.start(events: 3000, subjects: 3)
+            await Self.expectDelivered(agent, through: 3001, within: .seconds(60), "the agent delivers everything")
+            let outbox = try agent.outboxEvents()
+            var delivered = 0
+            for n in 0..<3 {
+                let subject = "test.source.\(n)"
+                let seen = Seen(try await cluster.records(topic: "edge.tag.changed.\(subject)"))
+                let expected = outbox.filter { KafkaSink.subject(of: $0.body) == subject }
+                #expect(expected.count == 1000 && seen.copies.count == 1000, "\(subject): \(seen.copies.count)")
+                #expect(expected.allSatisfy { seen.bodies[$0.id] == $0.body && seen.copies[$0.id] == 1 })
+                #expect(seen.keyIsSubject && seen.outOfOrder.isEmpty)
+                delivered += seen.copies.count
+            }
+            #expect(delivered == 3000)
+            #expect(await agent.stop() == 0)
+            await cluster.stop()
+        }
+
         @Test func binaryModeSendsTheAttributesAsHeadersAndTheDataAsTheValue() async throws {
             let dir = TemporaryDirectory()
             let cluster = try await Self.cluster(dir)
