@@ -197,41 +197,11 @@ extension Integration {
             #expect(try await agent.command(["outbox", "status"]).status == 0, "the outbox opens after every stop")
         }
 
-        /// A poller waits for its next read on its link's thread; a stop ends that wait at once
-        /// rather than at the next read, ten minutes later here.
-        @Test func aStopEndsAPollersWaitForItsNextRead() async throws {
-            let dir = TemporaryDirectory()
-            let plc = try await ModbusTestServer(
-                directory: dir, tags: #"[{"area": "holding", "address": 0, "type": "uint16", "value": 7}]"#)
-            let config = dir.write(
-                "agent.yaml",
-                """
-                version: 1
-                agent: { id: slow, site: s, line: l, data_dir: \(dir.path)/data, http: { listen: "off" } }
-                devices:
-                  - name: meter
-                    modbus: { tcp: { host: 127.0.0.1, port: \(plc.port) }, timeout: 300ms }
-                    poll_interval: 600s
-                    tags: [ { name: v, area: holding, address: 0, type: uint16 } ]
-                sinks: [ { name: mw, http: { url: "http://127.0.0.1:\(freePort())/e" } } ]
-                """)
-            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
-            #expect(
-                await eventually(timeout: .seconds(10)) {
-                    guard let db = try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true),
-                        let statement = try? db.prepare(
-                            "SELECT count(*) FROM events WHERE type = 'device.connection.changed'")
-                    else { return false }
-                    return (try? statement.step()) == true && statement.int(0) == 1
-                }, "the first read is done: the poller waits for the next one")
-            agent.signal(SIGTERM)
-            #expect(await agent.wait(timeout: .seconds(60)) == 0, "\(agent.stderr)")
-            #expect(agent.stderr.contains("Agent stopped."))
-            await plc.stop()
-        }
-
-        @Test func devicesWithoutRulesStillReportTheirConnection() async throws {
-            let dir = TemporaryDirectory()
+        /// One device with one register and no rule, polled every `interval`: the agent's config
+        /// and the PLC behind it.
+        static func meterWithoutRules(_ dir: TemporaryDirectory, interval: String) async throws -> (
+            ModbusTestServer, config: String
+        ) {
             let plc = try await ModbusTestServer(
                 directory: dir, tags: #"[{"area": "holding", "address": 0, "type": "uint16", "value": 7}]"#)
             let config = dir.write(
@@ -242,28 +212,51 @@ extension Integration {
                 devices:
                   - name: meter
                     modbus: { tcp: { host: 127.0.0.1, port: \(plc.port) }, timeout: 300ms }
-                    poll_interval: 100ms
+                    poll_interval: \(interval)
                     tags: [ { name: v, area: holding, address: 0, type: uint16 } ]
                 sinks: [ { name: mw, http: { url: "http://127.0.0.1:\(freePort())/e" } } ]
                 """)
-            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
-            func changes() -> [Bool] {
-                guard let db = try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true),
-                    let statement = try? db.prepare(
-                        "SELECT body FROM events WHERE type = 'device.connection.changed' ORDER BY seq")
-                else { return [] }
-                var result: [Bool] = []
-                while (try? statement.step()) == true {
-                    result.append(statement.text(0).contains(#""connected":true"#))
-                }
-                return result
+            return (plc, config)
+        }
+
+        /// The device's connection changes in the outbox, in order: true for connected.
+        static func connectionChanges(_ dir: TemporaryDirectory) -> [Bool] {
+            guard let db = try? SQLiteConnection(path: dir.path + "/data/outbox.db", readOnly: true),
+                let statement = try? db.prepare(
+                    "SELECT body FROM events WHERE type = 'device.connection.changed' ORDER BY seq")
+            else { return [] }
+            var result: [Bool] = []
+            while (try? statement.step()) == true {
+                result.append(statement.text(0).contains(#""connected":true"#))
             }
+            return result
+        }
+
+        /// A poller waits for its next read on its link's thread; a stop ends that wait at once
+        /// rather than at the next read, ten minutes later here.
+        @Test func aStopEndsAPollersWaitForItsNextRead() async throws {
+            let dir = TemporaryDirectory()
+            let (plc, config) = try await Self.meterWithoutRules(dir, interval: "600s")
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
             #expect(
-                await eventually(timeout: .seconds(10)) { changes() == [true] },
+                await eventually(timeout: .seconds(10)) { Self.connectionChanges(dir) == [true] },
+                "the first read is done: the poller waits for the next one")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait(timeout: .seconds(60)) == 0, "\(agent.stderr)")
+            #expect(agent.stderr.contains("Agent stopped."))
+            await plc.stop()
+        }
+
+        @Test func devicesWithoutRulesStillReportTheirConnection() async throws {
+            let dir = TemporaryDirectory()
+            let (plc, config) = try await Self.meterWithoutRules(dir, interval: "100ms")
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(10)) { Self.connectionChanges(dir) == [true] },
                 "the first outcome is reported without any rule")
             await plc.stop()
             #expect(
-                await eventually(timeout: .seconds(10)) { changes() == [true, false] },
+                await eventually(timeout: .seconds(10)) { Self.connectionChanges(dir) == [true, false] },
                 "and every change after it: the poller is not stuck on the bus")
             agent.signal(SIGTERM)
             #expect(await agent.wait() == 0)
