@@ -146,20 +146,14 @@ public struct RuleSet: Sendable {
             }
         }
         textTags = text
-        var machineTags = Set<String>()  // the context holds the state bits already
-        for machine in machines {
-            if case let .map(tag, _)? = machine.state?.source { machineTags.insert(tag) }
-            if let order = machine.workOrderTag { machineTags.insert(order) }
-            machineTags.formUnion(machine.counters.map(\.tag))
-            machineTags.formUnion(machine.materials.map(\.tag))
-            machineTags.formUnion(machine.quality.map(\.tag))
-        }
+        // The machines each tag drives: its inputs and its work order's tag.
         var driven: [String: [Int]] = [:]
         for (index, machine) in machines.enumerated() {
             for tag in Set(machine.inputTags + (machine.workOrderTag.map { [$0] } ?? [])) {
                 driven[tag, default: []].append(index)
             }
         }
+        let machineTags = Set(driven.keys)
         roles = Dictionary(
             uniqueKeysWithValues: context.union(published.keys).union(machineTags).map { tag in
                 let isContext = context.contains(tag)
