@@ -147,10 +147,10 @@ public final class DevicePoller: Service {
     final class Alarm: Sendable {
         private let rings = DispatchSemaphore(value: 0)
 
-        /// Blocks until `deadline`; false when rung first.
+        /// Blocks until `deadline`; false when rung first (a ring counts even when the deadline
+        /// has passed already).
         func sleep(until deadline: ContinuousClock.Instant) -> Bool {
-            let left = ContinuousClock.now.duration(to: deadline)
-            guard left > .zero else { return true }
+            let left = max(.zero, ContinuousClock.now.duration(to: deadline))
             let nanoseconds = left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
             return rings.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .timedOut
         }
