@@ -108,7 +108,7 @@ extension Integration {
             for n in 0..<3 {
                 let subject = "test.source.\(n)"
                 let seen = Seen(try await cluster.records(topic: "edge.tag.changed.\(subject)"))
-                let expected = outbox.filter { KafkaSink.subject(of: $0.body) == subject }
+                let expected = outbox.filter { EnvelopeSubject.of($0.body) == subject }
                 #expect(expected.count == 1000 && seen.copies.count == 1000, "\(subject): \(seen.copies.count)")
                 #expect(expected.allSatisfy { seen.bodies[$0.id] == $0.body && seen.copies[$0.id] == 1 })
                 #expect(seen.keyIsSubject && seen.outOfOrder.isEmpty)

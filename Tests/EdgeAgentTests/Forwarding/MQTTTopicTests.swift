@@ -14,10 +14,4 @@ import Testing
         #expect(MQTTSink.topic("a/{agent}/{subject}/status", values) == "a/edge_1/press_1/status")
     }
 
-    @Test func readsTheSubjectFromTheStoredEnvelope() {
-        #expect(
-            MQTTSink.subject(of: #"{"specversion":"1.0","id":"x","type":"t","subject":"press-1","time":"..."}"#)
-                == "press-1")
-        #expect(MQTTSink.subject(of: #"{"specversion":"1.0"}"#) == "")
-    }
 }

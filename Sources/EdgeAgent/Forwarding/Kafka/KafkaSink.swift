@@ -218,14 +218,15 @@ public final class KafkaSink: EventSink {
         case .structured:
             var body = body
             return body.withUTF8 { bytes in
-                let subject = UnsafeBufferPointer(rebasing: bytes[Self.subject(in: bytes)])
-                return producer.produce(
-                    topic: topic(type, subject, producer: producer, route: &route),
-                    key: UnsafeRawBufferPointer(subject), value: UnsafeRawBufferPointer(bytes),
-                    headers: Self.structured, token: token)
+                EnvelopeSubject.withSubject(in: bytes) { subject in
+                    producer.produce(
+                        topic: topic(type, subject, producer: producer, route: &route),
+                        key: UnsafeRawBufferPointer(subject), value: UnsafeRawBufferPointer(bytes),
+                        headers: Self.structured, token: token)
+                }
             }
         case .binary:
-            var subject = Self.subject(of: body)
+            var subject = EnvelopeSubject.of(body)
             var (headers, data) = Self.binary(body)
             return subject.withUTF8 { key in
                 data.withUTF8 {
@@ -267,37 +268,6 @@ public final class KafkaSink: EventSink {
             headers.append((key == "datacontenttype" ? "content-type" : "ce_\(key)", text))
         }
         return (headers, data)
-    }
-
-    /// The envelope's `subject`, read from the stored bytes.
-    public static func subject(of body: String) -> String {
-        var body = body
-        return body.withUTF8 { String(decoding: $0[subject(in: $0)], as: UTF8.self) }
-    }
-
-    static let subjectMarker = Array(#""subject":""#.utf8)
-
-    /// Where the envelope's `subject` lies in its UTF-8 `bytes` (empty when it has none): after
-    /// the first `"subject":"`, up to the next quote. `memchr` looks for the marker's `j`, the
-    /// rarest of its bytes in an envelope, and each one found is checked for the whole marker
-    /// around it: a record's key costs about one call, where Foundation's `range(of:)` would be
-    /// the most expensive step of producing a record.
-    static func subject(in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int> {
-        guard let base = bytes.baseAddress else { return 0..<0 }
-        let marker = subjectMarker
-        let j = 4  // `j`'s place in the marker
-        var from = j
-        while from < bytes.count, let found = memchr(base + from, Int32(UInt8(ascii: "j")), bytes.count - from) {
-            let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self)) - j
-            let start = at + marker.count
-            if start <= bytes.count, memcmp(base + at, marker, marker.count) == 0 {
-                var end = start
-                while end < bytes.count, bytes[end] != UInt8(ascii: "\"") { end += 1 }
-                return start..<end
-            }
-            from = at + j + 1
-        }
-        return 0..<0
     }
 
     /// Topics by (type, subject), filled once: a line has a handful.

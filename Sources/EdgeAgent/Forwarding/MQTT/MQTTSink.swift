@@ -60,13 +60,6 @@ public final class MQTTSink: EventSink {
         return topic
     }
 
-    /// The envelope's `subject`, read from the stored bytes.
-    static func subject(of body: String) -> String {
-        guard let start = body.range(of: #""subject":""#) else { return "" }
-        let rest = body[start.upperBound...]
-        return String(rest.prefix { $0 != "\"" })
-    }
-
     public func deliver(_ events: [StoredEvent]) async -> DeliveryOutcome {
         let session = client.session
         let (connected, refused) = session.state.withLock { ($0.connected, $0.refused) }
@@ -115,7 +108,7 @@ public final class MQTTSink: EventSink {
     private let topics = Mutex<[String: String]>([:])
 
     func topic(for event: StoredEvent) -> String {
-        let subject = usesSubject ? Self.subject(of: event.body) : ""
+        let subject = usesSubject ? EnvelopeSubject.of(event.body) : ""
         let key = usesSubject ? event.type + "\u{0}" + subject : event.type
         if let known = topics.withLock({ $0[key] }) { return known }
         let topic = fill(event.type, subject)
