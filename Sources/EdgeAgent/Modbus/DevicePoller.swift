@@ -294,7 +294,7 @@ public final class DevicePoller: Service {
             cycle.linkError = error as? ModbusError
             return cycle
         }
-        cycle.values.reserveCapacity(device.tags.count)
+        cycle.values.reserveCapacity(wanted?.count(where: \.self) ?? device.tags.count)
         /// Reads one request into the cycle's values, counting its outcome.
         func counted(_ request: ReadPlan.Request) throws {
             do {
