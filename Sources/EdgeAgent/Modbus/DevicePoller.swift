@@ -105,18 +105,20 @@ public final class DevicePoller: Service {
     }
 
     /// Runs the machine on the link's thread (`driveOnLink(_:_:)`) and sends what it hands over
-    /// to the pipeline. Cancellation stops the machine, at once even in the middle of a wait.
+    /// to the pipeline. Cancellation stops the machine, at once even in the middle of a wait; a
+    /// reading in hand is still sent, as the other driver sends it.
     private func driveOnLink() async throws {
         let handover = Handover()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
+                defer { handover.finish() }
                 try await withTaskCancellationHandler {
                     try await self.link.run { client in self.driveOnLink(client, handover) }
                 } onCancel: {
                     handover.stop()
                 }
             }
-            for await signal in handover.signals {
+            while let signal = await handover.next() {
                 await bus.send(signal)
                 handover.taken()
             }
@@ -140,7 +142,7 @@ public final class DevicePoller: Service {
                     let cycle = Self.poll(client, plan: plan, device: device, wanted: machine.forwarded)
                     next += machine.read(cycle.reading(), at: .now, time: time)
                 case let .publish(samples, events):
-                    if !handover.send(Signal(samples: samples, events: events)) { machine.stop() }
+                    handover.send(Signal(samples: samples, events: events))
                 case let .sleep(deadline):
                     if handover.sleep(until: deadline) {
                         next += machine.tick(at: max(deadline, .now))
@@ -153,7 +155,6 @@ public final class DevicePoller: Service {
             }
             actions = next
         }
-        handover.finish()
     }
 
     /// Performs an action that neither reads, waits nor hands anything over, for either driver.
@@ -200,43 +201,63 @@ public final class DevicePoller: Service {
     /// Between a poller driven on its link's thread and its task: the readings handed over, in
     /// order, and the thread's waits, each ended by a stop. One reading at most is on its way to
     /// the pipeline: the next waits until the pipeline took it (back-pressure, as `SignalBus`).
+    /// A stop ends that wait, and the reading in hand is handed over all the same: nothing the
+    /// machine published is dropped here.
     ///
     /// One semaphore wakes the thread: `stop` signals it, and `taken` does only when the thread
     /// waits to hand over (`handing`, set and cleared under the lock), so a wait for a deadline
     /// ends early only at a stop, even one signalled before that wait began.
+    ///
+    /// The task's wait (`next`) does not end at cancellation, unlike an `AsyncStream`'s, which
+    /// would drop what the thread hands over after the stop; it ends at `finish`, once the
+    /// thread is done, which a stop hastens.
     final class Handover: Sendable {
         private struct State {
+            /// Handed over and not yet received, in order; nil once the thread hands nothing more.
+            var handed: [Signal?] = []
+            /// The task waiting in `next`.
+            var receiver: CheckedContinuation<Signal?, Never>?
             /// A signal handed over and not yet taken.
             var inFlight = false
             /// The thread waits to hand the next one over.
             var handing = false
             var stopped = false
+
+            /// The waiting task and the first signal handed over, when there are both.
+            mutating func match() -> (CheckedContinuation<Signal?, Never>, Signal?)? {
+                guard let receiver, !handed.isEmpty else { return nil }
+                self.receiver = nil
+                return (receiver, handed.removeFirst())
+            }
         }
         private let state = Mutex(State())
         private let wakes = DispatchSemaphore(value: 0)
-        let signals: AsyncStream<Signal>
-        private let continuation: AsyncStream<Signal>.Continuation
 
-        init() { (signals, continuation) = AsyncStream.makeStream() }
-
-        /// Hands `signal` over once the previous one was taken; false when stopped first.
-        func send(_ signal: Signal) -> Bool {
+        /// Hands `signal` over once the previous one was taken, or at once when stopped.
+        func send(_ signal: Signal) {
             while true {
-                let handed: Bool? = state.withLock { state in
-                    if state.stopped { return false }
-                    if !state.inFlight {
+                let handed = state.withLock { state in
+                    if state.stopped || !state.inFlight {
                         state.inFlight = true
                         return true
                     }
                     state.handing = true
-                    return nil
+                    return false
                 }
-                guard let handed else {
-                    wakes.wait()
-                    continue
+                if handed { break }
+                wakes.wait()
+            }
+            deliver(signal)
+        }
+
+        /// The next signal handed over; nil once the thread hands nothing more.
+        func next() async -> Signal? {
+            await withCheckedContinuation { continuation in
+                let match = state.withLock { state in
+                    state.receiver = continuation
+                    return state.match()
                 }
-                if handed { continuation.yield(signal) }
-                return handed
+                if let (receiver, signal) = match { receiver.resume(returning: signal) }
             }
         }
 
@@ -265,7 +286,16 @@ public final class DevicePoller: Service {
         }
 
         /// The thread hands nothing more over.
-        func finish() { continuation.finish() }
+        func finish() { deliver(nil) }
+
+        /// Gives `signal` to the waiting task, or keeps it for its next `next`.
+        private func deliver(_ signal: Signal?) {
+            let match = state.withLock { state in
+                state.handed.append(signal)
+                return state.match()
+            }
+            if let (receiver, signal) = match { receiver.resume(returning: signal) }
+        }
     }
 
     /// Reads every tag of `device` once (`modbus read`, commissioning, tests): nil for a tag that
