@@ -28,5 +28,8 @@ public final class ModbusTestServer: Sendable {
         self.port = Int(child.stdout.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
+    /// Requests it began to hold back (`delay`), answered or not: a read is in hand once one is.
+    public var delayedRequests: Int { child.stdout.components(separatedBy: "DELAYING").count - 1 }
+
     public func stop() async { await child.stop() }
 }

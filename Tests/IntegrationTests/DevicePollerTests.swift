@@ -194,5 +194,71 @@ extension Integration {
             }
             await steady.stop()
         }
+
+        /// A stop that arrives while a read is in hand lets it finish, and the reading reaches the
+        /// pipeline: the first here, which reports the device connected.
+        @Test func aReadingInHandWhenTheStopArrivesReachesThePipeline() async throws {
+            let dir = TemporaryDirectory()
+            let server = try await ModbusTestServer(directory: dir, tags: Self.spec, delay: 2)
+            let device = Self.device("slow", port: server.port, timeout: .seconds(5))
+            let bus = SignalBus(), recorder = Recorder(), logger = Logger(label: "test")
+            let poller = DevicePoller(
+                device: device, link: Confined(try ModbusClient(device.transport, timeout: device.timeout)), bus: bus,
+                logger: logger)
+            let group = ServiceGroup(services: [poller], logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { await recorder.consume(bus) }
+                tasks.addTask {
+                    try await group.run()
+                    bus.finish()
+                }
+                #expect(await eventually(timeout: .seconds(15)) { server.delayedRequests > 0 }, "the read is in hand")
+                #expect(recorder.changes("slow") == [], "and not answered yet")
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            #expect(recorder.changes("slow") == [true])
+            await server.stop()
+        }
+
+        /// A device with a link of its own, on the real clock, is polled on the link's thread, which
+        /// hands its readings over one at a time: while the pipeline takes none it reads once more
+        /// and waits, rather than reading ahead. A second device, whose readings are taken, shows
+        /// that time passed meanwhile: fifty of its polls, at the same interval.
+        @Test func aPollerReadsNoFurtherAheadOfThePipelineThanOneReading() async throws {
+            let dir = TemporaryDirectory()
+            let server = try await ModbusTestServer(directory: dir, tags: Self.spec)
+            var stalled = Self.device("stalled", port: server.port)
+            var witness = Self.device("witness", port: server.port)
+            stalled.pollInterval = .milliseconds(2)
+            witness.pollInterval = .milliseconds(2)
+            let stalledBus = SignalBus(), witnessBus = SignalBus(), recorder = Recorder()
+            let logger = Logger(label: "test")
+            let pollers = try [(stalled, stalledBus), (witness, witnessBus)].map { device, bus in
+                DevicePoller(
+                    device: device, link: Confined(try ModbusClient(device.transport, timeout: device.timeout)),
+                    bus: bus, logger: logger)
+            }
+            let group = ServiceGroup(services: pollers, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                tasks.addTask { await recorder.consume(witnessBus) }
+                #expect(await eventually { recorder.readings("witness") >= 50 })
+                let taking = Timestamp.now()
+                var signals = stalledBus.makeAsyncIterator()
+                var times: [Timestamp] = []
+                while times.count < 3, let signal = await signals.next() {
+                    times += signal.samples.prefix(1).map(\.time)
+                }
+                #expect(times.count == 3)
+                #expect(times.prefix(2).allSatisfy { $0 <= taking }, "two readings before the pipeline took any")
+                #expect(times.dropFirst(2).allSatisfy { $0 >= taking }, "the third once it took the first: \(times)")
+                await group.triggerGracefulShutdown()
+                stalledBus.finish()
+                witnessBus.finish()
+                try await tasks.waitForAll()
+            }
+            await server.stop()
+        }
     }
 }

@@ -198,12 +198,13 @@ extension Integration {
         }
 
         /// One device with one register and no rule, polled every `interval`: the agent's config
-        /// and the PLC behind it.
-        static func meterWithoutRules(_ dir: TemporaryDirectory, interval: String) async throws -> (
-            ModbusTestServer, config: String
-        ) {
+        /// and the PLC behind it, which answers `delay` seconds late.
+        static func meterWithoutRules(
+            _ dir: TemporaryDirectory, interval: String, delay: Double = 0, timeout: String = "300ms"
+        ) async throws -> (ModbusTestServer, config: String) {
             let plc = try await ModbusTestServer(
-                directory: dir, tags: #"[{"area": "holding", "address": 0, "type": "uint16", "value": 7}]"#)
+                directory: dir, tags: #"[{"area": "holding", "address": 0, "type": "uint16", "value": 7}]"#,
+                delay: delay)
             let config = dir.write(
                 "agent.yaml",
                 """
@@ -211,7 +212,7 @@ extension Integration {
                 agent: { id: bare, site: s, line: l, data_dir: \(dir.path)/data, http: { listen: "off" } }
                 devices:
                   - name: meter
-                    modbus: { tcp: { host: 127.0.0.1, port: \(plc.port) }, timeout: 300ms }
+                    modbus: { tcp: { host: 127.0.0.1, port: \(plc.port) }, timeout: \(timeout) }
                     poll_interval: \(interval)
                     tags: [ { name: v, area: holding, address: 0, type: uint16 } ]
                 sinks: [ { name: mw, http: { url: "http://127.0.0.1:\(freePort())/e" } } ]
@@ -244,6 +245,23 @@ extension Integration {
             agent.signal(SIGTERM)
             #expect(await agent.wait(timeout: .seconds(60)) == 0, "\(agent.stderr)")
             #expect(agent.stderr.contains("Agent stopped."))
+            await plc.stop()
+        }
+
+        /// A stop that arrives while a read is in hand lets it finish: that reading, the first here,
+        /// which reports the device connected, reaches the outbox before the agent exits.
+        @Test func aReadingInHandWhenTheAgentStopsReachesTheOutbox() async throws {
+            let dir = TemporaryDirectory()
+            let (plc, config) = try await Self.meterWithoutRules(dir, interval: "600s", delay: 2, timeout: "5s")
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(15)) {
+                    agent.stderr.contains("Agent running.") && plc.delayedRequests > 0
+                }, "the PLC holds the first read back")
+            #expect(Self.connectionChanges(dir) == [], "it is not answered yet")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait(timeout: .seconds(60)) == 0, "\(agent.stderr)")
+            #expect(Self.connectionChanges(dir) == [true], "\(agent.stderr)")
             await plc.stop()
         }
 

@@ -2,16 +2,18 @@ import Dispatch
 import EdgeAgentCore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// One per device: the driver of a `DevicePollerStateMachine`, which decides when to read, what
 /// goes to the pipeline and how to back off. It sleeps on the injected clock, hands readings
 /// to the pipeline, and reads on the link's own thread: a device that is down or slow never
 /// delays another one (devices on one serial line share that line's thread, in turn).
 ///
-/// On the monotonic clock, a device with a link of its own waits out the sleep before a read on
-/// the link's thread, in the read's own job: a cycle is then one hand-off to the link and one
-/// back, without a timer firing on the cooperative pool in between. A shared serial line's
-/// devices sleep on the pool: one device's wait would hold the others' reads up.
+/// On the monotonic clock, a device with a link of its own is driven on the link's thread: it
+/// reads, hands the reading over (`Handover`) and waits there for its next deadline, so a cycle
+/// blocks that thread once besides the reads and wakes the cooperative pool once, for the
+/// hand-over. A shared serial line's devices read in jobs on the line's thread and sleep on the
+/// pool: one device's wait would hold the others' reads up.
 public final class DevicePoller: Service {
     public let device: DeviceConfig
     let link: Confined<ModbusClient>
@@ -51,74 +53,128 @@ public final class DevicePoller: Service {
         public var linkError: ModbusError?
         /// Requests by outcome, for the metrics.
         public var results = ModbusRequestCounts()
+
+        /// What the state machine is told of it.
+        func reading<I>() -> DevicePollerStateMachine<I>.Reading {
+            .init(values: values, isolated: isolated, requests: results, failure: linkError?.description)
+        }
     }
 
     public func run() async throws {
-        try await untilGracefulShutdown { try await self.drive(self.clock) }
+        try await untilGracefulShutdown {
+            if self.ownsLink, self.clock is ContinuousClock {
+                try await self.driveOnLink()
+            } else {
+                try await self.drive(self.clock)
+            }
+        }
     }
 
-    /// Performs the machine's actions until it asks for nothing more (stopped). A sleep waited
-    /// out on the link's thread ends the wait early at cancellation, and the machine stops.
+    /// Performs the machine's actions until it asks for nothing more (stopped): reads in jobs on
+    /// the link's thread, sleeps on `clock`. Cancellation ends a sleep, and the machine stops.
     private func drive<C: Clock<Duration>>(_ clock: C) async throws {
         typealias Machine = DevicePollerStateMachine<C.Instant>
         var machine = Machine(device: device, ruleTags: ruleTags, maxBackoff: maxBackoff)
         var actions = machine.start(at: clock.now)
-        // The end of a sleep that the next read waits out on the link's thread.
-        var wake: ContinuousClock.Instant?
-        let alarm = Alarm()
         var metrics = Telemetry.Modbus(device: device.name)
         while !actions.isEmpty {
             var next: [Machine.Action] = []
             for action in actions {
                 switch action {
                 case let .read(plan):
-                    let device = self.device, wanted = machine.forwarded, until = wake
-                    wake = nil
-                    let outcome = try await withTaskCancellationHandler {
-                        try await link.run { client -> (Timestamp, Cycle)? in
-                            if let until, !alarm.sleep(until: until) { return nil }
-                            return (Timestamp.now(), Self.poll(client, plan: plan, device: device, wanted: wanted))
-                        }
-                    } onCancel: {
-                        alarm.ring()
+                    let device = self.device, wanted = machine.forwarded
+                    let (time, cycle) = try await link.run { client in
+                        (Timestamp.now(), Self.poll(client, plan: plan, device: device, wanted: wanted))
                     }
-                    guard let (time, cycle) = outcome else {
-                        machine.stop()  // rung while waiting
-                        break
-                    }
-                    let reading = Machine.Reading(
-                        values: cycle.values, isolated: cycle.isolated, requests: cycle.results,
-                        failure: cycle.linkError?.description)
-                    next += machine.read(reading, at: clock.now, time: time)
-                case let .count(requests, duration):
-                    metrics.record(requests, duration: duration)
-                case let .log(.isolated(request)):
-                    logger.warning(
-                        "A request answered with an exception; its tags are read one by one.",
-                        metadata: ["request": "\(request)"])
-                case let .log(.unreachable(error)):
-                    logger.warning("Device unreachable; retrying with backoff.", metadata: ["error": "\(error)"])
-                case .log(.reachable):
-                    logger.notice("Device reachable again.")
+                    next += machine.read(cycle.reading(), at: clock.now, time: time)
                 case let .publish(samples, events):
                     await bus.send(Signal(samples: samples, events: events))
-                case let .reportHealth(time, error):
-                    health?.polled(device.name, at: time, error: error)
                 case let .sleep(deadline):
-                    if ownsLink, let instant = deadline as? ContinuousClock.Instant {
-                        wake = instant  // the read the tick asks for begins then, on the link's thread
-                        next += machine.tick(at: max(deadline, clock.now))
-                    } else {
-                        do {
-                            try await clock.sleep(until: deadline, tolerance: nil)
-                            next += machine.tick(at: clock.now)
-                        } catch {
-                            machine.stop()
-                        }
+                    do {
+                        try await clock.sleep(until: deadline, tolerance: nil)
+                        next += machine.tick(at: clock.now)
+                    } catch {
+                        machine.stop()
                     }
+                case .count, .log, .reportHealth:
+                    report(action, &metrics)
                 }
             }
             actions = next
+        }
+    }
+
+    /// Runs the machine on the link's thread (`driveOnLink(_:_:)`) and sends what it hands over
+    /// to the pipeline. Cancellation stops the machine, at once even in the middle of a wait; a
+    /// reading in hand is still sent, as the other driver sends it.
+    private func driveOnLink() async throws {
+        let handover = Handover()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                defer { handover.finish() }
+                try await withTaskCancellationHandler {
+                    try await self.link.run { client in self.driveOnLink(client, handover) }
+                } onCancel: {
+                    handover.stop()
+                }
+            }
+            while let signal = await handover.next() {
+                await bus.send(signal)
+                handover.taken()
+            }
+        }
+    }
+
+    /// Performs the machine's actions on the link's thread until it asks for nothing more: reads
+    /// there, hands readings over and waits for the next deadline (`Handover`); a stop ends a
+    /// wait, and the machine stops.
+    private func driveOnLink(_ client: ModbusClient, _ handover: Handover) {
+        typealias Machine = DevicePollerStateMachine<ContinuousClock.Instant>
+        var machine = Machine(device: device, ruleTags: ruleTags, maxBackoff: maxBackoff)
+        var actions = machine.start(at: .now)
+        var metrics = Telemetry.Modbus(device: device.name)
+        while !actions.isEmpty {
+            var next: [Machine.Action] = []
+            for action in actions {
+                switch action {
+                case let .read(plan):
+                    let time = Timestamp.now()
+                    let cycle = Self.poll(client, plan: plan, device: device, wanted: machine.forwarded)
+                    next += machine.read(cycle.reading(), at: .now, time: time)
+                case let .publish(samples, events):
+                    handover.send(Signal(samples: samples, events: events))
+                case let .sleep(deadline):
+                    if handover.sleep(until: deadline) {
+                        next += machine.tick(at: max(deadline, .now))
+                    } else {
+                        machine.stop()
+                    }
+                case .count, .log, .reportHealth:
+                    report(action, &metrics)
+                }
+            }
+            actions = next
+        }
+    }
+
+    /// Performs an action that neither reads, waits nor hands anything over, for either driver.
+    private func report<I>(_ action: DevicePollerStateMachine<I>.Action, _ metrics: inout Telemetry.Modbus)
+    where I.Duration == Duration {
+        switch action {
+        case let .count(requests, duration):
+            metrics.record(requests, duration: duration)
+        case let .log(.isolated(request)):
+            logger.warning(
+                "A request answered with an exception; its tags are read one by one.",
+                metadata: ["request": "\(request)"])
+        case let .log(.unreachable(error)):
+            logger.warning("Device unreachable; retrying with backoff.", metadata: ["error": "\(error)"])
+        case .log(.reachable):
+            logger.notice("Device reachable again.")
+        case let .reportHealth(time, error):
+            health?.polled(device.name, at: time, error: error)
+        case .read, .publish, .sleep:
+            preconditionFailure("not a report: \(action)")
         }
     }
 
@@ -142,20 +198,104 @@ public final class DevicePoller: Service {
         }
     }
 
-    /// The wait before a read on the link's thread, cut short when the poller's task is cancelled
-    /// (graceful shutdown): a ring before or during the wait ends it.
-    final class Alarm: Sendable {
-        private let rings = DispatchSemaphore(value: 0)
+    /// Between a poller driven on its link's thread and its task: the readings handed over, in
+    /// order, and the thread's waits, each ended by a stop. One reading at most is on its way to
+    /// the pipeline: the next waits until the pipeline took it (back-pressure, as `SignalBus`).
+    /// A stop ends that wait, and the reading in hand is handed over all the same: nothing the
+    /// machine published is dropped here.
+    ///
+    /// One semaphore wakes the thread: `stop` signals it, and `taken` does only when the thread
+    /// waits to hand over (`handing`, set and cleared under the lock), so a wait for a deadline
+    /// ends early only at a stop, even one signalled before that wait began.
+    ///
+    /// The task's wait (`next`) does not end at cancellation, unlike an `AsyncStream`'s, which
+    /// would drop what the thread hands over after the stop; it ends at `finish`, once the
+    /// thread is done, which a stop hastens.
+    final class Handover: Sendable {
+        private struct State {
+            /// Handed over and not yet received, in order; nil once the thread hands nothing more.
+            var handed: [Signal?] = []
+            /// The task waiting in `next`.
+            var receiver: CheckedContinuation<Signal?, Never>?
+            /// A signal handed over and not yet taken.
+            var inFlight = false
+            /// The thread waits to hand the next one over.
+            var handing = false
+            var stopped = false
 
-        /// Blocks until `deadline`; false when rung first (a ring counts even when the deadline
-        /// has passed already).
-        func sleep(until deadline: ContinuousClock.Instant) -> Bool {
-            let left = max(.zero, ContinuousClock.now.duration(to: deadline))
-            let nanoseconds = left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
-            return rings.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .timedOut
+            /// The waiting task and the first signal handed over, when there are both.
+            mutating func match() -> (CheckedContinuation<Signal?, Never>, Signal?)? {
+                guard let receiver, !handed.isEmpty else { return nil }
+                self.receiver = nil
+                return (receiver, handed.removeFirst())
+            }
+        }
+        private let state = Mutex(State())
+        private let wakes = DispatchSemaphore(value: 0)
+
+        /// Hands `signal` over once the previous one was taken, or at once when stopped.
+        func send(_ signal: Signal) {
+            while true {
+                let handed = state.withLock { state in
+                    if state.stopped || !state.inFlight {
+                        state.inFlight = true
+                        return true
+                    }
+                    state.handing = true
+                    return false
+                }
+                if handed { break }
+                wakes.wait()
+            }
+            deliver(signal)
         }
 
-        func ring() { rings.signal() }
+        /// The next signal handed over; nil once the thread hands nothing more.
+        func next() async -> Signal? {
+            await withCheckedContinuation { continuation in
+                let match = state.withLock { state in
+                    state.receiver = continuation
+                    return state.match()
+                }
+                if let (receiver, signal) = match { receiver.resume(returning: signal) }
+            }
+        }
+
+        /// The pipeline took the signal handed over.
+        func taken() {
+            let handing = state.withLock { state in
+                defer { (state.inFlight, state.handing) = (false, false) }
+                return state.handing
+            }
+            if handing { wakes.signal() }
+        }
+
+        /// Blocks until `deadline`; false when stopped first (a stop counts even when the
+        /// deadline has passed already).
+        func sleep(until deadline: ContinuousClock.Instant) -> Bool {
+            if state.withLock({ $0.stopped }) { return false }
+            let left = max(.zero, ContinuousClock.now.duration(to: deadline))
+            let nanoseconds = left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
+            _ = wakes.wait(timeout: .now() + .nanoseconds(Int(nanoseconds)))
+            return !state.withLock { $0.stopped }
+        }
+
+        func stop() {
+            state.withLock { $0.stopped = true }
+            wakes.signal()
+        }
+
+        /// The thread hands nothing more over.
+        func finish() { deliver(nil) }
+
+        /// Gives `signal` to the waiting task, or keeps it for its next `next`.
+        private func deliver(_ signal: Signal?) {
+            let match = state.withLock { state in
+                state.handed.append(signal)
+                return state.match()
+            }
+            if let (receiver, signal) = match { receiver.resume(returning: signal) }
+        }
     }
 
     /// Reads every tag of `device` once (`modbus read`, commissioning, tests): nil for a tag that
@@ -184,7 +324,7 @@ public final class DevicePoller: Service {
             cycle.linkError = error as? ModbusError
             return cycle
         }
-        cycle.values.reserveCapacity(device.tags.count)
+        cycle.values.reserveCapacity(wanted?.count(where: \.self) ?? device.tags.count)
         /// Reads one request into the cycle's values, counting its outcome.
         func counted(_ request: ReadPlan.Request) throws {
             do {

@@ -10,7 +10,7 @@ SPEC.json: {"unit": 1, "tags": [{"area": "holding", "address": 100, "type": "flo
             {"area": "holding", "address": 300, "registers": [1, 2, 3]}]}
 Values are encoded here with Python's struct, independently of the agent's decoder. Addresses
 not listed answer with an illegal-address exception. --delay answers every request that late.
-Prints "PORT <n>" (TCP) or "READY" (serial) once it serves.
+Prints "PORT <n>" (TCP) or "READY" (serial) once it serves, and "DELAYING" as it holds a request.
 """
 import argparse
 import asyncio
@@ -63,6 +63,7 @@ def build(spec, delay):
             blocks.append(SimData(65535, values=[False] if bits else [0], datatype=DataType.BITS if bits else DataType.REGISTERS))
 
     async def slow(*_):
+        print("DELAYING", flush=True)
         await asyncio.sleep(delay)
         return None
 
