@@ -31,13 +31,15 @@ extension RuleState {
             return changed
         }
         // A tag read twice is compared and listed once (a historian chunk reads each tag
-        // thousands of times: one set insert each, not four dictionary lookups).
+        // thousands of times: one set insert each, not four dictionary lookups); a kind of entry
+        // that neither state holds is not looked up.
+        let hasValues = !values.isEmpty || !old.values.isEmpty
+        let hasPublished = !published.isEmpty || !old.published.isEmpty
         var seen = Set<String>()
         for sample in reading where seen.insert(sample.tag).inserted {
             let tag = sample.tag
-            let value = values[tag] != old.values[tag], publish = published[tag] != old.published[tag]
-            if value { changed.append(.value(tag)) }
-            if publish { changed.append(.published(tag)) }
+            if hasValues, values[tag] != old.values[tag] { changed.append(.value(tag)) }
+            if hasPublished, published[tag] != old.published[tag] { changed.append(.published(tag)) }
         }
         return changed
     }
