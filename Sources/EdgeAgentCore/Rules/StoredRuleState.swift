@@ -10,11 +10,12 @@
 ///
 /// A device's published tags share one row because a poll changes most of them at once: one row
 /// written per reading instead of one per tag. The device is the part of a tag's name before its
-/// first dot (`group`). Entries change with the readings, so every row's text is built without a
-/// JSON coder; only the load at start (in the agent) decodes with `JSONDecoder`. A store from
-/// before the rows holds the whole state in one JSON row, `rules`, and one from before the
-/// devices' rows holds a row per published tag, `rules.published.TAG` (its `text`): both are read
-/// once and replaced at the first commit.
+/// first dot (`RuleState.PublishedTags.device`), and the state keeps each device's tags apart, so
+/// a reading's rows cost its own device's tags. Entries change with the readings, so every row's
+/// text is built without a JSON coder; only the load at start (in the agent) decodes with
+/// `JSONDecoder`. A store from before the rows holds the whole state in one JSON row, `rules`,
+/// and one from before the devices' rows holds a row per published tag, `rules.published.TAG`
+/// (its `text`): both are read once and replaced at the first commit.
 public enum StoredRuleState {
     /// A row of the `state` table: a nil value removes it.
     public typealias Row = (key: String, value: String?)
@@ -28,39 +29,38 @@ public enum StoredRuleState {
         switch entry {
         case let .machine(name): machinePrefix + name
         case let .value(tag): valuePrefix + tag
-        case let .published(tag): publishedPrefix + group(of: tag)
+        case let .published(tag): publishedPrefix + RuleState.PublishedTags.device(of: tag)
         }
     }
 
-    /// The device a tag belongs to: its name up to the first dot (the whole name if it has none).
-    public static func group(of tag: String) -> Substring {
-        tag[..<(tag.utf8.firstIndex(of: UInt8(ascii: ".")) ?? tag.endIndex)]
-    }
-
     /// The rows that store `entries` of `state`. The published entries' devices are rewritten
-    /// whole, once each: their tags are found in one pass over the published tags.
+    /// whole, once each, from their own tags.
     public static func rows(_ entries: [RuleState.Entry], of state: RuleState) -> [Row] {
         var rows: [Row] = []
-        var devices: [Substring: [UInt8]] = [:]
+        var devices = Set<Substring>()
         for entry in entries {
             switch entry {
             case let .machine(name): rows.append((key(entry), state.machines[name]?.storedJSON))
             case let .value(tag): rows.append((key(entry), state.values[tag]?.storedText))
-            case let .published(tag): devices[group(of: tag)] = []
+            case let .published(tag): devices.insert(RuleState.PublishedTags.device(of: tag))
             }
         }
-        guard !devices.isEmpty else { return rows }
-        for (tag, published) in state.published {
-            guard let device = devices.index(forKey: group(of: tag)) else { continue }
-            devices.values[device].append(UInt8(ascii: devices.values[device].isEmpty ? "{" : ","))
-            JSONValue.writeString(tag, to: &devices.values[device])
-            devices.values[device].append(UInt8(ascii: ":"))
-            JSONValue.writeString(text(published), to: &devices.values[device])
-        }
-        for (device, json) in devices {
-            rows.append((publishedPrefix + device, json.isEmpty ? nil : String(decoding: json, as: UTF8.self) + "}"))
+        for device in devices {
+            rows.append((publishedPrefix + device, state.published.devices[device].map(row)))
         }
         return rows
+    }
+
+    /// A device's published tags as its row holds them: a JSON object of each tag's `text`.
+    private static func row(_ tags: [String: RuleState.Published]) -> String {
+        var json = [UInt8(ascii: "{")]
+        for (tag, published) in tags {
+            if json.count > 1 { json.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(tag, to: &json)
+            json.append(UInt8(ascii: ":"))
+            JSONValue.writeString(text(published), to: &json)
+        }
+        return String(decoding: json, as: UTF8.self) + "}"
     }
 
     public static func text(_ published: RuleState.Published) -> String {
