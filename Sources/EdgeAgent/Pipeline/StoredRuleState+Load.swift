@@ -3,8 +3,8 @@ import Foundation
 
 /// Reading the stored rule state at start: the one part that needs `JSONDecoder`.
 extension StoredRuleState {
-    /// What was stored: the state, and the rows the first commit must replace (an older store's `rules` row,
-    /// rows that could not be read) with what they failed to say.
+    /// What was stored: the state, and the rows the first commit must replace (an older store's `rules` row
+    /// or published tags' rows, rows that could not be read) with what they failed to say.
     struct Loaded {
         var state = RuleState()
         var stale: [String] = []
@@ -35,6 +35,9 @@ extension StoredRuleState {
             if !loaded.stale.contains(legacyKey) { loaded.stale.append(legacyKey) }
             return loaded
         }
+        // A tag's own row (an older version's) is read after the devices' rows: where both hold a
+        // tag, it is the later one (that version ran last).
+        var tagRows: [(key: String, text: String)] = []
         for (key, text) in rows {
             if key.hasPrefix(machinePrefix) {
                 loaded.state.machines[String(key.dropFirst(machinePrefix.count))] = read(
@@ -46,12 +49,25 @@ extension StoredRuleState {
                 }
                 loaded.state.values[String(key.dropFirst(valuePrefix.count))] = value
             } else if key.hasPrefix(publishedPrefix) {
-                guard let published = published(text) else {
-                    failed(key, UnreadableRow(text: text))
-                    continue
+                guard let tags = read(key, as: [String: String].self) else { continue }
+                for (tag, text) in tags {
+                    guard let published = published(text) else {
+                        failed(key, UnreadableRow(text: text))
+                        continue
+                    }
+                    loaded.state.published[tag] = published
                 }
-                loaded.state.published[String(key.dropFirst(publishedPrefix.count))] = published
+            } else if key.hasPrefix(tagPublishedPrefix) {
+                tagRows.append((key, text))
             }
+        }
+        for (key, text) in tagRows {
+            loaded.stale.append(key)
+            guard let published = published(text) else {
+                loaded.errors.append((key, UnreadableRow(text: text)))
+                continue
+            }
+            loaded.state.published[String(key.dropFirst(tagPublishedPrefix.count))] = published
         }
         return loaded
     }

@@ -8,7 +8,9 @@
 /// | `.published(tag)` | a published tag of the reading became a `tag.changed` |
 ///
 /// Values and published tags change only for tags of the reading, so finding what changed costs
-/// the size of the reading and the number of machines, not the size of the state.
+/// the size of the reading and the number of machines, not the size of the state (published
+/// tags are kept by device, `PublishedTags`, so the rows of a reading's entries cost its devices'
+/// tags alone).
 extension RuleState {
     public enum Entry: Hashable, Sendable {
         case machine(String)
@@ -18,7 +20,7 @@ extension RuleState {
 
     /// Every entry the state holds.
     public var entries: [Entry] {
-        machines.keys.map(Entry.machine) + values.keys.map(Entry.value) + published.keys.map(Entry.published)
+        machines.keys.map(Entry.machine) + values.keys.map(Entry.value) + published.tags.map(Entry.published)
     }
 
     /// The entries that differ between `old` and `self`, when only `reading` was applied in between.
@@ -31,13 +33,22 @@ extension RuleState {
             return changed
         }
         // A tag read twice is compared and listed once (a historian chunk reads each tag
-        // thousands of times: one set insert each, not four dictionary lookups).
+        // thousands of times: one set insert each, not four dictionary lookups); a kind of entry
+        // that neither state holds is not looked up. A reading's samples come device by device:
+        // each run of one device's samples looks that device's published tags up once.
+        let hasValues = !values.isEmpty || !old.values.isEmpty
+        let hasPublished = !published.isEmpty || !old.published.isEmpty
         var seen = Set<String>()
+        var device: Substring?, tags: [String: Published]?, oldTags: [String: Published]?
         for sample in reading where seen.insert(sample.tag).inserted {
             let tag = sample.tag
-            let value = values[tag] != old.values[tag], publish = published[tag] != old.published[tag]
-            if value { changed.append(.value(tag)) }
-            if publish { changed.append(.published(tag)) }
+            if hasValues, values[tag] != old.values[tag] { changed.append(.value(tag)) }
+            guard hasPublished else { continue }
+            let tagDevice = PublishedTags.device(of: tag)
+            if tagDevice != device {
+                (device, tags, oldTags) = (tagDevice, published.devices[tagDevice], old.published.devices[tagDevice])
+            }
+            if tags?[tag] != oldTags?[tag] { changed.append(.published(tag)) }
         }
         return changed
     }

@@ -6,7 +6,7 @@ public struct RuleState: Codable, Equatable, Sendable {
     public var values: [String: TagValue] = [:]
     public var machines: [String: Machine] = [:]
     /// Last published value and quality of `publish: on_change` tags.
-    public var published: [String: Published] = [:]
+    public var published = PublishedTags()
 
     public init() {}
 

@@ -1,42 +1,66 @@
-/// How the pipeline keeps the rule state in the outbox's `state` table: a row per entry, written
-/// with the events of the reading that changed it; an entry that is gone deletes its row.
+/// How the pipeline keeps the rule state in the outbox's `state` table: a row per machine, context
+/// value and device of published tags, written with the events of the reading that changed it; a
+/// row left with nothing to hold is deleted.
 ///
 /// | key | value |
 /// |---|---|
 /// | `rules.machine.NAME` | the machine's JSON (`storedJSON`; non-finite numbers as `"nan"`, `"inf"`, `"-inf"`) |
 /// | `rules.value.TAG` | the context value's `TagValue.storedText` (`i:7`) |
-/// | `rules.published.TAG` | `g` or `b` (quality), then a space and the value's `storedText` if it has one (`g d:20.5`) |
+/// | `rules.published-tags.DEVICE` | the device's published tags: a JSON object of each tag's `text` (`{"plc.t0":"g d:20.5"}`) |
 ///
-/// Entries change with the readings, so every row's text is built without a JSON coder; only the
-/// load at start (in the agent) decodes a machine with `JSONDecoder`. A store from before the rows
-/// holds the whole state in one JSON row, `rules`: it is read once and replaced at the first commit.
+/// A device's published tags share one row because a poll changes most of them at once: one row
+/// written per reading instead of one per tag. The device is the part of a tag's name before its
+/// first dot (`RuleState.PublishedTags.device`), and the state keeps each device's tags apart, so
+/// a reading's rows cost its own device's tags. Entries change with the readings, so every row's
+/// text is built without a JSON coder; only the load at start (in the agent) decodes with
+/// `JSONDecoder`. A store from before the rows holds the whole state in one JSON row, `rules`,
+/// and one from before the devices' rows holds a row per published tag, `rules.published.TAG`
+/// (its `text`): both are read once and replaced at the first commit.
 public enum StoredRuleState {
     /// A row of the `state` table: a nil value removes it.
     public typealias Row = (key: String, value: String?)
 
     public static let legacyKey = "rules"
     public static let machinePrefix = "rules.machine.", valuePrefix = "rules.value.",
-        publishedPrefix = "rules.published."
+        publishedPrefix = "rules.published-tags.", tagPublishedPrefix = "rules.published."
     public static let nonFinite = (positive: "inf", negative: "-inf", nan: "nan")
 
     public static func key(_ entry: RuleState.Entry) -> String {
         switch entry {
         case let .machine(name): machinePrefix + name
         case let .value(tag): valuePrefix + tag
-        case let .published(tag): publishedPrefix + tag
+        case let .published(tag): publishedPrefix + RuleState.PublishedTags.device(of: tag)
         }
     }
 
-    /// The rows that store `entries` of `state`.
+    /// The rows that store `entries` of `state`. The published entries' devices are rewritten
+    /// whole, once each, from their own tags.
     public static func rows(_ entries: [RuleState.Entry], of state: RuleState) -> [Row] {
-        entries.map { entry in
+        var rows: [Row] = []
+        var devices = Set<Substring>()
+        for entry in entries {
             switch entry {
-            case let .machine(name):
-                (Self.key(entry), state.machines[name]?.storedJSON)
-            case let .value(tag): (Self.key(entry), state.values[tag]?.storedText)
-            case let .published(tag): (Self.key(entry), state.published[tag].map(Self.text))
+            case let .machine(name): rows.append((key(entry), state.machines[name]?.storedJSON))
+            case let .value(tag): rows.append((key(entry), state.values[tag]?.storedText))
+            case let .published(tag): devices.insert(RuleState.PublishedTags.device(of: tag))
             }
         }
+        for device in devices {
+            rows.append((publishedPrefix + device, state.published.devices[device].map(row)))
+        }
+        return rows
+    }
+
+    /// A device's published tags as its row holds them: a JSON object of each tag's `text`.
+    private static func row(_ tags: [String: RuleState.Published]) -> String {
+        var json = [UInt8(ascii: "{")]
+        for (tag, published) in tags {
+            if json.count > 1 { json.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(tag, to: &json)
+            json.append(UInt8(ascii: ":"))
+            JSONValue.writeString(text(published), to: &json)
+        }
+        return String(decoding: json, as: UTF8.self) + "}"
     }
 
     public static func text(_ published: RuleState.Published) -> String {

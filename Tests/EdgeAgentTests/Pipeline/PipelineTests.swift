@@ -192,7 +192,8 @@ import Testing
         #expect(try events(dir).map { $0["type"] as! String } == ["outbox.created", "machine.state.changed"])
     }
 
-    /// A reading stores the entries it changed and leaves the others as they were.
+    /// A reading stores the entries it changed and leaves the others as they were; a published
+    /// tag that changed rewrites its device's row, with the device's other published tags.
     @Test func aReadingStoresOnlyTheEntriesItChanged() async throws {
         let dir = TemporaryDirectory()
         let (writer, pipeline) = try await publishing(["press-1.temp": 0.5, "press-1.pressure": 0.5], in: dir)
@@ -203,13 +204,56 @@ import Testing
         ]
         await pipeline.process(Signal(samples: first), tick: nil, engine: &engine, held: &held)
         // Stands in for a row the rules would not rewrite: only a changed entry replaces it.
-        try await writer.append([], state: [("rules.published.press-1.pressure", "\"untouched\"")])
+        try await writer.append([], state: [("rules.machine.press-1", "\"untouched\"")])
         await pipeline.process(
             Signal(samples: [at(1, "press-1.temp", .double(21))]), tick: nil, engine: &engine, held: &held)
         await writer.close()
         let rows = try OutboxDatabase.openExisting(options(dir)).loadState()
-        #expect(rows["rules.published.press-1.pressure"] == "\"untouched\"")
-        #expect(rows["rules.published.press-1.temp"]?.contains("21") == true)
+        #expect(rows["rules.machine.press-1"] == "\"untouched\"")
+        let published = try #require(rows["rules.published-tags.press-1"])
+        #expect(StoredRuleState.load(rows).state.published == engine.state.published)
+        #expect(published.contains("21") && published.contains("press-1.pressure"))
+    }
+
+    /// A device's published tags are stored in one row, whatever their values hold (quotes, line
+    /// breaks); another device's tags are in a row of their own, written only when one of them changes.
+    @Test func aDevicesPublishedTagsShareOneRow() throws {
+        var state = RuleState()
+        state.published["plc.a"] = RuleState.Published(value: .string("say \"hi\"\nbye"), quality: .good)
+        state.published["plc.b"] = RuleState.Published(value: nil, quality: .bad)
+        state.published["plc.c.d"] = RuleState.Published(value: .double(-.infinity), quality: .good)
+        state.published["line2.e"] = RuleState.Published(value: .int(7), quality: .good)
+        let rows = StoredRuleState.rows([.published("plc.a"), .published("plc.b")], of: state)
+        #expect(rows.map(\.key) == ["rules.published-tags.plc"])
+        var table: [String: String] = [:]
+        for (key, value) in rows + StoredRuleState.rows([.published("line2.e")], of: state) { table[key] = value }
+        let loaded = StoredRuleState.load(table)
+        #expect(loaded.errors.isEmpty && loaded.stale.isEmpty)
+        #expect(loaded.state.published == state.published)
+    }
+
+    /// An outbox written before the devices' rows holds a row per published tag: they are read,
+    /// and the first commit replaces them by their device's row; an unchanged value is not
+    /// published again.
+    @Test func publishedTagsStoredOneARowByAnOlderVersionAreReadAndReplaced() async throws {
+        let dir = TemporaryDirectory()
+        let writer = try await OutboxWriter(options: options(dir))
+        try await writer.append(
+            [], state: [("rules.published.press-1.temp", "g d:20"), ("rules.published.press-1.pressure", "g d:5")])
+        await writer.close()
+        let (reopened, pipeline) = try await publishing(["press-1.temp": 0.5, "press-1.pressure": 0.5], in: dir)
+        var engine = RuleEngine(rules: pipeline.rules, state: StoredRuleState.load(reopened.storedState).state)
+        var held = Pipeline.Held(staleState: StoredRuleState.load(reopened.storedState).stale)
+        await pipeline.process(
+            Signal(samples: [at(1, "press-1.temp", .double(20)), at(1, "press-1.pressure", .double(6))]), tick: nil,
+            engine: &engine, held: &held)
+        await reopened.close()
+        let rows = try OutboxDatabase.openExisting(options(dir)).loadState()
+        #expect(rows.keys.filter { $0.hasPrefix("rules.published") } == ["rules.published-tags.press-1"])
+        #expect(StoredRuleState.load(rows).state.published == engine.state.published)
+        #expect(engine.state.published["press-1.pressure"]?.value == .double(6))
+        #expect(
+            try events(dir).compactMap { ($0["data"] as? [String: Any])?["tag"] as? String } == ["press-1.pressure"])
     }
 
     /// A float register that reads NaN or infinity (a sensor fault) is published and stored like
