@@ -10,7 +10,7 @@ import Testing
         let dir = TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir.path + "/data", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Fixtures.path("outbox-v1.db"), toPath: dir.path + "/data/outbox.db")
-        FileManager.default.createFile(atPath: dir.path + "/data/.outbox-created", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.path + "/data/.outbox-created", contents: nil)
         var opts = options(dir)
         opts.source = "/sites/plant/lines/line-1/agents/v1-agent"
         let (db, report) = try OutboxDatabase.openForWriting(opts)
