@@ -1,5 +1,5 @@
 /// The last published value and quality of each `publish: on_change` tag, grouped by device (the
-/// part of a tag's name before its first dot). A reading is one device's poll: the engine copies
+/// part of a tag's name before its last dot: a tag's own name has none, a device's may). A reading is one device's poll: the engine copies
 /// and changes only that device's tags, and a commit stores only that device's row
 /// (`StoredRuleState`), however many tags the line's other devices publish.
 ///
@@ -12,9 +12,9 @@ extension RuleState {
 
         public init() {}
 
-        /// The device a tag belongs to: its name up to the first dot (the whole name if it has none).
+        /// The device a tag belongs to: its name up to the last dot (the whole name if it has none).
         public static func device(of tag: String) -> Substring {
-            tag[..<(tag.utf8.firstIndex(of: UInt8(ascii: ".")) ?? tag.endIndex)]
+            tag[..<(tag.utf8.lastIndex(of: UInt8(ascii: ".")) ?? tag.endIndex)]
         }
 
         public subscript(tag: String) -> Published? {

@@ -125,5 +125,12 @@ public struct RuleState: Codable, Equatable, Sendable {
             self.value = value
             self.quality = quality
         }
+
+        /// The same quality and value, a NaN the same as a NaN: a tag that stays at NaN has not
+        /// changed, and its stored row is not written again at every poll.
+        public static func == (a: Self, b: Self) -> Bool {
+            a.quality == b.quality
+                && (a.value == b.value || (a.value?.number?.isNaN == true && b.value?.number?.isNaN == true))
+        }
     }
 }

@@ -10,7 +10,7 @@
 ///
 /// A device's published tags share one row because a poll changes most of them at once: one row
 /// written per reading instead of one per tag. The device is the part of a tag's name before its
-/// first dot (`RuleState.PublishedTags.device`), and the state keeps each device's tags apart, so
+/// last dot (`RuleState.PublishedTags.device`), and the state keeps each device's tags apart, so
 /// a reading's rows cost its own device's tags. Entries change with the readings, so every row's
 /// text is built without a JSON coder; only the load at start (in the agent) decodes with
 /// `JSONDecoder`. A store from before the rows holds the whole state in one JSON row, `rules`,

@@ -221,7 +221,7 @@ import Testing
         var state = RuleState()
         state.published["plc.a"] = RuleState.Published(value: .string("say \"hi\"\nbye"), quality: .good)
         state.published["plc.b"] = RuleState.Published(value: nil, quality: .bad)
-        state.published["plc.c.d"] = RuleState.Published(value: .double(-.infinity), quality: .good)
+        state.published["plc.d"] = RuleState.Published(value: .double(-.infinity), quality: .good)
         state.published["line2.e"] = RuleState.Published(value: .int(7), quality: .good)
         let rows = StoredRuleState.rows([.published("plc.a"), .published("plc.b")], of: state)
         #expect(rows.map(\.key) == ["rules.published-tags.plc"])

@@ -19,6 +19,41 @@ import Testing
         #expect(events[0].subject == "press-1.energy" && events[0].string("tag") == "press-1.energy")
     }
 
+    /// A float register's NaN: going to it is a change (published as `null`), staying at it is
+    /// neither an event nor a changed entry, and the first number after it is a change again.
+    @Test func aTagGoingToNaNAndBackIsPublishedEachWayAndOnceAtNaN() {
+        var engine = RuleEngine(rules: RuleSet(machines: [], published: ["press-1.melt": 0.5]))
+        var events: [Event] = []
+        var changedEntries: [[RuleState.Entry]] = []
+        for (t, value) in [(0, 210.0), (1, .nan), (2, .nan), (3, 210.0), (4, 210.2)] {
+            let before = engine.state
+            let reading = [at(Double(t), "press-1.melt", .double(value))]
+            events += engine.apply(reading)
+            changedEntries.append(engine.state.changed(from: before, reading: reading))
+        }
+        let values = events.map { event in
+            var json: [UInt8] = []
+            event.data["value"]?.write(to: &json)
+            return String(decoding: json, as: UTF8.self)
+        }
+        #expect(values == ["210", "null", "210"])
+        #expect(changedEntries.map(\.count) == [1, 1, 0, 1, 0])
+    }
+
+    /// Devices whose names hold dots keep their tags apart: a tag's device is its name up to
+    /// its last dot (a tag's own name has none).
+    @Test func devicesWithDotsInTheirNamesHaveARowEach() {
+        let rules = RuleSet(machines: [], published: ["hall1.press1.a": 0, "hall1.press2.a": 0])
+        var engine = RuleEngine(rules: rules)
+        _ = engine.apply([at(0, "hall1.press2.a", .int(1))])
+        let before = engine.state
+        let reading = [at(1, "hall1.press1.a", .int(2))]
+        _ = engine.apply(reading)
+        let rows = StoredRuleState.rows(engine.state.changed(from: before, reading: reading), of: engine.state)
+        #expect(rows.map(\.key) == ["rules.published-tags.hall1.press1"])
+        #expect(engine.state.published.devices.keys.sorted() == ["hall1.press1", "hall1.press2"])
+    }
+
     /// A reading of one device changes and stores only that device's published tags: its rows
     /// name that device alone and hold its tags alone, while another device publishes too.
     @Test func aReadingOfOneDeviceStoresOnlyThatDevicesRow() {
