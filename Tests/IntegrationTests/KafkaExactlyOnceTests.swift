@@ -232,8 +232,11 @@ extension Integration {
                 agent, through: 10_001, within: .seconds(90), every: .milliseconds(500), "the agent delivers everything"
             )
             try await Self.expectExactlyOnce(cluster, relay, agent, count: 10_001)
+            // A fenced producer's transaction was produced whole before EndTxn failed: its records
+            // stay in the mock's log as aborted ones, which the relay hides. A produce error may
+            // reject every record of its transaction (all in the one request it failed), and leave none.
             let all = try await cluster.records(topic: Self.topic).count
-            #expect(all > 10_001, "the mock's log holds the aborted records the relay hides (\(all))")
+            if api == 26 { #expect(all > 10_001, "the mock's log holds the aborted records the relay hides (\(all))") }
             await Self.stop(agent, relay, cluster)
         }
 
