@@ -62,11 +62,11 @@ extension StoredRuleState {
             }
         }
         for (key, text) in tagRows {
-            loaded.stale.append(key)
             guard let published = published(text) else {
-                loaded.errors.append((key, UnreadableRow(text: text)))
+                failed(key, UnreadableRow(text: text))
                 continue
             }
+            loaded.stale.append(key)
             loaded.state.published[String(key.dropFirst(tagPublishedPrefix.count))] = published
         }
         return loaded

@@ -1,7 +1,7 @@
 /// The last published value and quality of each `publish: on_change` tag, grouped by device (the
-/// part of a tag's name before its last dot: a tag's own name has none, a device's may). A reading is one device's poll: the engine copies
-/// and changes only that device's tags, and a commit stores only that device's row
-/// (`StoredRuleState`), however many tags the line's other devices publish.
+/// part of a tag's name before its last dot: a tag's own name has none, a device's may). A reading
+/// is one device's poll: the engine copies and changes only that device's tags, and a commit
+/// stores only that device's row (`StoredRuleState`), however many tags the other devices publish.
 ///
 /// Read and written by tag, as a dictionary; coded as one object of every tag, the form a store
 /// written before the grouping holds.
