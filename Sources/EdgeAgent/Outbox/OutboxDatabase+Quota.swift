@@ -2,6 +2,10 @@ import EdgeAgentCore
 
 /// `max_size` (SPEC 5.3): make room by purging delivered events, then dropping the oldest
 /// undelivered low, then normal events; critical events are never dropped.
+///
+/// The WAL counts as its budget (`OutboxOptions.walBytes`), not as the file's size: the data gets
+/// the rest of `max_size`. The file's size depends on when checkpoints last ran, so counting it
+/// would make an append's acceptance depend on them too.
 extension OutboxDatabase {
     func dataBytes() throws -> Int64 {
         let pageSize = try db.scalar("PRAGMA page_size") ?? 4096
@@ -26,7 +30,7 @@ extension OutboxDatabase {
     @discardableResult
     func enforceQuota(now: Timestamp, room: Int64 = 0) throws -> Int64 {
         let data = try dataBytes()
-        guard room > 0 || data + Self.fileSize(options.databasePath + "-wal") >= options.maxSize else { return data }
+        guard room > 0 || data + options.walBytes >= options.maxSize else { return data }
         let target = min(
             max(options.maxSize * 3 / 4 - options.walBytes, options.maxSize / 2),
             options.maxSize - options.walBytes - room)

@@ -215,7 +215,7 @@ public final class OutboxDatabase {
         return result
     }
 
-    /// Bytes counted against `max_size`: the pages in use plus the WAL file.
+    /// The pages in use plus the WAL file as it is on disk (the quota counts the WAL as its budget).
     public func sizeInBytes() throws -> Int64 {
         try dataBytes() + Self.fileSize(options.databasePath + "-wal")
     }

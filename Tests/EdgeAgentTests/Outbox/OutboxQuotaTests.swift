@@ -71,6 +71,28 @@ import Testing
         try fill(db, .productionCompleted, count: 100)
     }
 
+    /// The WAL counts as its budget, whatever its file holds (checkpoints run when they run): once
+    /// an event is refused, an append that adds no page (a state row) is refused too, also with
+    /// the WAL's file emptied.
+    @Test func aFullOutboxRefusesEvenAnAppendThatAddsNoPageWhateverItsWALHolds() throws {
+        let dir = TemporaryDirectory()
+        let opts = options(dir, maxSize: 1 << 20)
+        let (db, _) = try OutboxDatabase.openForWriting(opts)
+        var refused = false
+        for _ in 0..<4000 where !refused {
+            do {
+                try fill(db, .productionCompleted, count: 1)
+            } catch let error as OutboxError where error.code == .full {
+                refused = true
+            }
+        }
+        #expect(refused)
+        try SQLiteConnection(path: opts.databasePath).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        #expect(OutboxDatabase.fileSize(opts.databasePath + "-wal") == 0)
+        #expect(throws: OutboxError.self) { try db.append([], state: [("rules.machine.m", "{}")]) }
+        #expect(try db.loadState()["rules.machine.m"] == nil)
+    }
+
     /// The drop notice the quota commits before it finds the outbox still full takes a sequence;
     /// the appends after it go on from there: every number from 1 to N is given exactly once.
     @Test func sequencesStayContiguousThroughFullAndDrain() throws {
