@@ -17,6 +17,8 @@ public final class OutboxDatabase {
     /// The producers' state rows: written or removed with nearly every append.
     let upsertState: SQLiteStatement
     let deleteState: SQLiteStatement
+    /// The writer's: checkpoints beside its commits (`openForWriting`).
+    private(set) var checkpointer: OutboxCheckpointer?
 
     /// How the agent found its database at start: what `/readyz` and the log report.
     public struct OpenReport: Sendable {
@@ -49,7 +51,10 @@ public final class OutboxDatabase {
         Self.keepOwnership(of: options.databasePath)
     }
 
-    deinit { Self.keepOwnership(of: options.databasePath) }
+    deinit {
+        checkpointer?.stop()
+        Self.keepOwnership(of: options.databasePath)
+    }
 
     /// Opens an existing outbox for the CLI or a forwarder; never creates one.
     public static func openExisting(_ options: OutboxOptions) throws -> OutboxDatabase {
@@ -133,7 +138,19 @@ public final class OutboxDatabase {
         }
         report.outboxID = try database.metaValue("outbox_id") ?? ""
         database.openReport = report
+        database.checkpointBeside()
         return (database, report)
+    }
+
+    /// Moves the WAL's checkpoints off the commits to a thread of their own (`OutboxCheckpointer`).
+    private func checkpointBeside() {
+        let checkpointer = OutboxCheckpointer(
+            path: options.databasePath, pages: Int(options.walPages),
+            synchronous: options.sync == .full ? "FULL" : "NORMAL")
+        db.onCommit { [unowned db] pages in
+            if checkpointer.committed(pages) { db.checkpoint() }
+        }
+        self.checkpointer = checkpointer
     }
 
     /// A sink seen for the first time starts after the newest event (an existing backlog is not

@@ -12,6 +12,8 @@ public final class SQLiteConnection {
 
     /// Statements prepared once and kept for the connection's life (`cached`).
     private var statements: [String: SQLiteStatement] = [:]
+    /// Called after each commit with the pages in the WAL (`onCommit`).
+    private var committed: ((Int) -> Void)?
 
     public init(path: String, readOnly: Bool = false) throws {
         var db: OpaquePointer?
@@ -117,6 +119,26 @@ public final class SQLiteConnection {
     }
 
     public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    /// Calls `body` after each commit on this connection with the pages the WAL then holds, in
+    /// place of SQLite's automatic checkpoint (`wal_autocheckpoint`): `body` decides where and
+    /// when the WAL is checkpointed. It runs inside the commit's call, on this connection's thread.
+    func onCommit(_ body: @escaping (Int) -> Void) {
+        committed = body
+        sqlite3_wal_hook(
+            handle,
+            { context, _, _, pages in
+                Unmanaged<SQLiteConnection>.fromOpaque(context!).takeUnretainedValue().committed?(Int(pages))
+                return SQLITE_OK
+            }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// A passive checkpoint: copies into the database what of the WAL it can without waiting for
+    /// readers or a checkpoint under way on another connection. True when it ran, even in part.
+    @discardableResult
+    func checkpoint() -> Bool {
+        sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil) == SQLITE_OK
+    }
 }
 
 public enum SQLiteValue: Sendable, Equatable {

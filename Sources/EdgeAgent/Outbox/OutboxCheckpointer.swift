@@ -1,0 +1,59 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Checkpoints the writer's WAL on a thread and a connection of its own: copying the pages the
+/// commits wrote into the database file, and syncing it, runs beside the next commits instead of
+/// inside the one that filled the WAL.
+///
+/// The writer's connection wakes it after a commit that leaves half the WAL's budget or more
+/// (`committed`). The WAL stays bounded as before: a commit that leaves the whole budget
+/// checkpoints on the writer's connection, as `wal_autocheckpoint` does, and finds most of the
+/// WAL copied already. That checkpoint is also what lets SQLite start the WAL over while the
+/// writer keeps committing (it does so only when a transaction begins after a checkpoint that
+/// copied all of it). A checkpoint is SQLite's own crash-safe copy, whichever connection runs
+/// it; one that fails here is only left to the next.
+final class OutboxCheckpointer: Sendable {
+    /// The WAL's budget in pages (`OutboxOptions.walPages`).
+    let pages: Int
+    private let wakes = DispatchSemaphore(value: 0)
+    /// Set from a wake until the thread takes it: wakes while one is pending are one checkpoint.
+    private let pending = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
+    private let stopped = DispatchSemaphore(value: 0)
+
+    /// Starts the thread, which opens a connection to the database at `path` (it exists).
+    init(path: String, pages: Int, synchronous: String) {
+        self.pages = pages
+        let thread = Thread { [self] in run(path: path, synchronous: synchronous) }
+        thread.name = "outbox-checkpoint"
+        thread.start()
+    }
+
+    /// After each commit of the writer, with the pages in the WAL: whether the writer checkpoints
+    /// itself (the whole budget is used).
+    func committed(_ walPages: Int) -> Bool {
+        if walPages >= pages { return true }
+        if walPages >= pages / 2, !pending.exchange(true, ordering: .acquiringAndReleasing) { wakes.signal() }
+        return false
+    }
+
+    /// Ends the thread after the checkpoint under way, if any, and returns once it has ended.
+    func stop() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        wakes.signal()
+        stopped.wait()
+    }
+
+    private func run(path: String, synchronous: String) {
+        defer { stopped.signal() }
+        let connection = try? SQLiteConnection(path: path)
+        try? connection?.execute("PRAGMA synchronous=\(synchronous)")
+        while true {
+            wakes.wait()
+            if stopping.load(ordering: .acquiring) { return }
+            pending.store(false, ordering: .releasing)
+            connection?.checkpoint()
+        }
+    }
+}
