@@ -6,10 +6,10 @@ import Synchronization
 /// commits wrote into the database file, and syncing it, runs beside the next commits instead of
 /// inside the one that filled the WAL.
 ///
-/// The writer's connection wakes it after a commit that leaves half the WAL's budget or more
-/// (`committed`). The WAL stays bounded as before: a commit that leaves the whole budget
-/// checkpoints on the writer's connection, as `wal_autocheckpoint` does, and finds most of the
-/// WAL copied already. That checkpoint is also what lets SQLite start the WAL over while the
+/// The writer's connection wakes it after a commit that leaves three quarters of the WAL's
+/// budget or more (`committed`). The WAL stays bounded as before: a commit that leaves the whole
+/// budget checkpoints on the writer's connection, as `wal_autocheckpoint` does, and finds most of
+/// the WAL copied already. That checkpoint is also what lets SQLite start the WAL over while the
 /// writer keeps committing (it does so only when a transaction begins after a checkpoint that
 /// copied all of it). A checkpoint is SQLite's own crash-safe copy, whichever connection runs
 /// it; one that fails here is only left to the next.
@@ -34,7 +34,7 @@ final class OutboxCheckpointer: Sendable {
     /// itself (the whole budget is used).
     func committed(_ walPages: Int) -> Bool {
         if walPages >= pages { return true }
-        if walPages >= pages / 2, !pending.exchange(true, ordering: .acquiringAndReleasing) { wakes.signal() }
+        if walPages >= pages * 3 / 4, !pending.exchange(true, ordering: .acquiringAndReleasing) { wakes.signal() }
         return false
     }
 
