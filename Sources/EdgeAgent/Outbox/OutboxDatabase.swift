@@ -148,7 +148,7 @@ public final class OutboxDatabase {
             path: options.databasePath, pages: Int(options.walPages),
             synchronous: options.sync == .full ? "FULL" : "NORMAL")
         db.onCommit { [unowned db] pages in
-            if checkpointer.committed(pages) { db.checkpoint() }
+            checkpointer.committed(pages) { db.checkpoint() }
         }
         self.checkpointer = checkpointer
     }

@@ -45,4 +45,30 @@ import Testing
         try Self.fill(db, to: 64)
         #expect(OutboxDatabase.fileSize(opts.databasePath) > opened)
     }
+
+    /// Commits of many pages in a row (a historian's chunks) keep the WAL within its budget and
+    /// one commit: the thread's checkpoints alone never let SQLite start the WAL over while the
+    /// writer keeps committing, the writer's own at the budget does.
+    @Test func largeCommitsInARowKeepTheWALWithinItsBudget() throws {
+        let dir = TemporaryDirectory()
+        let opts = options(dir, maxSize: 256 << 20)
+        #expect(opts.walPages == 1000)
+        let (db, _) = try OutboxDatabase.openForWriting(opts)
+        let bulk = String(repeating: "x", count: 1000)
+        var largest: Int64 = 0, commitFrames: Int64 = 0
+        for commit in 0..<40 {
+            let before = Self.walFrames(opts)
+            try db.append(
+                (0..<800).map { n in
+                    var e = event(.productionCompleted, commit * 800 + n)
+                    e.data = ["quantity": .int(1), "note": .string(bulk)]
+                    return e
+                })
+            let after = Self.walFrames(opts)
+            commitFrames = max(commitFrames, after - before)
+            largest = max(largest, after)
+        }
+        #expect(commitFrames > 300 && commitFrames < 1000)
+        #expect(largest <= 1000 + commitFrames, "WAL at most its budget (1,000 pages) and one commit")
+    }
 }
