@@ -74,25 +74,24 @@ public final class Forwarder: Service {
         let time = Self.time(on: clock)
         var wake = bell.makeAsyncIterator()
         var reader: Confined<OutboxDatabase>?
-        var ahead: Task<Claim, any Error>?
-        var beside: Task<Void, any Error>?
+        // Beside a delivery the writer's and the reader's threads work without a task here: the
+        // settlement of the batch before and the claim of the batch after are started on them,
+        // and their results taken when the machine asks for them.
+        var ahead: Pending<Claim>?
+        var beside: Pending<Void>?
+        // The batch last settled beside a delivery: the machine lets go of it when that delivery
+        // answers; kept until the claim beside the next delivery frees it on the reader's thread.
+        var spent: Claim?
         let name = config.name, filter = config.types
         let maxEvents = config.batch.maxEvents, maxBytes = Int(config.batch.maxBytes)
-        @Sendable func settle(_ settlement: Machine.Settlement) async throws {
-            try await writer.settle(
-                sink: name, claim: settlement.claim, delivered: settlement.delivered, dead: settlement.dead)
+        @Sendable func settle(_ settlement: Machine.Settlement) -> Pending<Void> {
+            writer.settle(sink: name, claim: settlement.claim, delivered: settlement.delivered, dead: settlement.dead)
         }
-        @Sendable func claim(_ reader: Confined<OutboxDatabase>, after: Int64, holding: [StoredEvent] = [])
-            async throws -> Claim
-        {
-            let (count, bytes) = (holding.count, OutboxDatabase.batchBytes(holding))
-            return try await reader.run {
-                try $0.claim(
-                    sink: name, filter: filter, maxEvents: maxEvents - count, maxBytes: maxBytes, after: after,
-                    holding: bytes)
-            }
+        @Sendable func claim(_ outbox: OutboxDatabase, after: Int64, holding: [StoredEvent] = []) throws -> Claim {
+            try outbox.claim(
+                sink: name, filter: filter, maxEvents: maxEvents - holding.count, maxBytes: maxBytes, after: after,
+                holding: OutboxDatabase.batchBytes(holding))
         }
-        defer { ahead?.cancel() }  // the claim beside a delivery that a stop ended
         var action = machine.receive(.start, at: time.now())
         do {
             while true {
@@ -108,13 +107,19 @@ public final class Forwarder: Service {
                         return .opened
                     }
                 case let .claim(after, holding):
-                    event = try await outbox { .claimed(try await claim(reader!, after: after, holding: holding)) }
+                    event = try await outbox {
+                        .claimed(try await reader!.run { try claim($0, after: after, holding: holding) })
+                    }
                 case let .deliver(events, claimAheadAfter, requeued, settling):
                     // Recorded to its end even if a stop comes (`OutboxWriter.settle`); the
                     // machine takes its result before anything else follows the delivery.
-                    if let settling { beside = Task { try await settle(settling) } }
+                    if let settling { beside = settle(settling) }
                     if let after = claimAheadAfter, let reader {
-                        ahead = Task { try await claim(reader, after: after) }
+                        ahead = reader.start { [spent] in
+                            defer { withExtendedLifetime(spent) {} }
+                            return try claim($0, after: after)
+                        }
+                        spent = settling?.claim
                     }
                     let origin = BatchOrigin(outbox: writer.report.outboxID, requeued: requeued)
                     event = .delivered(await sink.deliver(Array(events), from: origin))
@@ -133,7 +138,7 @@ public final class Forwarder: Service {
                     // Delivered but not yet recorded: the settlement is retried on its own, so a
                     // failing outbox does not make the sink receive the batch again.
                     event = try await outbox {
-                        try await settle(settlement)
+                        try await settle(settlement).value
                         return .settled
                     }
                 case let .sleep(until):

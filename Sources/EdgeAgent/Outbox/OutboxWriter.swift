@@ -64,15 +64,13 @@ public final class OutboxWriter: Sendable {
     /// enough that the hand-offs cost nothing next to the inserts.
     static let chunk = 64
 
-    /// Records what a sink did with a claimed batch. Runs to its end even when the calling task is
-    /// cancelled meanwhile (a stop that came while the sink answered): the writer's thread drops a
-    /// cancelled caller's job that has not started, and the sink would be sent the batch again
-    /// after the restart. Only the caller's retries, not an attempt asked for, end at a stop.
-    public func settle(sink: String, claim: Claim, delivered: Int, dead: [DeadLetter]) async throws {
-        try await Task { [database] in
-            try await database.run { try $0.settle(sink: sink, claim: claim, delivered: delivered, dead: dead) }
-        }
-        .value
+    /// Records what a sink did with a claimed batch: started on the writer's thread at once, its
+    /// result taken when the caller needs it (a forwarder delivers the next batch meanwhile).
+    /// Runs to its end even when the caller is cancelled (a stop that came while the sink
+    /// answered): else the sink would be sent the batch again after the restart. Only the
+    /// caller's retries, not an attempt asked for, end at a stop.
+    public func settle(sink: String, claim: Claim, delivered: Int, dead: [DeadLetter]) -> Pending<Void> {
+        database.start { try $0.settle(sink: sink, claim: claim, delivered: delivered, dead: dead) }
     }
 
     /// Purges the delivered events past retention, a bounded step per transaction: the appends

@@ -32,6 +32,18 @@ public final class Confined<Value>: @unchecked Sendable {
         try await pool.runIfActive { try body(self.value!) }
     }
 
+    /// Queues `body` and returns at once; the caller takes its result later. Unlike `run`'s, the
+    /// job runs even if the caller is cancelled before it starts: for work whose record must not
+    /// be lost, and work a caller does beside its own without a task for it.
+    public func start<R: Sendable>(_ body: @escaping @Sendable (Value) throws -> R) -> Pending<R> {
+        let pending = Pending<R>()
+        pool.submit { state in
+            guard case .active = state else { return pending.finish(.failure(NIOThreadPoolError.ThreadPoolInactive())) }
+            pending.finish(Result { try body(self.value!) })
+        }
+        return pending
+    }
+
     /// Stops the thread after the work already queued.
     public func shutdown() async {
         try? await pool.shutdownGracefully()
