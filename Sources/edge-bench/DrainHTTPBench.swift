@@ -92,7 +92,8 @@ enum DrainHTTPBench {
     }
 
     /// Returns once `forwarder` has delivered `count` events, within a millisecond. It sleeps half
-    /// the time the rate since `since` leaves, so it looks often only near the end: a watcher
+    /// the time the rate since `since` leaves, at most 20 ms (the rate of the first batches, a
+    /// connection opening, is no guide), so it looks often only near the end: a watcher
     /// that woke every millisecond throughout ran on the drain's side only (the direct side's
     /// own loop is its end), and its wake-ups changed the drain it timed.
     static func waitUntil(
@@ -106,7 +107,7 @@ enum DrainHTTPBench {
                 let left =
                     (ContinuousClock.now - since.at) * Double(count - delivered)
                     / Double(delivered - since.delivered)
-                pause = max(pause, left / 2)
+                pause = max(pause, min(left / 2, .milliseconds(20)))
             }
             try await Task.sleep(for: pause)
         }

@@ -107,8 +107,10 @@ public final class Forwarder: Service {
                         return .opened
                     }
                 case let .claim(after, holding):
+                    // Started like the claim beside a delivery: a stop that comes before the
+                    // reader's thread takes it still lets the machine settle what it holds.
                     event = try await outbox {
-                        .claimed(try await reader!.run { try claim($0, after: after, holding: holding) })
+                        .claimed(try await reader!.start { try claim($0, after: after, holding: holding) }.value)
                     }
                 case let .deliver(events, claimAheadAfter, requeued, settling):
                     // Recorded to its end even if a stop comes (`OutboxWriter.settle`); the
@@ -148,6 +150,7 @@ public final class Forwarder: Service {
                 case .probe:
                     event = .probed(answers: await sink.probe())
                 case .waitForDoorbell:
+                    spent = nil
                     guard await wake.next() != nil else { throw CancellationError() }
                     event = .doorbellRang
                 case .none, .stop:

@@ -44,7 +44,8 @@ public final class Confined<Value>: @unchecked Sendable {
         return pending
     }
 
-    /// Stops the thread after the work already queued.
+    /// Stops the thread once the job under way ends. Jobs still queued do not run: `run` throws,
+    /// and `start`'s result is a failure.
     public func shutdown() async {
         try? await pool.shutdownGracefully()
     }
