@@ -53,8 +53,8 @@ public final class SignalBus: AsyncSequence, Sendable {
         /// The receiver waiting for the next signal.
         var receiver: UnsafeContinuation<Signal?, Never>?
         var finished = false
-        /// Sends cancelled before they were queued: not to be queued.
-        var cancelled: Set<Int> = []
+        /// Sends on their way to the queue, by id: true once cancelled (not to be queued).
+        var arriving: [Int: Bool] = [:]
         var lastID = 0
     }
 
@@ -69,10 +69,12 @@ public final class SignalBus: AsyncSequence, Sendable {
     public init() {}
 
     /// Hands `signal` over and waits until the pipeline took it. Returns without handing it over
-    /// when the bus is finished, or when the task is cancelled before the pipeline took it.
+    /// when the bus is finished, or when the task is cancelled before the pipeline took it (an
+    /// input that sends again after a cancellation: ticks, a historian file).
     public func send(_ signal: Signal) async {
         let id = state.withLock { state in
             state.lastID += 1
+            state.arriving[state.lastID] = false
             return state.lastID
         }
         await withTaskCancellationHandler {
@@ -81,11 +83,8 @@ public final class SignalBus: AsyncSequence, Sendable {
             }
         } onCancel: {
             let entry = state.withLock { state in
-                guard let index = state.queue.firstIndex(where: { $0.id == id }) else {
-                    state.cancelled.insert(id)
-                    return Entry?.none
-                }
-                return state.queue.remove(at: index)
+                if state.arriving[id] != nil { state.arriving[id] = true }
+                return state.queue.firstIndex(where: { $0.id == id }).map { state.queue.remove(at: $0) }
             }
             entry?.taken()
         }
@@ -99,7 +98,8 @@ public final class SignalBus: AsyncSequence, Sendable {
 
     private func arrive(_ entry: Entry) {
         let arrival = state.withLock { state -> Arrival in
-            if state.finished || state.cancelled.remove(entry.id) != nil { return .dropped }
+            let cancelled = state.arriving.removeValue(forKey: entry.id) ?? false
+            if state.finished || cancelled { return .dropped }
             guard let receiver = state.receiver else {
                 state.queue.append(entry)
                 return .queued
@@ -147,6 +147,11 @@ public final class SignalBus: AsyncSequence, Sendable {
         }
         receiver?.resume(returning: nil)
         for entry in dropped { entry.taken() }
+    }
+
+    /// What waits on the bus: signals queued, a receiver, sends on their way to the queue (tests).
+    var waiting: (signals: Int, receiver: Bool, arriving: Int) {
+        state.withLock { ($0.queue.count, $0.receiver != nil, $0.arriving.count) }
     }
 
     public func makeAsyncIterator() -> Iterator { Iterator(bus: self) }

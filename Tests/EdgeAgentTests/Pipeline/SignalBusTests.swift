@@ -1,4 +1,5 @@
 import EdgeAgentCore
+import EdgeAgentTesting
 import Synchronization
 import Testing
 
@@ -47,16 +48,33 @@ import Testing
             await bus.send(Self.signal("a"))
             sent.callback("a")()
         }
+        #expect(await eventually { bus.waiting.signals == 1 }, "queued")
+        let returnedEarly = await eventually(timeout: .milliseconds(500)) { sent.all != [] }
+        #expect(!returnedEarly, "arrived, not taken: the sender still waits")
         #expect(await bus.receive()?.events.map(\.subject) == ["a"])
         await sender.value
         #expect(sent.all == ["a"])
     }
 
-    @Test func aSendCancelledBeforeItsSignalIsTakenHandsNothingOver() async {
+    @Test func aSendFromACancelledTaskHandsNothingOver() async {
+        let bus = SignalBus(), taken = Taken()
+        let sender = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await bus.send(Self.signal("cancelled"))
+        }
+        await sender.value
+        #expect(bus.waiting == (signals: 0, receiver: false, arriving: 0), "nothing queued, nothing kept")
+        bus.post(Self.signal("b"), taken: taken.callback("b"))
+        #expect(await bus.receive()?.events.map(\.subject) == ["b"])
+    }
+
+    @Test func aSendCancelledWhileQueuedIsTakenOffTheQueue() async {
         let bus = SignalBus(), taken = Taken()
         let sender = Task { await bus.send(Self.signal("cancelled")) }
+        #expect(await eventually { bus.waiting.signals == 1 }, "queued")
         sender.cancel()
         await sender.value
+        #expect(bus.waiting.signals == 0)
         bus.post(Self.signal("b"), taken: taken.callback("b"))
         #expect(await bus.receive()?.events.map(\.subject) == ["b"])
     }
@@ -76,7 +94,20 @@ import Testing
     @Test func aReceiverCancelledWhileWaitingReceivesNothing() async {
         let bus = SignalBus()
         let receiver = Task { await bus.receive() }
+        #expect(await eventually { bus.waiting.receiver }, "waiting")
         receiver.cancel()
         #expect(await receiver.value == nil)
+        #expect(!bus.waiting.receiver)
+    }
+
+    @Test func aReceiverInACancelledTaskReceivesNothingThoughASignalIsQueued() async {
+        let bus = SignalBus(), taken = Taken()
+        bus.post(Self.signal("a"), taken: taken.callback("a"))
+        let receiver = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await bus.receive()
+        }
+        #expect(await receiver.value == nil)
+        #expect(bus.waiting.signals == 1 && taken.all == [], "left for the next receive")
     }
 }
