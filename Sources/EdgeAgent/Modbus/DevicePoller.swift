@@ -192,16 +192,16 @@ public final class DevicePoller: Service {
     /// Between a poller driven on its link's thread and the bus: the thread's hand-overs and its
     /// waits, each ended by a stop. One reading at most is on its way to the pipeline: the next
     /// waits until the pipeline took it (back-pressure, as `SignalBus.send`). A stop ends that
-    /// wait, and the reading in hand is handed over all the same: nothing the machine published is
-    /// dropped here.
+    /// wait, and the reading in hand is handed over all the same, so two may then be on their way:
+    /// `taken` waits for both. Nothing the machine published is dropped here.
     ///
     /// One semaphore wakes the thread: `stop` signals it, and a reading taken does only when the
     /// thread waits to hand the next one over (`handing`, set and cleared under the lock), so a
     /// wait for a deadline ends early only at a stop, even one signalled before that wait began.
     final class Handover: Sendable {
         private struct State {
-            /// A signal handed over and not yet taken.
-            var inFlight = false
+            /// Signals handed over and not yet taken.
+            var inFlight = 0
             /// The thread waits to hand the next one over.
             var handing = false
             var stopped = false
@@ -218,8 +218,8 @@ public final class DevicePoller: Service {
         func send(_ signal: Signal) {
             while true {
                 let handed = state.withLock { state in
-                    if state.stopped || !state.inFlight {
-                        state.inFlight = true
+                    if state.stopped || state.inFlight == 0 {
+                        state.inFlight += 1
                         return true
                     }
                     state.handing = true
@@ -235,17 +235,19 @@ public final class DevicePoller: Service {
         func taken() async {
             await withCheckedContinuation { continuation in
                 let waiting = state.withLock { state in
-                    if state.inFlight { state.waiter = continuation }
-                    return state.inFlight
+                    if state.inFlight > 0 { state.waiter = continuation }
+                    return state.inFlight > 0
                 }
                 if !waiting { continuation.resume() }
             }
         }
 
-        /// The pipeline took the signal handed over (or the bus dropped it).
+        /// The pipeline took a signal handed over (or the bus dropped it).
         private func took() {
             let (handing, waiter) = state.withLock { state in
-                defer { (state.inFlight, state.handing, state.waiter) = (false, false, nil) }
+                state.inFlight -= 1
+                guard state.inFlight == 0 else { return (false, CheckedContinuation<Void, Never>?.none) }
+                defer { (state.handing, state.waiter) = (false, nil) }
                 return (state.handing, state.waiter)
             }
             if handing { wakes.signal() }
