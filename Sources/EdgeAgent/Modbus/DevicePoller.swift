@@ -70,7 +70,8 @@ public final class DevicePoller: Service {
     }
 
     /// Performs the machine's actions until it asks for nothing more (stopped): reads in jobs on
-    /// the link's thread, sleeps on `clock`. Cancellation ends a sleep, and the machine stops.
+    /// the link's thread, sleeps on `clock`. Cancellation ends a sleep, and the machine stops; a
+    /// reading in hand is handed over all the same (`SignalBus.deliver`), as `Handover` does.
     private func drive<C: Clock<Duration>>(_ clock: C) async throws {
         typealias Machine = DevicePollerStateMachine<C.Instant>
         var machine = Machine(device: device, ruleTags: ruleTags, maxBackoff: maxBackoff)
@@ -87,7 +88,7 @@ public final class DevicePoller: Service {
                     }
                     next += machine.read(cycle.reading(), at: clock.now, time: time)
                 case let .publish(samples, events):
-                    await bus.send(Signal(samples: samples, events: events))
+                    await bus.deliver(Signal(samples: samples, events: events))
                 case let .sleep(deadline):
                     do {
                         try await clock.sleep(until: deadline, tolerance: nil)

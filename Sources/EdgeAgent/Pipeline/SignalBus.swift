@@ -90,6 +90,15 @@ public final class SignalBus: AsyncSequence, Sendable {
         }
     }
 
+    /// Hands `signal` over and waits until the pipeline took it, or until the bus is finished; a
+    /// cancellation does not end the wait. For an input whose reading in hand must reach the
+    /// pipeline even at a stop (a Modbus reading, as `DevicePoller.Handover`).
+    func deliver(_ signal: Signal) async {
+        await withUnsafeContinuation { (sender: UnsafeContinuation<Void, Never>) in
+            post(signal) { sender.resume() }
+        }
+    }
+
     /// Hands `signal` over without waiting, for a sender on a thread of its own: `taken` runs once
     /// the pipeline took it, or once the bus dropped it (finished).
     func post(_ signal: Signal, taken: @escaping @Sendable () -> Void) {

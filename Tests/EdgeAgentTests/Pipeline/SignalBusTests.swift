@@ -79,6 +79,20 @@ import Testing
         #expect(await bus.receive()?.events.map(\.subject) == ["b"])
     }
 
+    /// A delivery from a cancelled task still reaches a receiver (a poller's reading in hand at a
+    /// stop), and waits until it is taken.
+    @Test func aDeliveryFromACancelledTaskIsTakenAllTheSame() async {
+        let bus = SignalBus()
+        let receiver = Task { await bus.receive() }
+        #expect(await eventually { bus.waiting.receiver }, "the pipeline waits")
+        let sender = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await bus.deliver(Self.signal("a"))
+        }
+        await sender.value
+        #expect(await receiver.value?.events.map(\.subject) == ["a"])
+    }
+
     @Test func finishingDropsWhatWasNotTakenAndReleasesEverySender() async {
         let bus = SignalBus(), taken = Taken()
         bus.post(Self.signal("a"), taken: taken.callback("a"))
