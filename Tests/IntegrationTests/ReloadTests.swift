@@ -28,6 +28,11 @@ extension Integration {
                     """).write(toFile: agent.configPath, atomically: true, encoding: .utf8)
             agent.child?.signal(SIGHUP)
             #expect(await eventually { agent.child?.stderr.contains("Configuration reloaded") == true })
+            // Running again, on the new configuration: its outbox has registered the new sink.
+            #expect(
+                await eventually {
+                    (agent.child?.stderr.components(separatedBy: "Agent running.").count ?? 0) - 1 == 2
+                })
             let replay = try await agent.command(["outbox", "replay", "--sink", "archive", "--since", "1h"])
             #expect(replay.stdout.contains("re-queued 101 events"), "\(replay.stdout)\(replay.stderr)")
             #expect(await eventually { ((try? await second.received().events.count) ?? 0) == 101 })

@@ -10,9 +10,8 @@ import Synchronization
 /// delays another one (devices on one serial line share that line's thread, in turn).
 ///
 /// On the monotonic clock, a device with a link of its own is driven on the link's thread: it
-/// reads, hands the reading over (`Handover`) and waits there for its next deadline, so a cycle
-/// blocks that thread once besides the reads and wakes the cooperative pool once, for the
-/// hand-over. A shared serial line's devices read in jobs on the line's thread and sleep on the
+/// reads, hands the reading to the bus (`Handover`) and waits there for its next deadline, so a
+/// cycle blocks that thread once besides the reads and wakes at most the pipeline. A shared serial line's devices read in jobs on the line's thread and sleep on the
 /// pool: one device's wait would hold the others' reads up.
 public final class DevicePoller: Service {
     public let device: DeviceConfig
@@ -71,7 +70,8 @@ public final class DevicePoller: Service {
     }
 
     /// Performs the machine's actions until it asks for nothing more (stopped): reads in jobs on
-    /// the link's thread, sleeps on `clock`. Cancellation ends a sleep, and the machine stops.
+    /// the link's thread, sleeps on `clock`. Cancellation ends a sleep, and the machine stops; a
+    /// reading in hand is handed over all the same (`SignalBus.deliver`), as `Handover` does.
     private func drive<C: Clock<Duration>>(_ clock: C) async throws {
         typealias Machine = DevicePollerStateMachine<C.Instant>
         var machine = Machine(device: device, ruleTags: ruleTags, maxBackoff: maxBackoff)
@@ -88,7 +88,7 @@ public final class DevicePoller: Service {
                     }
                     next += machine.read(cycle.reading(), at: clock.now, time: time)
                 case let .publish(samples, events):
-                    await bus.send(Signal(samples: samples, events: events))
+                    await bus.deliver(Signal(samples: samples, events: events))
                 case let .sleep(deadline):
                     do {
                         try await clock.sleep(until: deadline, tolerance: nil)
@@ -104,25 +104,17 @@ public final class DevicePoller: Service {
         }
     }
 
-    /// Runs the machine on the link's thread (`driveOnLink(_:_:)`) and sends what it hands over
-    /// to the pipeline. Cancellation stops the machine, at once even in the middle of a wait; a
-    /// reading in hand is still sent, as the other driver sends it.
+    /// Runs the machine on the link's thread (`driveOnLink(_:_:)`), which hands its readings to
+    /// the bus itself. Cancellation stops the machine, at once even in the middle of a wait; a
+    /// reading in hand is still handed over, and the poller ends once the pipeline took it.
     private func driveOnLink() async throws {
-        let handover = Handover()
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask {
-                defer { handover.finish() }
-                try await withTaskCancellationHandler {
-                    try await self.link.run { client in self.driveOnLink(client, handover) }
-                } onCancel: {
-                    handover.stop()
-                }
-            }
-            while let signal = await handover.next() {
-                await bus.send(signal)
-                handover.taken()
-            }
+        let handover = Handover(bus: bus)
+        try await withTaskCancellationHandler {
+            try await self.link.run { client in self.driveOnLink(client, handover) }
+        } onCancel: {
+            handover.stop()
         }
+        await handover.taken()
     }
 
     /// Performs the machine's actions on the link's thread until it asks for nothing more: reads
@@ -198,47 +190,37 @@ public final class DevicePoller: Service {
         }
     }
 
-    /// Between a poller driven on its link's thread and its task: the readings handed over, in
-    /// order, and the thread's waits, each ended by a stop. One reading at most is on its way to
-    /// the pipeline: the next waits until the pipeline took it (back-pressure, as `SignalBus`).
-    /// A stop ends that wait, and the reading in hand is handed over all the same: nothing the
-    /// machine published is dropped here.
+    /// Between a poller driven on its link's thread and the bus: the thread's hand-overs and its
+    /// waits, each ended by a stop. One reading at most is on its way to the pipeline: the next
+    /// waits until the pipeline took it (back-pressure, as `SignalBus.send`). A stop ends that
+    /// wait, and the reading in hand is handed over all the same, so two may then be on their way:
+    /// `taken` waits for both. Nothing the machine published is dropped here.
     ///
-    /// One semaphore wakes the thread: `stop` signals it, and `taken` does only when the thread
-    /// waits to hand over (`handing`, set and cleared under the lock), so a wait for a deadline
-    /// ends early only at a stop, even one signalled before that wait began.
-    ///
-    /// The task's wait (`next`) does not end at cancellation, unlike an `AsyncStream`'s, which
-    /// would drop what the thread hands over after the stop; it ends at `finish`, once the
-    /// thread is done, which a stop hastens.
+    /// One semaphore wakes the thread: `stop` signals it, and a reading taken does only when the
+    /// thread waits to hand the next one over (`handing`, set and cleared under the lock), so a
+    /// wait for a deadline ends early only at a stop, even one signalled before that wait began.
     final class Handover: Sendable {
         private struct State {
-            /// Handed over and not yet received, in order; nil once the thread hands nothing more.
-            var handed: [Signal?] = []
-            /// The task waiting in `next`.
-            var receiver: CheckedContinuation<Signal?, Never>?
-            /// A signal handed over and not yet taken.
-            var inFlight = false
+            /// Signals handed over and not yet taken.
+            var inFlight = 0
             /// The thread waits to hand the next one over.
             var handing = false
             var stopped = false
-
-            /// The waiting task and the first signal handed over, when there are both.
-            mutating func match() -> (CheckedContinuation<Signal?, Never>, Signal?)? {
-                guard let receiver, !handed.isEmpty else { return nil }
-                self.receiver = nil
-                return (receiver, handed.removeFirst())
-            }
+            /// The task waiting until the last signal handed over is taken.
+            var waiter: CheckedContinuation<Void, Never>?
         }
         private let state = Mutex(State())
         private let wakes = DispatchSemaphore(value: 0)
+        let bus: SignalBus
+
+        init(bus: SignalBus) { self.bus = bus }
 
         /// Hands `signal` over once the previous one was taken, or at once when stopped.
         func send(_ signal: Signal) {
             while true {
                 let handed = state.withLock { state in
-                    if state.stopped || !state.inFlight {
-                        state.inFlight = true
+                    if state.stopped || state.inFlight == 0 {
+                        state.inFlight += 1
                         return true
                     }
                     state.handing = true
@@ -247,27 +229,30 @@ public final class DevicePoller: Service {
                 if handed { break }
                 wakes.wait()
             }
-            deliver(signal)
+            bus.post(signal) { self.took() }
         }
 
-        /// The next signal handed over; nil once the thread hands nothing more.
-        func next() async -> Signal? {
+        /// Returns once no signal handed over waits to be taken (the thread hands no more).
+        func taken() async {
             await withCheckedContinuation { continuation in
-                let match = state.withLock { state in
-                    state.receiver = continuation
-                    return state.match()
+                let waiting = state.withLock { state in
+                    if state.inFlight > 0 { state.waiter = continuation }
+                    return state.inFlight > 0
                 }
-                if let (receiver, signal) = match { receiver.resume(returning: signal) }
+                if !waiting { continuation.resume() }
             }
         }
 
-        /// The pipeline took the signal handed over.
-        func taken() {
-            let handing = state.withLock { state in
-                defer { (state.inFlight, state.handing) = (false, false) }
-                return state.handing
+        /// The pipeline took a signal handed over (or the bus dropped it).
+        private func took() {
+            let (handing, waiter) = state.withLock { state in
+                state.inFlight -= 1
+                guard state.inFlight == 0 else { return (false, CheckedContinuation<Void, Never>?.none) }
+                defer { (state.handing, state.waiter) = (false, nil) }
+                return (state.handing, state.waiter)
             }
             if handing { wakes.signal() }
+            waiter?.resume()
         }
 
         /// Blocks until `deadline`; false when stopped first (a stop counts even when the
@@ -283,18 +268,6 @@ public final class DevicePoller: Service {
         func stop() {
             state.withLock { $0.stopped = true }
             wakes.signal()
-        }
-
-        /// The thread hands nothing more over.
-        func finish() { deliver(nil) }
-
-        /// Gives `signal` to the waiting task, or keeps it for its next `next`.
-        private func deliver(_ signal: Signal?) {
-            let match = state.withLock { state in
-                state.handed.append(signal)
-                return state.match()
-            }
-            if let (receiver, signal) = match { receiver.resume(returning: signal) }
         }
     }
 
