@@ -90,6 +90,9 @@ import Testing
             await bus.deliver(Self.signal("a"))
         }
         await sender.value
+        // A dropped delivery would leave the receiver waiting: released here, it then gets nil.
+        #expect(!bus.waiting.receiver)
+        receiver.cancel()
         #expect(await receiver.value?.events.map(\.subject) == ["a"])
     }
 
