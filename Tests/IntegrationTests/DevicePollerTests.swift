@@ -196,41 +196,18 @@ extension Integration {
         }
 
         /// A stop that arrives while a read is in hand lets it finish, and the reading reaches the
-        /// pipeline: the first here, which reports the device connected.
-        @Test func aReadingInHandWhenTheStopArrivesReachesThePipeline() async throws {
-            let dir = TemporaryDirectory()
-            let server = try await ModbusTestServer(directory: dir, tags: Self.spec, delay: 2)
-            let device = Self.device("slow", port: server.port, timeout: .seconds(5))
-            let bus = SignalBus(), recorder = Recorder(), logger = Logger(label: "test")
-            let poller = DevicePoller(
-                device: device, link: Confined(try ModbusClient(device.transport, timeout: device.timeout)), bus: bus,
-                logger: logger)
-            let group = ServiceGroup(services: [poller], logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { await recorder.consume(bus) }
-                tasks.addTask {
-                    try await group.run()
-                    bus.finish()
-                }
-                #expect(await eventually(timeout: .seconds(15)) { server.delayedRequests > 0 }, "the read is in hand")
-                #expect(recorder.changes("slow") == [], "and not answered yet")
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-            }
-            #expect(recorder.changes("slow") == [true])
-            await server.stop()
-        }
-
-        /// The same for a device that shares its link (a serial line), driven from a task: the
-        /// stop cancels that task, and the reading in hand reaches the pipeline all the same.
-        @Test func aReadingInHandOnASharedLinkWhenTheStopArrivesReachesThePipeline() async throws {
+        /// pipeline: the first here, which reports the device connected. Both drivers: a device
+        /// with a link of its own (on the link's thread, which the stop wakes) and one that shares
+        /// its link, a serial line (from a task, which the stop cancels).
+        @Test(arguments: [true, false])
+        func aReadingInHandWhenTheStopArrivesReachesThePipeline(ownsLink: Bool) async throws {
             let dir = TemporaryDirectory()
             let server = try await ModbusTestServer(directory: dir, tags: Self.spec, delay: 2)
             let device = Self.device("slow", port: server.port, timeout: .seconds(5))
             let bus = SignalBus(), recorder = Recorder(), logger = Logger(label: "test")
             let poller = DevicePoller(
                 device: device, link: Confined(try ModbusClient(device.transport, timeout: device.timeout)),
-                ownsLink: false, bus: bus, logger: logger)
+                ownsLink: ownsLink, bus: bus, logger: logger)
             let group = ServiceGroup(services: [poller], logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { await recorder.consume(bus) }
