@@ -11,8 +11,9 @@ import Synchronization
 ///
 /// On the monotonic clock, a device with a link of its own is driven on the link's thread: it
 /// reads, hands the reading to the bus (`Handover`) and waits there for its next deadline, so a
-/// cycle blocks that thread once besides the reads and wakes at most the pipeline. A shared serial line's devices read in jobs on the line's thread and sleep on the
-/// pool: one device's wait would hold the others' reads up.
+/// cycle blocks that thread once besides the reads and wakes at most the pipeline. A shared
+/// serial line's devices read in jobs on the line's thread and sleep on the pool: one device's
+/// wait would hold the others' reads up.
 public final class DevicePoller: Service {
     public let device: DeviceConfig
     let link: Confined<ModbusClient>

@@ -42,21 +42,16 @@ public struct Pipeline: Service {
         var held = Held(staleState: stored.stale)
         // Receiving ends at graceful shutdown (the inputs, stopped before, waited for what they
         // handed over to be taken), or when the pipeline ends: no sender waits on it after. The
-        // bus is not wrapped (`cancelOnGracefulShutdown` would
-        // iterate it in a task of its own: one more hand-off per reading).
+        // bus is not wrapped: `cancelOnGracefulShutdown` would iterate it in a task of its own,
+        // one more hand-off per reading. Ticks come through the bus like readings, for the same
+        // reason (merging two sequences iterates each in a task of its own).
         defer { bus.finish() }
         await withGracefulShutdownHandler {
-            guard let tick else {
-                while let signal = await bus.receive() {
-                    await process(signal, tick: nil, engine: &engine, held: &held)
-                }
-                return
-            }
-            // Ticks come through the bus like readings, so that a reading is one hand-off from
-            // its input to here (merging two sequences iterates each in a task of its own).
             await withDiscardingTaskGroup { group in
-                group.addTask {
-                    for await _ in AsyncTimerSequence(interval: tick, clock: .continuous) { await bus.send(.tick) }
+                if let tick {
+                    group.addTask {
+                        for await _ in AsyncTimerSequence(interval: tick, clock: .continuous) { await bus.send(.tick) }
+                    }
                 }
                 while let signal = await bus.receive() {
                     await process(signal, tick: signal.isTick ? .now() : nil, engine: &engine, held: &held)

@@ -53,8 +53,7 @@ public final class SignalBus: AsyncSequence, Sendable {
         /// The receiver waiting for the next signal.
         var receiver: UnsafeContinuation<Signal?, Never>?
         var finished = false
-        /// Sends on their way to the queue, by id: true once cancelled (not to be queued).
-        var arriving: [Int: Bool] = [:]
+        /// The last id given to a `send`: a cancelled send finds its signal in the queue by it.
         var lastID = 0
     }
 
@@ -74,17 +73,15 @@ public final class SignalBus: AsyncSequence, Sendable {
     public func send(_ signal: Signal) async {
         let id = state.withLock { state in
             state.lastID += 1
-            state.arriving[state.lastID] = false
             return state.lastID
         }
         await withTaskCancellationHandler {
             await withUnsafeContinuation { (sender: UnsafeContinuation<Void, Never>) in
-                arrive(Entry(id: id, signal: signal) { sender.resume() })
+                arrive(Entry(id: id, signal: signal) { sender.resume() }, unlessCancelled: true)
             }
         } onCancel: {
             let entry = state.withLock { state in
-                if state.arriving[id] != nil { state.arriving[id] = true }
-                return state.queue.firstIndex(where: { $0.id == id }).map { state.queue.remove(at: $0) }
+                state.queue.firstIndex(where: { $0.id == id }).map { state.queue.remove(at: $0) }
             }
             entry?.taken()
         }
@@ -105,10 +102,12 @@ public final class SignalBus: AsyncSequence, Sendable {
         arrive(Entry(id: 0, signal: signal, taken: taken))
     }
 
-    private func arrive(_ entry: Entry) {
+    /// Queues `entry`, or gives it to the waiting receiver. `unlessCancelled`: dropped when the
+    /// calling task is cancelled. That is read under the lock, as the cancellation handler takes
+    /// the entry out of the queue under it: a cancellation is seen by one or the other.
+    private func arrive(_ entry: Entry, unlessCancelled: Bool = false) {
         let arrival = state.withLock { state -> Arrival in
-            let cancelled = state.arriving.removeValue(forKey: entry.id) ?? false
-            if state.finished || cancelled { return .dropped }
+            if state.finished || (unlessCancelled && Task.isCancelled) { return .dropped }
             guard let receiver = state.receiver else {
                 state.queue.append(entry)
                 return .queued
@@ -158,9 +157,9 @@ public final class SignalBus: AsyncSequence, Sendable {
         for entry in dropped { entry.taken() }
     }
 
-    /// What waits on the bus: signals queued, a receiver, sends on their way to the queue (tests).
-    var waiting: (signals: Int, receiver: Bool, arriving: Int) {
-        state.withLock { ($0.queue.count, $0.receiver != nil, $0.arriving.count) }
+    /// What waits on the bus: signals queued, a receiver (tests).
+    var waiting: (signals: Int, receiver: Bool) {
+        state.withLock { ($0.queue.count, $0.receiver != nil) }
     }
 
     public func makeAsyncIterator() -> Iterator { Iterator(bus: self) }
