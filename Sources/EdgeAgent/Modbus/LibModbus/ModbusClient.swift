@@ -6,7 +6,9 @@ import Foundation
 /// which never leaves this type. Calls block: it lives on a dedicated thread (`Confined`).
 ///
 /// libmodbus aborts on some calls on a closed context, so the connection state is tracked here
-/// and every return code is checked; the context is freed only in `deinit`.
+/// and every return code is checked; the context is freed only in `deinit`. On TCP, libmodbus
+/// connects and closes, and the reads are framed here (`ModbusTCPFraming`): one send and, normally,
+/// one wait and one receive per request, where libmodbus waits and receives three times.
 public final class ModbusClient {
     public typealias Endpoint = DeviceConfig.Transport
 
@@ -15,6 +17,8 @@ public final class ModbusClient {
     public private(set) var isConnected = false
     private var unit: Int32 = -1
     private var timeout: Duration = .zero
+    private var transaction: UInt16 = 0
+    private var frame = [UInt8](repeating: 0, count: ModbusTCPFraming.maxFrameLength)
 
     public init(_ endpoint: Endpoint, timeout: Duration) throws {
         self.endpoint = endpoint
@@ -68,7 +72,14 @@ public final class ModbusClient {
 
     /// Registers (holding or input) from `address`, `count` of them.
     public func readRegisters(input: Bool, unit: Int, address: Int, count: Int) throws -> [UInt16] {
-        try read(unit: unit, count: count, what: "\(input ? "input" : "holding") \(address)+\(count)") {
+        if case .tcp = endpoint {
+            let function: ModbusTCPFraming.Function = input ? .inputRegisters : .holdingRegisters
+            let data = try exchange(
+                function, unit: unit, address: address, count: count,
+                what: "\(input ? "input" : "holding") \(address)+\(count)")
+            return ModbusTCPFraming.registers(data)
+        }
+        return try read(unit: unit, count: count, what: "\(input ? "input" : "holding") \(address)+\(count)") {
             context, buffer in
             input
                 ? modbus_read_input_registers(context, Int32(address), Int32(count), buffer)
@@ -78,6 +89,12 @@ public final class ModbusClient {
 
     /// Bits (coils or discrete inputs) from `address`, `count` of them.
     public func readBits(discrete: Bool, unit: Int, address: Int, count: Int) throws -> [Bool] {
+        if case .tcp = endpoint {
+            let data = try exchange(
+                discrete ? .discreteInputs : .coils, unit: unit, address: address, count: count,
+                what: "\(discrete ? "discrete" : "coil") \(address)+\(count)")
+            return ModbusTCPFraming.bits(data, count: count)
+        }
         let bytes: [UInt8] = try read(
             unit: unit, count: count, what: "\(discrete ? "discrete" : "coil") \(address)+\(count)"
         ) { context, buffer in
@@ -98,6 +115,73 @@ public final class ModbusClient {
         let n = values.withUnsafeMutableBufferPointer { call(context, $0.baseAddress) }
         guard n == count else { throw failure(n, what()) }
         return values
+    }
+
+    /// One read on TCP: sends the request, then waits and receives, within the response timeout,
+    /// until its reply is whole. Only what the request's reply can hold is received, so nothing of a
+    /// following frame is taken. Every failure but an exception closes the link, as `failure` does.
+    private func exchange(
+        _ function: ModbusTCPFraming.Function, unit: Int, address: Int, count: Int, what: @autoclosure () -> String
+    ) throws -> ArraySlice<UInt8> {
+        guard isConnected else {
+            throw ModbusError(code: .connection, message: "not connected", context: "\(endpoint)")
+        }
+        transaction &+= 1
+        let request = ModbusTCPFraming.Request(
+            transaction: transaction, unit: UInt8(truncatingIfNeeded: unit), function: function,
+            address: UInt16(truncatingIfNeeded: address), count: UInt16(truncatingIfNeeded: count))
+        let socket = modbus_get_socket(context)
+        let bytes = request.bytes
+        let sent = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.count else { throw broken(.connection, errno, what()) }
+        let deadline = ContinuousClock.now + timeout
+        var received = 0
+        var length = request.replyLength
+        while received < length {
+            let left = deadline - .now
+            guard left > .zero else { throw broken(.timeout, ETIMEDOUT, what()) }
+            var ready = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Int32(clamping: left.milliseconds + 1))
+            if polled == 0 { throw broken(.timeout, ETIMEDOUT, what()) }
+            if polled < 0 {
+                if errno == EINTR { continue }
+                throw broken(.connection, errno, what())
+            }
+            let n = frame.withUnsafeMutableBytes { recv(socket, $0.baseAddress! + received, length - received, 0) }
+            if n == 0 { throw broken(.connection, ECONNRESET, what()) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw broken(.connection, errno, what())
+            }
+            let before = received
+            received += n
+            if before < ModbusTCPFraming.headerLength, received >= ModbusTCPFraming.headerLength {
+                length = ModbusTCPFraming.frameLength(header: frame[..<ModbusTCPFraming.headerLength])
+                guard length <= request.replyLength, length > ModbusTCPFraming.headerLength else {
+                    throw invalid("frame of \(length) bytes", what())
+                }
+            }
+        }
+        switch ModbusTCPFraming.reply(to: request, frame[..<received]) {
+        case let .data(data):
+            return data
+        case let .exception(code):
+            let message = String(cString: modbus_strerror(Int32(MODBUS_ENOBASE) + Int32(code)))
+            throw ModbusError(code: .exception(code), message: message, context: "\(endpoint) \(what())")
+        case let .invalid(reason):
+            throw invalid(reason, what())
+        }
+    }
+
+    /// A TCP read that failed but for an exception: the link is closed.
+    private func broken(_ code: ModbusError.Code, _ errnum: Int32, _ what: String) -> ModbusError {
+        close()
+        return ModbusError(code: code, message: String(cString: strerror(errnum)), context: "\(endpoint) \(what)")
+    }
+
+    private func invalid(_ reason: String, _ what: String) -> ModbusError {
+        close()
+        return ModbusError(code: .badResponse, message: "invalid reply: \(reason)", context: "\(endpoint) \(what)")
     }
 
     private func select(_ unit: Int) throws {

@@ -1,0 +1,140 @@
+import EdgeAgent
+import EdgeAgentCore
+import EdgeAgentTesting
+import EdgeAgentTools
+import Foundation
+import Testing
+
+extension Integration {
+    /// The client's own Modbus TCP reads (`ModbusTCPFraming`) against real servers, and against
+    /// one that answers wrongly on purpose: every failure but an exception closes the link, and no
+    /// reply is ever taken for another request.
+    @Suite struct ModbusClientTests {
+        /// `modbus_fault_server.py` in one of its modes.
+        final class FaultyDevice: Sendable {
+            let port: Int
+            private let child: ChildProcess
+
+            init(_ mode: String, _ arguments: String..., directory: TemporaryDirectory) async throws {
+                child = try ChildProcess(
+                    Paths.python, [Paths.testSupport("modbus_fault_server.py"), mode] + arguments,
+                    directory: directory, name: "modbus-fault-\(mode)")
+                let c = child
+                guard await eventually(timeout: .seconds(10), { c.stdout.hasPrefix("PORT ") || !c.isRunning }),
+                    let p = Int(c.stdout.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines))
+                else {
+                    throw TestFailure("the fault server did not start: \(child.stderr)")
+                }
+                port = p
+            }
+
+            func stop() async { await child.stop() }
+        }
+
+        static func client(port: Int, timeout: Duration = .seconds(2)) throws -> ModbusClient {
+            let client = try ModbusClient(.tcp(host: "127.0.0.1", port: port), timeout: timeout)
+            try client.connect()
+            return client
+        }
+
+        /// What a read throws, or nil if it returned.
+        static func failure(_ read: () throws -> some Any) -> ModbusError? {
+            do {
+                _ = try read()
+                return nil
+            } catch {
+                return error as? ModbusError
+            }
+        }
+
+        @Test func readsAll125RegistersOfARequestInOrder() throws {
+            let server = try ModbusServer(host: "127.0.0.1", port: 0)
+            defer { server.stop() }
+            let values = (0..<125).map { UInt16(truncatingIfNeeded: 0x8001 &+ $0 &* 517) }
+            server.write(holding: 300, values)
+            server.write(input: 300, values.reversed())
+            let client = try Self.client(port: server.port)
+            #expect(try client.readRegisters(input: false, unit: 1, address: 300, count: 125) == values)
+            #expect(try client.readRegisters(input: true, unit: 1, address: 300, count: 125) == values.reversed())
+        }
+
+        @Test func readsCoilsAndDiscreteInputs() throws {
+            let server = try ModbusServer(host: "127.0.0.1", port: 0)
+            defer { server.stop() }
+            let pattern = (0..<19).map { $0 % 3 == 0 || $0 == 17 }
+            for (i, bit) in pattern.enumerated() {
+                server.write(coil: 40 + i, bit)
+                server.write(discrete: 40 + i, !bit)
+            }
+            let client = try Self.client(port: server.port)
+            #expect(try client.readBits(discrete: false, unit: 1, address: 40, count: 19) == pattern)
+            #expect(try client.readBits(discrete: true, unit: 1, address: 40, count: 19) == pattern.map { !$0 })
+        }
+
+        /// An illegal address is the device's answer, from libmodbus's server and from pymodbus
+        /// alike: the same error as libmodbus's, and the link stays up for the next request.
+        @Test func anExceptionIsAnAnswerAndKeepsTheLink() async throws {
+            let dir = TemporaryDirectory()
+            let pymodbus = try await ModbusTestServer(
+                directory: dir, tags: #"[{"area": "holding", "address": 100, "registers": [1, 2]}]"#)
+            let libmodbus = try ModbusServer(host: "127.0.0.1", port: 0)
+            defer { libmodbus.stop() }
+            for (port, address) in [(pymodbus.port, 100), (libmodbus.port, Int(ModbusServer.size) - 2)] {
+                let client = try Self.client(port: port)
+                let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: address, count: 5) }
+                #expect(error?.code == .exception(2))
+                #expect(error?.message == "Illegal data address")
+                #expect(error?.context == "tcp://127.0.0.1:\(port) holding \(address)+5")
+                #expect(client.isConnected)
+                #expect(try client.readRegisters(input: false, unit: 1, address: address, count: 2).count == 2)
+            }
+            await pymodbus.stop()
+        }
+
+        /// The first request is answered after the timeout: the read times out and closes the link,
+        /// and the next request, on a new connection, gets its own answer, not the late one.
+        @Test func aLateReplyIsNeverTakenForTheNextRequest() async throws {
+            let dir = TemporaryDirectory()
+            let device = try await FaultyDevice("late", "1.5", directory: dir)
+            let client = try Self.client(port: device.port, timeout: .milliseconds(300))
+            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
+            #expect(error?.code == .timeout)
+            #expect(!client.isConnected)
+            try client.connect()
+            #expect(try client.readRegisters(input: false, unit: 1, address: 20, count: 3) == [20, 21, 22])
+            await device.stop()
+        }
+
+        /// A reply to the request before (what a late reply on the same link looks like) is not
+        /// taken, though the right one follows it: the link is closed instead.
+        @Test func aReplyToAnotherTransactionClosesTheLink() async throws {
+            let dir = TemporaryDirectory()
+            let device = try await FaultyDevice("stale", directory: dir)
+            let client = try Self.client(port: device.port)
+            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
+            #expect(error?.code == .badResponse)
+            #expect(!client.isConnected)
+            await device.stop()
+        }
+
+        @Test func aTruncatedReplyTimesOutAndClosesTheLink() async throws {
+            let dir = TemporaryDirectory()
+            let device = try await FaultyDevice("truncated", directory: dir)
+            let client = try Self.client(port: device.port, timeout: .milliseconds(300))
+            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
+            #expect(error?.code == .timeout)
+            #expect(!client.isConnected)
+            await device.stop()
+        }
+
+        @Test func aReplyWithTooFewRegistersClosesTheLink() async throws {
+            let dir = TemporaryDirectory()
+            let device = try await FaultyDevice("short", directory: dir)
+            let client = try Self.client(port: device.port)
+            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
+            #expect(error?.code == .badResponse)
+            #expect(!client.isConnected)
+            await device.stop()
+        }
+    }
+}
