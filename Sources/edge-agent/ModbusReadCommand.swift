@@ -51,9 +51,12 @@ struct ModbusReadCommand: ParsableCommand {
             return parsed
         }
         guard !bits || type == .bool else { throw ValidationError("--type: coils and discrete inputs are bool") }
-        guard let timeout = TimeArgument.duration(timeout) else {
-            throw ValidationError("--timeout: a duration such as 500ms")
+        guard let timeout = TimeArgument.duration(timeout), timeout > .zero else {
+            throw ValidationError("--timeout: a duration above zero such as 500ms")
         }
+        guard (0...255).contains(unit) else { throw ValidationError("--unit: 0 to 255") }
+        guard (1...125).contains(length) else { throw ValidationError("--length: 1 to 125 registers") }
+        guard count >= 1 else { throw ValidationError("--count: at least 1") }
         var device: DeviceConfig
         if let tcp, let hostPort = HostPort(tcp) {
             device = DeviceConfig(name: "probe", transport: .tcp(host: hostPort.host, port: hostPort.port))

@@ -127,6 +127,52 @@ extension Integration {
             await device.stop()
         }
 
+        /// A count the protocol does not allow is refused before anything is sent, as libmodbus
+        /// refused it ("Too many data", the link closed), so a reply longer than a frame is never
+        /// received; the next read, on a new connection, works.
+        @Test func aCountOutsideTheProtocolsLimitsIsRefusedBeforeSending() throws {
+            let server = try ModbusServer(host: "127.0.0.1", port: 0)
+            defer { server.stop() }
+            let client = try Self.client(port: server.port)
+            let refused: [(what: String, read: () throws -> Any)] = [
+                ("holding 0+126", { try client.readRegisters(input: false, unit: 1, address: 0, count: 126) }),
+                ("input 0+200", { try client.readRegisters(input: true, unit: 1, address: 0, count: 200) }),
+                ("holding 0+0", { try client.readRegisters(input: false, unit: 1, address: 0, count: 0) }),
+                ("coil 0+2001", { try client.readBits(discrete: false, unit: 1, address: 0, count: 2001) }),
+                ("discrete 0+0", { try client.readBits(discrete: true, unit: 1, address: 0, count: 0) }),
+            ]
+            for (what, read) in refused {
+                try client.connect()
+                let error = Self.failure(read)
+                #expect(error?.code == .badResponse, "\(what)")
+                #expect(error?.message == "Too many data", "\(what)")
+                #expect(error?.context == "tcp://127.0.0.1:\(server.port) \(what)")
+                #expect(!client.isConnected, "\(what)")
+            }
+            try client.connect()
+            #expect(try client.readRegisters(input: false, unit: 1, address: 0, count: 125).count == 125)
+            #expect(try client.readBits(discrete: false, unit: 1, address: 0, count: 2000).count == 2000)
+        }
+
+        /// A unit id outside 0...255 is refused before sending, as libmodbus refused it (the link
+        /// stays up), instead of reading another unit; every id in 0...255 is sent as it is.
+        @Test func aUnitIdOutside0To255IsRefusedAndKeepsTheLink() throws {
+            let server = try ModbusServer(host: "127.0.0.1", port: 0)
+            defer { server.stop() }
+            server.write(holding: 10, [10, 11, 12])
+            let client = try Self.client(port: server.port)
+            for unit in [256, 257, -1] {
+                let error = Self.failure { try client.readRegisters(input: false, unit: unit, address: 10, count: 3) }
+                #expect(error?.code == .invalidArgument, "unit \(unit)")
+                #expect(error?.message == "Invalid argument")
+                #expect(error?.context == "tcp://127.0.0.1:\(server.port) unit \(unit)")
+                #expect(client.isConnected)
+            }
+            for unit in [0, 1, 248, 254, 255] {
+                #expect(try client.readRegisters(input: false, unit: unit, address: 10, count: 3) == [10, 11, 12])
+            }
+        }
+
         @Test func aReplyWithTooFewRegistersClosesTheLink() async throws {
             let dir = TemporaryDirectory()
             let device = try await FaultyDevice("short", directory: dir)

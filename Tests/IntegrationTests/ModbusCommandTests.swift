@@ -64,6 +64,25 @@ extension Integration {
             await plc.stop()
         }
 
+        /// What the protocol cannot carry is refused with the option's name, before connecting,
+        /// instead of reading another unit, overrunning a reply or timing out at once.
+        @Test func modbusReadRefusesAUnitLengthTimeoutOrCountOutsideItsRange() async throws {
+            let dir = TemporaryDirectory()
+            let port = freePort()
+            for (arguments, message) in [
+                (["--unit", "257"], "--unit: 0 to 255"), (["--unit=-1"], "--unit: 0 to 255"),
+                (["--type", "string", "--length", "200"], "--length: 1 to 125 registers"),
+                (["--type", "string", "--length", "0"], "--length: 1 to 125 registers"),
+                (["--timeout", "0s"], "--timeout: a duration above zero"), (["--count", "0"], "--count: at least 1"),
+            ] {
+                let result = try await runToEnd(
+                    Paths.edgeAgent,
+                    ["modbus", "read", "--tcp", "127.0.0.1:\(port)", "--area", "holding", "--address", "0"] + arguments,
+                    directory: dir)
+                #expect(result.status == 64 && result.stderr.contains(message), "\(arguments): \(result)")
+            }
+        }
+
         @Test func aBadScenarioIsAConfigurationError() async throws {
             let dir = TemporaryDirectory()
             let scenario = dir.write(

@@ -15,6 +15,10 @@ public enum ModbusTCPFraming {
         case coils = 1, discreteInputs = 2, holdingRegisters = 3, inputRegisters = 4
 
         var readsRegisters: Bool { self == .holdingRegisters || self == .inputRegisters }
+
+        /// The counts a request may ask for: 1 to 125 registers or 1 to 2,000 bits, so that its
+        /// reply fits in a frame. The client refuses any other count before sending.
+        public var counts: ClosedRange<Int> { readsRegisters ? 1...125 : 1...2000 }
     }
 
     public struct Request: Equatable, Sendable {

@@ -15,6 +15,18 @@ import Testing
         #expect(Self.request.replyLength == 9 + 4)
     }
 
+    @Test func theReplyToTheLargestCountARequestMayAskForFitsInAFrame() {
+        #expect(Framing.Function.holdingRegisters.counts == 1...125)
+        #expect(Framing.Function.inputRegisters.counts == 1...125)
+        #expect(Framing.Function.coils.counts == 1...2000)
+        #expect(Framing.Function.discreteInputs.counts == 1...2000)
+        for function in [Framing.Function.holdingRegisters, .coils] {
+            let largest = Framing.Request(
+                transaction: 1, unit: 1, function: function, address: 0, count: UInt16(function.counts.upperBound))
+            #expect(largest.replyLength <= Framing.maxFrameLength)
+        }
+    }
+
     @Test func theHeaderGivesTheLengthOfTheWholeFrame() {
         #expect(Framing.frameLength(header: [0x12, 0x34, 0, 0, 0, 7, 1]) == 13)
         #expect(Framing.frameLength(header: [0, 0, 0, 0, 0x01, 0x00, 1]) == 262)

@@ -117,19 +117,38 @@ public final class ModbusClient {
         return values
     }
 
+    /// libmodbus's EMBMDATA ("Too many data"), a macro Swift does not import.
+    private static let tooManyData = Int32(MODBUS_ENOBASE) + 16
+
     /// One read on TCP: sends the request, then waits and receives, within the response timeout,
-    /// until its reply is whole. Only what the request's reply can hold is received, so nothing of a
-    /// following frame is taken. Every failure but an exception closes the link, as `failure` does.
+    /// until its reply is whole. A unit id outside 0...255 is refused as libmodbus refused it (the
+    /// link stays up), and so is a count the protocol does not allow (the link is closed), both
+    /// before sending. The first receive asks for the bytes of a full reply, later ones only for
+    /// the rest of the frame its header announces: a full reply never takes bytes of a following
+    /// frame, but an exception or a shorter frame followed at once by more bytes takes some, and
+    /// then fails the length check. Every failure but an exception or a refused unit closes the
+    /// link, as `failure` does.
     private func exchange(
         _ function: ModbusTCPFraming.Function, unit: Int, address: Int, count: Int, what: @autoclosure () -> String
     ) throws -> ArraySlice<UInt8> {
         guard isConnected else {
             throw ModbusError(code: .connection, message: "not connected", context: "\(endpoint)")
         }
+        guard (0...255).contains(unit) else {
+            throw ModbusError(
+                code: .invalidArgument, message: String(cString: modbus_strerror(EINVAL)),
+                context: "\(endpoint) unit \(unit)")
+        }
+        guard function.counts.contains(count) else {
+            close()
+            throw ModbusError(
+                code: .badResponse, message: String(cString: modbus_strerror(Self.tooManyData)),
+                context: "\(endpoint) \(what())")
+        }
         transaction &+= 1
         let request = ModbusTCPFraming.Request(
-            transaction: transaction, unit: UInt8(truncatingIfNeeded: unit), function: function,
-            address: UInt16(truncatingIfNeeded: address), count: UInt16(truncatingIfNeeded: count))
+            transaction: transaction, unit: UInt8(unit), function: function,
+            address: UInt16(truncatingIfNeeded: address), count: UInt16(count))
         let socket = modbus_get_socket(context)
         let bytes = request.bytes
         let sent = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -147,7 +166,8 @@ public final class ModbusClient {
                 if errno == EINTR { continue }
                 throw broken(.connection, errno, what())
             }
-            let n = frame.withUnsafeMutableBytes { recv(socket, $0.baseAddress! + received, length - received, 0) }
+            let wanted = min(length, frame.count) - received
+            let n = frame.withUnsafeMutableBytes { recv(socket, $0.baseAddress! + received, wanted, 0) }
             if n == 0 { throw broken(.connection, ECONNRESET, what()) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
