@@ -173,6 +173,59 @@ extension Integration {
             }
         }
 
+        /// libmodbus does not check the unit id of a reply on TCP (the transaction identifies it),
+        /// and gateways answer with unit 0 or 255: such a reply is taken.
+        @Test func aReplyWithAnotherUnitIdIsTaken() async throws {
+            let dir = TemporaryDirectory()
+            for unit in ["0", "255"] {
+                let device = try await FaultyDevice("unit", unit, directory: dir)
+                let client = try Self.client(port: device.port)
+                #expect(try client.readRegisters(input: false, unit: 1, address: 10, count: 3) == [10, 11, 12])
+                #expect(try client.readRegisters(input: false, unit: 1, address: 20, count: 2) == [20, 21])
+                await device.stop()
+            }
+        }
+
+        /// A reply in three pieces, 150 ms apart: longer in all than the response timeout (250 ms),
+        /// which bounds only the wait for its first bytes; each further piece comes within the
+        /// byte timeout, so the reply is read, as libmodbus read it.
+        @Test func aReplyInPiecesWithinTheByteTimeoutIsRead() async throws {
+            let dir = TemporaryDirectory()
+            let device = try await FaultyDevice("dribble", "0.15", directory: dir)
+            let client = try Self.client(port: device.port, timeout: .milliseconds(250))
+            #expect(try client.readRegisters(input: false, unit: 1, address: 10, count: 3) == [10, 11, 12])
+            #expect(try client.readRegisters(input: false, unit: 1, address: 20, count: 125).first == 20)
+            #expect(client.isConnected)
+            await device.stop()
+        }
+
+        /// A pause of 1.5 s inside a reply is past the byte timeout, though the whole reply would
+        /// come within the response timeout (5 s): the read times out and closes the link.
+        @Test func aPauseInsideAReplyPastTheByteTimeoutTimesOutAndClosesTheLink() async throws {
+            let dir = TemporaryDirectory()
+            let device = try await FaultyDevice("dribble", "1.5", directory: dir)
+            let client = try Self.client(port: device.port, timeout: .seconds(5))
+            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
+            #expect(error?.code == .timeout)
+            #expect(error?.message == "Connection timed out")
+            #expect(!client.isConnected)
+            await device.stop()
+        }
+
+        /// The device closes the connection instead of answering: a connection error that closes
+        /// the link, and the next read, on a new connection, gets its answer.
+        @Test func thePeerClosingTheConnectionIsAConnectionErrorAndTheNextReadReconnects() async throws {
+            let dir = TemporaryDirectory()
+            let device = try await FaultyDevice("close", directory: dir)
+            let client = try Self.client(port: device.port)
+            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
+            #expect(error?.code == .connection)
+            #expect(!client.isConnected)
+            try client.connect()
+            #expect(try client.readRegisters(input: false, unit: 1, address: 20, count: 3) == [20, 21, 22])
+            await device.stop()
+        }
+
         @Test func aReplyWithTooFewRegistersClosesTheLink() async throws {
             let dir = TemporaryDirectory()
             let device = try await FaultyDevice("short", directory: dir)

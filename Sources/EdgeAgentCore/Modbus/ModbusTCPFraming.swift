@@ -2,9 +2,11 @@
 /// length of its reply, and what a reply says. The agent sends a request and receives its reply
 /// itself, normally in one receive, where libmodbus waits and receives three times per reply.
 ///
-/// A reply is taken only if it answers that very request: the same transaction, protocol 0, the
-/// same unit and function, and the byte count its count asks for. Anything else is `.invalid`,
-/// and the link is closed, so a late or stray reply never answers a later request.
+/// A reply is taken only if it answers that very request: the same transaction, protocol 0, a
+/// length field that agrees with the frame, the same function, and the byte count its count asks
+/// for. Anything else is `.invalid`, and the link is closed, so a late or stray reply never answers
+/// a later request. The unit id of a reply is not checked, as libmodbus does not on TCP: the
+/// transaction identifies the reply, and gateways and devices answer with unit 0 or 255 as well.
 public enum ModbusTCPFraming {
     /// The MBAP header: transaction, protocol, length of what follows it, unit.
     public static let headerLength = 7
@@ -79,7 +81,6 @@ public enum ModbusTCPFraming {
         }
         guard frame[i + 2] == 0, frame[i + 3] == 0 else { return .invalid("protocol not 0") }
         guard frameLength(header: frame) == frame.count else { return .invalid("length field disagrees") }
-        guard frame[i + 6] == request.unit else { return .invalid("unit \(frame[i + 6]), expected \(request.unit)") }
         let function = frame[i + 7]
         if function == request.function.rawValue | 0x80 {
             let code = Int(frame[i + 8])

@@ -32,7 +32,8 @@ import Testing
         #expect(Framing.frameLength(header: [0, 0, 0, 0, 0x01, 0x00, 1]) == 262)
     }
 
-    /// Each reply to `request` (holding 100+2, transaction 0x1234, unit 1), and what it says.
+    /// Each reply to `request` (holding 100+2, transaction 0x1234, unit 1), and what it says. A
+    /// reply with another unit id (0 and 255 here) is taken: the transaction identifies it.
     @Test(
         arguments: [
             ([0x12, 0x34, 0, 0, 0, 7, 1, 3, 4, 0xAB, 0xCD, 0, 1], .data([0xAB, 0xCD, 0, 1])),
@@ -41,7 +42,9 @@ import Testing
             ([0x12, 0x34, 0, 0, 0, 3, 1, 0x83, 12], .invalid("exception 12")),
             ([0x12, 0x33, 0, 0, 0, 7, 1, 3, 4, 0xAB, 0xCD, 0, 1], .invalid("transaction 4659, expected 4660")),
             ([0x12, 0x34, 0, 1, 0, 7, 1, 3, 4, 0xAB, 0xCD, 0, 1], .invalid("protocol not 0")),
-            ([0x12, 0x34, 0, 0, 0, 7, 2, 3, 4, 0xAB, 0xCD, 0, 1], .invalid("unit 2, expected 1")),
+            ([0x12, 0x34, 0, 0, 0, 7, 0, 3, 4, 0xAB, 0xCD, 0, 1], .data([0xAB, 0xCD, 0, 1])),
+            ([0x12, 0x34, 0, 0, 0, 7, 255, 3, 4, 0xAB, 0xCD, 0, 1], .data([0xAB, 0xCD, 0, 1])),
+            ([0x12, 0x34, 0, 0, 0, 3, 0, 0x83, 2], .exception(2)),
             ([0x12, 0x34, 0, 0, 0, 7, 1, 4, 4, 0xAB, 0xCD, 0, 1], .invalid("function 4, expected 3")),
             ([0x12, 0x34, 0, 0, 0, 3, 1, 0x84, 2], .invalid("function 132, expected 3")),
             ([0x12, 0x34, 0, 0, 0, 5, 1, 3, 2, 0xAB, 0xCD], .invalid("byte count 2, expected 4")),

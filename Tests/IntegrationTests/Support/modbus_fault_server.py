@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Modbus TCP server that answers wrongly on purpose, for the client's error paths.
 
-    modbus_fault_server.py MODE [SECONDS]
+    modbus_fault_server.py MODE [ARGUMENT]
 
 Answers reads of holding registers with register i = address + i, one thread per connection, and
 prints "PORT <n>" once it listens. MODE spoils the answers:
@@ -9,6 +9,10 @@ prints "PORT <n>" once it listens. MODE spoils the answers:
   stale         each answer is preceded by one with the transaction of the request before
   truncated     each answer stops after its header and function; the connection stays open
   short         each answer carries one register fewer, consistently framed
+  dribble SECONDS  each answer is sent in three pieces, SECONDS apart: the header, the function
+                and byte count, the registers
+  close         the first request it gets is not answered: the connection is closed instead
+  unit UNIT     each answer carries unit UNIT, whatever the request's
 """
 import signal
 import socket
@@ -18,7 +22,8 @@ import threading
 import time
 
 mode = sys.argv[1]
-delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0
+argument = sys.argv[2] if len(sys.argv) > 2 else "0"
+delay = float(argument)
 first = threading.Lock()
 
 
@@ -39,6 +44,8 @@ def answer(conn, request):
         return frame(transaction, unit, function, values)[:8]
     if mode == "short":
         return frame(transaction, unit, function, values[:-1])
+    if mode == "unit":
+        return frame(transaction, int(argument), function, values)
     return frame(transaction, unit, function, values)
 
 
@@ -56,8 +63,17 @@ def serve(conn):
             pending += data
             while len(pending) >= 12:
                 request, pending = pending[:12], pending[12:]
+                if mode == "close" and first.acquire(blocking=False):
+                    return
+                reply = answer(conn, request)
                 try:
-                    conn.sendall(answer(conn, request))
+                    if mode == "dribble":
+                        for k, piece in enumerate((reply[:7], reply[7:9], reply[9:])):
+                            if k:
+                                time.sleep(delay)
+                            conn.sendall(piece)
+                    else:
+                        conn.sendall(reply)
                 except OSError:
                     return
 

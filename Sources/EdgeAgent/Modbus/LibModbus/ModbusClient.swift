@@ -117,17 +117,22 @@ public final class ModbusClient {
         return values
     }
 
+    /// How long a TCP read waits for each further part of a reply once its first bytes arrived:
+    /// libmodbus's byte timeout, which the agent never changed. The response timeout bounds only
+    /// the wait for the first bytes, so a device that sends its reply in pieces is read as before.
+    static let byteTimeout: Duration = .milliseconds(500)
+
     /// libmodbus's EMBMDATA ("Too many data"), a macro Swift does not import.
     private static let tooManyData = Int32(MODBUS_ENOBASE) + 16
 
-    /// One read on TCP: sends the request, then waits and receives, within the response timeout,
-    /// until its reply is whole. A unit id outside 0...255 is refused as libmodbus refused it (the
-    /// link stays up), and so is a count the protocol does not allow (the link is closed), both
-    /// before sending. The first receive asks for the bytes of a full reply, later ones only for
-    /// the rest of the frame its header announces: a full reply never takes bytes of a following
-    /// frame, but an exception or a shorter frame followed at once by more bytes takes some, and
-    /// then fails the length check. Every failure but an exception or a refused unit closes the
-    /// link, as `failure` does.
+    /// One read on TCP: sends the request, waits for the first bytes of its reply up to the
+    /// response timeout and for each further part up to `byteTimeout`, until the reply is whole.
+    /// A unit id outside 0...255 is refused as libmodbus refused it (the link stays up), and so is
+    /// a count the protocol does not allow (the link is closed), both before sending. The first
+    /// receive asks for the bytes of a full reply, later ones only for the rest of the frame its
+    /// header announces: a full reply never takes bytes of a following frame, but an exception or
+    /// a shorter frame followed at once by more bytes takes some, and then fails the length check.
+    /// Every failure but an exception or a refused unit closes the link, as `failure` does.
     private func exchange(
         _ function: ModbusTCPFraming.Function, unit: Int, address: Int, count: Int, what: @autoclosure () -> String
     ) throws -> ArraySlice<UInt8> {
@@ -153,7 +158,7 @@ public final class ModbusClient {
         let bytes = request.bytes
         let sent = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == bytes.count else { throw broken(.connection, errno, what()) }
-        let deadline = ContinuousClock.now + timeout
+        var deadline = ContinuousClock.now + timeout
         var received = 0
         var length = request.replyLength
         while received < length {
@@ -181,6 +186,7 @@ public final class ModbusClient {
                     throw invalid("frame of \(length) bytes", what())
                 }
             }
+            if received < length { deadline = .now + Self.byteTimeout }
         }
         switch ModbusTCPFraming.reply(to: request, frame[..<received]) {
         case let .data(data):
