@@ -72,6 +72,9 @@ struct ModbusReadCommand: ParsableCommand {
         let orders: [TagConfig.ByteOrder] =
             type.registers > 1 && type != .string ? (order.map { [$0] } ?? TagConfig.ByteOrder.allCases) : [.ABCD]
         let span = type == .string ? length : (area == .coil || area == .discrete ? 1 : type.registers)
+        guard (0...65535).contains(address), count <= 65536, address + count * span <= 65536 else {
+            throw ValidationError("--address: 0 to 65535, and every value read must end by 65535")
+        }
         for i in 0..<count {
             for o in orders {
                 var tag = TagConfig(name: "v\(i)_\(o.rawValue)", area: area, address: address + i * span, type: type)

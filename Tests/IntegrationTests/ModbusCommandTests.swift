@@ -66,7 +66,7 @@ extension Integration {
 
         /// What the protocol cannot carry is refused with the option's name, before connecting,
         /// instead of reading another unit, overrunning a reply or timing out at once.
-        @Test func modbusReadRefusesAUnitLengthTimeoutOrCountOutsideItsRange() async throws {
+        @Test func modbusReadRefusesAUnitLengthTimeoutCountOrAddressOutsideItsRange() async throws {
             let dir = TemporaryDirectory()
             let port = freePort()
             for (arguments, message) in [
@@ -74,6 +74,9 @@ extension Integration {
                 (["--type", "string", "--length", "200"], "--length: 1 to 125 registers"),
                 (["--type", "string", "--length", "0"], "--length: 1 to 125 registers"),
                 (["--timeout", "0s"], "--timeout: a duration above zero"), (["--count", "0"], "--count: at least 1"),
+                (["--address=-1"], "--address: 0 to 65535"), (["--address", "65536"], "--address: 0 to 65535"),
+                (["--address", "65535", "--type", "uint32"], "--address: 0 to 65535"),
+                (["--address", "65530", "--count", "7"], "--address: 0 to 65535"),
             ] {
                 let result = try await runToEnd(
                     Paths.edgeAgent,
