@@ -806,6 +806,43 @@ extension Integration {
             #expect(parts.reduce(0) { $0 + ($1.data["quantity"] as! Int) } == 24_999)
         }
 
+        /// A large file is checked in two parts at once: a row malformed near its end, in the part
+        /// checked beside the hash, rejects it whole (nothing of it is committed, the error names
+        /// the row's line in the file), and a good file dropped after it is taken whole.
+        @Test func aLargeFileMalformedNearItsEndIsRejectedWholeAndTheNextIsTaken() async throws {
+            let dir = TemporaryDirectory()
+            let folder = dir.file("drop")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.writeCountingExport(dir.file("good.csv"))
+            // 200,001 lines: the malformed one is line 199,990.
+            var lines = try String(contentsOfFile: dir.file("good.csv"), encoding: .utf8).split(separator: "\n")
+            lines[199_989] = "1790099994,P9.COUNT,12a"
+            try (lines.joined(separator: "\n") + "\n").write(
+                toFile: folder + "/bad.csv.part", atomically: false, encoding: .utf8)
+            try FileManager.default.moveItem(atPath: folder + "/bad.csv.part", toPath: folder + "/bad.csv")
+            let config = Self.dropConfig(
+                dir, folder, tags: "P9.STATE: press-9.state, P9.COUNT: press-9.count, P8.COUNT: press-8.count",
+                settle: "500ms",
+                machines: Self.pressMachines)
+            let agent = try ChildProcess(Paths.edgeAgent, ["run", "--config", config], directory: dir, name: "agent")
+            #expect(
+                await eventually(timeout: .seconds(120)) {
+                    Self.files(folder + "/rejected") == ["bad.csv", "bad.csv.error.txt"]
+                },
+                "\(agent.stderr.suffix(800))")
+            let error = try String(contentsOfFile: folder + "/rejected/bad.csv.error.txt", encoding: .utf8)
+            #expect(error == "bad.csv: line 199990, column 3: Value: '12a' is not a number\n")
+            #expect(Self.events(dir, "press-9").isEmpty, "a rejected file produces no events from any row")
+
+            try FileManager.default.moveItem(atPath: dir.file("good.csv"), toPath: folder + "/good.csv")
+            #expect(
+                await eventually(timeout: .seconds(120)) { Self.files(folder + "/processed") == ["good.csv"] },
+                "\(agent.stderr.suffix(800))")
+            agent.signal(SIGTERM)
+            #expect(await agent.wait() == 0)
+            #expect(Self.production(dir) == 99_999, "one event per counted second of the good file")
+        }
+
         /// A file whose sort fails for a reason not in it (its directory cannot be made, as on a
         /// full disk) is left where it is and tried again with backoff: once the disk is usable
         /// again it is taken, unchanged, every event once.

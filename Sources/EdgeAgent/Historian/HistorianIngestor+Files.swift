@@ -145,44 +145,214 @@ extension HistorianIngestor {
     static func check(
         _ file: OpenFile, config: HistorianConfig, textTags: Set<String>, stop: Stop = Stop()
     ) -> Machine.Check {
-        let pass = Pass(config: config, textTags: textTags)
-        var csv = pass.reader()
-        var ordered = true
-        var lastTime = Int64.min
-        func take(_ record: CSVReader.Record) throws {
-            guard try pass.take(record) else { return }
-            for sample in pass.samples {
-                if sample.time.milliseconds < lastTime { ordered = false }
-                lastTime = max(lastTime, sample.time.milliseconds)
-            }
-        }
+        let checker = Checker(Pass(config: config, textTags: textTags), fileStart: true)
         do {
             try file.read { piece, _ in
                 if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
-                try csv.push(piece, take)
+                try checker.push(piece)
             }
-            try csv.finish(take)
-            if pass.rows == nil {
+            try checker.finish()
+            if checker.pass.rows == nil {
                 throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header")
             }
-            return .valid(rows: pass.count, ordered: ordered)
-        } catch let problem as CSVReader.Malformed where problem.line > 0 {
-            return .malformed(problem)
-        } catch let change as Changed {
-            return .changed(change.reason)
+            return .valid(rows: checker.pass.count, ordered: checker.found.ordered)
         } catch {
-            return .unreadable("\(error)")
+            return ended(error)
         }
     }
 
-    /// Pass one's hashes of the file's bytes; a `stop` ends it (`CancellationError`).
-    static func digests(_ file: OpenFile, stop: Stop = Stop()) throws -> Digests {
+    /// What an error that ended pass one makes of the file.
+    static func ended(_ error: any Error) -> Machine.Check {
+        switch error {
+        case let problem as CSVReader.Malformed where problem.line > 0: .malformed(problem)
+        case let change as Changed: .changed(change.reason)
+        default: .unreadable("\(error)")
+        }
+    }
+
+    /// Parses a file's bytes, or a part of them, keeping what pass one needs of its rows. Its
+    /// state is touched only by the thread reading, as `Pass`'s.
+    final class Checker {
+        let pass: Pass
+        @exclusivity(unchecked) var csv: CSVReader
+        @exclusivity(unchecked) var found = Found()
+
+        init(_ pass: Pass, fileStart: Bool) {
+            self.pass = pass
+            csv = pass.reader(fileStart: fileStart)
+        }
+
+        func push(_ bytes: UnsafeBufferPointer<UInt8>) throws { try csv.push(bytes, take) }
+        func finish() throws { try csv.finish(take) }
+
+        private func take(_ record: CSVReader.Record) throws {
+            guard try pass.take(record) else { return }
+            for sample in pass.samples {
+                let time = sample.time.milliseconds
+                if found.first == nil { found.first = time }
+                if time < found.last { found.ordered = false }
+                found.last = max(found.last, time)
+            }
+        }
+
+        /// What the bytes pushed so far hold, short of the file's end.
+        var part: Part {
+            var part = found
+            part.rows = pass.count
+            part.line = csv.line
+            part.atRecordStart = csv.isAtRecordStart && pass.rows != nil
+            return .read(part)
+        }
+    }
+
+    /// What parsing a part of a file found.
+    struct Found: Sendable, Equatable {
+        var rows = 0
+        var ordered = true
+        /// The first and the latest time of its samples.
+        var first: Int64?
+        var last = Int64.min
+        /// The line its reader reached, and whether it ended at a record's start.
+        var line = 1
+        var atRecordStart = false
+    }
+
+    /// A part of a file parsed: what it found, or what ended the file's check.
+    enum Part: Sendable, Equatable {
+        case read(Found)
+        case ended(Machine.Check)
+    }
+
+    /// Where pass one splits `file` in two parts parsed at once (`checkWhole`): just past the
+    /// first line break from three fifths of it (the thread parsing the tail also hashes the
+    /// whole file). Nil, checked whole, for a small file, or one whose times are read depending
+    /// on the rows before them (the repeated-hour rule).
+    static func splitPoint(_ file: OpenFile, config: HistorianConfig) -> Int64? {
+        let time = HistorianTime(
+            format: HistorianTime.Format(config.timestampFormat) ?? .iso8601, timezone: config.timezone)
+        guard file.length >= minimumSplitLength, time.readsEachAlone else { return nil }
+        let target = file.length / 5 * 3
+        var window = [UInt8](repeating: 0, count: 64 * 1024)
+        let n = window.withUnsafeMutableBytes { pread(file.fd, $0.baseAddress, $0.count, off_t(target)) }
+        guard n > 0, let i = window[..<n].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let split = target + Int64(i) + 1
+        return split < file.length ? split : nil
+    }
+
+    /// Files shorter than this are checked whole, on one thread.
+    static let minimumSplitLength: Int64 = 4 << 20
+
+    /// The head of a file split for pass one: its bytes before `split`.
+    static func checkHead(
+        _ file: OpenFile, upTo split: Int64, config: HistorianConfig, textTags: Set<String>, stop: Stop = Stop()
+    ) -> Part {
+        let checker = Checker(Pass(config: config, textTags: textTags), fileStart: true)
+        do {
+            try file.read(upTo: split) { piece, _ in
+                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                try checker.push(piece)
+            }
+            return checker.part
+        } catch {
+            return .ended(ended(error))
+        }
+    }
+
+    /// The tail of a file split for pass one, parsed from `split` while the file's thread hashes
+    /// the whole file (`digests`): the header is read with a reader of its own from the file's
+    /// start, the rows with one that starts at `split`. Nil (the head's reader decides) when
+    /// the header does not end before `split`, or a record grows past a MiB (the split may be
+    /// inside a quoted field: nothing then bounds what it reads as one record).
+    final class TailCheck {
+        let split: Int64
+        private let config: HistorianConfig
+        private let textTags: Set<String>
+        private var header: CSVReader
+        private var checker: Checker?
+        private var outcome: Part?
+        private var gaveUp = false
+
+        init(split: Int64, config: HistorianConfig, textTags: Set<String>) {
+            self.split = split
+            self.config = config
+            self.textTags = textTags
+            header = Pass(config: config, textTags: textTags).reader(fileStart: true)
+        }
+
+        /// Takes the file's next `piece`, which ends at offset `end`.
+        func take(_ piece: UnsafeBufferPointer<UInt8>, end: Int64) {
+            guard !gaveUp, outcome == nil else { return }
+            let start = end - Int64(piece.count)
+            do {
+                if checker == nil {
+                    var first: CSVReader.Record?
+                    let before = UnsafeBufferPointer(rebasing: piece[0..<Int(min(end, split) - start)])
+                    try header.push(before) { record in if first == nil { first = record } }
+                    if let first {
+                        let pass = Pass(config: config, textTags: textTags)
+                        _ = try pass.take(first)
+                        checker = Checker(pass, fileStart: false)
+                    } else if end >= split {
+                        gaveUp = true
+                    }
+                }
+                guard let checker, end > split else { return }
+                try checker.push(UnsafeBufferPointer(rebasing: piece[Int(max(start, split) - start)...]))
+                if checker.csv.pendingBytes > 1 << 20 { gaveUp = true }
+            } catch let problem as CSVReader.Malformed where checker != nil && problem.line > 0 {
+                outcome = .ended(.malformed(problem))
+            } catch {
+                gaveUp = true
+            }
+        }
+
+        /// What the tail holds, its lines counted from `split`; nil if it cannot tell.
+        func finish() -> Part? {
+            guard !gaveUp, let checker else { return nil }
+            if let outcome { return outcome }
+            do {
+                try checker.finish()
+                return checker.part
+            } catch let problem as CSVReader.Malformed where problem.line > 0 {
+                return .ended(.malformed(problem))
+            } catch {
+                return nil
+            }
+        }
+    }
+
+    /// The file's check from its `head` and `tail`: what checking it whole finds; nil when the
+    /// tail was not read from a record's start (or could not tell): then it is checked whole.
+    static func joined(head: Part, tail: Part?) -> Machine.Check? {
+        let found: Found
+        switch head {
+        case let .ended(check): return check  // the head is the file's start: what a whole check finds first
+        case let .read(read): found = read
+        }
+        guard found.atRecordStart, let tail else { return nil }
+        switch tail {
+        case let .ended(.malformed(problem)):
+            return .malformed(
+                CSVReader.Malformed(line: found.line + problem.line - 1, column: problem.column, reason: problem.reason)
+            )
+        case let .ended(check):
+            return check
+        case let .read(rest):
+            let ordered = found.ordered && rest.ordered && (rest.first.map { $0 >= found.last } ?? true)
+            return .valid(rows: found.rows + rest.rows, ordered: ordered)
+        }
+    }
+
+    /// Pass one's hashes of the file's bytes, each piece also handed to `tail` if there is one;
+    /// a `stop` ends it (`CancellationError`).
+    static func digests(_ file: OpenFile, stop: Stop = Stop(), tail: TailCheck? = nil) throws -> Digests {
         let hash = FileSHA256()
         var digests = Digests()
         try file.read { piece, end in
             if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
             hash.update(piece)
             if end % blockSize == 0 || end == file.length { digests.blocks.append(hash.digest()) }
+            tail?.take(piece, end: end)
         }
         digests.file = hash.digest()
         return digests
@@ -287,11 +457,11 @@ extension HistorianIngestor {
             self.textTags = textTags
         }
 
-        /// The CSV reader for this folder's delimiter and encoding.
-        func reader() -> CSVReader {
+        /// The CSV reader for this folder's delimiter and encoding (`fileStart`: `CSVReader`'s).
+        func reader(fileStart: Bool = true) -> CSVReader {
             CSVReader(
                 delimiter: config.delimiter.asciiValue ?? UInt8(ascii: ","),
-                encoding: config.encoding == .latin1 ? .latin1 : .utf8)
+                encoding: config.encoding == .latin1 ? .latin1 : .utf8, fileStart: fileStart)
         }
 
         /// Reads the header, or a row into `samples`; false for the header.

@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// commits and moves as the machine says, and tells it what it found.
 ///
 /// Pass one reads the whole file (every row parsed on the folder's thread, the SHA-256 beside it
-/// on the file thread), so a malformed file is rejected before any of its rows becomes an event;
+/// on the file thread, which also parses a large file's tail), so a malformed file is rejected
+/// before any of its rows becomes an event;
 /// pass two (on the file thread) sends the readings in chunks cut at a time boundary, each
 /// committed with what the machine says. A file is read through one descriptor from pass one to
 /// its move, and only the bytes pass one checked (`OpenFile`), so what an exporter does to it
@@ -202,22 +203,40 @@ public final class HistorianIngestor: Service {
     }
 
     /// Pass one: the file parsed and hashed at once; a large one takes a while, so a stop ends
-    /// it at the next piece read.
+    /// it at the next piece read. A file past `minimumSplitLength` is parsed in two parts at once
+    /// (`splitPoint`): the head on the folder's thread, the tail on the file's thread beside the
+    /// hash. The tail counts only if the head's reader ends at a record's start where the tail
+    /// began (a quoted field may hold line breaks); else the file is parsed again whole, so the
+    /// check is always what parsing it whole finds.
     private func checkWhole(_ file: OpenFile, _ threads: Threads) async throws -> (Machine.Check, Digests) {
         let config = self.config, textTags = self.textTags
         let stop = Stop()
+        let split = try await threads.folder.run { _ in Self.splitPoint(file, config: config) }
         let (hashed, checked) = try await withTaskCancellationHandler {
-            async let hashed = threads.file.run { _ in Result { try Self.digests(file, stop: stop) } }
+            async let hashing = threads.file.run { _ in
+                Result {
+                    let tail = split.map { Self.TailCheck(split: $0, config: config, textTags: textTags) }
+                    return (try Self.digests(file, stop: stop, tail: tail), tail?.finish())
+                }
+            }
+            let head = try await threads.folder.run { _ in
+                guard let split else {
+                    return Part.ended(Self.check(file, config: config, textTags: textTags, stop: stop))
+                }
+                return Self.checkHead(file, upTo: split, config: config, textTags: textTags, stop: stop)
+            }
+            let hashed = try await hashing
+            if let checked = Self.joined(head: head, tail: try? hashed.get().1) { return (hashed, checked) }
             let checked = try await threads.folder.run { _ in
                 Self.check(file, config: config, textTags: textTags, stop: stop)
             }
-            return (try await hashed, checked)
+            return (hashed, checked)
         } onCancel: {
             stop.flag.store(true, ordering: .relaxed)
         }
         try Task.checkCancellation()
         switch hashed {
-        case let .success(digests):
+        case let .success((digests, _)):
             // The parse and the hash read the file apart: they saw the same bytes only if it did not change.
             let change = try await threads.folder.run { _ in file.change() }
             return (change.map { .changed($0) } ?? checked, digests)

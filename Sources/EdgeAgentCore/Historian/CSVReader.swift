@@ -88,13 +88,24 @@ public struct CSVReader {
     let encoding: Encoding
     private var state = State.fieldStart
     private var record: Record
-    private var line = 1
+    /// The physical line being read.
+    public private(set) var line = 1
 
-    public init(delimiter: UInt8 = UInt8(ascii: ","), encoding: Encoding = .utf8) {
+    /// `fileStart`: false for a reader that starts at a record inside a file (a file parsed in
+    /// parts): it looks for no byte order mark, and counts lines from 1 at its first byte.
+    public init(delimiter: UInt8 = UInt8(ascii: ","), encoding: Encoding = .utf8, fileStart: Bool = true) {
         self.delimiter = delimiter
         self.encoding = encoding
         record = Record(line: 1, latin1: encoding == .latin1)
+        if !fileStart { bomMatched = -1 }
     }
+
+    /// Whether the bytes pushed so far end exactly after a record's line break (not inside a
+    /// quoted field): the next byte starts a record.
+    public var isAtRecordStart: Bool { state == .fieldStart && record.count == 0 && record.storage.isEmpty }
+
+    /// The bytes of the record being read, not yet completed.
+    public var pendingBytes: Int { record.storage.count }
 
     /// Parses `bytes`, calling `emit` for each record completed in them.
     public mutating func push(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Record) throws -> Void) throws {

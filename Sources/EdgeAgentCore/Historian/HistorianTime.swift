@@ -80,6 +80,15 @@ public struct HistorianTime {
             && zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: 0)) == nil
     }
 
+    /// Whether a time is read the same whatever was read before (the repeated-hour rule never
+    /// applies): a file's rows may then be read in parts.
+    public var readsEachAlone: Bool {
+        switch format {
+        case .unixSeconds, .unixMilliseconds: true
+        case .iso8601, .pattern: isUTC
+        }
+    }
+
     /// Milliseconds since the epoch for `text`, or `Invalid` with the reason.
     public mutating func read(_ text: Substring) throws -> Int64 {
         let ms: Int64
