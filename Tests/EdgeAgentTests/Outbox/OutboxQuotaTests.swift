@@ -87,7 +87,13 @@ import Testing
             }
         }
         #expect(refused)
-        try SQLiteConnection(path: opts.databasePath).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        // The writer's checkpointer thread may be copying: SQLite then refuses this checkpoint at
+        // once (busy), so it is tried again until the WAL's file is empty.
+        let truncating = try SQLiteConnection(path: opts.databasePath)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while OutboxDatabase.fileSize(opts.databasePath + "-wal") > 0, ContinuousClock.now < deadline {
+            try truncating.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
         #expect(OutboxDatabase.fileSize(opts.databasePath + "-wal") == 0)
         #expect(throws: OutboxError.self) { try db.append([], state: [("rules.machine.m", "{}")]) }
         #expect(try db.loadState()["rules.machine.m"] == nil)
