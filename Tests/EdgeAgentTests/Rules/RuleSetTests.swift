@@ -1,5 +1,6 @@
-import EdgeAgentCore
 import Testing
+
+@testable import EdgeAgentCore
 
 /// `RuleSet.reads`: the tags a device poller hands to the pipeline; any other tag's samples are
 /// left out there, so leaving them out must change nothing.
@@ -35,6 +36,25 @@ import Testing
                 "p.state", "p.reason", "p.good", "p.job", "p.order", "p.resin", "p.resin_code", "p.lot", "p.qa_fail",
                 "p.qa_code", "s.fault", "s.run", "p.temp",
             ])
+    }
+
+    /// `RuleSet.inputs`: every tag a machine's rules read has a slot, in the order the machines
+    /// name them; context tags have none; a tag two machines read has one.
+    @Test func eachTagAMachineReadsHasOneSlot() {
+        #expect(
+            Self.rules.inputs == [
+                .init(state: [0], counters: [1], materials: [2], quality: [3], workOrder: 4), .init(state: [5, 6]),
+            ])
+        #expect(Self.rules.slots == 7)
+        #expect(Self.rules.roles["p.qa_fail"]?.slot == 3)
+        #expect(Self.rules.roles["p.reason"]?.slot == nil)
+        #expect(Self.rules.roles["p.temp"]?.slot == nil)
+        let shared = RuleSet(machines: [
+            RuleSet.Machine(name: "a", counters: [RuleSet.Counter(tag: "line.count")], workOrderTag: "line.order"),
+            RuleSet.Machine(name: "b", counters: [RuleSet.Counter(tag: "line.count")], workOrderTag: "line.order"),
+        ])
+        #expect(shared.inputs == [.init(counters: [0], workOrder: 1), .init(counters: [0], workOrder: 1)])
+        #expect(shared.slots == 2)
     }
 
     /// A random line of 2,000 readings of every tag and of five tags no rule names: the rules
