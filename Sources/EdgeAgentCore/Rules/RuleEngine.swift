@@ -19,12 +19,13 @@ public struct RuleEngine: Sendable {
     /// Applies samples (sorted by time) and returns the events they cause, in order.
     public mutating func apply(_ samples: [Sample]) -> [Event] {
         var events: [Event] = []
+        var recent = RecentTags(remembering: samples.first?.time != samples.last?.time)
         var start = samples.startIndex
         while start < samples.endIndex {
             let time = samples[start].time
             var end = start
             while end < samples.endIndex, samples[end].time == time { end += 1 }
-            applyReading(samples[start..<end], time: time, into: &events)
+            applyReading(samples[start..<end], time: time, recent: &recent, into: &events)
             start = end
         }
         return events
@@ -44,15 +45,19 @@ public struct RuleEngine: Sendable {
     /// Each sample's tag is looked up once (`RuleSet.roles`): a historian chunk or a telemetry
     /// poll has many samples per machine, and hashing their tags was a fifth of the rules' time.
     /// The rules then find a tag's latest sample by its slot (`RuleSet.inputs`), not by name.
+    /// A chunk of readings remembers the previous reading's tags and roles (`RecentTags`).
     /// A machine none of whose tags the reading holds only lets time pass (`due`): looking its
     /// tags up would find nothing, and a line's reading (one device) feeds few of its machines.
-    private mutating func applyReading(_ reading: ArraySlice<Sample>, time: Timestamp, into events: inout [Event]) {
+    private mutating func applyReading(
+        _ reading: ArraySlice<Sample>, time: Timestamp, recent: inout RecentTags, into events: inout [Event]
+    ) {
         // The last good sample of each tag the machines read in this reading, by slot.
         var latest = [Sample?](repeating: nil, count: rules.slots)
         var fed = [Bool](repeating: false, count: rules.machines.count)
         var publishing: [(sample: Sample, deadband: Double)] = []
-        for sample in reading {
-            guard let role = rules.roles[sample.tag] else { continue }
+        for (place, sample) in reading.enumerated() {
+            let found = recent.remembering ? recent.role(of: sample.tag, at: place, in: rules) : rules.roles[sample.tag]
+            guard let role = found else { continue }
             if role.read, sample.quality == .good {
                 if let slot = role.slot { latest[slot] = sample }
                 if role.context { state.values[sample.tag] = sample.value }
@@ -65,6 +70,22 @@ public struct RuleEngine: Sendable {
             run(machine, into: &events) { fed[index] ? $0.apply(latest, inputs, at: time) : $0.due(at: time) }
         }
         for (sample, deadband) in publishing { publish(sample, deadband: deadband, into: &events) }
+    }
+
+    /// The tags of the previous reading and their roles, by place: a historian chunk's rows name
+    /// the same tags in the same order, and comparing a tag with the one in its place costs less
+    /// than hashing it. A tag that differs is looked up and takes the place. A single reading (a
+    /// poll) remembers nothing: no reading would compare with it.
+    private struct RecentTags {
+        let remembering: Bool
+        var tags: [(tag: String, role: RuleSet.Role?)] = []
+
+        mutating func role(of tag: String, at place: Int, in rules: RuleSet) -> RuleSet.Role? {
+            if place < tags.count, tags[place].tag == tag { return tags[place].role }
+            let role = rules.roles[tag]
+            if place < tags.count { tags[place] = (tag, role) } else { tags.append((tag, role)) }
+            return role
+        }
     }
 
     /// Runs `body` on one machine's state, moved out of `state` and back (no copy), so a rule
