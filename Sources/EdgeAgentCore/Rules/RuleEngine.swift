@@ -19,12 +19,13 @@ public struct RuleEngine: Sendable {
     /// Applies samples (sorted by time) and returns the events they cause, in order.
     public mutating func apply(_ samples: [Sample]) -> [Event] {
         var events: [Event] = []
+        var recent = RecentTags(remembering: samples.first?.time != samples.last?.time)
         var start = samples.startIndex
         while start < samples.endIndex {
             let time = samples[start].time
             var end = start
             while end < samples.endIndex, samples[end].time == time { end += 1 }
-            applyReading(samples[start..<end], time: time, into: &events)
+            applyReading(samples[start..<end], time: time, recent: &recent, into: &events)
             start = end
         }
         return events
@@ -43,26 +44,48 @@ public struct RuleEngine: Sendable {
 
     /// Each sample's tag is looked up once (`RuleSet.roles`): a historian chunk or a telemetry
     /// poll has many samples per machine, and hashing their tags was a fifth of the rules' time.
+    /// The rules then find a tag's latest sample by its slot (`RuleSet.inputs`), not by name.
+    /// A chunk of readings remembers the previous reading's tags and roles (`RecentTags`).
     /// A machine none of whose tags the reading holds only lets time pass (`due`): looking its
     /// tags up would find nothing, and a line's reading (one device) feeds few of its machines.
-    private mutating func applyReading(_ reading: ArraySlice<Sample>, time: Timestamp, into events: inout [Event]) {
-        // The last good sample of each tag the machines read in this reading.
-        var latest: [String: Sample] = rules.machines.isEmpty ? [:] : Dictionary(minimumCapacity: reading.count)
+    private mutating func applyReading(
+        _ reading: ArraySlice<Sample>, time: Timestamp, recent: inout RecentTags, into events: inout [Event]
+    ) {
+        // The last good sample of each tag the machines read in this reading, by slot.
+        var latest = [Sample?](repeating: nil, count: rules.slots)
         var fed = [Bool](repeating: false, count: rules.machines.count)
         var publishing: [(sample: Sample, deadband: Double)] = []
-        for sample in reading {
-            guard let role = rules.roles[sample.tag] else { continue }
+        for (place, sample) in reading.enumerated() {
+            let found = recent.remembering ? recent.role(of: sample.tag, at: place, in: rules) : rules.roles[sample.tag]
+            guard let role = found else { continue }
             if role.read, sample.quality == .good {
-                latest[sample.tag] = sample
+                if let slot = role.slot { latest[slot] = sample }
                 if role.context { state.values[sample.tag] = sample.value }
                 for machine in role.machines { fed[machine] = true }
             }
             if let deadband = role.deadband { publishing.append((sample, deadband)) }
         }
-        for (machine, fed) in zip(rules.machines, fed) {
-            run(machine, into: &events) { fed ? $0.apply(latest, at: time) : $0.due(at: time) }
+        for (index, machine) in rules.machines.enumerated() {
+            let inputs = rules.inputs[index]
+            run(machine, into: &events) { fed[index] ? $0.apply(latest, inputs, at: time) : $0.due(at: time) }
         }
         for (sample, deadband) in publishing { publish(sample, deadband: deadband, into: &events) }
+    }
+
+    /// The tags of the previous reading and their roles, by place: a historian chunk's rows name
+    /// the same tags in the same order, and comparing a tag with the one in its place costs less
+    /// than hashing it. A tag that differs is looked up and takes the place. A single reading (a
+    /// poll) remembers nothing: no reading would compare with it.
+    private struct RecentTags {
+        let remembering: Bool
+        var tags: [(tag: String, role: RuleSet.Role?)] = []
+
+        mutating func role(of tag: String, at place: Int, in rules: RuleSet) -> RuleSet.Role? {
+            if place < tags.count, tags[place].tag == tag { return tags[place].role }
+            let role = rules.roles[tag]
+            if place < tags.count { tags[place] = (tag, role) } else { tags.append((tag, role)) }
+            return role
+        }
     }
 
     /// Runs `body` on one machine's state, moved out of `state` and back (no copy), so a rule
@@ -92,32 +115,34 @@ public struct RuleEngine: Sendable {
             self.events = events
         }
 
-        mutating func apply(_ latest: [String: Sample], at time: Timestamp) {
-            if let tag = rule.workOrderTag, let order = latest[tag]?.value.flatMap(Self.orderText) {
+        /// `latest` holds the reading's last good sample of each tag by slot; `inputs` are this
+        /// machine's slots.
+        mutating func apply(_ latest: [Sample?], _ inputs: RuleSet.Inputs, at time: Timestamp) {
+            if let slot = inputs.workOrder, let order = latest[slot]?.value.flatMap(Self.orderText) {
                 changeOrder(to: order, at: time)
             }
             if let stateRule = rule.state {
                 switch stateRule.source {
-                case let .map(tag, codes):
-                    if let code = latest[tag]?.value?.integer {
+                case let .map(_, codes):
+                    if let code = latest[inputs.state[0]]?.value?.integer {
                         let name = codes.first { $0.code == code }?.state ?? "unknown"
                         enter(name, code: code, rule: stateRule, at: time)
                     }
                 case let .bits(bits, fallback):
-                    if bits.contains(where: { latest[$0.tag] != nil }) {
+                    if inputs.state.contains(where: { latest[$0] != nil }) {
                         let on = bits.first { values[$0.tag]?.number.map { $0 != 0 } ?? false }
                         enter(on?.state ?? fallback, code: nil, rule: stateRule, at: time)
                     }
                 }
             }
-            for counter in rule.counters {
-                if let sample = latest[counter.tag] { count(sample, counter: counter) }
+            for (counter, slot) in zip(rule.counters, inputs.counters) {
+                if let sample = latest[slot] { count(sample, counter: counter) }
             }
-            for material in rule.materials {
-                if let sample = latest[material.tag] { consume(sample, material: material) }
+            for (material, slot) in zip(rule.materials, inputs.materials) {
+                if let sample = latest[slot] { consume(sample, material: material) }
             }
-            for check in rule.quality {
-                if let value = latest[check.tag]?.value?.number { inspect(value, check: check, at: time) }
+            for (check, slot) in zip(rule.quality, inputs.quality) {
+                if let value = latest[slot]?.value?.number { inspect(value, check: check, at: time) }
             }
             due(at: time)
         }

@@ -104,6 +104,11 @@ public struct RuleSet: Sendable {
     /// What the rules do with each tag they read or publish: one lookup per sample tells the
     /// engine all of it.
     let roles: [String: Role]
+    /// Where each machine's tags keep their latest sample in a reading (`Role.slot`), in the
+    /// order of `machines`: the rules find a tag's sample by position, not by hashing its name.
+    let inputs: [Inputs]
+    /// How many tags drive a machine: the slots a reading has.
+    let slots: Int
     /// Every tag a rule reads or publishes: a sample of any other tag changes nothing.
     public var reads: Set<String> { Set(roles.keys) }
 
@@ -117,6 +122,18 @@ public struct RuleSet: Sendable {
         /// The machines (indices in `machines`) whose rules a sample of the tag drives: a reading
         /// runs only those, and lets time pass on the others.
         let machines: [Int]
+        /// The slot of its latest sample when it drives a machine; a tag driving several has one.
+        let slot: Int?
+    }
+
+    /// The slots of one machine's tags, rule by rule.
+    struct Inputs: Equatable {
+        /// The mapped state's tag, or the state bits' tags in order.
+        var state: [Int] = []
+        var counters: [Int] = []
+        var materials: [Int] = []
+        var quality: [Int] = []
+        var workOrder: Int?
     }
 
     public init(machines: [Machine], published: [String: Double] = [:]) {
@@ -154,6 +171,27 @@ public struct RuleSet: Sendable {
             }
         }
         let machineTags = Set(driven.keys)
+        // Slots in the order machines name their tags.
+        var slot: [String: Int] = [:]
+        func resolve(_ tag: String) -> Int {
+            if let known = slot[tag] { return known }
+            slot[tag] = slot.count
+            return slot.count - 1
+        }
+        inputs = machines.map { machine in
+            var inputs = Inputs()
+            switch machine.state?.source {
+            case let .map(tag, _)?: inputs.state = [resolve(tag)]
+            case let .bits(bits, _)?: inputs.state = bits.map { resolve($0.tag) }
+            case nil: break
+            }
+            inputs.counters = machine.counters.map { resolve($0.tag) }
+            inputs.materials = machine.materials.map { resolve($0.tag) }
+            inputs.quality = machine.quality.map { resolve($0.tag) }
+            inputs.workOrder = machine.workOrderTag.map(resolve)
+            return inputs
+        }
+        slots = slot.count
         roles = Dictionary(
             uniqueKeysWithValues: context.union(published.keys).union(machineTags).map { tag in
                 let isContext = context.contains(tag)
@@ -161,7 +199,7 @@ public struct RuleSet: Sendable {
                     tag,
                     Role(
                         read: isContext || machineTags.contains(tag), context: isContext, deadband: published[tag],
-                        machines: driven[tag] ?? [])
+                        machines: driven[tag] ?? [], slot: slot[tag])
                 )
             })
     }
