@@ -15,10 +15,11 @@ extension Integration {
             let port: Int
             private let child: ChildProcess
 
-            init(_ mode: String, _ arguments: String..., directory: TemporaryDirectory) async throws {
+            /// `command`: the mode and its arguments.
+            init(_ command: [String], directory: TemporaryDirectory) async throws {
                 child = try ChildProcess(
-                    Paths.python, [Paths.testSupport("modbus_fault_server.py"), mode] + arguments,
-                    directory: directory, name: "modbus-fault-\(mode)")
+                    Paths.python, [Paths.testSupport("modbus_fault_server.py")] + command,
+                    directory: directory, name: "modbus-fault-\(command[0])")
                 let c = child
                 guard await eventually(timeout: .seconds(10), { c.stdout.hasPrefix("PORT ") || !c.isRunning }),
                     let p = Int(c.stdout.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines))
@@ -91,40 +92,46 @@ extension Integration {
             await pymodbus.stop()
         }
 
-        /// The first request is answered after the timeout: the read times out and closes the link,
-        /// and the next request, on a new connection, gets its own answer, not the late one.
-        @Test func aLateReplyIsNeverTakenForTheNextRequest() async throws {
+        /// A reply that is not whole, not in time or not this request's closes the link instead
+        /// of being taken, whatever follows it; where the device answers the next request, that
+        /// read, on a new connection, gets its own answer.
+        /// - late: the reply comes 1.5 s after a 300 ms timeout;
+        /// - stale: a reply to the request before (a late reply on the same link) comes just
+        ///   before the right one;
+        /// - truncated: a reply that never ends;
+        /// - dribble: a pause of 1.5 s inside a reply, past the byte timeout, though the whole
+        ///   reply would come within the response timeout (5 s);
+        /// - close: the device closes the connection instead of answering;
+        /// - short: a reply with too few registers.
+        @Test(arguments: [
+            BrokenReply(mode: ["late", "1.5"], timeout: .milliseconds(300), code: .timeout, answersNext: true),
+            BrokenReply(mode: ["stale"], code: .badResponse),
+            BrokenReply(mode: ["truncated"], timeout: .milliseconds(300), code: .timeout),
+            BrokenReply(mode: ["dribble", "1.5"], timeout: .seconds(5), code: .timeout),
+            BrokenReply(mode: ["close"], code: .connection, answersNext: true),
+            BrokenReply(mode: ["short"], code: .badResponse),
+        ])
+        func aBrokenReplyClosesTheLink(_ broken: BrokenReply) async throws {
             let dir = TemporaryDirectory()
-            let device = try await FaultyDevice("late", "1.5", directory: dir)
-            let client = try Self.client(port: device.port, timeout: .milliseconds(300))
+            let device = try await FaultyDevice(broken.mode, directory: dir)
+            let client = try Self.client(port: device.port, timeout: broken.timeout)
             let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
-            #expect(error?.code == .timeout)
+            #expect(error?.code == broken.code)
+            if broken.code == .timeout { #expect(error?.message == "Connection timed out") }
             #expect(!client.isConnected)
-            try client.connect()
-            #expect(try client.readRegisters(input: false, unit: 1, address: 20, count: 3) == [20, 21, 22])
+            if broken.answersNext {
+                try client.connect()
+                #expect(try client.readRegisters(input: false, unit: 1, address: 20, count: 3) == [20, 21, 22])
+            }
             await device.stop()
         }
 
-        /// A reply to the request before (what a late reply on the same link looks like) is not
-        /// taken, though the right one follows it: the link is closed instead.
-        @Test func aReplyToAnotherTransactionClosesTheLink() async throws {
-            let dir = TemporaryDirectory()
-            let device = try await FaultyDevice("stale", directory: dir)
-            let client = try Self.client(port: device.port)
-            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
-            #expect(error?.code == .badResponse)
-            #expect(!client.isConnected)
-            await device.stop()
-        }
-
-        @Test func aTruncatedReplyTimesOutAndClosesTheLink() async throws {
-            let dir = TemporaryDirectory()
-            let device = try await FaultyDevice("truncated", directory: dir)
-            let client = try Self.client(port: device.port, timeout: .milliseconds(300))
-            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
-            #expect(error?.code == .timeout)
-            #expect(!client.isConnected)
-            await device.stop()
+        struct BrokenReply: Sendable, CustomTestStringConvertible {
+            var mode: [String]
+            var timeout: Duration = .seconds(2)
+            var code: ModbusError.Code
+            var answersNext = false
+            var testDescription: String { mode.joined(separator: " ") }
         }
 
         /// A count the protocol does not allow is refused before anything is sent, as libmodbus
@@ -178,7 +185,7 @@ extension Integration {
         @Test func aReplyWithAnotherUnitIdIsTaken() async throws {
             let dir = TemporaryDirectory()
             for unit in ["0", "255"] {
-                let device = try await FaultyDevice("unit", unit, directory: dir)
+                let device = try await FaultyDevice(["unit", unit], directory: dir)
                 let client = try Self.client(port: device.port)
                 #expect(try client.readRegisters(input: false, unit: 1, address: 10, count: 3) == [10, 11, 12])
                 #expect(try client.readRegisters(input: false, unit: 1, address: 20, count: 2) == [20, 21])
@@ -191,7 +198,7 @@ extension Integration {
         /// byte timeout, so the reply is read, as libmodbus read it.
         @Test func aReplyInPiecesWithinTheByteTimeoutIsRead() async throws {
             let dir = TemporaryDirectory()
-            let device = try await FaultyDevice("dribble", "0.15", directory: dir)
+            let device = try await FaultyDevice(["dribble", "0.15"], directory: dir)
             let client = try Self.client(port: device.port, timeout: .milliseconds(250))
             #expect(try client.readRegisters(input: false, unit: 1, address: 10, count: 3) == [10, 11, 12])
             #expect(try client.readRegisters(input: false, unit: 1, address: 20, count: 125).first == 20)
@@ -199,41 +206,5 @@ extension Integration {
             await device.stop()
         }
 
-        /// A pause of 1.5 s inside a reply is past the byte timeout, though the whole reply would
-        /// come within the response timeout (5 s): the read times out and closes the link.
-        @Test func aPauseInsideAReplyPastTheByteTimeoutTimesOutAndClosesTheLink() async throws {
-            let dir = TemporaryDirectory()
-            let device = try await FaultyDevice("dribble", "1.5", directory: dir)
-            let client = try Self.client(port: device.port, timeout: .seconds(5))
-            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
-            #expect(error?.code == .timeout)
-            #expect(error?.message == "Connection timed out")
-            #expect(!client.isConnected)
-            await device.stop()
-        }
-
-        /// The device closes the connection instead of answering: a connection error that closes
-        /// the link, and the next read, on a new connection, gets its answer.
-        @Test func thePeerClosingTheConnectionIsAConnectionErrorAndTheNextReadReconnects() async throws {
-            let dir = TemporaryDirectory()
-            let device = try await FaultyDevice("close", directory: dir)
-            let client = try Self.client(port: device.port)
-            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
-            #expect(error?.code == .connection)
-            #expect(!client.isConnected)
-            try client.connect()
-            #expect(try client.readRegisters(input: false, unit: 1, address: 20, count: 3) == [20, 21, 22])
-            await device.stop()
-        }
-
-        @Test func aReplyWithTooFewRegistersClosesTheLink() async throws {
-            let dir = TemporaryDirectory()
-            let device = try await FaultyDevice("short", directory: dir)
-            let client = try Self.client(port: device.port)
-            let error = Self.failure { try client.readRegisters(input: false, unit: 1, address: 10, count: 3) }
-            #expect(error?.code == .badResponse)
-            #expect(!client.isConnected)
-            await device.stop()
-        }
     }
 }
