@@ -57,6 +57,28 @@ import Testing
         #expect(shared.slots == 2)
     }
 
+    /// A counter and a work-order tag two machines read share one slot: each reading's sample
+    /// reaches both machines, and of two samples of the tag in one reading the last good one
+    /// counts, in a chunk as one reading at a time.
+    @Test func aTagTwoMachinesReadCountsForBothAndItsLastGoodSampleWins() {
+        let rules = RuleSet(machines: [
+            RuleSet.Machine(name: "a", counters: [RuleSet.Counter(tag: "line.count")], workOrderTag: "line.order"),
+            RuleSet.Machine(name: "b", counters: [RuleSet.Counter(tag: "line.count")], workOrderTag: "line.order"),
+        ])
+        let readings = [
+            [at(0, "line.count", 10), at(0, "line.order", .string("WO-1"))],
+            [at(1, "line.count", 12), at(1, "line.count", .int(99), .bad)],
+            [at(2, "line.count", 50), at(2, "line.count", 15)],
+        ]
+        var chunk = RuleEngine(rules: rules), oneByOne = RuleEngine(rules: rules)
+        let events = chunk.apply(readings.flatMap { $0 })
+        let produced = events.filter { $0.type == .productionCompleted }.map {
+            "\($0.subject) \($0.int("quantity") ?? -1) \($0.string("work_order") ?? "-")"
+        }
+        #expect(produced == ["a 2 WO-1", "b 2 WO-1", "a 3 WO-1", "b 3 WO-1"])
+        #expect(readings.flatMap { oneByOne.apply($0) } == events)
+    }
+
     /// A random line of 2,000 readings of every tag and of five tags no rule names: the rules
     /// fed only the samples of `reads` give the same events as the rules fed everything.
     @Test func samplesOfOtherTagsChangeNothing() {
