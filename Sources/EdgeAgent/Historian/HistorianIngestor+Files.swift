@@ -147,10 +147,7 @@ extension HistorianIngestor {
     ) -> Machine.Check {
         let checker = Checker(Pass(config: config, textTags: textTags), fileStart: true)
         do {
-            try file.read { piece, _ in
-                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
-                try checker.push(piece)
-            }
+            try checker.read(file, upTo: nil, stop: stop)
             try checker.finish()
             if checker.pass.rows == nil {
                 throw CSVReader.Malformed(line: 1, column: 1, reason: "the file is empty: no header")
@@ -184,6 +181,14 @@ extension HistorianIngestor {
 
         func push(_ bytes: UnsafeBufferPointer<UInt8>) throws { try csv.push(bytes, take) }
         func finish() throws { try csv.finish(take) }
+
+        /// Parses `file` from its start up to `end` (its end: nil); a `stop` ends it.
+        func read(_ file: OpenFile, upTo end: Int64?, stop: Stop) throws {
+            try file.read(upTo: end) { piece, _ in
+                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
+                try push(piece)
+            }
+        }
 
         private func take(_ record: CSVReader.Record) throws {
             guard try pass.take(record) else { return }
@@ -248,10 +253,7 @@ extension HistorianIngestor {
     ) -> Part {
         let checker = Checker(Pass(config: config, textTags: textTags), fileStart: true)
         do {
-            try file.read(upTo: split) { piece, _ in
-                if stop.flag.load(ordering: .relaxed) { throw CancellationError() }
-                try checker.push(piece)
-            }
+            try checker.read(file, upTo: split, stop: stop)
             return checker.part
         } catch {
             return .ended(ended(error))
