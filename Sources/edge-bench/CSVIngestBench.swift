@@ -89,7 +89,7 @@ enum CSVIngestBench {
         let bus = SignalBus()
         let logger = Logger(label: "bench")
         let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: logger, tick: nil)
-        let ingestor = HistorianIngestor(config: config, bus: bus, writer: writer, textTags: [], logger: logger)
+        let ingestor = HistorianIngestor(config: config, bus: bus, writer: writer, rules: rules, logger: logger)
         let group = ServiceGroup(services: [pipeline, ingestor], logger: logger)
         resetPeakRSS()
         // From start to the file in `processed/` (moved only after its last events committed);

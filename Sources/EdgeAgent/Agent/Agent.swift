@@ -91,7 +91,7 @@ public struct Agent {
         let chunk = Int(min(20_000, max(100, config.outbox.maxSize / 8192)))
         services += config.historian.map {
             HistorianIngestor(
-                config: $0, bus: bus, writer: writer, textTags: rules.textTags, logger: logger, chunkSamples: chunk)
+                config: $0, bus: bus, writer: writer, rules: rules, logger: logger, chunkSamples: chunk)
         }
         if let registry, let listen = config.agent.httpListen.flatMap(HostPort.init) {
             services.append(

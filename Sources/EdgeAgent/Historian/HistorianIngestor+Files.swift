@@ -367,19 +367,24 @@ extension HistorianIngestor {
         return hash.digest()
     }
 
-    /// Pass two: readings in chunks of about `chunkSamples`, cut where the time changes. A file
+    /// Pass two: readings in chunks of about `chunkSamples` samples or rows, whichever comes first
+    /// (rows too: a file of few samples still commits its progress as often), cut where the time
+    /// changes. A file
     /// whose times go backwards is put in time order first (`SampleSort`, in `sortDirectory`;
     /// stable: readings of one time keep the file's order); its chunks' `rowsDone` count readings
     /// in that order, where it resumes. Each block is parsed only once its bytes are found to be
     /// those pass one hashed; the rows end at the first that is not (the last chunk says why).
+    /// Samples are made only of the tags in `reads` (nil: every mapped tag), except in a file
+    /// sorted first: its resume point counts every mapped tag's readings.
     static func readChunks(
-        _ file: OpenFile, digests: Digests, config: HistorianConfig, textTags: Set<String>, chunkSamples: Int,
-        ordered: Bool, skipping done: Int, sortDirectory: String, stop: Stop = Stop(),
+        _ file: OpenFile, digests: Digests, config: HistorianConfig, textTags: Set<String>, reads: Set<String>?,
+        chunkSamples: Int, ordered: Bool, skipping done: Int, sortDirectory: String, stop: Stop = Stop(),
         _ emit: (Chunk) throws -> Void
     ) throws {
-        let pass = Pass(config: config, textTags: textTags)
+        let pass = Pass(config: config, textTags: textTags, reads: ordered ? reads : nil)
         var csv = pass.reader()
         var chunk: [Sample] = []
+        var rowsBefore = done  // the rows before `chunk`
         let sort = ordered ? nil : try SampleSort(directory: sortDirectory)
         func take(_ record: CSVReader.Record) throws {
             // Parsed even when skipped: the repeated-hour rule follows the file.
@@ -387,8 +392,10 @@ extension HistorianIngestor {
             if let sort { return try sort.add(pass.samples) }
             guard pass.count > done else { return }
             let samples = pass.samples
-            if chunk.count >= chunkSamples, let first = samples.first, first.time != chunk.last?.time {
-                try emit(Chunk(samples: chunk, rowsDone: pass.count - 1))
+            let full = chunk.count >= chunkSamples || (!chunk.isEmpty && pass.count - 1 - rowsBefore >= chunkSamples)
+            if full, let first = samples.first, first.time != chunk.last?.time {
+                rowsBefore = pass.count - 1
+                try emit(Chunk(samples: chunk, rowsDone: rowsBefore))
                 chunk.removeAll(keepingCapacity: true)
             }
             chunk += samples
@@ -448,15 +455,18 @@ extension HistorianIngestor {
     final class Pass {
         let config: HistorianConfig
         let textTags: Set<String>
+        /// Pass two's: the tags whose samples are made (`HistorianRows`); nil, every mapped tag.
+        let reads: Set<String>?
         @exclusivity(unchecked) var rows: HistorianRows?
         /// The samples of the last row taken.
         @exclusivity(unchecked) var samples: [Sample] = []
         /// Data rows taken.
         @exclusivity(unchecked) var count = 0
 
-        init(config: HistorianConfig, textTags: Set<String>) {
+        init(config: HistorianConfig, textTags: Set<String>, reads: Set<String>? = nil) {
             self.config = config
             self.textTags = textTags
+            self.reads = reads
         }
 
         /// The CSV reader for this folder's delimiter and encoding (`fileStart`: `CSVReader`'s).
@@ -469,7 +479,7 @@ extension HistorianIngestor {
         /// Reads the header, or a row into `samples`; false for the header.
         func take(_ record: CSVReader.Record) throws -> Bool {
             guard let rows else {
-                self.rows = try HistorianRows(config: config, header: record, textTags: textTags)
+                self.rows = try HistorianRows(config: config, header: record, textTags: textTags, reads: reads)
                 return false
             }
             samples.removeAll(keepingCapacity: true)

@@ -20,22 +20,25 @@ public final class HistorianIngestor: Service {
     public let config: HistorianConfig
     let bus: SignalBus
     let writer: OutboxWriter
+    /// The tags the rules read as text, and those they read or publish (`RuleSet`).
     let textTags: Set<String>
+    let reads: Set<String>
     let logger: Logger
-    /// Samples per committed chunk (cut at the next time boundary).
+    /// Samples or rows per committed chunk, whichever comes first (cut at the next time boundary).
     let chunkSamples: Int
     /// The time since the ingestor was made, on its clock (the machine's time), and a wait on it.
     private let now: @Sendable () -> Duration
     private let sleep: @Sendable (Duration) async throws -> Void
 
     public init(
-        config: HistorianConfig, bus: SignalBus, writer: OutboxWriter, textTags: Set<String>, logger: Logger,
+        config: HistorianConfig, bus: SignalBus, writer: OutboxWriter, rules: RuleSet, logger: Logger,
         chunkSamples: Int = 20_000, clock: any Clock<Duration> = ContinuousClock()
     ) {
         self.config = config
         self.bus = bus
         self.writer = writer
-        self.textTags = textTags
+        textTags = rules.textTags
+        reads = rules.reads
         var logger = logger
         logger[metadataKey: "source"] = "\(config.name)"
         self.logger = logger
@@ -268,7 +271,7 @@ public final class HistorianIngestor: Service {
     private func feed(
         _ taken: Taken, _ machine: Machine, _ fileThread: Confined<Void>, skipping skipped: Int, ordered: Bool
     ) async throws -> Fed {
-        let config = self.config, textTags = self.textTags, chunkSamples = self.chunkSamples
+        let config = self.config, textTags = self.textTags, reads = self.reads, chunkSamples = self.chunkSamples
         let sortDirectory = self.sortDirectory
         let (chunks, sink) = AsyncThrowingStream.makeStream(of: Chunk.self, bufferingPolicy: .bufferingOldest(2))
         let stop = Stop()
@@ -277,7 +280,7 @@ public final class HistorianIngestor: Service {
             do {
                 try await fileThread.run { _ in
                     try Self.readChunks(
-                        taken.file, digests: taken.digests, config: config, textTags: textTags,
+                        taken.file, digests: taken.digests, config: config, textTags: textTags, reads: reads,
                         chunkSamples: chunkSamples, ordered: ordered, skipping: skipped, sortDirectory: sortDirectory,
                         stop: stop
                     ) { chunk in

@@ -40,7 +40,8 @@ import Testing
         try handle.close()
         var chunks: [HistorianIngestor.Chunk] = []
         try HistorianIngestor.readChunks(
-            file, digests: digests, config: config, textTags: [], chunkSamples: 1000, ordered: ordered, skipping: 0,
+            file, digests: digests, config: config, textTags: [], reads: nil, chunkSamples: 1000, ordered: ordered,
+            skipping: 0,
             sortDirectory: NSTemporaryDirectory() + "/unused"
         ) { chunks.append($0) }
         return (rows, chunks, file.change())

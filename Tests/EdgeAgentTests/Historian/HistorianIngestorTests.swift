@@ -59,7 +59,7 @@ struct RecordingLogHandler: LogHandler {
         let logger = Logger(label: "test") { [messages] _ in RecordingLogHandler(messages: messages) }
         let pipeline = Pipeline(rules: rules, bus: bus, writer: writer, logger: logger, tick: nil)
         let ingestor = HistorianIngestor(
-            config: config, bus: bus, writer: writer, textTags: [], logger: logger, clock: clock)
+            config: config, bus: bus, writer: writer, rules: rules, logger: logger, clock: clock)
         try await whileRunning([pipeline, ingestor], logger: logger, body)
         await writer.close()
     }
