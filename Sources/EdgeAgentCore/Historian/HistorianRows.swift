@@ -8,9 +8,10 @@
 /// Values are numbers (`decimal` as configured; `true`/`false` read as 1/0); a tag a machine reads
 /// as text (a work order) keeps its text. A record with the wrong number of fields, a time or a
 /// number that cannot be read is `CSVReader.Malformed`, naming its line and column.
-/// Given `reads` (the tags the rules read or publish), a mapped tag outside it is read as an
-/// unmapped one: no sample, its cells not checked. That is for pass two, over bytes pass one
-/// checked whole, where such samples would change nothing.
+/// Given `reads` (the tags the rules read or publish), a mapped tag outside it gives a sample
+/// only at a time that has none yet: its value changes nothing, but its time is a reading, and
+/// a machine fed by files moves only with their times (`RuleEngine`: what became due). Its other
+/// cells are not read. That is for pass two, over bytes pass one checked whole.
 /// A class, not a struct: it is used once per row from inside the CSV reader's callback, where a
 /// struct holding the configuration was copied per row (two thirds of the ingest time, measured).
 public final class HistorianRows {
@@ -30,10 +31,11 @@ public final class HistorianRows {
     /// Long: `tagMap`'s plain ASCII source tags by their bytes, where a row's tag cell is looked up.
     let tagBytes: TagTable
     let wideColumns: [(index: Int, target: Target)]
-    /// An agent tag, and whether a machine reads it as text.
+    /// An agent tag, whether a machine reads it as text, and whether the rules read or publish it.
     struct Target {
         var tag: String
         var text: Bool
+        var read: Bool
     }
 
     public init(
@@ -63,9 +65,10 @@ public final class HistorianRows {
         qualityColumn = config.qualityColumn.map(column)
         goodQualities = Set(config.goodQualities)
         let map = Dictionary(
-            config.tags.map { ($0.source, Target(tag: $0.tag, text: textTags.contains($0.tag))) },
-            uniquingKeysWith: { first, _ in first }
-        ).filter { reads?.contains($0.value.tag) ?? true }
+            config.tags.map {
+                ($0.source, Target(tag: $0.tag, text: textTags.contains($0.tag), read: reads?.contains($0.tag) ?? true))
+            },
+            uniquingKeysWith: { first, _ in first })
         tagMap = map
         tagBytes = TagTable(map)
         wideColumns =
@@ -82,6 +85,8 @@ public final class HistorianRows {
     @exclusivity(unchecked) private var lastTime: (bytes: [UInt8], ms: Int64)?
     /// A cell's number with its decimal mark made a point.
     private var scratch: [UInt8] = []
+    /// The time of the last sample made, in ms: a tag the rules do not read gives none there.
+    @exclusivity(unchecked) private var made: Int64?
 
     /// The samples of one record, appended to `samples`.
     public func read(_ record: CSVReader.Record, into samples: inout [Sample]) throws {
@@ -91,16 +96,19 @@ public final class HistorianRows {
                 reason: "expected \(fieldCount) fields as in the header, found \(record.count)")
         }
         if let q = qualityColumn, !goodQualities.contains(record.trimmedField(q)) { return }
-        let at = Timestamp(milliseconds: try time(record))
+        let ms = try time(record)
+        let at = Timestamp(milliseconds: ms)
         if layout == .long {
-            guard let target = tag(record) else { return }
+            guard let target = tag(record), target.read || made != ms else { return }
             if let value = try value(record, valueColumn, text: target.text) {
                 samples.append(Sample(tag: target.tag, value: value, time: at))
+                made = ms
             }
         } else {
-            for (index, target) in wideColumns {
+            for (index, target) in wideColumns where target.read || made != ms {
                 if let value = try value(record, index, text: target.text) {
                     samples.append(Sample(tag: target.tag, value: value, time: at))
+                    made = ms
                 }
             }
         }
