@@ -166,7 +166,7 @@ enum CPUBench {
                 sequence: sqlite3_column_int64($0, 0), id: String(cString: sqlite3_column_text($0, 1)),
                 type: String(cString: sqlite3_column_text($0, 2)),
                 time: Timestamp(milliseconds: sqlite3_column_int64($0, 3)),
-                body: String(cString: sqlite3_column_text($0, 4)))
+                body: String(cString: sqlite3_column_text($0, 4))[...])
         }
     }
 

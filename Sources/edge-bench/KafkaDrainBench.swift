@@ -52,7 +52,7 @@ enum KafkaDrainBench {
         let floor = try await drain(Instant(), sink: "floor", count: stored.count, writer: writer)
         await writer.close()
 
-        let records = stored.map { EnvelopeSubject.of($0.body) + "\t" + $0.body }.joined(separator: "\n") + "\n"
+        let records = stored.map { EnvelopeSubject.of($0.body) + "\t" + String($0.body) }.joined(separator: "\n") + "\n"
         try records.write(toFile: dir + "/records", atomically: true, encoding: .utf8)
         let raw = try bareProducer(mock, bootstrap: bootstrap, file: dir + "/records")
         return BenchResult(

@@ -45,7 +45,7 @@ enum MQTTDrainBench {
         }
         await writer.close()
 
-        let raw = try rawPublish(stored.map(\.body), port: broker.port)
+        let raw = try rawPublish(stored.map { String($0.body) }, port: broker.port)
         return BenchResult(
             bench: "mqtt.drain", value: Double(stored.count) / drain, unit: "events/s",
             baseline: "libmosquitto publishing the same payloads at QoS 1 in a bare loop, \(window) in flight",

@@ -72,7 +72,12 @@ enum OutboxAppendBench {
                     sqlite3_bind_int64(statement, 4, 0)
                     sqlite3_bind_int64(statement, 5, row.time.milliseconds)
                     sqlite3_bind_int64(statement, 6, row.time.milliseconds)
-                    sqlite3_bind_text(statement, 7, row.body, -1, transient)
+                    var body = row.body
+                    body.withUTF8 {
+                        _ = sqlite3_bind_text(
+                            statement, 7, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
+                            Int32($0.count), transient)
+                    }
                     guard sqlite3_step(statement) == SQLITE_DONE else {
                         throw BenchError(String(cString: sqlite3_errmsg(db)))
                     }

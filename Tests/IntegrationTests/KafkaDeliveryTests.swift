@@ -84,7 +84,7 @@ extension Integration {
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
             #expect(outbox.count == 5001)
-            #expect(outbox.allSatisfy { seen.bodies[$0.id] == $0.body }, "each value is the stored CloudEvent")
+            #expect(outbox.allSatisfy { seen.bodies[$0.id] == String($0.body) }, "each value is the stored CloudEvent")
             #expect(seen.copies.count == 5001 && seen.duplicated == 0, "each id once (\(seen.duplicated) twice)")
             #expect(seen.keyIsSubject && seen.outOfOrder.isEmpty && seen.partitions.count == 3)
             let records = try await cluster.records(topic: Self.topic)
@@ -110,7 +110,7 @@ extension Integration {
                 let seen = Seen(try await cluster.records(topic: "edge.tag.changed.\(subject)"))
                 let expected = outbox.filter { EnvelopeSubject.of($0.body) == subject }
                 #expect(expected.count == 1000 && seen.copies.count == 1000, "\(subject): \(seen.copies.count)")
-                #expect(expected.allSatisfy { seen.bodies[$0.id] == $0.body && seen.copies[$0.id] == 1 })
+                #expect(expected.allSatisfy { seen.bodies[$0.id] == String($0.body) && seen.copies[$0.id] == 1 })
                 #expect(seen.keyIsSubject && seen.outOfOrder.isEmpty)
                 delivered += seen.copies.count
             }

@@ -91,7 +91,7 @@ extension Integration {
                 agent, through: 5001, within: .seconds(60), "the agent delivers everything")
             let seen = Seen(try await cluster.records(topic: Self.topic))
             let outbox = try agent.outboxEvents()
-            #expect(outbox.count == 5001 && outbox.allSatisfy { seen.bodies[$0.id] == $0.body })
+            #expect(outbox.count == 5001 && outbox.allSatisfy { seen.bodies[$0.id] == String($0.body) })
             #expect(seen.copies.count == 5001 && seen.duplicated == 0, "each id once (\(seen.duplicated) twice)")
             #expect(seen.keyIsSubject && seen.outOfOrder.isEmpty)
             let cursors = try await Self.cursorSequences(cluster)

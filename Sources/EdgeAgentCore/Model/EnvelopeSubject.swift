@@ -47,10 +47,12 @@ public enum EnvelopeSubject {
     }
 
     /// The subject of the envelope stored as `body`.
-    public static func of(_ body: String) -> String {
+    public static func of(_ body: Substring) -> String {
         var body = body
         return body.withUTF8 { bytes in withSubject(in: bytes) { String(decoding: $0, as: UTF8.self) } }
     }
+
+    public static func of(_ body: String) -> String { of(body[...]) }
 
     /// The text of a JSON string's encoded `bytes` (between its quotes). A `\u` escape of a
     /// surrogate half, which the encoder never writes, becomes U+FFFD.

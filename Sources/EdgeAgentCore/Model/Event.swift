@@ -20,9 +20,11 @@ public struct StoredEvent: Sendable, Equatable {
     public var id: String
     public var type: String
     public var time: Timestamp
-    public var body: String
+    /// The envelope's JSON. A claimed batch's bodies are slices of one text (one allocation
+    /// per batch, not one per event); the slice keeps that text alive.
+    public var body: Substring
 
-    public init(sequence: Int64, id: String, type: String, time: Timestamp, body: String) {
+    public init(sequence: Int64, id: String, type: String, time: Timestamp, body: Substring) {
         self.sequence = sequence
         self.id = id
         self.type = type

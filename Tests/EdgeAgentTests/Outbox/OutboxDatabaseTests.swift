@@ -18,7 +18,7 @@ func event(_ type: EventType = .productionCompleted, _ n: Int = 0, time: Int64 =
     Event(type: type, subject: "press-1", time: Timestamp(milliseconds: time), data: ["n": .int(Int64(n))])
 }
 
-func parse(_ body: String) throws -> [String: Any] {
+func parse(_ body: some StringProtocol) throws -> [String: Any] {
     try JSONSerialization.jsonObject(with: Data(body.utf8)) as! [String: Any]
 }
 
@@ -250,6 +250,68 @@ func parse(_ body: String) throws -> [String: Any] {
         let reopened = try OutboxDatabase.openExisting(opts)
         #expect(
             try reopened.claim(sink: "mw", filter: .all, maxEvents: 10, maxBytes: 1 << 20).events.first?.sequence == 3)
+    }
+
+    /// A batch's bodies are read as one text and each event's is a slice of it: every slice is
+    /// that event's stored envelope, no more and no less, in a batch, a top-up and a re-queue.
+    @Test func eachClaimedBodyIsItsEventsStoredEnvelope() throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+        try db.append(
+            (1...20).map {
+                Event(
+                    type: .productionCompleted, subject: "presse-\($0)", time: .init(milliseconds: 0),
+                    data: ["note": .string(String(repeating: "é€😀,", count: $0))])
+            })
+        let stored = try db.db.prepare("SELECT body FROM events WHERE seq = ?1")
+        func storedBody(_ sequence: Int64) throws -> String {
+            defer { stored.reset() }
+            try stored.bind([.int(sequence)])
+            _ = try stored.step()
+            return stored.text(0)
+        }
+        let first = try db.claim(sink: "mw", filter: .all, maxEvents: 8, maxBytes: 1 << 20)
+        let topUp = try db.claim(
+            sink: "mw", filter: .all, maxEvents: 100, maxBytes: 1 << 20, after: first.through,
+            holding: OutboxDatabase.batchBytes(first.events))
+        try db.settle(sink: "mw", claim: topUp, delivered: topUp.events.count, dead: [])
+        let replay = try OutboxDatabase.openExisting(options(dir))
+        try replay.db.execute("INSERT INTO requeue(sink, seq) VALUES ('mw', 3), ('mw', 4), ('mw', 9)")
+        let requeued = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: 1 << 20)
+        #expect(first.events.count == 8 && topUp.events.count == 13 && requeued.requeued)
+        for event in first.events + topUp.events + requeued.events {
+            #expect(try String(event.body) == storedBody(event.sequence))
+        }
+        #expect(
+            try first.events.dropFirst().map { try parse($0.body)["subject"] as? String }
+                == (1...7).map { "presse-\($0)" })
+    }
+
+    /// Bodies whose bytes are not UTF-8 (written by hand, or damaged) come out of a claim as
+    /// each would alone: repaired within itself, with its neighbours whole.
+    @Test(
+        arguments: [
+            [Array("{\"a\":\"é€😀\"}".utf8), Array("{}".utf8)],
+            [[0x7B, 0xFF, 0x7D], Array("{\"é\"}".utf8)],
+            [[0x7B, 0xF0, 0x9F, 0x98], Array("{\"é\"}".utf8), [0x7B, 0x7D]],
+            [[0x7B, 0xF0, 0x9F], [0x98, 0x98, 0x7D], Array("{}".utf8)],
+            [[0x80, 0x7B, 0x7D], [0x7B, 0xE2, 0x82], [0xAC, 0x7D]],
+        ] as [[[UInt8]]])
+    func aBodyThatIsNotUTF8IsRepairedAsItWouldBeAlone(bodies: [[UInt8]]) throws {
+        let dir = TemporaryDirectory()
+        let (db, _) = try OutboxDatabase.openForWriting(options(dir))
+        let insert = try db.db.prepare(
+            "INSERT INTO events(seq, id, type, class, time_ms, recorded_ms, body) VALUES (?1, 'e', 't', 0, 0, 0, ?2)")
+        for (i, body) in bodies.enumerated() {
+            try body.withUnsafeBufferPointer {
+                try insert.bind(Int64(i + 2), at: 1)
+                try insert.bindStatic($0, at: 2)
+                _ = try insert.step()
+                insert.reset()
+            }
+        }
+        let claim = try db.claim(sink: "mw", filter: .all, maxEvents: 100, maxBytes: 1 << 20)
+        #expect(claim.events.dropFirst().map { String($0.body) } == bodies.map { String(decoding: $0, as: UTF8.self) })
     }
 
     @Test func batchesStopAtMaxBytesButAlwaysHoldOneEvent() throws {

@@ -42,7 +42,7 @@ public final class HTTPSink: EventSink {
         body.writeStaticString("[")
         for (i, event) in events.enumerated() {
             if i > 0 { body.writeStaticString(",") }
-            body.writeString(event.body)
+            body.writeSubstring(event.body)
         }
         body.writeStaticString("]")
         var request = HTTPClientRequest(url: config.url)

@@ -213,7 +213,8 @@ public final class KafkaSink: EventSink {
 
     /// Produces the record of an event of `type` stored as `body` (the event's fields, not the
     /// event: a copy of it per record would retain and release each of its strings).
-    func produceRecord(type: String, body: String, producer: KafkaProducer, token: Int, route: inout Route) -> Int32 {
+    func produceRecord(type: String, body: Substring, producer: KafkaProducer, token: Int, route: inout Route) -> Int32
+    {
         switch config.mode {
         case .structured:
             var body = body
@@ -227,7 +228,7 @@ public final class KafkaSink: EventSink {
             }
         case .binary:
             var subject = EnvelopeSubject.of(body)
-            var (headers, data) = Self.binary(body)
+            var (headers, data) = Self.binary(String(body))
             return subject.withUTF8 { key in
                 data.withUTF8 {
                     producer.produce(

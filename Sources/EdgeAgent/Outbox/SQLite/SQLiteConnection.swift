@@ -240,6 +240,12 @@ public final class SQLiteStatement {
         return String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
     }
 
+    /// The column's text as stored, unchecked: valid until the next step or reset.
+    public func textBytes(_ column: Int32) -> UnsafeBufferPointer<UInt8> {
+        guard let p = sqlite3_column_text(pointer, column) else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(pointer, column)))
+    }
+
     /// The column's text, `known` itself when it holds the same bytes: rows that repeat a
     /// value (a batch's handful of event types) share one string instead of one each.
     public func text(_ column: Int32, reusing known: String) -> String {
