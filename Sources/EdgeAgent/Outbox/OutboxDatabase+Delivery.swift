@@ -80,9 +80,10 @@ extension OutboxDatabase {
 
     /// Gives `events` their bodies: `bodies` holds them separated by commas, each ending at its
     /// offset in `ends`. As one text, each body a slice of it; a comma ends any UTF-8 sequence,
-    /// so invalid bytes of a damaged body are repaired within it, as they would be alone. Only
-    /// when the repair changed the text's length (the slices would be off) is each body a text
-    /// of its own.
+    /// so invalid bytes of a damaged body are repaired within it, as they would be alone. A
+    /// repair never shrinks the text (each invalid run of 1 to 3 bytes becomes U+FFFD, 3 bytes):
+    /// an unchanged length means every repair kept its place, and the offsets hold. Only when
+    /// the length changed is each body a text of its own.
     static func slice(_ bodies: [UInt8], ends: [Int], into events: inout [StoredEvent]) {
         let text = String(decoding: bodies, as: UTF8.self)
         let utf8 = text.utf8
