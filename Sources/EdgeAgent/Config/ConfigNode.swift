@@ -149,9 +149,9 @@ final class ConfigComposer {
         case YAML_MAPPING_START_EVENT:
             guard event.data.mapping_start.anchor == nil else { return nil }
             var pairs: [(key: ConfigNode, value: ConfigNode)] = []
+            var names = Set<String>()
             while next(), event.type != YAML_MAPPING_END_EVENT {
-                guard let key = node(), let name = key.string, !pairs.contains(where: { $0.key.string == name }),
-                    next(), let value = node()
+                guard let key = node(), let name = key.string, names.insert(name).inserted, next(), let value = node()
                 else { return nil }
                 pairs.append((key, value))
             }
