@@ -66,24 +66,39 @@ extension ConfigNode {
     }
 
     /// The same tree from Yams' nodes. Its composer resolves every alias to the node it names, so
-    /// no alias node is left (one would read as an empty list).
+    /// no alias node is left (one would read as an empty list). An alias to a list of aliases
+    /// makes Yams' tree far larger than the file, so each list and mapping is converted once and
+    /// shared where an alias repeats it: the tree stays the size of the file.
     init(_ node: Node) {
+        var converted: [ObjectIdentifier: ConfigNode] = [:]
+        self = Self.converting(node, &converted)
+    }
+
+    /// Yams gives each node it composes a tag object of its own, and an alias the node it names,
+    /// tag and all: the tag object tells a list or mapping from another one.
+    private static func converting(_ node: Node, _ converted: inout [ObjectIdentifier: ConfigNode]) -> ConfigNode {
         let line = node.mark?.line ?? 1
         let column = node.mark?.column ?? 1
+        let identity = node.scalar == nil ? ObjectIdentifier(node.tag) : nil
+        if let identity, let node = converted[identity] { return node }
+        let result: ConfigNode
         switch node {
         case let .scalar(scalar):
-            self.init(
+            result = ConfigNode(
                 .scalar(scalar.string), line: line, column: column,
                 isString: [Tag.Name.implicit, .str, .nonSpecific].map(\.rawValue).contains(scalar.tag.rawValue))
         case let .sequence(items):
-            self.init(.sequence(items.map(ConfigNode.init)), line: line, column: column)
+            result = ConfigNode(.sequence(items.map { converting($0, &converted) }), line: line, column: column)
         case let .mapping(pairs):
-            self.init(
-                .mapping(Mapping(pairs: pairs.map { (ConfigNode($0.key), ConfigNode($0.value)) })), line: line,
-                column: column)
+            result = ConfigNode(
+                .mapping(
+                    Mapping(pairs: pairs.map { (converting($0.key, &converted), converting($0.value, &converted)) })),
+                line: line, column: column)
         case .alias:
-            self.init(.sequence([]), line: line, column: column)
+            result = ConfigNode(.sequence([]), line: line, column: column)
         }
+        if let identity { converted[identity] = result }
+        return result
     }
 }
 

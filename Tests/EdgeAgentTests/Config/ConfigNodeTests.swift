@@ -93,6 +93,33 @@ import Yams
         }
     }
 
+    @Test func anAnchorGivenAgainNamesTheNodeItIsGivenTo() throws {
+        let text = "a: &x [ 1 ]\nb: *x\nc: &x [ 2 ]\nd: *x\ne: [ &x 3, *x ]"
+        let node = try #require(try ConfigNode.compose(text)?.mapping)
+        let items = ["a", "b", "c", "d", "e"].map { node[$0]?.sequence?.compactMap(\.string) }
+        #expect(items == [["1"], ["1"], ["2"], ["2"], ["3", "3"]])
+        let yams = try #require(try Yams.compose(yaml: text))
+        #expect(same(ConfigNode(yams), yams))
+    }
+
+    /// Nine levels of lists of ten aliases to the level below: a billion values when each alias
+    /// is copied, a few hundred nodes when shared.
+    @Test(.timeLimit(.minutes(1))) func aFileOfAliasesToAliasesIsReadInTheTimeOfItsText() throws {
+        var text = """
+            version: 1
+            agent: { id: a, site: s, line: l }
+            sinks: [ { name: mw, http: { url: "http://h/e" } } ]
+            x0: &x0 [a,a,a,a,a,a,a,a,a,a]
+
+            """
+        for level in 1...8 {
+            text += "x\(level): &x\(level) [\(Array(repeating: "*x\(level - 1)", count: 10).joined(separator: ","))]\n"
+        }
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "l.yaml") }
+        #expect(error?.issues.map(\.message) == (0...8).map { "unknown key 'x\($0)'" })
+        #expect(error?.issues.map(\.line) == Array(4...12))
+    }
+
     @Test func findsATaggedKeyByItsNameWhereYamsDoes() throws {
         let text = """
             { plain: 1, "quoted": 2, !!str tagged: 3, ! bare: 4, !!int number: 5, !custom other: 6, 7: 7 }
