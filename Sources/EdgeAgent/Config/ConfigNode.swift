@@ -148,7 +148,10 @@ final class ConfigComposer {
         case YAML_SCALAR_EVENT:
             let scalar = event.data.scalar
             guard scalar.anchor == nil else { return nil }
-            let text = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
+            var bytes = UnsafeBufferPointer(start: scalar.value, count: scalar.length)
+            // One leading byte order mark is not part of the text, as in Yams' scalars.
+            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = UnsafeBufferPointer(rebasing: bytes.dropFirst(3)) }
+            let text = String(decoding: bytes, as: UTF8.self)
             let tag = scalar.tag.map { String(cString: $0) }
             let isString = scalar.quoted_implicit == 1 || tag == nil || tag == "!" || tag == Tag.Name.str.rawValue
             return ConfigNode(.scalar(text), line: line, column: column, isString: isString)

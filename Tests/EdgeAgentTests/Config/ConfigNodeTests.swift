@@ -120,6 +120,22 @@ import Yams
         #expect(error?.issues.map(\.line) == Array(4...12))
     }
 
+    /// Yams' scalars drop one leading byte order mark (U+FEFF), written or escaped.
+    @Test func aByteOrderMarkLeadingASingleValueIsLeftOutAsYamsDoes() throws {
+        let text = """
+            version: 1
+            "\\uFEFFagent": { id: "\u{FEFF}a", site: "\\uFEFF\\uFEFFs", line: "l\\uFEFF" }
+            sinks: [ { name: "\\uFEFFmw", http: { url: "http://h/e" } }, { name: mw, http: { url: "http://h/e" } } ]
+            """
+        let events = try #require(fromEvents(text) ?? nil)
+        let yams = try #require(try Yams.compose(yaml: text))
+        #expect(same(events, yams))
+        let agent = try #require(events.mapping?["agent"]?.mapping)
+        #expect(["id", "site", "line"].map { agent[$0]?.string } == ["a", "\u{FEFF}s", "l\u{FEFF}"])
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "b.yaml") }
+        #expect(error?.issues.map(\.message) == ["the name 'mw' is used twice in sinks"])
+    }
+
     @Test func findsATaggedKeyByItsNameWhereYamsDoes() throws {
         let text = """
             { plain: 1, "quoted": 2, !!str tagged: 3, ! bare: 4, !!int number: 5, !custom other: 6, 7: 7 }
