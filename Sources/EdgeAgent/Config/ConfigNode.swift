@@ -22,8 +22,9 @@ struct ConfigNode {
     struct Mapping: Sequence {
         let pairs: [(key: ConfigNode, value: ConfigNode)]
 
-        /// The value of the key named `name`: a single value with that text that is a string to
-        /// YAML (untagged, quoted, or tagged `!!str` or `!`), as Yams' lookup by name finds it.
+        /// The value of the key named `name`: a single value with that text that is a string here
+        /// (`isString`). For a name YAML reads as a string (the loader looks up only such names:
+        /// words, never numbers, truth values or null) this is the key Yams' lookup by name finds.
         subscript(name: String) -> ConfigNode? {
             pairs.first { $0.key.isString && $0.key.string == name }?.value
         }
@@ -36,7 +37,8 @@ struct ConfigNode {
     let content: Content
     private let startLine: Int32
     private let startColumn: Int32
-    /// A single value that names a key: untagged, quoted, or tagged `!!str` or `!`.
+    /// A single value that may name a key: untagged, quoted, or tagged `!!str` or `!`. From Yams'
+    /// nodes, an untagged key is one only where Yams read it as a string (`7` is a number there).
     let isString: Bool
 
     init(_ content: Content, line: Int, column: Int, isString: Bool = false) {
