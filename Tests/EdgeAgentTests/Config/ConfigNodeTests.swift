@@ -9,8 +9,10 @@ import Yams
 /// lists, mappings, lines, columns, which key a name finds), and what that reading leaves out
 /// is composed by Yams as before.
 @Suite struct ConfigNodeTests {
-    /// The same tree as Yams' node for node (content, line, column), and in every mapping the
-    /// same keys found by name, for every name a key could be (a word that is a string to YAML).
+    /// The same tree as Yams' node for node (content, line, column, which single values are
+    /// strings), and in every mapping the same keys found by name, for every name a key could be
+    /// (a word that is a string to YAML). A plain untagged single value is a string here whatever
+    /// its text, where Yams may read it as a number, a truth value or null (`7`, `true`, `~`).
     func same(_ a: ConfigNode, _ b: Node, at path: String = "") -> Bool {
         guard a.line == b.mark?.line, a.column == b.mark?.column else {
             Issue.record("\(path): \(a.line):\(a.column) against \(b.mark.map { "\($0)" } ?? "none")")
@@ -19,7 +21,10 @@ import Yams
         switch (a.content, b) {
         case let (.scalar(x), .scalar(y)):
             if x != y.string { Issue.record("\(path): '\(x)' against '\(y.string)'") }
-            return x == y.string
+            let isString = y == Node.Scalar(y.string, Tag(.str))
+            let plain = y.style == .plain && a.isString && Node.Scalar(y.string) != Node.Scalar(y.string, Tag(.str))
+            if a.isString != isString && !plain { Issue.record("\(path): string \(a.isString), to Yams \(isString)") }
+            return x == y.string && (a.isString == isString || plain)
         case let (.sequence(x), .sequence(y)):
             guard x.count == y.count else { return false }
             return zip(x, y).enumerated().allSatisfy { same($1.0, $1.1, at: "\(path)[\($0)]") }
@@ -75,7 +80,8 @@ import Yams
         sinks: [ { name: "mw ✓", http: { url: "http://h/e" } }, { name: null }, { name: } ]
         """
 
-    @Test func readsEveryExampleConfigurationAsYamsComposesIt() throws {
+    /// The example configurations and the fixtures, by name.
+    func examples() throws -> [String: String] {
         var texts = ["styles": Self.styles]
         for name in Fixtures.files(in: "bad-configs", ending: ".yaml") where name != "broken-yaml.yaml" {
             texts[name] = Fixtures.text("bad-configs/" + name)
@@ -86,10 +92,32 @@ import Yams
         for name in examples {
             texts[name] = try String(contentsOfFile: Self.repository + "/edge-config/" + name, encoding: .utf8)
         }
-        for (name, text) in texts {
-            let events = try #require(fromEvents(text) ?? nil, "\(name) is read from the events")
+        return texts
+    }
+
+    @Test func readsEveryExampleConfigurationAsYamsComposesIt() throws {
+        var fromTheEvents = 0
+        for (name, text) in try examples() {
             let yams = try #require(try Yams.compose(yaml: text))
-            #expect(same(events, yams), "\(name)")
+            #expect(same(ConfigNode(yams), yams), "\(name) through Yams")
+            guard let events = fromEvents(text) else { continue }
+            #expect(same(try #require(events, "\(name) has a document"), yams), "\(name)")
+            fromTheEvents += 1
+        }
+        #expect(fromTheEvents >= 8)
+    }
+
+    /// With an anchor on the root and a list shared through an alias, each example is left to
+    /// Yams, and its nodes give the tree Yams composes.
+    @Test func readsEveryExampleConfigurationWithAnAnchorAsYamsComposesIt() throws {
+        let texts = try examples().filter { $0.value.hasPrefix("#") || $0.value.hasPrefix("version") }
+        #expect(texts.count >= 8)
+        for (name, text) in texts {
+            let anchored = "--- &root\n" + text + "\nx_shared: &shared [ { a: 1 }, b ]\nx_again: *shared\n"
+            #expect(fromEvents(anchored) == nil, "\(name) is left to Yams")
+            let node = try #require(try ConfigNode.compose(anchored), "\(name)")
+            #expect(same(node, try #require(try Yams.compose(yaml: anchored))), "\(name)")
+            #expect(node.mapping?["x_again"]?.sequence?.count == 2, "\(name)")
         }
     }
 
