@@ -19,7 +19,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: .hidden) var injectSubjects: Int = 1
 
     func run() async throws {
+        // The start's peak memory is that of its largest phase, not the sum of them all.
+        Agent.releaseStartPages()
         var config: AgentConfig? = try options.load()
+        Agent.releaseStartPages()
         let logger = makeLogger(format: logFormat)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

@@ -1,5 +1,4 @@
 import EdgeAgentCore
-import Yams
 
 /// Checks that span sections, on the YAML nodes themselves (so an entry that failed its own
 /// checks is still looked at): unique names, and that every tag a machine reads is fed by a
@@ -21,7 +20,7 @@ struct ConfigCrossCheck {
         let fed = Set(config.deviceTags.keys).union(config.historian.flatMap { $0.tags.map(\.tag) })
         for machine in top.list("machines") {
             let state = machine.node.mapping?["state"]
-            var references: [(Node?, String)] = ["tag", "reason_tag"].map {
+            var references: [(ConfigNode?, String)] = ["tag", "reason_tag"].map {
                 (state?.mapping?[$0], "\(machine.path).state.\($0)")
             }
             for (i, bit) in (state?.mapping?["bits"]?.sequence ?? []).enumerated() {
@@ -43,16 +42,16 @@ struct ConfigCrossCheck {
                 }
             }
             for case let (node?, path) in references {
-                guard let tag = node.scalar?.string, !fed.contains(tag) else { continue }
+                guard let tag = node.string, !fed.contains(tag) else { continue }
                 top.reader.report(node, path, "tag '\(tag)' is read by no device and mapped by no historian")
             }
         }
     }
 
-    private func unique(_ items: [(node: Node, path: String)], key: String, what: String) {
+    private func unique(_ items: [(node: ConfigNode, path: String)], key: String, what: String) {
         var seen = Set<String>()
         for (node, path) in items {
-            guard let nameNode = node.mapping?[key], let name = nameNode.scalar?.string else { continue }
+            guard let nameNode = node.mapping?[key], let name = nameNode.string else { continue }
             if !seen.insert(name).inserted {
                 top.reader.report(nameNode, "\(path).\(key)", "the name '\(name)' is used twice \(what)")
             }

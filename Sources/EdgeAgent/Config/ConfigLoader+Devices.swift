@@ -1,9 +1,8 @@
 import EdgeAgentCore
 import Foundation
-import Yams
 
 extension ConfigLoader {
-    static func parseDevice(_ node: Node, _ path: String, _ reader: ConfigReader) -> DeviceConfig? {
+    static func parseDevice(_ node: ConfigNode, _ path: String, _ reader: ConfigReader) -> DeviceConfig? {
         guard let m = MapNode(node, path: path, reader: reader, allowed: ["name", "modbus", "poll_interval", "tags"])
         else { return nil }
         let name = m.string("name", required: true)
@@ -42,7 +41,7 @@ extension ConfigLoader {
         return device
     }
 
-    static func parseTag(_ node: Node, _ path: String, _ reader: ConfigReader) -> TagConfig? {
+    static func parseTag(_ node: ConfigNode, _ path: String, _ reader: ConfigReader) -> TagConfig? {
         let keys = [
             "name", "area", "address", "type", "order", "scale", "offset", "deadband", "publish", "bit", "length",
         ]
@@ -83,7 +82,7 @@ extension ConfigLoader {
         return tag
     }
 
-    static func parseHistorian(_ node: Node, _ path: String, _ reader: ConfigReader) -> HistorianConfig? {
+    static func parseHistorian(_ node: ConfigNode, _ path: String, _ reader: ConfigReader) -> HistorianConfig? {
         let keys = [
             "name", "directory", "pattern", "layout", "delimiter", "decimal", "encoding", "timestamp", "tag_column",
             "value_column", "quality_column", "good_qualities", "tags", "settle", "on_success",

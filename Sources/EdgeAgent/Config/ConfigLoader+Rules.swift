@@ -1,9 +1,10 @@
 import EdgeAgentCore
-import Yams
 
 extension ConfigLoader {
     /// `types`: the value type of every device tag (`DEVICE.TAG`); historian tags have none.
-    static func parseMachine(_ node: Node, _ path: String, _ reader: ConfigReader, types: [String: TagConfig.ValueType])
+    static func parseMachine(
+        _ node: ConfigNode, _ path: String, _ reader: ConfigReader, types: [String: TagConfig.ValueType]
+    )
         -> MachineConfig?
     {
         guard
@@ -85,14 +86,15 @@ extension ConfigLoader {
         machine.quality = m.list("quality").compactMap { parseQualityCheck($0.node, $0.path, reader, types: types) }
         var names = Set<String>()
         for item in m.list("quality") {
-            guard let node = item.node.mapping?["name"], let name = node.scalar?.string, !names.insert(name).inserted
+            guard let node = item.node.mapping?["name"], let name = node.string, !names.insert(name).inserted
             else { continue }
             reader.report(node, "\(item.path).name", "the name '\(name)' is used twice on this machine")
         }
         return machine
     }
 
-    static func parseMaterial(_ node: Node, _ path: String, _ reader: ConfigReader) -> MachineConfig.MaterialRule? {
+    static func parseMaterial(_ node: ConfigNode, _ path: String, _ reader: ConfigReader) -> MachineConfig.MaterialRule?
+    {
         guard
             let c = MapNode(
                 node, path: path, reader: reader,
@@ -123,7 +125,7 @@ extension ConfigLoader {
     }
 
     static func parseQualityCheck(
-        _ node: Node, _ path: String, _ reader: ConfigReader,
+        _ node: ConfigNode, _ path: String, _ reader: ConfigReader,
         types: [String: TagConfig.ValueType]
     ) -> MachineConfig.QualityCheck? {
         guard

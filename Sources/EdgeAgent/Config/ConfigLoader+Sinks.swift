@@ -1,9 +1,8 @@
 import EdgeAgentCore
 import Foundation
-import Yams
 
 extension ConfigLoader {
-    static func parseSink(_ node: Node, _ path: String, _ reader: ConfigReader) -> SinkConfig? {
+    static func parseSink(_ node: ConfigNode, _ path: String, _ reader: ConfigReader) -> SinkConfig? {
         let keys = ["name", "http", "mqtt", "kafka", "types", "batch", "retry", "rate_limit"]
         guard let m = MapNode(node, path: path, reader: reader, allowed: keys) else { return nil }
         let name = m.string("name", required: true)
@@ -57,7 +56,7 @@ extension ConfigLoader {
                 mqtt.topic = q.string("topic") ?? mqtt.topic
                 mqtt.statusTopic = q.string("status_topic") ?? mqtt.statusTopic
                 // SPEC 7: at QoS 0 nothing confirms an event, so "delivered" would mean "written to a socket".
-                if let qos = q["qos"]?.scalar?.string, Int(qos) == 0 {
+                if let qos = q["qos"]?.string, Int(qos) == 0 {
                     reader.report(
                         q["qos"], q.sub("qos"),
                         "QoS 0 is refused: the broker confirms no event, so a lost one would go unseen; use 1 (or 2)")

@@ -17,9 +17,9 @@ public enum ConfigLoader {
 
     public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws -> AgentConfig {
         let reader = ConfigReader(file: file, environment: environment)
-        let root: Node
+        let root: ConfigNode
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            guard let node = try ConfigNode.compose(text) else {
                 throw ConfigError(issues: [
                     ConfigIssue(file: file, line: 1, column: 1, path: "", message: "the file is empty")
                 ])
@@ -49,7 +49,7 @@ public enum ConfigLoader {
 
     static let topKeys = ["version", "agent", "devices", "historian", "machines", "sinks", "outbox"]
 
-    static func parseRoot(_ root: Node, reader: ConfigReader, environment: [String: String]) -> AgentConfig? {
+    static func parseRoot(_ root: ConfigNode, reader: ConfigReader, environment: [String: String]) -> AgentConfig? {
         guard let top = MapNode(root, path: "", reader: reader, allowed: topKeys) else { return nil }
         if let version = top.string("version", required: true), version != "1" {
             reader.report(top["version"], "version", "this release reads configuration version 1, found '\(version)'")

@@ -1,6 +1,5 @@
 import EdgeAgentCore
 import Foundation
-import Yams
 
 /// Walks the YAML tree with its source marks, collecting every issue instead of stopping at the first.
 final class ConfigReader {
@@ -13,20 +12,19 @@ final class ConfigReader {
         self.environment = environment
     }
 
-    func report(_ node: Node?, _ path: String, _ message: String) {
-        let mark = node?.mark
+    func report(_ node: ConfigNode?, _ path: String, _ message: String) {
         issues.append(
-            ConfigIssue(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, path: path, message: message))
+            ConfigIssue(file: file, line: node?.line ?? 1, column: node?.column ?? 1, path: path, message: message))
     }
 
     /// A scalar's text with `${NAME}` replaced from the environment.
-    func text(_ node: Node, _ path: String) -> String? {
-        guard let scalar = node.scalar else {
+    func text(_ node: ConfigNode, _ path: String) -> String? {
+        guard let scalar = node.string else {
             report(node, path, "expected a single value, found a \(node.isMapping ? "mapping" : "list")")
             return nil
         }
         var result = ""
-        var rest = Substring(scalar.string)
+        var rest = Substring(scalar)
         while let start = rest.range(of: "${") {
             result += rest[..<start.lowerBound]
             guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
@@ -45,19 +43,15 @@ final class ConfigReader {
     }
 }
 
-extension Node {
-    var isMapping: Bool { if case .mapping = self { return true } else { return false } }
-}
-
 /// A mapping in the configuration: typed accessors that report where a value is wrong.
 struct MapNode {
     let reader: ConfigReader
-    let node: Node
+    let node: ConfigNode
     let path: String
-    let mapping: Node.Mapping
+    let mapping: ConfigNode.Mapping
 
     /// Nil (with an issue) when `node` is not a mapping. Unknown keys are reported with a hint.
-    init?(_ node: Node, path: String, reader: ConfigReader, allowed: [String]) {
+    init?(_ node: ConfigNode, path: String, reader: ConfigReader, allowed: [String]) {
         guard let mapping = node.mapping else {
             reader.report(node, path, "expected a mapping")
             return nil
@@ -67,7 +61,7 @@ struct MapNode {
         self.path = path
         self.mapping = mapping
         for key in mapping.keys {
-            let name = key.scalar?.string ?? "?"
+            let name = key.string ?? "?"
             guard !allowed.contains(name) else { continue }
             let hint = ConfigValues.suggestion(for: name, among: allowed).map { "; did you mean '\($0)'?" } ?? ""
             reader.report(key, sub(name), "unknown key '\(name)'\(hint)")
@@ -76,7 +70,7 @@ struct MapNode {
 
     func sub(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    subscript(key: String) -> Node? { mapping[key] }
+    subscript(key: String) -> ConfigNode? { mapping[key] }
 
     func has(_ key: String) -> Bool { mapping[key] != nil }
 
@@ -155,7 +149,7 @@ struct MapNode {
     }
 
     /// The items of a list, each with its path (`devices[2]`).
-    func list(_ key: String) -> [(node: Node, path: String)] {
+    func list(_ key: String) -> [(node: ConfigNode, path: String)] {
         guard let value = mapping[key] else { return [] }
         guard let sequence = value.sequence else {
             reader.report(value, sub(key), "expected a list")
@@ -170,14 +164,14 @@ struct MapNode {
     }
 
     /// A mapping of free-form keys to text values (headers, tag maps), in file order.
-    func pairs(_ key: String) -> [(key: String, value: String, node: Node)] {
+    func pairs(_ key: String) -> [(key: String, value: String, node: ConfigNode)] {
         guard let value = mapping[key] else { return [] }
         guard let inner = value.mapping else {
             reader.report(value, sub(key), "expected a mapping")
             return []
         }
         return inner.compactMap { k, v in
-            guard let name = k.scalar?.string, let text = reader.text(v, "\(sub(key)).\(name)") else { return nil }
+            guard let name = k.string, let text = reader.text(v, "\(sub(key)).\(name)") else { return nil }
             return (name, text, k)
         }
     }

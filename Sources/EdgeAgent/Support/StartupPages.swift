@@ -28,6 +28,12 @@ import ServiceLifecycle
 /// allocates far more than the running agent keeps, and the allocator keeps freed pages mapped
 /// for its next allocations (`trimHeap`).
 ///
+/// `run` does both twice more before the agent starts (`Agent.releaseStartPages`): before
+/// reading the configuration, which drops what the process start touched (the dynamic loader's
+/// symbol and relocation tables, the runtime's and the argument parser's code), and after, which
+/// drops the reading's. Otherwise each phase's pages would stay resident while the next adds its
+/// own, and the start's peak would be their sum rather than its largest phase.
+///
 /// Why this is safe: those segments are mapped private and read-only and are never written
 /// (relocations go to the writable segment, whose RELRO part and data are not touched here;
 /// an object with text relocations, `DT_TEXTREL`, is skipped), so every page there is
@@ -231,3 +237,12 @@ struct StartupPages: Service {
         }
     }
 #endif
+
+extension Agent {
+    /// Gives back the code, constants and heap pages the process has touched and freed so far
+    /// (`StartupPages`); `run` calls it before and after reading the configuration.
+    public static func releaseStartPages() {
+        StartupPages.release()
+        StartupPages.trimHeap()
+    }
+}

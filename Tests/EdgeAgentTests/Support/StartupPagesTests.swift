@@ -29,6 +29,20 @@ import Testing
         #expect(before - after > 16 << 10, "RssAnon \(before) KiB before, \(after) KiB after trimming")
     }
 
+    /// What `run` calls before and after reading the configuration gives back both: the code
+    /// and constants touched so far and the heap freed in its middle.
+    @Test func releasingTheStartPagesGivesBackCodeAndTheFreedHeap() throws {
+        let blocks = (0..<8192).map { _ in malloc(4096)! }
+        for block in blocks { memset(block, 1, 4096) }
+        for (i, block) in blocks.enumerated() where i % 16 != 0 { free(block) }
+        let (file, anon) = (try resident("RssFile"), try resident("RssAnon"))
+        Agent.releaseStartPages()
+        let (fileAfter, anonAfter) = (try resident("RssFile"), try resident("RssAnon"))
+        for (i, block) in blocks.enumerated() where i % 16 == 0 { free(block) }
+        #expect(fileAfter < file, "RssFile \(file) KiB before, \(fileAfter) KiB after")
+        #expect(anon - anonAfter > 16 << 10, "RssAnon \(anon) KiB before, \(anonAfter) KiB after")
+    }
+
     @Test func releasesTheExecutablesReadOnlyPagesAndCodeStillRuns() throws {
         let before = try resident("RssFile")
         let released = StartupPages.release()
