@@ -146,3 +146,12 @@ public struct Agent {
         func run() async throws { try await untilGracefulShutdown { await wait() } }
     }
 }
+
+extension Agent {
+    /// Gives back the code, constants and heap pages the process has touched and freed so far
+    /// (`StartupPages`); `run` calls it before and after reading the configuration.
+    public static func releaseStartPages() {
+        StartupPages.release()
+        StartupPages.trimHeap()
+    }
+}

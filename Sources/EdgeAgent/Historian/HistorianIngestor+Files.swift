@@ -368,14 +368,14 @@ extension HistorianIngestor {
     }
 
     /// Pass two: readings in chunks of about `chunkSamples` samples or rows, whichever comes first
-    /// (rows too: a file of few samples still commits its progress as often), cut where the time
-    /// changes. A file
-    /// whose times go backwards is put in time order first (`SampleSort`, in `sortDirectory`;
-    /// stable: readings of one time keep the file's order); its chunks' `rowsDone` count readings
-    /// in that order, where it resumes. Each block is parsed only once its bytes are found to be
-    /// those pass one hashed; the rows end at the first that is not (the last chunk says why).
-    /// Samples are made only of the tags in `reads` (nil: every mapped tag), except in a file
-    /// sorted first: its resume point counts every mapped tag's readings.
+    /// (rows too: where the rules read few of a file's tags, a chunk still covers as many rows),
+    /// cut where the time changes. A file whose times go backwards is put in time order first
+    /// (`SampleSort`, in `sortDirectory`; stable: readings of one time keep the file's order); its
+    /// chunks' `rowsDone` count readings in that order, where it resumes. Each block is parsed
+    /// only once its bytes are found to be those pass one hashed; the rows end at the first that
+    /// is not (the last chunk says why). Samples are made of the tags in `reads` (nil: every
+    /// mapped tag; another tag gives one only at a time without them: `HistorianRows`), except in
+    /// a file sorted first: its resume point counts every mapped tag's readings.
     static func readChunks(
         _ file: OpenFile, digests: Digests, config: HistorianConfig, textTags: Set<String>, reads: Set<String>?,
         chunkSamples: Int, ordered: Bool, skipping done: Int, sortDirectory: String, stop: Stop = Stop(),

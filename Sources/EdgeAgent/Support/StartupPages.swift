@@ -237,12 +237,3 @@ struct StartupPages: Service {
         }
     }
 #endif
-
-extension Agent {
-    /// Gives back the code, constants and heap pages the process has touched and freed so far
-    /// (`StartupPages`); `run` calls it before and after reading the configuration.
-    public static func releaseStartPages() {
-        StartupPages.release()
-        StartupPages.trimHeap()
-    }
-}

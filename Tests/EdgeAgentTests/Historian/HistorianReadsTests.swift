@@ -5,9 +5,6 @@ import Testing
 
 @testable import EdgeAgent
 
-/// Pass two makes samples only of the mapped tags the rules read or publish (`RuleSet.reads`):
-/// the others would change nothing. Pass one still checks every mapped cell, and a file's
-/// progress still counts its rows, so a resume skips exactly what was committed.
 /// Pass two makes samples only of the mapped tags the rules read or publish (`RuleSet.reads`),
 /// and of another tag only at a time that has no sample yet: the time is still a reading, which
 /// moves the machines fed by files. Pass one still checks every mapped cell, and a file's
