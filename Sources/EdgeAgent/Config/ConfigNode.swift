@@ -76,6 +76,11 @@ extension ConfigNode {
         self = Self.converting(node, &converted)
     }
 
+    /// The tags of a single value that may name a key, on Yams' nodes.
+    private static let stringTags: Set<String> = [
+        Tag.Name.implicit.rawValue, Tag.Name.str.rawValue, Tag.Name.nonSpecific.rawValue,
+    ]
+
     /// Yams gives each node it composes a tag object of its own, and an alias the node it names,
     /// tag and all: the tag object tells a list or mapping from another one.
     private static func converting(_ node: Node, _ converted: inout [ObjectIdentifier: ConfigNode]) -> ConfigNode {
@@ -88,7 +93,7 @@ extension ConfigNode {
         case let .scalar(scalar):
             result = ConfigNode(
                 .scalar(scalar.string), line: line, column: column,
-                isString: [Tag.Name.implicit, .str, .nonSpecific].map(\.rawValue).contains(scalar.tag.rawValue))
+                isString: stringTags.contains(scalar.tag.rawValue))
         case let .sequence(items):
             result = ConfigNode(.sequence(items.map { converting($0, &converted) }), line: line, column: column)
         case let .mapping(pairs):

@@ -9,7 +9,7 @@ import Testing
         + #""type":"quality.exception.raised","subject":"press-1","datacontenttype":"application/json","#
 
     @Test func binaryModeSendsTheAttributesAsHeadersAndTheDataAsTheValue() {
-        let (headers, data) = KafkaSink.binary(Self.head + #""sequence":"7","data":{"value":3}}"#)
+        let (headers, data) = KafkaSink.binary((Self.head + #""sequence":"7","data":{"value":3}}"#)[...])
         #expect(data == #"{"value":3}"#)
         #expect(headers.contains { $0 == ("content-type", "application/json") })
         #expect(headers.contains { $0 == ("ce_subject", "press-1") })
@@ -18,7 +18,8 @@ import Testing
 
     /// The envelope's `data` is its last attribute; a `data` key inside it is data.
     @Test func binaryModeKeepsTheWholeDataWhenTheDataHoldsADataKey() {
-        let (headers, data) = KafkaSink.binary(Self.head + #""sequence":"7","data":{"reason":{"x":1,"data":2}}}"#)
+        let (headers, data) = KafkaSink.binary(
+            (Self.head + #""sequence":"7","data":{"reason":{"x":1,"data":2}}}"#)[...])
         #expect(data == #"{"reason":{"x":1,"data":2}}"#)
         #expect(headers.contains { $0 == ("ce_subject", "press-1") })
     }

@@ -228,7 +228,7 @@ public final class KafkaSink: EventSink {
             }
         case .binary:
             var subject = EnvelopeSubject.of(body)
-            var (headers, data) = Self.binary(String(body))
+            var (headers, data) = Self.binary(body)
             return subject.withUTF8 { key in
                 data.withUTF8 {
                     producer.produce(
@@ -256,8 +256,8 @@ public final class KafkaSink: EventSink {
     /// value the event's `data`. The stored envelope ends with `"data":…}` and its attributes
     /// before it are strings (`EnvelopeEncoder`), whose quotes are escaped: the first `,"data":`
     /// is the envelope's (the data may hold such a key too).
-    static func binary(_ body: String) -> (headers: [(String, String)], data: String) {
-        guard let at = body.range(of: #","data":"#) else { return ([], body) }
+    static func binary(_ body: Substring) -> (headers: [(String, String)], data: String) {
+        guard let at = body.range(of: #","data":"#) else { return ([], String(body)) }
         let data = String(body[at.upperBound...].dropLast())
         let head = Data((body[..<at.lowerBound] + "}").utf8)
         guard let attributes = (try? JSONSerialization.jsonObject(with: head)) as? [String: Any] else {

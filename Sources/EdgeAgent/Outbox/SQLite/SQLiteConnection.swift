@@ -234,11 +234,7 @@ public final class SQLiteStatement {
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
     public func double(_ column: Int32) -> Double { sqlite3_column_double(pointer, column) }
 
-    public func text(_ column: Int32) -> String {
-        guard let p = sqlite3_column_text(pointer, column) else { return "" }
-        let count = Int(sqlite3_column_bytes(pointer, column))
-        return String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
-    }
+    public func text(_ column: Int32) -> String { String(decoding: textBytes(column), as: UTF8.self) }
 
     /// The column's text as stored, unchecked: valid until the next step or reset.
     public func textBytes(_ column: Int32) -> UnsafeBufferPointer<UInt8> {
@@ -249,11 +245,10 @@ public final class SQLiteStatement {
     /// The column's text, `known` itself when it holds the same bytes: rows that repeat a
     /// value (a batch's handful of event types) share one string instead of one each.
     public func text(_ column: Int32, reusing known: String) -> String {
-        guard let p = sqlite3_column_text(pointer, column) else { return "" }
-        let bytes = UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(pointer, column)))
+        let bytes = textBytes(column)
         var known = known
         let same = known.withUTF8 {
-            $0.count == bytes.count && (bytes.isEmpty || memcmp($0.baseAddress!, p, bytes.count) == 0)
+            $0.count == bytes.count && (bytes.isEmpty || memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
         }
         if same { return known }
         return String(decoding: bytes, as: UTF8.self)
