@@ -29,8 +29,10 @@ public final class KafkaMockCluster: Sendable {
     public func leader(topic: String, partition: Int, broker: Int) async throws {
         try await command("leader \(topic) \(partition) \(broker)")
     }
-    /// Fails the next `count` Produce requests with Kafka error `code`.
-    public func failProduce(count: Int, code: Int) async throws { try await command("errors 0 \(count) \(code)") }
+    /// Fails the next `count` Produce requests (to `broker`, or to any) with Kafka error `code`.
+    public func failProduce(count: Int, code: Int, broker: Int? = nil) async throws {
+        try await command("errors 0 \(count) \(code)" + (broker.map { " \($0)" } ?? ""))
+    }
 
     public struct Record: Sendable {
         public var partition: Int

@@ -433,11 +433,14 @@ extension Integration {
         @Test func aRecordTooLargeForTheBrokerIsDeadLetteredAndTheRestCommittedOnce() async throws {
             let dir = TemporaryDirectory()
             let (cluster, relay) = try await Self.clusterBehindRelay(dir)
+            // The events on broker 1, the cursor records on broker 2: the error hits an event's record.
+            for partition in 0..<3 { try await cluster.leader(topic: Self.topic, partition: partition, broker: 1) }
+            try await cluster.leader(topic: Self.cursors, partition: 0, broker: 2)
             let sink = Self.sink(relay).replacingOccurrences(of: "max_events: 500", with: "max_events: 1")
             let agent = AgentHarness(sinks: sink, directory: dir)
             try agent.start(events: 300, rate: 100, subjects: 3)
             #expect(await eventually(timeout: .seconds(30)) { (try? agent.sinkCursor("backbone")) ?? 0 > 20 })
-            try await cluster.failProduce(count: 1, code: 10)
+            try await cluster.failProduce(count: 1, code: 10, broker: 1)
             await KafkaDeliveryTests.expectDelivered(
                 agent, through: 301, within: .seconds(60), every: .milliseconds(500), "the agent delivers the rest")
             #expect(try await agent.status().sinks["backbone"]?.dead == 1, "the one event is dead-lettered")

@@ -6,6 +6,7 @@
 //   down BROKER / up BROKER          close a broker's connections and refuse new ones / accept again
 //   leader TOPIC PARTITION BROKER    move a partition's leader
 //   errors APIKEY COUNT CODE         fail the next COUNT requests of APIKEY (0 is Produce) with CODE
+//   errors APIKEY COUNT CODE BROKER  the same, of requests to BROKER only
 //   rtt BROKER MS                    delay a broker's responses
 //
 // It ends when stdin closes.
@@ -170,7 +171,7 @@ int main(int argc, char **argv) {
 
     char line[1024], name[512];
     while (fgets(line, sizeof line, stdin)) {
-        int a, b, c;
+        int a, b, c, d;
         if (sscanf(line, "topic %511s %d %d", name, &a, &b) == 3)
             answer(rd_kafka_mock_topic_create(cluster, name, a, b));
         else if (sscanf(line, "down %d", &a) == 1)
@@ -179,7 +180,13 @@ int main(int argc, char **argv) {
             answer(rd_kafka_mock_broker_set_up(cluster, a));
         else if (sscanf(line, "leader %511s %d %d", name, &a, &b) == 3)
             answer(rd_kafka_mock_partition_set_leader(cluster, name, a, b));
-        else if (sscanf(line, "errors %d %d %d", &a, &b, &c) == 3) {
+        else if (sscanf(line, "errors %d %d %d %d", &a, &b, &c, &d) == 4) {
+            rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+            for (int i = 0; i < b && !err; i++)
+                err = rd_kafka_mock_broker_push_request_error_rtts(cluster, d, (int16_t)a, 1,
+                                                                   (rd_kafka_resp_err_t)c, 0);
+            answer(err);
+        } else if (sscanf(line, "errors %d %d %d", &a, &b, &c) == 3) {
             rd_kafka_resp_err_t *codes = calloc((size_t)b, sizeof *codes);
             for (int i = 0; i < b; i++) codes[i] = (rd_kafka_resp_err_t)c;
             rd_kafka_mock_push_request_errors_array(cluster, (int16_t)a, (size_t)b, codes);

@@ -29,8 +29,18 @@ final class KafkaProducer: @unchecked Sendable {
         /// until a record is delivered.
         var lastError: (code: Int32, text: String)?
         /// The transaction's first failed delivery report since `beginTransaction`: its token
-        /// (the record's sequence, 0 for the cursor record) and error.
+        /// (the record's sequence, 0 for the cursor record) and error. A purge is only a
+        /// consequence (of another record's failure, or of an abort whose reports come late), so
+        /// the next failure that is not one takes its place, whichever report librdkafka served first.
         var failedInTransaction: (token: Int, code: Int32)?
+
+        mutating func recordFailure(token: Int, code: Int32) {
+            guard code != 0 else { return }
+            let purged = { (code: Int32) in Code.purged.contains(code) }
+            if failedInTransaction.map({ purged($0.code) && !purged(code) }) ?? true {
+                failedInTransaction = (token, code)
+            }
+        }
     }
 
     /// The session's state, changed by the callbacks and waited on by the sink (`Watched`).
@@ -49,6 +59,10 @@ final class KafkaProducer: @unchecked Sendable {
             RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue,
         ]
         static let invalid: Set<Int32> = [RD_KAFKA_RESP_ERR_INVALID_RECORD.rawValue]
+        /// A record taken out of the queue unsent: the transaction failed or was aborted.
+        static let purged: Set<Int32> = [
+            RD_KAFKA_RESP_ERR__PURGE_QUEUE.rawValue, RD_KAFKA_RESP_ERR__PURGE_INFLIGHT.rawValue,
+        ]
         /// Nothing passes by itself: the topic is missing or the agent may not write to it.
         static let refused: Set<Int32> = [
             RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED.rawValue,
@@ -292,7 +306,7 @@ private let onDeliveryCallback:
         // Rings once the attempt is decided, not once per record.
         let ring = session.state.withLock {
             if code == 0 { $0.lastError = nil }
-            if code != 0, $0.failedInTransaction == nil { $0.failedInTransaction = (token, code) }
+            $0.recordFailure(token: token, code: code)
             return $0.deliveries.report(token: token, code: code) != .wait
         }
         if ring { session.poke() }

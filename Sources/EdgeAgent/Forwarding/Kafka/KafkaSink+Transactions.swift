@@ -114,8 +114,12 @@ extension KafkaSink {
         }
         if code != 0 { return Self.produceError(code, token: 0) }
         guard let failure = await producer.commitTransaction(timeout: config.timeout) else { return nil }
-        // A record that failed says why the commit did; its error decides the outcome.
-        guard let failed = producer.session.state.withLock({ $0.failedInTransaction }) else { return failure }
+        // A record that failed says why the commit did; its error decides the outcome. Purged
+        // records say nothing of the cause: the commit's own error (the one that made the
+        // transaction abortable) does.
+        guard let failed = producer.session.state.withLock({ $0.failedInTransaction }),
+            !KafkaProducer.Code.purged.contains(failed.code)
+        else { return failure }
         return Self.produceError(failed.code, token: failed.token, failure: failure.failure)
     }
 
