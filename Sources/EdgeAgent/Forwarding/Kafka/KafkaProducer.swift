@@ -30,8 +30,8 @@ final class KafkaProducer: @unchecked Sendable {
         var lastError: (code: Int32, text: String)?
         /// The transaction's first failed delivery report since `beginTransaction`: its token
         /// (the record's sequence, 0 for the cursor record) and error. A purge is only a
-        /// consequence (of another record's failure, or of an abort whose reports come late), so
-        /// the next failure that is not one takes its place, whichever report librdkafka served first.
+        /// consequence of another record's failure, so the next failure that is not one takes
+        /// its place, whichever report librdkafka served first.
         var failedInTransaction: (token: Int, code: Int32)?
 
         mutating func recordFailure(token: Int, code: Int32) {
@@ -55,6 +55,8 @@ final class KafkaProducer: @unchecked Sendable {
         /// A transactional call that did not finish in its timeout.
         static let callTimedOut = RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue
         static let fatal = RD_KAFKA_RESP_ERR__FATAL.rawValue
+        /// `produce` in a transaction that a record sent before made abortable.
+        static let state = RD_KAFKA_RESP_ERR__STATE.rawValue
         static let tooLarge: Set<Int32> = [
             RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue,
         ]
@@ -262,9 +264,11 @@ struct TransactionError: Error, Sendable, CustomStringConvertible {
     let failure: KafkaTransactionStateMachine.Failure
     let code: Int32
     let text: String
+    /// The record whose delivery failed, when one is known: its sequence, 0 for the cursor record.
+    var token: Int?
 
-    init(failure: KafkaTransactionStateMachine.Failure, code: Int32, text: String) {
-        (self.failure, self.code, self.text) = (failure, code, text)
+    init(failure: KafkaTransactionStateMachine.Failure, code: Int32, text: String, token: Int? = nil) {
+        (self.failure, self.code, self.text, self.token) = (failure, code, text, token)
     }
 
     /// Takes and destroys `error`; nil for none.
@@ -283,6 +287,7 @@ struct TransactionError: Error, Sendable, CustomStringConvertible {
             }
         code = rd_kafka_error_code(error).rawValue
         text = String(cString: rd_kafka_error_string(error))
+        token = nil
     }
 
     var description: String { text }

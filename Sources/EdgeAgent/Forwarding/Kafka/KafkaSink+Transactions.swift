@@ -8,7 +8,7 @@ extension KafkaSink {
         var action = transactions.withLock {
             $0.attempt(events.map(\.sequence), outbox: origin.outbox, requeued: origin.requeued)
         }
-        var error: (code: Int32, text: String)?
+        var error: TransactionError?
         while true {
             switch action {
             case .delivered:
@@ -31,7 +31,7 @@ extension KafkaSink {
                 }
                 producer.withLock { $0 = fresh }
                 let failure = await fresh.initTransactions(timeout: config.timeout)
-                if let failure { error = (failure.code, failure.text) }
+                if let failure { error = failure }
                 action = transactions.withLock { $0.started(failure?.failure) }
             case .readCursor:
                 guard let current = producer.withLock({ $0 }) else { return .retry(.connect, retryAfter: nil) }
@@ -60,7 +60,7 @@ extension KafkaSink {
                     }
                     action = transactions.withLock { $0.cursorRead(cursor) }
                 case let .failure(failure)?:
-                    error = (-1, "\(failure)")
+                    error = TransactionError(failure: .retriable, code: -1, text: "\(failure)")
                     action = transactions.withLock { $0.cursorFailed() }
                 case nil:
                     action = transactions.withLock { $0.cursorFailed() }
@@ -70,7 +70,7 @@ extension KafkaSink {
                 let record = transactions.withLock { $0.recordSequence }
                 let failure = await send(events, sequences, record: record, outbox: origin.outbox, producer: current)
                 if let failure {
-                    error = (failure.code, failure.text)
+                    error = failure
                     if failure.failure == .fatal {
                         logger.error("Kafka producer failed; starting a new one.", metadata: ["error": "\(failure)"])
                     }
@@ -94,33 +94,52 @@ extension KafkaSink {
         if let failure = producer.beginTransaction() { return failure }
         var index = events.startIndex
         var route = Route()
-        for sequence in sequences {
+        // A record sent before failed and made the transaction abortable: librdkafka takes no
+        // more (`state`), and the commit says why it failed.
+        var abortable = false
+        for sequence in sequences where !abortable {
             while events[index].sequence != sequence { index += 1 }
             let code = produceRecord(
                 type: events[index].type, body: events[index].body, producer: producer, token: Int(sequence),
                 route: &route)
-            if code != 0 { return Self.produceError(code, token: Int(sequence)) }
+            abortable = code == KafkaProducer.Code.state
+            if code != 0, !abortable { return Self.produceError(code, token: Int(sequence)) }
         }
         var value =
             #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(record),"agent":"#
             + JSONValue.string(agentID).json + #","outbox":"# + JSONValue.string(outbox).json + "}"
         var key = cursorKey
-        let code = key.withUTF8 { key in
-            value.withUTF8 {
-                producer.produce(
-                    topic: producer.topic(config.cursorTopic), key: UnsafeRawBufferPointer(key),
-                    value: UnsafeRawBufferPointer($0), headers: [], token: 0)
+        let code =
+            abortable
+            ? 0
+            : key.withUTF8 { key in
+                value.withUTF8 {
+                    producer.produce(
+                        topic: producer.topic(config.cursorTopic), key: UnsafeRawBufferPointer(key),
+                        value: UnsafeRawBufferPointer($0), headers: [], token: 0)
+                }
             }
+        if code != 0, code != KafkaProducer.Code.state { return Self.produceError(code, token: 0) }
+        guard let failure = await producer.commitTransaction(timeout: config.timeout) else {
+            // librdkafka refuses records only in a transaction that cannot commit; were one to
+            // commit anyway, the records not produced must not count as sent: a new producer
+            // reads the cursor, which this transaction did not move.
+            return abortable
+                ? TransactionError(
+                    failure: .fatal, code: KafkaProducer.Code.state,
+                    text: "a transaction committed without all its records")
+                : nil
         }
-        if code != 0 { return Self.produceError(code, token: 0) }
-        guard let failure = await producer.commitTransaction(timeout: config.timeout) else { return nil }
-        // A record that failed says why the commit did; its error decides the outcome. Purged
-        // records say nothing of the cause: the commit's own error (the one that made the
-        // transaction abortable) does.
-        guard let failed = producer.session.state.withLock({ $0.failedInTransaction }),
-            !KafkaProducer.Code.purged.contains(failed.code)
-        else { return failure }
-        return Self.produceError(failed.code, token: failed.token, failure: failure.failure)
+        return Self.cause(of: failure, failed: producer.session.state.withLock { $0.failedInTransaction })
+    }
+
+    /// Why a transaction failed whose commit returned `commit`: the record that failed
+    /// (`failed`, from the delivery reports), unless it was only purged (the consequence of
+    /// another record's failure, whose report may come after the commit returned): then the
+    /// commit's own error, the one that made the transaction abortable.
+    static func cause(of commit: TransactionError, failed: (token: Int, code: Int32)?) -> TransactionError {
+        guard let failed, !KafkaProducer.Code.purged.contains(failed.code) else { return commit }
+        return produceError(failed.code, token: failed.token, failure: commit.failure)
     }
 
     /// A record that failed (`token`: its sequence, 0 for the cursor record): the transaction is
@@ -131,30 +150,19 @@ extension KafkaSink {
         let record = token == 0 ? "the cursor record" : "sequence \(token)"
         return TransactionError(
             failure: failure ?? (code == KafkaProducer.Code.fatal ? .fatal : .abortable), code: code,
-            text: "\(KafkaProducer.Code.text(code)) (\(record))")
+            text: "\(KafkaProducer.Code.text(code)) (\(record))", token: token)
     }
 
     /// The forwarder's outcome for the last error of an attempt over `count` events, once its
-    /// transaction is aborted (nothing of it is visible, so the batch may be split): a record
-    /// too large or invalid is rejected as in the default mode, so the forwarder halves the
-    /// batch and dead-letters the one event; a refusal of the credentials or the topic is a
-    /// configuration problem; each error is logged once until a batch is delivered.
-    private func retryOutcome(_ error: (code: Int32, text: String)?, count: Int) -> DeliveryOutcome {
+    /// transaction is aborted (nothing of it is visible, so the batch may be split), as in the
+    /// default mode (`KafkaSink.outcome(code:text:count:cursorRecord:)`); each error is logged
+    /// once until a batch is delivered.
+    private func retryOutcome(_ error: TransactionError?, count: Int) -> DeliveryOutcome {
         guard let error else { return .retry(.connect, retryAfter: nil) }
         if logged.withLock({ $0 != error.text }) {
             logged.withLock { $0 = error.text }
             logger.warning("Kafka reports an error.", metadata: ["error": "\(error.text)"])
         }
-        if KafkaProducer.Code.tooLarge.contains(error.code) {
-            return count == 1 ? .rejected(status: 413, body: error.text) : .tooLarge
-        }
-        if KafkaProducer.Code.invalid.contains(error.code) {
-            return .rejected(status: Int(error.code), body: error.text)
-        }
-        if KafkaProducer.Code.refused.contains(error.code) {
-            return .misconfigured(status: Int(error.code), body: error.text)
-        }
-        let timedOut = error.code == KafkaProducer.Code.timedOut || error.code == KafkaProducer.Code.callTimedOut
-        return .retry(timedOut ? .timeout : .connect, retryAfter: nil)
+        return Self.outcome(code: error.code, text: error.text, count: count, cursorRecord: error.token == 0)
     }
 }

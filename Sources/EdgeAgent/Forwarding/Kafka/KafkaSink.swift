@@ -172,14 +172,28 @@ public final class KafkaSink: EventSink {
             }
             return .retry(.timeout, retryAfter: nil)
         case let .failed(sequence, code):
-            let text = "\(KafkaProducer.Code.text(code)) (sequence \(sequence))"
-            if KafkaProducer.Code.tooLarge.contains(code) {
-                return count == 1 ? .rejected(status: 413, body: text) : .tooLarge
-            }
-            if KafkaProducer.Code.invalid.contains(code) { return .rejected(status: Int(code), body: text) }
-            if KafkaProducer.Code.refused.contains(code) { return .misconfigured(status: Int(code), body: text) }
-            return .retry(code == KafkaProducer.Code.timedOut ? .timeout : .connect, retryAfter: nil)
+            return Self.outcome(
+                code: code, text: "\(KafkaProducer.Code.text(code)) (sequence \(sequence))", count: count)
         }
+    }
+
+    /// What a record's error (`code`, described by `text`) means to the forwarder for an
+    /// attempt over `count` events: a record too large or invalid is rejected, so the forwarder
+    /// halves the batch down to the one event and dead-letters it; a refusal of the credentials
+    /// or the topic is a configuration problem; the rest is retried. The cursor record
+    /// (`exactly_once`) is the sink's own: a broker that refuses it has a cursor topic
+    /// configured wrong, and no event is at fault.
+    static func outcome(code: Int32, text: String, count: Int, cursorRecord: Bool = false) -> DeliveryOutcome {
+        let rejected = KafkaProducer.Code.tooLarge.contains(code) || KafkaProducer.Code.invalid.contains(code)
+        if KafkaProducer.Code.refused.contains(code) || (rejected && cursorRecord) {
+            return .misconfigured(status: Int(code), body: text)
+        }
+        if KafkaProducer.Code.tooLarge.contains(code) {
+            return count == 1 ? .rejected(status: 413, body: text) : .tooLarge
+        }
+        if KafkaProducer.Code.invalid.contains(code) { return .rejected(status: Int(code), body: text) }
+        let timedOut = code == KafkaProducer.Code.timedOut || code == KafkaProducer.Code.callTimedOut
+        return .retry(timedOut ? .timeout : .connect, retryAfter: nil)
     }
 
     /// The producer, a new one in place of one that failed fatally; nil when none can be made.
