@@ -19,10 +19,12 @@ import ServiceLifecycle
 ///
 /// Once the first reading is committed (the configuration parsed, the outbox open, the first
 /// poll and commit done), and again as the start settles (`schedule`), this drops the process's
-/// mappings of the read-only segments (`PT_LOAD` without `PF_W`: code, constants, symbol and
-/// relocation tables) of every ELF object it has mapped, with `madvise(MADV_PAGEOUT)`: the
-/// kernel reclaims those pages. What runs afterwards faults its pages back in from the file, so
-/// resident memory settles at what the agent actually uses.
+/// mappings of the loaded segments (`PT_LOAD`: code, constants, symbol and relocation tables,
+/// data) of every ELF object it has mapped, with `madvise(MADV_PAGEOUT)`: the kernel reclaims
+/// those pages. What runs afterwards faults its pages back in from the file, so resident memory
+/// settles at what the agent actually uses. The writable segments count: swiftc puts constants
+/// there (statically initialised objects get their metadata pointer written at run time), and
+/// our static binary's holds 38 MiB, of which the start reads about 4.
 ///
 /// It also gives the heap back that the start freed: parsing the configuration of a large line
 /// allocates far more than the running agent keeps, and the allocator keeps freed pages mapped
@@ -34,17 +36,15 @@ import ServiceLifecycle
 /// drops the reading's. Otherwise each phase's pages would stay resident while the next adds its
 /// own, and the start's peak would be their sum rather than its largest phase.
 ///
-/// Why this is safe: those segments are mapped private and read-only and are never written
-/// (relocations go to the writable segment, whose RELRO part and data are not touched here;
-/// an object with text relocations, `DT_TEXTREL`, is skipped), so every page there is
-/// identical to the file and dropping it loses nothing. A replaced file (package upgrade) is a
-/// new inode; the mapping keeps the old one. Sections the linker marked writable stay, even
-/// when they hold constants (our static binary's `.rodata` sits in its writable segment). One
-/// `MADV_PAGEOUT` never discards: a page it cannot drop is written to swap or left resident. That
-/// is what makes the listing's age harmless: another thread may unmap an object between the
+/// Why this is safe: `MADV_PAGEOUT` never discards. Those mappings are private: a page never
+/// written is the file's page, reclaimed and read again from the file when touched; a page
+/// written (relocations, the runtime's writes to constants, a debugger's breakpoint) is the
+/// process's own copy, which the kernel writes to swap or, without swap, leaves resident. A
+/// replaced file (package upgrade) is a new inode; the mapping keeps the old one. That is also
+/// what makes the listing's age harmless: another thread may unmap an object between the
 /// listing of `/proc/self/maps` and the advice (a library closed) and the address be reused by
-/// writable memory, whose contents `MADV_DONTNEED` would zero. A kernel without it (before
-/// Linux 5.4) releases nothing.
+/// other memory, whose contents `MADV_DONTNEED` would zero. A kernel without it (before Linux
+/// 5.4) releases nothing.
 ///
 /// A service that ends once it has done this (its group ignores that it ended).
 struct StartupPages: Service {
@@ -95,15 +95,15 @@ struct StartupPages: Service {
         #endif
     }
 
-    /// Drops the mappings of the read-only segments of every ELF object mapped; returns the bytes
+    /// Drops the mappings of the loaded segments of every ELF object mapped; returns the bytes
     /// advised.
     ///
     /// The objects are the private, readable mappings at file offset 0 in `/proc/self/maps` that
     /// start with an ELF header; their program headers are read in place (the first segment
     /// holds them) and the load bias is where that mapping starts minus the first `PT_LOAD`'s
     /// page, as the dynamic loader placed it. Only the parts of those segments that lie in
-    /// private, non-writable mappings of the same file are advised, so nothing else (a file
-    /// mapped as data, a writable or shared mapping) can be touched whatever the headers say.
+    /// private mappings of the same file are advised, so nothing else (a shared mapping, the
+    /// heap, the anonymous rest of a segment's `.bss`) can be touched whatever the headers say.
     @discardableResult
     static func release() -> Int {
         #if canImport(Glibc)
@@ -111,8 +111,8 @@ struct StartupPages: Service {
             let maps = mappings()
             var released = 0
             for object in maps where object.offsetZero && object.readable && object.isPrivate {
-                let mine = maps.filter { $0.file == object.file && $0.isPrivate && !$0.writable }
-                for segment in readOnlySegments(
+                let mine = maps.filter { $0.file == object.file && $0.isPrivate }
+                for segment in loadSegments(
                     at: object.range.lowerBound, mapped: UInt(object.range.count), page: page)
                 {
                     for mapping in mine where mapping.range.overlaps(segment) {
@@ -140,7 +140,6 @@ struct StartupPages: Service {
         struct Mapping {
             var range: Range<UInt>
             var readable: Bool
-            var writable: Bool
             var isPrivate: Bool
             var offsetZero: Bool
             /// Device and inode.
@@ -164,17 +163,17 @@ struct StartupPages: Service {
                 else { return nil }
                 let perms = Array(fields[1])
                 return Mapping(
-                    range: start..<end, readable: perms[0] == "r", writable: perms[1] == "w",
+                    range: start..<end, readable: perms[0] == "r",
                     isPrivate: perms[3] == "p",
                     offsetZero: fields[2].allSatisfy { $0 == "0" },
                     file: line[fields[3].startIndex..<fields[4].endIndex])
             }
         }
 
-        /// The address ranges of the `PT_LOAD` segments without `PF_W` of the ELF object whose
-        /// first mapping starts at `start`; none if it is not a 64-bit ELF object, its headers
-        /// do not fit the mapping, it has text relocations, or it is no longer mapped.
-        static func readOnlySegments(at start: UInt, mapped size: UInt, page: UInt) -> [Range<UInt>] {
+        /// The address ranges of the `PT_LOAD` segments of the ELF object whose first mapping
+        /// starts at `start`; none if it is not a 64-bit ELF object, its headers do not fit the
+        /// mapping, or it is no longer mapped.
+        static func loadSegments(at start: UInt, mapped size: UInt, page: UInt) -> [Range<UInt>] {
             guard size >= 64, let header = copy(at: start, count: 64),
                 header.field(0, UInt32.self) == 0x464C_457F,  // "\u{7F}ELF"
                 header.field(4, UInt8.self) == 2  // ELFCLASS64
@@ -185,30 +184,19 @@ struct StartupPages: Service {
             guard entrySize >= 56, headerOffset + entrySize * count <= size,
                 let table = copy(at: start + headerOffset, count: Int(entrySize * count))
             else { return [] }
-            // Elf64_Phdr: p_type u32 @0, p_flags u32 @4, p_vaddr @16, p_memsz @40.
+            // Elf64_Phdr: p_type u32 @0, p_vaddr @16, p_memsz @40.
             let segments = (0..<count).map { index in
                 let at = Int(index * entrySize)
                 return (
                     type: table.field(at, UInt32.self),
-                    flags: table.field(at + 4, UInt32.self),
                     address: UInt(table.field(at + 16, UInt64.self)),
                     size: UInt(table.field(at + 40, UInt64.self))
                 )
             }
-            let load: UInt32 = 1, dynamic: UInt32 = 2, writable: UInt32 = 2
+            let load: UInt32 = 1
             guard let first = segments.first(where: { $0.type == load }) else { return [] }
             let bias = start &- first.address / page * page
-            if let section = segments.first(where: { $0.type == dynamic }), section.size > 0 {
-                guard let entries = copy(at: bias &+ section.address, count: Int(section.size)) else { return [] }
-                // Elf64_Dyn: d_tag, d_val; DT_TEXTREL (22), or DF_TEXTREL (4) in DT_FLAGS (30).
-                for offset in stride(from: 0, to: Int(section.size) - 15, by: 16) {
-                    let tag = entries.field(offset, Int64.self)
-                    let value = entries.field(offset + 8, UInt64.self)
-                    if tag == 0 { break }
-                    if tag == 22 || (tag == 30 && value & 4 != 0) { return [] }
-                }
-            }
-            return segments.filter { $0.type == load && $0.flags & writable == 0 }.map {
+            return segments.filter { $0.type == load }.map {
                 (bias &+ $0.address)..<(bias &+ $0.address &+ $0.size)
             }
         }

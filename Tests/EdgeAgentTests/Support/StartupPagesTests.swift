@@ -1,12 +1,17 @@
 import EdgeAgentCore
+import EdgeAgentTesting
 import Foundation
 import Testing
 
 @testable import EdgeAgent
 
-/// Releasing the read-only pages of the mapped ELF objects in a running process (this test
-/// runner, with the other tests running beside it): its file-backed resident memory drops, and
-/// code and constants still work afterwards because they fault back in from the file.
+/// A global in the test runner's writable segment, written before a release.
+nonisolated(unsafe) private var writtenBeforeTheRelease = 7
+
+/// Releasing the pages of the mapped ELF objects in a running process (this test runner, with
+/// the other tests running beside it): its file-backed resident memory drops, code and
+/// constants still work afterwards because they fault back in from the file, and what the
+/// process wrote keeps its value.
 @Suite struct StartupPagesTests {
     /// A field of this process's `/proc/self/status` (`RssFile`, `RssAnon`), KiB.
     func resident(_ field: String) throws -> Int {
@@ -43,12 +48,14 @@ import Testing
         #expect(anon - anonAfter > 16 << 10, "RssAnon \(anon) KiB before, \(anonAfter) KiB after")
     }
 
-    @Test func releasesTheExecutablesReadOnlyPagesAndCodeStillRuns() throws {
+    @Test func releasesTheExecutablesPagesAndCodeAndWrittenDataStillWork() throws {
+        writtenBeforeTheRelease = 42
         let before = try resident("RssFile")
         let released = StartupPages.release()
         let after = try resident("RssFile")
         #expect(released > 1 << 20, "the executable's code and constants are megabytes")
         #expect(after < before, "RssFile \(before) KiB before, \(after) KiB after releasing \(released) bytes")
+        #expect(writtenBeforeTheRelease == 42, "a written page of the writable segment keeps its contents")
 
         // The released code and constants run again (faulted back in from the file).
         let config = try ConfigLoader.parse(
@@ -84,6 +91,29 @@ import Testing
         #expect(mapped != MAP_FAILED)
         let address = UInt(bitPattern: mapped)
         munmap(mapped, Int(page))
-        #expect(StartupPages.readOnlySegments(at: address, mapped: page, page: page).isEmpty)
+        #expect(StartupPages.loadSegments(at: address, mapped: page, page: page).isEmpty)
+    }
+
+    /// A private writable mapping of a file, as a data segment is mapped: the pages written
+    /// keep what was written, the others read the file again.
+    @Test func aPrivateFileMappingKeepsWhatWasWrittenAndReadsTheRestFromItsFile() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let directory = TemporaryDirectory()
+        let path = directory.file("segment")
+        try Data((0..<(4 * page)).map { UInt8(truncatingIfNeeded: $0 &* 3) }).write(to: URL(fileURLWithPath: path))
+        let fd = open(path, O_RDONLY)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        let mapped = try #require(mmap(nil, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0))
+        #expect(mapped != MAP_FAILED)
+        defer { munmap(mapped, 4 * page) }
+        let bytes = mapped.bindMemory(to: UInt8.self, capacity: 4 * page)
+        var expected = (0..<(4 * page)).map { UInt8(truncatingIfNeeded: $0 &* 3) }
+        for i in page..<(2 * page) {
+            bytes[i] = 0xA5
+            expected[i] = 0xA5
+        }
+        #expect(StartupPages.giveBack(mapped, 4 * page))
+        #expect((0..<(4 * page)).allSatisfy { bytes[$0] == expected[$0] })
     }
 }
