@@ -5,7 +5,8 @@ import Foundation
 
 /// `footprint`: resident memory of the agent as it runs on a line PC: the `edge-agent` next to
 /// this bench (build it with `make deb`: release, Swift runtime linked statically), idle with one
-/// device on a loopback libmodbus server and one HTTP sink (VmRSS after 65 s: past the start's page
+/// device on a loopback libmodbus server and one HTTP sink, as `nobody` when run by root, as the
+/// service runs (VmRSS after 65 s: past the start's page
 /// releases at 1 s and 30 s and the first once-a-minute outbox maintenance); baseline: a
 /// trivial Swift program that imports Foundation, built the same way (`swiftc -O
 /// -static-stdlib`) in the same run: the floor of the runtime. Also the peak (VmHWM) while
@@ -44,7 +45,7 @@ enum FootprintBench {
         outbox: { max_size: 8GiB, sync: normal }
         """.write(toFile: config, atomically: true, encoding: .utf8)
 
-        let idle = try await resident(of: binary, ["run", "--config", config], after: .seconds(65))
+        let idle = try await resident(of: binary, ["run", "--config", config], after: .seconds(65), asService: dir)
         let floor = try await resident(of: try trivialProgram(in: dir), [], after: .seconds(2))
         try? FileManager.default.removeItem(atPath: dir + "/data")
         let peak = try await drainPeak(binary, config: config, dir: dir)
@@ -63,8 +64,22 @@ enum FootprintBench {
     }
 
     /// VmRSS and VmHWM (KiB) of `executable` after it has run for `after`; then it is stopped.
-    static func resident(of executable: String, _ arguments: [String], after: Duration) async throws -> Memory {
-        let process = try spawn(executable, arguments)
+    /// `asService` (the scratch directory): run by root, the agent runs as `nobody`, a user who
+    /// neither owns the binary nor may write it, as the packaged service (`DynamicUser`) does:
+    /// the kernel treats the pages of files a process owns differently.
+    static func resident(
+        of executable: String, _ arguments: [String], after: Duration, asService scratch: String? = nil
+    ) async throws -> Memory {
+        let process: Process
+        if let scratch, geteuid() == 0 {
+            try FileManager.default.createDirectory(
+                atPath: scratch + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+            process = try spawn(
+                "/usr/bin/setpriv",
+                ["--reuid=nobody", "--regid=nogroup", "--clear-groups", executable] + arguments)
+        } else {
+            process = try spawn(executable, arguments)
+        }
         try await Task.sleep(for: after)
         let status = memory(pid: process.processIdentifier)
         process.terminate()

@@ -19,12 +19,10 @@ import ServiceLifecycle
 ///
 /// Once the first reading is committed (the configuration parsed, the outbox open, the first
 /// poll and commit done), and again as the start settles (`schedule`), this drops the process's
-/// mappings of the loaded segments (`PT_LOAD`: code, constants, symbol and relocation tables,
-/// data) of every ELF object it has mapped, with `madvise(MADV_PAGEOUT)`: the kernel reclaims
-/// those pages. What runs afterwards faults its pages back in from the file, so resident memory
-/// settles at what the agent actually uses. The writable segments count: swiftc puts constants
-/// there (statically initialised objects get their metadata pointer written at run time), and
-/// our static binary's holds 38 MiB, of which the start reads about 4.
+/// mappings of the read-only segments (`PT_LOAD` without `PF_W`: code, constants, symbol and
+/// relocation tables) of every ELF object loaded, with `madvise(MADV_DONTNEED)`. The pages stay
+/// in the page cache; what runs afterwards maps them again when it touches them, so resident
+/// memory settles at what the agent actually uses.
 ///
 /// It also gives the heap back that the start freed: parsing the configuration of a large line
 /// allocates far more than the running agent keeps, and the allocator keeps freed pages mapped
@@ -36,15 +34,19 @@ import ServiceLifecycle
 /// drops the reading's. Otherwise each phase's pages would stay resident while the next adds its
 /// own, and the start's peak would be their sum rather than its largest phase.
 ///
-/// Why this is safe: `MADV_PAGEOUT` never discards. Those mappings are private: a page never
-/// written is the file's page, reclaimed and read again from the file when touched; a page
-/// written (relocations, the runtime's writes to constants, a debugger's breakpoint) is the
-/// process's own copy, which the kernel writes to swap or, without swap, leaves resident. A
-/// replaced file (package upgrade) is a new inode; the mapping keeps the old one. That is also
-/// what makes the listing's age harmless: another thread may unmap an object between the
-/// listing of `/proc/self/maps` and the advice (a library closed) and the address be reused by
-/// other memory, whose contents `MADV_DONTNEED` would zero. A kernel without it (before Linux
-/// 5.4) releases nothing.
+/// Why this is safe: those segments are mapped private and read-only and are never written
+/// (relocations go to the writable segment, which is left alone; an object with text
+/// relocations, `DT_TEXTREL`, is skipped), so every page there is identical to the file and
+/// dropping it loses nothing. A replaced file (package upgrade) is a new inode; the mapping
+/// keeps the old one. The ranges cannot go stale: every object is first pinned
+/// (`dlopen(RTLD_NOLOAD | RTLD_NODELETE)`; the executable and the loader are never unloaded),
+/// so no thread can unmap it and have its addresses reused by memory whose contents
+/// `MADV_DONTNEED` would zero; objects and mappings are listed after that, and only what lies
+/// in a private read-only mapping of a file is advised. `MADV_PAGEOUT`, which keeps contents
+/// whatever the range holds, cannot be used: the kernel reclaims the file pages only of files
+/// the process owns or may write, and the packaged service (`DynamicUser`, a read-only
+/// `/usr`) does neither, so it released nothing. Writable segments stay, even where they hold
+/// constants (swiftc emits them writable): a page written there would be lost.
 ///
 /// A service that ends once it has done this (its group ignores that it ended).
 struct StartupPages: Service {
@@ -95,34 +97,30 @@ struct StartupPages: Service {
         #endif
     }
 
-    /// Drops the mappings of the loaded segments of every ELF object mapped; returns the bytes
-    /// advised.
-    ///
-    /// The objects are the private, readable mappings at file offset 0 in `/proc/self/maps` that
-    /// start with an ELF header; their program headers are read in place (the first segment
-    /// holds them) and the load bias is where that mapping starts minus the first `PT_LOAD`'s
-    /// page, as the dynamic loader placed it. Only the parts of those segments that lie in
-    /// private mappings of the same file are advised, so nothing else (a shared mapping, the
-    /// heap, the anonymous rest of a segment's `.bss`) can be touched whatever the headers say.
+    /// Drops the mappings of the read-only segments of every ELF object loaded; returns the
+    /// bytes advised.
     @discardableResult
     static func release() -> Int {
         #if canImport(Glibc)
             let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
-            let maps = mappings()
+            let pinned = Set(
+                loadedObjects().map(\.name).filter { name in
+                    name.isEmpty || dlopen(name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != nil
+                })
+            // Listed once every object is pinned: the headers of a pinned object stay mapped, and
+            // its ranges stay its own for the process's life. One loaded since is left alone.
+            let objects = loadedObjects().filter { pinned.contains($0.name) }.map(LoadedObject.init)
+                .filter { !$0.textRelocations }
+            let maps = mappings().filter { $0.isPrivate && !$0.writable }
             var released = 0
-            for object in maps where object.offsetZero && object.readable && object.isPrivate {
-                let mine = maps.filter { $0.file == object.file && $0.isPrivate }
-                for segment in loadSegments(
-                    at: object.range.lowerBound, mapped: UInt(object.range.count), page: page)
-                {
-                    for mapping in mine where mapping.range.overlaps(segment) {
-                        let range = mapping.range.clamped(to: segment)
-                        // Whole pages only.
-                        let first = (range.lowerBound + page - 1) / page * page
-                        let end = range.upperBound / page * page
-                        guard end > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { continue }
-                        if giveBack(address, Int(end - first)) { released += Int(end - first) }
-                    }
+            for segment in objects.flatMap(\.readOnlySegments) {
+                for mapping in maps where mapping.range.overlaps(segment) {
+                    let range = mapping.range.clamped(to: segment)
+                    // Whole pages only.
+                    let first = (range.lowerBound + page - 1) / page * page
+                    let end = range.upperBound / page * page
+                    guard end > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { continue }
+                    if madvise(address, Int(end - first), MADV_DONTNEED) == 0 { released += Int(end - first) }
                 }
             }
             return released
@@ -132,21 +130,14 @@ struct StartupPages: Service {
     }
 
     #if canImport(Glibc)
-        /// Asks the kernel to reclaim `length` bytes of pages at `address`, keeping what they hold.
-        static func giveBack(_ address: UnsafeMutableRawPointer, _ length: Int) -> Bool {
-            madvise(address, length, 21) == 0  // MADV_PAGEOUT (Linux 5.4; not in Swift's Glibc module)
-        }
-
+        /// A private mapping of a file (`/proc/self/maps`).
         struct Mapping {
             var range: Range<UInt>
-            var readable: Bool
+            var writable: Bool
             var isPrivate: Bool
-            var offsetZero: Bool
-            /// Device and inode.
-            var file: Substring
         }
 
-        /// The process's mappings of files (`/proc/self/maps`).
+        /// The process's mappings of files.
         static func mappings() -> [Mapping] {
             guard let text = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return [] }
             // "start-end perms offset dev inode path"
@@ -162,66 +153,82 @@ struct StartupPages: Service {
                     end > start
                 else { return nil }
                 let perms = Array(fields[1])
-                return Mapping(
-                    range: start..<end, readable: perms[0] == "r",
-                    isPrivate: perms[3] == "p",
-                    offsetZero: fields[2].allSatisfy { $0 == "0" },
-                    file: line[fields[3].startIndex..<fields[4].endIndex])
+                return Mapping(range: start..<end, writable: perms[1] == "w", isPrivate: perms[3] == "p")
             }
         }
 
-        /// The address ranges of the `PT_LOAD` segments of the ELF object whose first mapping
-        /// starts at `start`; none if it is not a 64-bit ELF object, its headers do not fit the
-        /// mapping, or it is no longer mapped.
-        static func loadSegments(at start: UInt, mapped size: UInt, page: UInt) -> [Range<UInt>] {
-            guard size >= 64, let header = copy(at: start, count: 64),
-                header.field(0, UInt32.self) == 0x464C_457F,  // "\u{7F}ELF"
-                header.field(4, UInt8.self) == 2  // ELFCLASS64
-            else { return [] }
-            let headerOffset = UInt(header.field(32, UInt64.self))  // e_phoff
-            let entrySize = UInt(header.field(54, UInt16.self))  // e_phentsize
-            let count = UInt(header.field(56, UInt16.self))  // e_phnum
-            guard entrySize >= 56, headerOffset + entrySize * count <= size,
-                let table = copy(at: start + headerOffset, count: Int(entrySize * count))
-            else { return [] }
-            // Elf64_Phdr: p_type u32 @0, p_vaddr @16, p_memsz @40.
-            let segments = (0..<count).map { index in
-                let at = Int(index * entrySize)
-                return (
-                    type: table.field(at, UInt32.self),
-                    address: UInt(table.field(at + 16, UInt64.self)),
-                    size: UInt(table.field(at + 40, UInt64.self))
-                )
-            }
-            let load: UInt32 = 1
-            guard let first = segments.first(where: { $0.type == load }) else { return [] }
-            let bias = start &- first.address / page * page
-            return segments.filter { $0.type == load }.map {
-                (bias &+ $0.address)..<(bias &+ $0.address &+ $0.size)
-            }
+        /// An ELF object the dynamic loader has loaded, as `dl_iterate_phdr` reports it: its
+        /// path as loaded (empty for the executable), its load bias and its program headers.
+        struct Loaded {
+            var name: String
+            var bias: UInt
+            var headers: UnsafeRawPointer?
+            var count: Int
         }
 
-        /// `count` bytes of this process's memory at `address`, read through `/proc/self/mem`; nil when
-        /// they are not all mapped. A mapping listed in `/proc/self/maps` can be gone when it is
-        /// read, unmapped meanwhile by another thread (librdkafka's start beside the release
-        /// met it): read in place, it would end the process with SIGSEGV.
-        static func copy(at address: UInt, count: Int) -> [UInt8]? {
-            guard count > 0, address <= UInt(Int64.max) else { return nil }
-            let memory = open("/proc/self/mem", O_RDONLY | O_CLOEXEC)
-            guard memory >= 0 else { return nil }
-            defer { close(memory) }
-            var bytes = [UInt8](repeating: 0, count: count)
-            let copied = bytes.withUnsafeMutableBytes { pread(memory, $0.baseAddress, count, off_t(address)) }
-            return copied == count ? bytes : nil
+        /// A pinned object's segments, read from its headers and dynamic section in place.
+        struct LoadedObject {
+            /// The address ranges of its `PT_LOAD` segments without `PF_W`.
+            var readOnlySegments: [Range<UInt>]
+            /// `DT_TEXTREL`, or `DF_TEXTREL` in `DT_FLAGS`: its code was written by relocations.
+            var textRelocations: Bool
+        }
+
+        /// The objects loaded now (`dl_iterate_phdr`, looked up by name: Swift's Glibc module
+        /// leaves `link.h` out). Only the loader's own record is read here; an object's memory
+        /// is read once it is pinned.
+        static func loadedObjects() -> [Loaded] {
+            typealias Visit = @convention(c) (UnsafeMutableRawPointer?, Int, UnsafeMutableRawPointer?) -> Int32
+            typealias Iterate = @convention(c) (Visit, UnsafeMutableRawPointer?) -> Int32
+            guard let symbol = dlsym(nil, "dl_iterate_phdr") else { return [] }
+            let found = Found()
+            _ = unsafeBitCast(symbol, to: Iterate.self)(
+                { info, _, context in
+                    guard let info, let context else { return 1 }
+                    // struct dl_phdr_info: dlpi_addr @0, dlpi_name @8, dlpi_phdr @16, dlpi_phnum (u16) @24.
+                    let name = info.load(fromByteOffset: 8, as: UnsafePointer<CChar>?.self)
+                    Unmanaged<Found>.fromOpaque(context).takeUnretainedValue().objects.append(
+                        Loaded(
+                            name: name.map { String(cString: $0) } ?? "", bias: info.load(as: UInt.self),
+                            headers: info.load(fromByteOffset: 16, as: UnsafeRawPointer?.self),
+                            count: Int(info.load(fromByteOffset: 24, as: UInt16.self))))
+                    return 0
+                }, Unmanaged.passUnretained(found).toOpaque())
+            return found.objects
+        }
+
+        final class Found {
+            var objects: [Loaded] = []
         }
     #endif
 }
 
 #if canImport(Glibc)
-    extension [UInt8] {
-        /// The integer at `offset`, in this machine's byte order.
-        fileprivate func field<T: FixedWidthInteger>(_ offset: Int, _ type: T.Type) -> T {
-            withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+    extension StartupPages.LoadedObject {
+        /// Each `Elf64_Phdr` is 56 bytes: `p_type` u32 @0, `p_flags` u32 @4, `p_vaddr` @16,
+        /// `p_memsz` @40; each `Elf64_Dyn` 16: `d_tag` @0, `d_val` @8.
+        init(_ object: StartupPages.Loaded) {
+            let load: UInt32 = 1, dynamic: UInt32 = 2, writable: UInt32 = 2
+            var segments: [Range<UInt>] = []
+            var textRelocations = false
+            for index in 0..<(object.headers == nil ? 0 : object.count) {
+                let header = object.headers! + index * 56
+                let type = header.loadUnaligned(as: UInt32.self)
+                let flags = header.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+                let start = object.bias &+ UInt(header.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+                let size = UInt(header.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
+                if type == load, flags & writable == 0, size > 0 { segments.append(start..<(start &+ size)) }
+                if type == dynamic, size > 0, let entries = UnsafeRawPointer(bitPattern: start) {
+                    for offset in stride(from: 0, to: Int(size) - 15, by: 16) {
+                        let tag = entries.loadUnaligned(fromByteOffset: offset, as: Int64.self)
+                        let value = entries.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
+                        if tag == 0 { break }
+                        if tag == 22 || (tag == 30 && value & 4 != 0) { textRelocations = true }
+                    }
+                }
+            }
+            readOnlySegments = segments
+            self.textRelocations = textRelocations
         }
     }
 #endif
