@@ -72,11 +72,19 @@ enum FootprintBench {
     ) async throws -> Memory {
         let process: Process
         if let scratch, geteuid() == 0 {
+            // A copy root owns, in a folder and with a configuration `nobody` can read, whatever
+            // the checkout's and the umask's modes.
+            let copy = scratch + "/edge-agent"
+            try FileManager.default.copyItem(atPath: executable, toPath: copy)
+            for (path, mode) in [(scratch, 0o755), (copy, 0o755)]
+                + arguments.filter({ $0.hasSuffix(".yaml") }).map({ ($0, 0o644) })
+            {
+                try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+            }
             try FileManager.default.createDirectory(
                 atPath: scratch + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
             process = try spawn(
-                "/usr/bin/setpriv",
-                ["--reuid=nobody", "--regid=nogroup", "--clear-groups", executable] + arguments)
+                "/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", copy] + arguments)
         } else {
             process = try spawn(executable, arguments)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -98,20 +99,40 @@ struct StartupPages: Service {
     }
 
     /// Drops the mappings of the read-only segments of every ELF object loaded; returns the
-    /// bytes advised.
+    /// bytes advised. One release runs at a time (`serial`).
     @discardableResult
     static func release() -> Int {
+        serial.withLock { _ in releaseNow() }
+    }
+
+    /// Held by a release from its listing to its last advice: a page written meanwhile would be
+    /// advised as the file's. Nothing in the agent writes those pages; a test does, under it.
+    static let serial = Mutex(())
+
+    private static func releaseNow() -> Int {
         #if canImport(Glibc)
             let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
-            let pinned = Set(
-                loadedObjects().map(\.name).filter { name in
-                    name.isEmpty || dlopen(name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != nil
-                })
+            // The executable (listed first, unnamed) is never unloaded; each library is pinned,
+            // and known by its name and where it is loaded, so a namesake (another namespace's)
+            // is not taken for it.
+            var pinned = Set<Pin>()
+            for (index, object) in loadedObjects().enumerated() {
+                if index == 0, object.name.isEmpty {
+                    pinned.insert(Pin(name: "", bias: object.bias))
+                } else if !object.name.isEmpty,
+                    let handle = dlopen(object.name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE),
+                    let bias = loadBias(handle)
+                {
+                    pinned.insert(Pin(name: object.name, bias: bias))
+                }
+            }
             // Listed once every object is pinned: the headers of a pinned object stay mapped, and
             // its ranges stay its own for the process's life. One loaded since is left alone.
-            let objects = loadedObjects().filter { pinned.contains($0.name) }.map(LoadedObject.init)
-                .filter { !$0.textRelocations }
-            let maps = mappings().filter { $0.isPrivate && !$0.writable }
+            let objects = loadedObjects().filter { pinned.contains(Pin(name: $0.name, bias: $0.bias)) }
+                .map(LoadedObject.init).filter { !$0.textRelocations }
+            // A mapping holding a page the process wrote (a loader's fix-up, a debugger's
+            // breakpoint) is left whole: dropping it would bring the file's page back.
+            let maps = mappings().filter { $0.isPrivate && !$0.writable && $0.copiedKiB == 0 }
             var released = 0
             for segment in objects.flatMap(\.readOnlySegments) {
                 for mapping in maps where mapping.range.overlaps(segment) {
@@ -130,31 +151,61 @@ struct StartupPages: Service {
     }
 
     #if canImport(Glibc)
-        /// A private mapping of a file (`/proc/self/maps`).
+        /// A mapping of a file (`/proc/self/smaps`).
         struct Mapping {
             var range: Range<UInt>
             var writable: Bool
             var isPrivate: Bool
+            /// Its pages that are the process's own copies, not the file's: resident or in swap.
+            var copiedKiB: Int
         }
 
         /// The process's mappings of files.
         static func mappings() -> [Mapping] {
-            guard let text = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return [] }
-            // "start-end perms offset dev inode path"
-            return text.split(separator: "\n").compactMap { line in
+            guard let text = try? String(contentsOfFile: "/proc/self/smaps", encoding: .utf8) else { return [] }
+            var mappings: [Mapping] = []
+            var current: Mapping?
+            // "start-end perms offset dev inode path", then "Field: value kB" lines.
+            for line in text.split(separator: "\n") {
                 let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+                guard let first = fields.first else { continue }
+                if first.hasSuffix(":") {
+                    if first == "Anonymous:" || first == "Swap:", fields.count > 1, let kib = Int(fields[1]) {
+                        current?.copiedKiB += kib
+                    }
+                    continue
+                }
+                if let current { mappings.append(current) }
+                current = nil
                 guard fields.count == 6, fields[5].drop(while: { $0 == " " }).hasPrefix("/"), fields[4] != "0",
                     fields[1].count == 4
-                else {
-                    return nil
-                }
+                else { continue }
                 let bounds = fields[0].split(separator: "-")
                 guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16),
                     end > start
-                else { return nil }
+                else { continue }
                 let perms = Array(fields[1])
-                return Mapping(range: start..<end, writable: perms[1] == "w", isPrivate: perms[3] == "p")
+                current = Mapping(
+                    range: start..<end, writable: perms[1] == "w", isPrivate: perms[3] == "p", copiedKiB: 0)
             }
+            if let current { mappings.append(current) }
+            return mappings
+        }
+
+        /// An object's name and load bias.
+        struct Pin: Hashable {
+            var name: String
+            var bias: UInt
+        }
+
+        /// The load bias of the object `handle` opened (`dlinfo(RTLD_DI_LINKMAP)`: `l_addr` is the
+        /// link map's first field; looked up by name, as `dl_iterate_phdr`).
+        static func loadBias(_ handle: UnsafeMutableRawPointer) -> UInt? {
+            typealias Info = @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafeMutableRawPointer?) -> Int32
+            guard let symbol = dlsym(nil, "dlinfo") else { return nil }
+            var map: UnsafeRawPointer?
+            guard unsafeBitCast(symbol, to: Info.self)(handle, 2, &map) == 0, let map else { return nil }
+            return map.load(as: UInt.self)
         }
 
         /// An ELF object the dynamic loader has loaded, as `dl_iterate_phdr` reports it: its
@@ -206,7 +257,7 @@ struct StartupPages: Service {
 #if canImport(Glibc)
     extension StartupPages.LoadedObject {
         /// Each `Elf64_Phdr` is 56 bytes: `p_type` u32 @0, `p_flags` u32 @4, `p_vaddr` @16,
-        /// `p_memsz` @40; each `Elf64_Dyn` 16: `d_tag` @0, `d_val` @8.
+        /// `p_filesz` @32; each `Elf64_Dyn` 16: `d_tag` @0, `d_val` @8.
         init(_ object: StartupPages.Loaded) {
             let load: UInt32 = 1, dynamic: UInt32 = 2, writable: UInt32 = 2
             var segments: [Range<UInt>] = []
@@ -216,7 +267,8 @@ struct StartupPages: Service {
                 let type = header.loadUnaligned(as: UInt32.self)
                 let flags = header.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
                 let start = object.bias &+ UInt(header.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-                let size = UInt(header.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
+                // The file's part (`p_filesz`): a zero-filled tail past it was written at load.
+                let size = UInt(header.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
                 if type == load, flags & writable == 0, size > 0 { segments.append(start..<(start &+ size)) }
                 if type == dynamic, size > 0, let entries = UnsafeRawPointer(bitPattern: start) {
                     for offset in stride(from: 0, to: Int(size) - 15, by: 16) {
