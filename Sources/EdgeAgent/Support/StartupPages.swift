@@ -162,7 +162,13 @@ struct StartupPages: Service {
 
         /// The process's mappings of files.
         static func mappings() -> [Mapping] {
-            guard let text = try? String(contentsOfFile: "/proc/self/smaps", encoding: .utf8) else { return [] }
+            // Read to its end: `String(contentsOfFile:)` stops after the first page a /proc file
+            // gives (its size reads 0), which lists only the first few dozen mappings.
+            guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps"),
+                let data = try? handle.readToEnd()
+            else { return [] }
+            try? handle.close()
+            let text = String(decoding: data, as: UTF8.self)
             var mappings: [Mapping] = []
             var current: Mapping?
             // "start-end perms offset dev inode path", then "Field: value kB" lines.
@@ -269,9 +275,10 @@ struct StartupPages: Service {
                 let start = object.bias &+ UInt(header.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
                 // The file's part (`p_filesz`): a zero-filled tail past it was written at load.
                 let size = UInt(header.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
-                if type == load, flags & writable == 0, size > 0 { segments.append(start..<(start &+ size)) }
+                let (end, wraps) = start.addingReportingOverflow(size)
+                if type == load, flags & writable == 0, size > 0, !wraps { segments.append(start..<end) }
                 if type == dynamic, size > 0, let entries = UnsafeRawPointer(bitPattern: start) {
-                    for offset in stride(from: 0, to: Int(size) - 15, by: 16) {
+                    for offset in stride(from: 0, to: Int(clamping: size) - 15, by: 16) {
                         let tag = entries.loadUnaligned(fromByteOffset: offset, as: Int64.self)
                         let value = entries.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
                         if tag == 0 { break }

@@ -103,29 +103,45 @@ import Testing
     @Test func aWrittenPageOfAReadOnlySegmentKeepsWhatWasWritten() throws {
         // The last padding byte of the test runner's ELF header (e_ident[15]), which nothing
         // reads after the load: the header sits just before the program headers, in the first
-        // segment, read-only.
+        // segment, not writable. Written through /proc/self/mem, as a debugger writes a
+        // breakpoint: the page's protection never changes.
         let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
         let executable = try #require(StartupPages.loadedObjects().first)
-        let header = try #require(executable.headers) - 64
-        try #require(header.load(as: UInt32.self) == 0x464C_457F, "an ELF header before the program headers")
-        let address = UInt(bitPattern: header) + 15
-        let mapping = try #require(StartupPages.mappings().first { $0.range.contains(address) })
+        let header = try UInt(bitPattern: #require(executable.headers)) - 64
+        let mapping = try #require(StartupPages.mappings().first { $0.range.contains(header) })
         try #require(mapping.isPrivate && !mapping.writable && mapping.copiedKiB == 0)
-        let start = try #require(UnsafeMutableRawPointer(bitPattern: address / page * page))
-        let byte = try #require(UnsafeMutablePointer<UInt8>(bitPattern: address))
+        let magic = try #require(UnsafePointer<UInt32>(bitPattern: header))
+        try #require(magic.pointee == 0x464C_457F, "an ELF header before the program headers")
+        let byte = try #require(UnsafePointer<UInt8>(bitPattern: header + 15))
+        let start = try #require(UnsafeMutableRawPointer(bitPattern: header / page * page))
         let original = byte.pointee
-        // Not between another test's listing and its advice (`serial`).
         func write(_ value: UInt8) throws {
-            try StartupPages.serial.withLock { _ in
-                try #require(mprotect(start, Int(page), PROT_READ | PROT_WRITE) == 0)
-                byte.pointee = value
-                try #require(mprotect(start, Int(page), PROT_READ) == 0)
+            let memory = open("/proc/self/mem", O_RDWR | O_CLOEXEC)
+            try #require(memory >= 0)
+            defer { close(memory) }
+            var value = value
+            try #require(pwrite(memory, &value, 1, off_t(header + 15)) == 1)
+        }
+        // Not between another test's listing and its advice (`serial`).
+        try StartupPages.serial.withLock { _ in try write(original ^ 0xFF) }
+        defer {
+            // The file's byte again, and the file's page: later releases take the mapping again.
+            StartupPages.serial.withLock { _ in
+                try? write(original)
+                _ = madvise(start, Int(page), MADV_DONTNEED)
             }
         }
-        try write(original ^ 0xFF)
-        defer { try? write(original) }
         StartupPages.release()
         #expect(byte.pointee == original ^ 0xFF, "the written byte, not the file's")
+    }
+
+    /// Every mapping is listed, not only those in the first page /proc gives (a few): libc's
+    /// code, and dozens of mappings of files.
+    @Test func everyMappingOfAFileIsListed() throws {
+        let getpid = try #require(dlsym(nil, "getpid"))
+        let listed = StartupPages.mappings()
+        #expect(listed.contains { $0.range.contains(UInt(bitPattern: getpid)) }, "libc's code")
+        #expect(listed.count > 40, "\(listed.count) mappings of files")
     }
 
     /// A library that was loaded when the pages were released stays loaded: no thread can
