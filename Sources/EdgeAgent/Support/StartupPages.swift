@@ -37,9 +37,10 @@ import Synchronization
 ///
 /// Why this is safe: those segments are mapped private and read-only and are never written
 /// (relocations go to the writable segment, which is left alone; an object with text
-/// relocations, `DT_TEXTREL`, is skipped), so every page there is identical to the file and
-/// dropping it loses nothing. A replaced file (package upgrade) is a new inode; the mapping
-/// keeps the old one. The ranges cannot go stale: every object is first pinned
+/// relocations, `DT_TEXTREL`, is skipped), so their pages are the file's and dropping them
+/// loses nothing; a mapping holding a page written anyway (the loader's zero fill past
+/// `p_filesz`, a debugger's breakpoint: `/proc/self/smaps` counts it) is left whole. A
+/// replaced file (package upgrade) is a new inode; the mapping keeps the old one. The ranges cannot go stale: every object is first pinned
 /// (`dlopen(RTLD_NOLOAD | RTLD_NODELETE)`; the executable and the loader are never unloaded),
 /// so no thread can unmap it and have its addresses reused by memory whose contents
 /// `MADV_DONTNEED` would zero; objects and mappings are listed after that, and only what lies
