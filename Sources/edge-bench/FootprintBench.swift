@@ -45,7 +45,8 @@ enum FootprintBench {
         outbox: { max_size: 8GiB, sync: normal }
         """.write(toFile: config, atomically: true, encoding: .utf8)
 
-        let idle = try await resident(of: binary, ["run", "--config", config], after: .seconds(65), asService: dir)
+        let (executable, arguments) = try asService(binary, ["run", "--config", config], in: dir)
+        let idle = try await resident(of: executable, arguments, after: .seconds(65))
         let floor = try await resident(of: try trivialProgram(in: dir), [], after: .seconds(2))
         try? FileManager.default.removeItem(atPath: dir + "/data")
         let peak = try await drainPeak(binary, config: config, dir: dir)
@@ -63,31 +64,26 @@ enum FootprintBench {
             ])
     }
 
-    /// VmRSS and VmHWM (KiB) of `executable` after it has run for `after`; then it is stopped.
-    /// `asService` (the scratch directory): run by root, the agent runs as `nobody`, a user who
-    /// neither owns the binary nor may write it, as the packaged service (`DynamicUser`) does:
-    /// the kernel treats the pages of files a process owns differently.
-    static func resident(
-        of executable: String, _ arguments: [String], after: Duration, asService scratch: String? = nil
-    ) async throws -> Memory {
-        let process: Process
-        if let scratch, geteuid() == 0 {
-            // A copy root owns, in a folder and with a configuration `nobody` can read, whatever
-            // the checkout's and the umask's modes.
-            let copy = scratch + "/edge-agent"
-            try FileManager.default.copyItem(atPath: executable, toPath: copy)
-            for (path, mode) in [(scratch, 0o755), (copy, 0o755)]
-                + arguments.filter({ $0.hasSuffix(".yaml") }).map({ ($0, 0o644) })
-            {
-                try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
-            }
-            try FileManager.default.createDirectory(
-                atPath: scratch + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
-            process = try spawn(
-                "/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", copy] + arguments)
-        } else {
-            process = try spawn(executable, arguments)
+    /// How to run `binary` with `arguments` as the packaged service (`DynamicUser`) does when
+    /// the bench runs as root: as `nobody`, a user who neither owns the binary nor may write it
+    /// (the kernel treats the pages of files a process owns differently), from a copy root owns,
+    /// in `dir` with the configuration made readable, whatever the checkout's and the umask's
+    /// modes. Run by another user, as is.
+    static func asService(_ binary: String, _ arguments: [String], in dir: String) throws -> (String, [String]) {
+        guard geteuid() == 0 else { return (binary, arguments) }
+        let copy = dir + "/edge-agent"
+        try FileManager.default.copyItem(atPath: binary, toPath: copy)
+        for (path, mode) in [(dir, 0o755), (copy, 0o755), (dir + "/agent.yaml", 0o644)] {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
         }
+        try FileManager.default.createDirectory(
+            atPath: dir + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        return ("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", copy] + arguments)
+    }
+
+    /// VmRSS and VmHWM (KiB) of `executable` after it has run for `after`; then it is stopped.
+    static func resident(of executable: String, _ arguments: [String], after: Duration) async throws -> Memory {
+        let process = try spawn(executable, arguments)
         try await Task.sleep(for: after)
         let status = memory(pid: process.processIdentifier)
         process.terminate()

@@ -287,7 +287,6 @@ struct TransactionError: Error, Sendable, CustomStringConvertible {
             }
         code = rd_kafka_error_code(error).rawValue
         text = String(cString: rd_kafka_error_string(error))
-        token = nil
     }
 
     var description: String { text }

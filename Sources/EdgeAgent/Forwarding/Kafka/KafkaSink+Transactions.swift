@@ -105,21 +105,21 @@ extension KafkaSink {
             abortable = code == KafkaProducer.Code.state
             if code != 0, !abortable { return Self.produceError(code, token: Int(sequence)) }
         }
-        var value =
-            #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(record),"agent":"#
-            + JSONValue.string(agentID).json + #","outbox":"# + JSONValue.string(outbox).json + "}"
-        var key = cursorKey
-        let code =
-            abortable
-            ? 0
-            : key.withUTF8 { key in
+        if !abortable {
+            var value =
+                #"{"sink":"# + JSONValue.string(name).json + #","sequence":\#(record),"agent":"#
+                + JSONValue.string(agentID).json + #","outbox":"# + JSONValue.string(outbox).json + "}"
+            var key = cursorKey
+            let code = key.withUTF8 { key in
                 value.withUTF8 {
                     producer.produce(
                         topic: producer.topic(config.cursorTopic), key: UnsafeRawBufferPointer(key),
                         value: UnsafeRawBufferPointer($0), headers: [], token: 0)
                 }
             }
-        if code != 0, code != KafkaProducer.Code.state { return Self.produceError(code, token: 0) }
+            abortable = code == KafkaProducer.Code.state
+            if code != 0, !abortable { return Self.produceError(code, token: 0) }
+        }
         guard let failure = await producer.commitTransaction(timeout: config.timeout) else {
             // librdkafka refuses records only in a transaction that cannot commit; were one to
             // commit anyway, the records not produced must not count as sent: a new producer
